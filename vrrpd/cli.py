@@ -1,0 +1,103 @@
+"""Command line front: ``vrrpd --version | check-config | run | lab``.
+
+Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
+line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
+modules and are imported only when their subcommand runs, so ``check-config`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from vrrpd import __version__
+from vrrpd.config import ConfigError, check_interfaces, describe, load_config
+
+EXIT_USAGE = 2  # argparse's status for bad flags; configuration errors share it
+
+DEFAULT_CONFIG = "/etc/vrrpd/vrrpd.toml"
+# The lab needs a master and at least one backup to show a failover.
+_MIN_LAB_NODES = 2
+
+
+def _lab_nodes(text: str) -> int:
+    try:
+        nodes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if nodes < _MIN_LAB_NODES:
+        raise argparse.ArgumentTypeError(f"must be at least {_MIN_LAB_NODES}, not {nodes}")
+    return nodes
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRPv2 daemon (RFC 3768).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config_help = f"TOML configuration file (default: $VRRPD_CONFIG or {DEFAULT_CONFIG})"
+    config_default = os.environ.get("VRRPD_CONFIG", DEFAULT_CONFIG)
+
+    check = commands.add_parser("check-config", help="validate a configuration and summarize it")
+    check.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    check.add_argument(
+        "--no-interface-check",
+        action="store_true",
+        help="do not require the interfaces to exist on this host",
+    )
+
+    run = commands.add_parser("run", help="run the daemon in the foreground")
+    run.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+
+    lab = commands.add_parser("lab", help="demo: several routers in network namespaces (root)")
+    lab.add_argument(
+        "--nodes", type=_lab_nodes, default=3, metavar="N", help="number of routers (default: 3)"
+    )
+    return parser
+
+
+def _check_config(path: str, interface_check: bool) -> int:
+    config = load_config(path)
+    if interface_check:
+        check_interfaces(config)
+    print(describe(config))
+    return 0
+
+
+def _run(path: str) -> int:
+    config = load_config(path)
+    check_interfaces(config)
+    from vrrpd.daemon import run  # noqa: PLC0415 - the daemon's imports are heavy; load on demand
+
+    return run(config)
+
+
+def _lab(nodes: int) -> int:
+    from vrrpd.labdemo import main as lab_main  # noqa: PLC0415 - demo-only code, load on demand
+
+    return lab_main(nodes=nodes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has already printed usage or help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.version:
+        print(f"vrrpd {__version__}")
+        return 0
+    try:
+        if args.command == "check-config":
+            return _check_config(args.config, not args.no_interface_check)
+        if args.command == "run":
+            return _run(args.config)
+        if args.command == "lab":
+            return _lab(args.nodes)
+    except ConfigError as exc:
+        print(f"vrrpd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.print_usage(sys.stderr)
+    print("vrrpd: error: a command is required (check-config, run or lab)", file=sys.stderr)
+    return EXIT_USAGE
