@@ -1,0 +1,125 @@
+"""Raw IPv4 sockets for IP protocol 112 (VRRP) on one interface, driven by asyncio.
+
+Owns: opening and configuring the kernel sockets (multicast membership, TTL, TOS, device binding,
+source address) and moving whole datagrams in and out with `loop.sock_recvfrom` / `loop.sock_sendto`.
+
+Must not: parse or build VRRP payloads, validate TTL/checksums, or decide anything about the
+protocol (that is `vrrpd.packet` / `vrrpd.fsm`). It deals in bytes and addresses only, and it lets
+the kernel build the IPv4 header (no IP_HDRINCL).
+
+Two sockets, like keepalived (`open_vrrp_send_socket` / `open_vrrp_read_socket`): a raw socket bound
+to an address only receives datagrams whose *destination* is that address, so the socket bound to
+the primary address (the RFC 3768 §5.2.1 source) cannot also receive 224.0.0.18. The send socket is
+bound to `src` and drops everything it would receive; the read socket is unbound, device-bound and
+joined to the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import socket
+import struct
+from ipaddress import IPv4Address
+from typing import Final
+
+IPPROTO_VRRP: Final = 112
+VRRP_GROUP: Final = IPv4Address("224.0.0.18")  # RFC 3768 §5.2.2
+VRRP_TTL: Final = 255  # RFC 3768 §5.2.3: sender MUST set TTL 255, receiver MUST check it
+VRRP_TOS: Final = 0xC0  # DSCP CS6 (network control), as keepalived sets IP_TOS
+_RECV_SIZE: Final = 65535
+
+# Not all of these are exported by the `socket` module on 3.11; values from <linux/in.h>, <asm/socket.h>.
+_IP_MULTICAST_ALL: Final = 49
+_SO_ATTACH_FILTER: Final = 26
+_IP_MREQN: Final = struct.Struct("=4s4si")  # struct ip_mreqn: multiaddr, address, ifindex
+_SOCK_FILTER: Final = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k
+_BPF_RET_K: Final = 0x06
+
+
+def _mreqn(group: IPv4Address, address: IPv4Address, ifindex: int) -> bytes:
+    return _IP_MREQN.pack(group.packed, address.packed, ifindex)
+
+
+def _attach_drop_all(sock: socket.socket) -> None:
+    """Attach the one-instruction BPF program `ret #0`: the socket never queues a datagram."""
+    insn = ctypes.create_string_buffer(_SOCK_FILTER.pack(_BPF_RET_K, 0, 0, 0))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; } with native alignment.
+    prog = struct.pack("@HP", 1, ctypes.addressof(insn))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
+
+
+class VrrpSocket:
+    """One interface's VRRP transport: `recv()` full IPv4 datagrams, `send()` payloads."""
+
+    def __init__(
+        self, rx: socket.socket, tx: socket.socket, ifname: str, ifindex: int, src: IPv4Address
+    ) -> None:
+        self._rx = rx
+        self._tx = tx
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.src = src
+
+    @classmethod
+    def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
+        """Open both sockets on `ifname`; `src` must be the interface's primary address.
+
+        Raises OSError (EPERM without CAP_NET_RAW, ENODEV, EADDRNOTAVAIL if `src` is not local).
+        If the primary address changes, close and open again.
+        """
+        rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            for sock in (rx, tx):
+                sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+                # Own advertisements must not come back to us (keepalived does the same).
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+                # Only groups this socket joined, on this interface (keepalived if_setsockopt_mcast_all).
+                sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
+
+            _attach_drop_all(tx)
+            tx.bind((str(src), 0))  # RFC 3768 §5.2.1: source is the interface's primary address
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, VRRP_TOS)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_GROUP, src, ifindex))
+
+            if multicast:
+                rx.setsockopt(
+                    socket.IPPROTO_IP,
+                    socket.IP_ADD_MEMBERSHIP,
+                    _mreqn(VRRP_GROUP, IPv4Address(0), ifindex),
+                )
+        except BaseException:
+            rx.close()
+            tx.close()
+            raise
+        return cls(rx, tx, ifname, ifindex, src)
+
+    def fileno(self) -> int:
+        """The receiving socket's descriptor (readable when a datagram is waiting)."""
+        return self._rx.fileno()
+
+    async def recv(self) -> tuple[bytes, IPv4Address]:
+        """Next datagram for protocol 112 on this interface, IPv4 header included, and its source."""
+        loop = asyncio.get_running_loop()
+        data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
+        return data, IPv4Address(addr[0])
+
+    async def send(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
+        """Send one VRRP payload; the kernel prepends the header (TTL 255, TOS 0xc0, proto 112).
+
+        Any failure (ENETDOWN, ENOBUFS, EPERM from a firewall, EBADF after close...) is raised as
+        OSError for the caller to count; nothing here retries.
+        """
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendto(self._tx, payload, (str(dst), 0))
+
+    def close(self) -> None:
+        self._rx.close()
+        self._tx.close()
+
+    def __repr__(self) -> str:
+        return f"VrrpSocket({self.ifname!r}, ifindex={self.ifindex}, src={self.src})"
