@@ -165,7 +165,11 @@ class Daemon:
             if not iface.link.up:
                 inst.link_changed(False)  # recorded before start: start() then goes to FAULT
             if inst_cfg.check is not None:
-                self._checks.append(self._make_check(inst, inst_cfg, iface))
+                check = self._make_check(inst, inst_cfg, iface)
+                # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
+                # instance starts in FAULT (weight 0) or at its lowered priority until the service is seen.
+                inst.check_changed(check.up, "not checked yet")
+                self._checks.append(check)
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
         for check in self._checks:
             check.start()
