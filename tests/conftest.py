@@ -32,4 +32,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     selected = session.config.getoption("-m") or ""
     if _IN_CI and "not netns" not in selected and _netns_ran == 0 and session.testscollected:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        print("\nCI=true but no namespace (netns) test ran: failing the run.")  # noqa: T201
+        print("\nCI=true but no namespace (netns) test ran: failing the run.")

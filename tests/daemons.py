@@ -95,9 +95,7 @@ def wait_holder(lab: Lab, expected: str | None = None, timeout: float = 12.0, vi
 def adverts(events: Iterable[Event], src: str | None = None, vrid: int = 51) -> list[VrrpEvent]:
     """The VRRP adverts in a capture, optionally from one source address."""
     return [
-        e
-        for e in events
-        if isinstance(e, VrrpEvent) and e.vrid == vrid and (src is None or e.src_ip == src)
+        e for e in events if isinstance(e, VrrpEvent) and e.vrid == vrid and (src is None or e.src_ip == src)
     ]
 
 
@@ -129,7 +127,7 @@ def start_listener(lab: Lab, node: str, port: int, seconds: float = 120.0) -> Pr
 
 def log_events(proc: Process) -> list[dict[str, Any]]:
     """The JSON log lines a daemon wrote (non-JSON lines are skipped)."""
-    import json  # noqa: PLC0415
+    import json
 
     out = []
     for line in proc.log_text().splitlines():

@@ -45,7 +45,10 @@ def lab() -> Iterator[Lab]:
 
 
 def test_election_vip_on_one_node_client_reaches_it(lab: Lab) -> None:
-    procs = [start_vrrpd(lab, n, config_text(lab, n, priority=p)) for n, p in zip(lab.nodes, (150, 100, 50))]
+    procs = [
+        start_vrrpd(lab, n, config_text(lab, n, priority=p))
+        for n, p in zip(lab.nodes, (150, 100, 50), strict=True)
+    ]
     assert wait_holder(lab, "n1") == "n1"
     assert lab.ping(VIP, count=3, timeout=1.0)
     assert lab.client_arp(VIP) == lab.node_mac("n1")
@@ -54,12 +57,19 @@ def test_election_vip_on_one_node_client_reaches_it(lab: Lab) -> None:
     stop_all(procs)
     assert lab.holders(VIP) == []  # graceful stop removes the VIP everywhere
     states = [e for e in log_events(procs[0]) if e.get("event") == "state_change"]
-    assert [(e["old"], e["new"]) for e in states] == [("INIT", "BACKUP"), ("BACKUP", "MASTER"), ("MASTER", "INIT")]
+    assert [(e["old"], e["new"]) for e in states] == [
+        ("INIT", "BACKUP"),
+        ("BACKUP", "MASTER"),
+        ("MASTER", "INIT"),
+    ]
     assert {"instance", "vrid", "reason", "priority", "master"} <= states[1].keys()
 
 
 def test_failover_on_link_cut_within_master_down_interval(lab: Lab) -> None:
-    procs = [start_vrrpd(lab, n, config_text(lab, n, priority=p)) for n, p in zip(lab.nodes, (150, 100, 50))]
+    procs = [
+        start_vrrpd(lab, n, config_text(lab, n, priority=p))
+        for n, p in zip(lab.nodes, (150, 100, 50), strict=True)
+    ]
     wait_holder(lab, "n1")
     cap = lab.capture()
     time.sleep(1.5)
@@ -70,7 +80,9 @@ def test_failover_on_link_cut_within_master_down_interval(lab: Lab) -> None:
     last_old, first_new = handover_gap(events, lab.ip("n1"), lab.ip("n2"))
     gap = first_new.time - last_old.time
     bound = master_down_interval(1, 100)
-    assert bound - 0.005 <= gap <= bound + SLACK, f"failover took {gap * 1000:.1f} ms, bound {bound * 1000:.1f}"
+    assert bound - 0.005 <= gap <= bound + SLACK, (
+        f"failover took {gap * 1000:.1f} ms, bound {bound * 1000:.1f}"
+    )
     # The client follows: its ARP entry points at the new master after the GARPs.
     lab.flush_client_arp()
     assert lab.ping(VIP, count=3, timeout=1.0)
@@ -82,7 +94,10 @@ def test_failover_on_link_cut_within_master_down_interval(lab: Lab) -> None:
 
 
 def test_graceful_sigterm_handover_within_skew_time(lab: Lab) -> None:
-    procs = [start_vrrpd(lab, n, config_text(lab, n, priority=p)) for n, p in zip(lab.nodes, (150, 100, 50))]
+    procs = [
+        start_vrrpd(lab, n, config_text(lab, n, priority=p))
+        for n, p in zip(lab.nodes, (150, 100, 50), strict=True)
+    ]
     wait_holder(lab, "n1")
     cap = lab.capture()
     time.sleep(1.2)
@@ -98,7 +113,9 @@ def test_graceful_sigterm_handover_within_skew_time(lab: Lab) -> None:
     first_new = adverts(events, lab.ip("n2"))[0]
     gap = first_new.time - zero[0].time
     bound = skew_time(100)
-    assert bound - 0.005 <= gap <= bound + SLACK, f"handover took {gap * 1000:.1f} ms, bound {bound * 1000:.1f}"
+    assert bound - 0.005 <= gap <= bound + SLACK, (
+        f"handover took {gap * 1000:.1f} ms, bound {bound * 1000:.1f}"
+    )
     assert exit_seconds < 1.5  # process exit (within 1 s of SIGTERM in the daemon; ip-netns-exec adds a bit)
     assert "n1" not in lab.holders(VIP)
     stop_all(procs[1:])

@@ -83,13 +83,17 @@ class Interface:
                 continue
             instance = self.instances.get(decoded.advert.vrid)
             if instance is None:
-                self._drop(DropReason.UNKNOWN_VRID.value, vrid=decoded.advert.vrid, source=str(decoded.source))
+                self._drop(
+                    DropReason.UNKNOWN_VRID.value, vrid=decoded.advert.vrid, source=str(decoded.source)
+                )
                 continue
             instance.receive(decoded)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1
-        self._drop_log.hit(f"{self.name}:{reason}", time.monotonic(), interface=self.name, reason=reason, **fields)
+        self._drop_log.hit(
+            f"{self.name}:{reason}", time.monotonic(), interface=self.name, reason=reason, **fields
+        )
 
     def close(self) -> None:
         """Close the sockets."""
@@ -264,7 +268,7 @@ def run(config: Config) -> int:
     try:
         return asyncio.run(Daemon(config).run())
     except StartupError as exc:
-        print(f"vrrpd: {exc}", file=sys.stderr)  # noqa: T201 - the one-line error contract
+        print(f"vrrpd: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # only before the signal handlers are installed
         return 130

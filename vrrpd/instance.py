@@ -116,7 +116,7 @@ class Instance:
         self._worker = self._loop.create_task(self._work(), name=f"instance-{self.name}")
         self._feed(self.router.start(self._loop.time()))
 
-    async def stop(self, timeout: float) -> None:
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound on the handover, not a cancel
         """Shutdown event: priority-0 advert and VIPs removed (when MASTER), then the worker ends."""
         self._cancel_timer()
         self._feed(self.router.shutdown(self._loop.time()), rearm=False)

@@ -11,6 +11,7 @@ only sends; the capture on the bridge sees the replies).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -105,7 +106,11 @@ def timeline(events: Sequence[Event], lab: Lab, old: str, new: str, vip: str) ->
     )
     after = first_new or t0
     reply = next(
-        (e.time for e in events if isinstance(e, IcmpEvent) and e.type == 0 and e.src == vip and e.time > after),
+        (
+            e.time
+            for e in events
+            if isinstance(e, IcmpEvent) and e.type == 0 and e.src == vip and e.time > after
+        ),
         None,
     )
 
@@ -157,13 +162,16 @@ def _demo(lab: Lab, priorities: Sequence[int]) -> int:
     prio = priorities[lab.nodes.index(new)]
     bound = master_down_interval(1, prio)
     tl = timeline(events, lab, master, new, VIP)
-    print(f"failover timeline ({master} -> {new}, Master_Down_Interval at priority {prio} = {bound * 1000:.1f} ms):")
+    mdi = f"Master_Down_Interval at priority {prio}: {bound * 1e3:.1f} ms"
+    print(f"failover timeline ({master} -> {new}; {mdi})")
     print(f"  last advert of old master {master}   {_ms(tl.last_old_advert)}")
     print(f"  first advert of new master {new}  {_ms(tl.first_new_advert)}")
     print(f"  first gratuitous ARP for {VIP}  {_ms(tl.first_garp)}")
     print(f"  first echo reply to the client   {_ms(tl.first_reply)}")
     arp = lab.client_arp(VIP)
-    print(f"client ARP for {VIP}: {arp} ({'new master' if arp == lab.node_mac(new) else 'NOT the new master'})")
+    print(
+        f"client ARP for {VIP}: {arp} ({'new master' if arp == lab.node_mac(new) else 'NOT the new master'})"
+    )
     for proc in procs.values():
         proc.terminate()
     for proc in procs.values():
@@ -187,10 +195,8 @@ def pinger(dst: str, seconds: float, interval: float) -> None:
     seq = 0
     while time.monotonic() < end and seq < 65535:
         seq += 1
-        try:
+        with contextlib.suppress(OSError):  # no ARP answer yet: the next one tries again
             sock.sendto(echo_request(ident, seq), (dst, 0))
-        except OSError:
-            pass  # no route / no ARP answer yet: the next one will try again
         time.sleep(interval)
 
 
