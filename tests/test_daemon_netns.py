@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,8 @@ from tests.daemons import (
     wait_holder,
 )
 from vrrpd.fsm import master_down_interval, skew_time
-from vrrpd.testing.lab import Lab, unavailable_reason
+from vrrpd.testing.lab import Lab
+from vrrpd.testing.plugin import LabFactory
 
 pytestmark = pytest.mark.netns
 
@@ -36,12 +36,9 @@ SLACK = 0.020  # the issue's bound: protocol figure + 20 ms
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    with Lab(nodes=3, prefix="vt") as lab:
-        yield lab
+def lab(vrrp_lab: LabFactory) -> Lab:
+    """Three nodes and a client; logs and captures land in the test's tmp_path (kept on failure)."""
+    return vrrp_lab(nodes=3, prefix="vt")
 
 
 def test_election_vip_on_one_node_client_reaches_it(lab: Lab) -> None:
