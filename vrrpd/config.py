@@ -210,6 +210,18 @@ def _check_socket_path(path: Path) -> Path:
     return path
 
 
+def _parse_fifo(value: object) -> Path | None:
+    if value is None or isinstance(value, Path):
+        return value
+    if not isinstance(value, str):
+        raise _invalid("must be a file path for the notify FIFO, or \"\" for off")
+    if value == "":
+        return None
+    if "\x00" in value:
+        raise _invalid("must be a file path for the notify FIFO (no NUL characters)")
+    return Path(value)
+
+
 def _check_executable(path: Path) -> Path:
     if not path.is_absolute():
         raise _invalid("must be an absolute path to an executable file")
@@ -391,6 +403,10 @@ class GlobalConfig(BaseModel):
     )
     metrics_listen: Annotated[ListenAddress | None, BeforeValidator(_parse_listen)] = Field(
         default=None, description=_LISTEN
+    )
+    notify_fifo: Annotated[Path | None, BeforeValidator(_parse_fifo)] = Field(
+        default=None,
+        description='a file path for the notify FIFO (created if missing), or "" for off',
     )
 
 
@@ -669,7 +685,7 @@ def describe(config: Config) -> str:
     lines = [
         f"config {config.source}",
         f"router_id {g.router_id}; control_socket {g.control_socket}; log_format {g.log_format}; "
-        f"metrics {g.metrics_listen or 'off'}",
+        f"metrics {g.metrics_listen or 'off'}; notify_fifo {g.notify_fifo or 'off'}",
     ]
     for inst in config.vrrp_instance:
         priority = f"{inst.priority} (address owner)" if inst.is_owner else str(inst.priority)
