@@ -4,12 +4,17 @@ Owns, per instance: the single timer re-armed after every call into the router (
 ordered action worker (an advert is sent before VIPs are installed, GARPs after), the health check's effect
 (FAULT or a lower priority), notify calls, and the counters that status and metrics report. It does not
 own sockets or netlink handles: the interface (`vrrpd.daemon`) lends them.
+
+It also feeds every received advert to its `vrrpd.conflicts.ConflictDetector` (another cluster on our
+VRID), and applies a reloaded configuration live when `vrrpd.reload` says that is possible
+(`reconfigure`): the router keeps its state, only its `RouterConfig` is swapped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +22,9 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Protocol
 
 from vrrpd import fsm, logs
+from vrrpd.checks import HealthCheck
 from vrrpd.config import InstanceConfig
+from vrrpd.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.packet import PRIORITY_OWNER, VRRP_MULTICAST, DropReason, Received, encode
 
 log = logs.get_logger("vrrpd.instance")
@@ -58,6 +65,27 @@ class LastTransition:
     wall_time: float
 
 
+def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterConfig:
+    """The state machine's view of an instance's configuration."""
+    return fsm.RouterConfig(
+        vrid=config.virtual_router_id,
+        priority=config.priority,
+        primary_address=primary,
+        vips=config.vips,
+        advert_int=config.advert_int,
+        preempt=config.preempt,
+        preempt_delay=config.preempt_delay,
+        auth_pass=config.auth_pass,
+        unicast_peers=tuple(config.unicast_peer),
+        garp_master_repeat=config.garp_master_repeat,
+        garp_master_delay=config.garp_master_delay,
+        garp_master_refresh=config.garp_master_refresh,
+    )
+
+
+_Work = tuple[list[fsm.Action], "asyncio.Future[None] | None"]
+
+
 def effective_priority(base: int, weight: int, check_up: bool) -> int:
     """keepalived's weight semantics: a failing check lowers the priority by `weight`, clamped to 1..254.
 
@@ -84,30 +112,34 @@ class Instance:
         self.transport = transport
         self._notify = notify
         self._loop = loop
-        self.router = fsm.Router(
-            fsm.RouterConfig(
-                vrid=config.virtual_router_id,
-                priority=config.priority,
-                primary_address=primary,
-                vips=config.vips,
-                advert_int=config.advert_int,
-                preempt=config.preempt,
-                preempt_delay=config.preempt_delay,
-                auth_pass=config.auth_pass,
-                unicast_peers=tuple(config.unicast_peer),
-                garp_master_repeat=config.garp_master_repeat,
-                garp_master_delay=config.garp_master_delay,
-                garp_master_refresh=config.garp_master_refresh,
-            )
-        )
+        self.primary = primary
+        self.router = fsm.Router(router_config(config, primary))
         self.counters = Counters()
         self.last_transition: LastTransition | None = None
+        self.check: HealthCheck | None = None  # set by the daemon; status reads its last probe
         self.check_up: bool | None = None
         self.check_detail = ""
+        self.conflicts = ConflictDetector(
+            config.advert_int, config.is_owner, self.router.config.vip_addresses
+        )
         self._timer: asyncio.TimerHandle | None = None
-        self._queue: asyncio.Queue[list[fsm.Action]] = asyncio.Queue()
+        self._conflict_timer: asyncio.TimerHandle | None = None
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._vips_held = False
+        self._held: set[IPv4Interface] = set()  # VIPs installed by this instance, as the worker last did
+        self._seen_state = fsm.State.INIT
+        # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
+        self._deferred: fsm.RouterConfig | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(interface, VRID): the virtual router's identity, which a reload matches instances by."""
+        return (self.config.interface, self.config.virtual_router_id)
+
+    @property
+    def vips_held(self) -> tuple[IPv4Interface, ...]:
+        """The VIPs this instance has installed (in configuration order)."""
+        return tuple(v for v in self.config.vips if v in self._held)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -119,8 +151,9 @@ class Instance:
     async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound on the handover, not a cancel
         """Shutdown event: priority-0 advert and VIPs removed (when MASTER), then the worker ends."""
         self._cancel_timer()
+        self._cancel_conflict_timer()
         self._feed(self.router.shutdown(self._loop.time()), rearm=False)
-        self._queue.put_nowait([])  # sentinel: the worker exits after draining what came before
+        self._queue.put_nowait(([], None))  # sentinel: the worker exits after draining what came before
         if self._worker is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._worker), timeout)
@@ -133,7 +166,11 @@ class Instance:
     def receive(self, received: Received) -> None:
         """An advertisement for our VRID arrived on our interface."""
         self.counters.adverts_received += 1
-        self._feed(self.router.receive(self._loop.time(), received))
+        now = self._loop.time()
+        actions = self.router.receive(now, received)
+        self._feed(actions)
+        drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped)), None)
+        self._conflict_events(self.conflicts.observe(now, received, drop))
 
     def link_changed(self, up: bool) -> None:
         """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""
@@ -143,13 +180,76 @@ class Instance:
         """A health check flipped. weight 0 → FAULT (ipfailover); else priority − weight (keepalived)."""
         self.check_up, self.check_detail = up, detail
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
-        weight = self.config.check.weight if self.config.check else 0
+        self._apply_check()
+
+    def _apply_check(self) -> None:
+        """Derive FAULT and the effective priority from the check's state and the configuration.
+
+        Written as a function of the whole state (not of the last flip) so that a reload changing the
+        weight, the base priority or removing the check lands in the right place.
+        """
+        check = self.config.check
+        up = check is None or self.check_up is not False
+        weight = check.weight if check is not None else 0
         now = self._loop.time()
-        if weight == 0:
-            self._feed(self.router.set_fault(now, fsm.Fault.CHECK, not up))
-        else:
-            prio = effective_priority(self.config.priority, weight, up)
+        self._feed(self.router.set_fault(now, fsm.Fault.CHECK, check is not None and weight == 0 and not up))
+        prio = effective_priority(self.config.priority, weight if check is not None else 0, up)
+        if prio != self.router.priority:
             self._feed(self.router.set_priority(now, prio))
+
+    # -- reload --------------------------------------------------------------------------------------------
+
+    def reconfigure(self, config: InstanceConfig) -> None:
+        """Swap in a changed configuration without a transition (a reload; see `vrrpd.reload`).
+
+        The caller has checked that the change needs no restart (same interface, VRID and source
+        address; not across priority 255). VIPs no longer configured are queued for removal here; call
+        `install_vips` once every instance's removals are done (a VIP may move between instances).
+        """
+        old = self.router.config
+        new = router_config(config, self.primary)
+        self.config, self.name = config, config.name
+        if (
+            self.router.state is fsm.State.MASTER
+            and old.garp_master_refresh > 0
+            and new.garp_master_refresh != old.garp_master_refresh
+        ):
+            # The running refresh timer reschedules itself with the configured period: swapping in 0
+            # would make it fire continuously, and a new period cannot be re-armed from outside the
+            # router. Keep the old period until this instance next leaves MASTER (then no timer runs).
+            self._deferred = new
+            new = dataclasses.replace(new, garp_master_refresh=old.garp_master_refresh)
+        else:
+            self._deferred = None
+        self.router.config = new
+        self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
+        stale = tuple(v for v in self._held if v not in config.vips)
+        if stale:
+            self._queue.put_nowait(([fsm.RemoveVips(stale)], None))
+        self._apply_check()
+        self._rearm()
+
+    def install_vips(self) -> None:
+        """After a reload: a MASTER installs (and announces) the configured VIPs it does not hold yet."""
+        if self.router.state is not fsm.State.MASTER:
+            return
+        missing = tuple(v for v in self.config.vips if v not in self._held)
+        if missing:
+            repeat = self.router.config.garp_master_repeat
+            self._queue.put_nowait(
+                ([fsm.AddVips(missing), fsm.SendGarp(tuple(v.ip for v in missing), repeat)], None)
+            )
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait for the worker
+        """Wait until every action queued so far has been carried out (at most `timeout` seconds)."""
+        if self._worker is None or self._worker.done():
+            return
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._queue.put_nowait(([], done))
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
 
     def vip_removed(self, vip: IPv4Interface) -> None:
         """Someone deleted one of our VIPs while we are MASTER: put it back and tell the operator."""
@@ -157,7 +257,7 @@ class Instance:
             return
         self.counters.vips_restored += 1
         log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
-        self._queue.put_nowait([fsm.AddVips((vip,)), fsm.SendGarp((vip.ip,), 1)])
+        self._queue.put_nowait(([fsm.AddVips((vip,)), fsm.SendGarp((vip.ip,), 1)], None))
 
     def count_drop(self, reason: DropReason) -> None:
         """A packet for this instance failed a §7.1 check before reaching the router."""
@@ -167,7 +267,15 @@ class Instance:
 
     def _feed(self, actions: list[fsm.Action], rearm: bool = True) -> None:
         if actions:
-            self._queue.put_nowait(actions)
+            self._queue.put_nowait((actions, None))
+        state = self.router.state
+        if state is not self._seen_state:
+            # Told synchronously (the worker logs the change later): whether we advertise decides what
+            # counts as a second master.
+            self._seen_state = state
+            self.conflicts.set_master(self._loop.time(), state is fsm.State.MASTER)
+            if self._deferred is not None and state is not fsm.State.MASTER:
+                self.router.config, self._deferred = self._deferred, None
         if rearm:
             self._rearm()
 
@@ -188,18 +296,53 @@ class Instance:
             self._timer.cancel()
             self._timer = None
 
+    # -- conflicts ---------------------------------------------------------------------------------------
+
+    def _conflict_events(self, events: list[ConflictEvent]) -> None:
+        for event in events:
+            c = event.conflict
+            fields = {
+                "instance": self.name,
+                "vrid": self.router.config.vrid,
+                "interface": self.config.interface,
+                "kind": c.kind.value,
+                "source": str(c.source),
+                "detail": c.detail,
+            }
+            if event.detected:
+                log.warning("vrid_conflict", **fields)
+            else:
+                log.info("vrid_conflict_cleared", adverts=c.adverts, **fields)
+        deadline = self.conflicts.deadline
+        if self._conflict_timer is not None and (deadline is None or self._conflict_timer.when() != deadline):
+            self._cancel_conflict_timer()
+        if deadline is not None and self._conflict_timer is None:
+            self._conflict_timer = self._loop.call_at(deadline, self._on_conflict_timer)
+
+    def _on_conflict_timer(self) -> None:
+        self._conflict_timer = None
+        self._conflict_events(self.conflicts.expire(self._loop.time()))
+
+    def _cancel_conflict_timer(self) -> None:
+        if self._conflict_timer is not None:
+            self._conflict_timer.cancel()
+            self._conflict_timer = None
+
     # -- carrying out actions ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
         while True:
-            actions = await self._queue.get()
-            if not actions and self.router.state is fsm.State.INIT:
-                return
+            actions, done = await self._queue.get()
             for action in actions:
                 try:
                     await self._execute(action)
                 except Exception:  # one failed action must not stop the instance
                     log.exception("action_failed", instance=self.name, action=type(action).__name__)
+            if done is not None:
+                if not done.done():
+                    done.set_result(None)
+            elif not actions and self.router.state is fsm.State.INIT:
+                return
 
     async def _execute(self, action: fsm.Action) -> None:
         match action:
@@ -207,10 +350,13 @@ class Instance:
                 await self._send_advert(encode(advert))
             case fsm.AddVips(vips=vips):
                 await self._each(vips, lambda v: self.transport.add_vip(v, None))
-                self._vips_held = True
+                self._held.update(vips)
             case fsm.RemoveVips(vips=vips):
-                await self._each(vips, self.transport.remove_vip)
-                self._vips_held = False
+                # Also whatever we still hold that is no longer configured (a reload shrank the list).
+                stale = [v for v in self._held if v not in self.config.vips]
+                targets = tuple(dict.fromkeys([*vips, *stale]))
+                await self._each(targets, self.transport.remove_vip)
+                self._held.difference_update(targets)
             case fsm.SendGarp(addresses=addresses, count=count):
                 for addr in addresses:
                     try:
