@@ -1,4 +1,4 @@
-"""Command line front: ``vrrpd --version | check-config | run | lab``.
+"""Command line front: ``vrrpd --version | check-config | run | lab | import-keepalived``.
 
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
@@ -53,6 +53,25 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument(
         "--nodes", type=_lab_nodes, default=3, metavar="N", help="number of routers (default: 3)"
     )
+
+    # import-keepalived: convert keepalived.conf's VRRP part (vrrpd.keepalived_import owns the rest).
+    ka = commands.add_parser(
+        "import-keepalived",
+        help="convert the VRRP part of a keepalived.conf to vrrpd TOML",
+        description="Print the vrrpd TOML for FILE on stdout and every keyword not carried over (with its "
+        "line) on stderr. Exit 1 if anything was not carried over, unless --allow-partial; exit 2 if FILE "
+        "cannot be read or parsed.",
+    )
+    ka.add_argument("file", metavar="FILE", help="keepalived configuration (its includes are followed)")
+    ka.add_argument("-o", "--output", metavar="OUT", help="write the TOML to OUT instead of stdout")
+    ka.add_argument(
+        "--allow-partial", action="store_true", help="write the TOML even if something was not carried over"
+    )
+    ka.add_argument(
+        "--config-id",
+        metavar="ID",
+        help="keepalived's -i: which '@ID' conditional lines apply (default: this host's node name)",
+    )
     return parser
 
 
@@ -95,9 +114,15 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args.config)
         if args.command == "lab":
             return _lab(args.nodes)
+        if args.command == "import-keepalived":
+            from vrrpd.keepalived_import import main as import_main  # noqa: PLC0415 - load on demand
+
+            return import_main(args.file, args.output, args.allow_partial, args.config_id)
     except ConfigError as exc:
         print(f"vrrpd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     parser.print_usage(sys.stderr)
-    print("vrrpd: error: a command is required (check-config, run or lab)", file=sys.stderr)
+    print(
+        "vrrpd: error: a command is required (check-config, run, lab or import-keepalived)", file=sys.stderr
+    )
     return EXIT_USAGE
