@@ -129,13 +129,17 @@ def decode_vrrp(data: bytes) -> Advertisement | DropReason:
     Trailing bytes beyond Count IP Addrs + auth data are a length mismatch: §7.1 asks that "the
     packet length is greater than or equal to the VRRP header", and keepalived rejects extra bytes too.
     """
+    # Version and type first: a VRRPv3 advert (no auth data, so shorter) is a version mismatch, not a
+    # truncated v2 packet — the operator needs to hear "a v3 router is on this segment".
+    if not data:
+        return DropReason.TRUNCATED
+    if data[0] >> 4 != VRRP_VERSION:
+        return DropReason.BAD_VERSION
+    if data[0] & 0x0F != VRRP_TYPE_ADVERTISEMENT:
+        return DropReason.BAD_TYPE
     if len(data) < _HEADER.size + AUTH_DATA_LEN:
         return DropReason.TRUNCATED
-    vt, vrid, priority, count, auth_type, adver_int, checksum = _HEADER.unpack_from(data)
-    if vt >> 4 != VRRP_VERSION:
-        return DropReason.BAD_VERSION
-    if vt & 0x0F != VRRP_TYPE_ADVERTISEMENT:
-        return DropReason.BAD_TYPE
+    _, vrid, priority, count, auth_type, adver_int, checksum = _HEADER.unpack_from(data)
     expected = _HEADER.size + 4 * count + AUTH_DATA_LEN
     if len(data) < expected:
         return DropReason.TRUNCATED
