@@ -1,4 +1,4 @@
-"""Command line front: ``vrrpd --version | check-config | run | lab | import-keepalived``.
+"""Command line front: ``vrrpd --version | check-config | run | status | reload | lab | import-keepalived``.
 
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
@@ -48,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the daemon in the foreground")
     run.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+
+    from vrrpd.status import add_arguments  # noqa: PLC0415 - keeps the CLI's import light
+
+    status = commands.add_parser("status", help="show the running daemon's instances (control socket)")
+    add_arguments(status)
+    status.add_argument("--json", action="store_true", help="the stable JSON document (docs/operations.md)")
+    reload = commands.add_parser("reload", help="ask the running daemon to reload its configuration file")
+    add_arguments(reload)
 
     lab = commands.add_parser("lab", help="demo: several routers in network namespaces (root)")
     lab.add_argument(
@@ -114,6 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args.config)
         if args.command == "lab":
             return _lab(args.nodes)
+        if args.command in ("status", "reload"):
+            from vrrpd.status import reload_main, status_main  # noqa: PLC0415 - load on demand
+
+            return status_main(args) if args.command == "status" else reload_main(args)
         if args.command == "import-keepalived":
             from vrrpd.keepalived_import import main as import_main  # noqa: PLC0415 - load on demand
 
@@ -123,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     parser.print_usage(sys.stderr)
     print(
-        "vrrpd: error: a command is required (check-config, run, lab or import-keepalived)", file=sys.stderr
+        "vrrpd: error: a command is required (check-config, run, status, reload, lab or import-keepalived)",
+        file=sys.stderr,
     )
     return EXIT_USAGE

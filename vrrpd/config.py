@@ -214,7 +214,7 @@ def _parse_fifo(value: object) -> Path | None:
     if value is None or isinstance(value, Path):
         return value
     if not isinstance(value, str):
-        raise _invalid("must be a file path for the notify FIFO, or \"\" for off")
+        raise _invalid('must be a file path for the notify FIFO, or "" for off')
     if value == "":
         return None
     if "\x00" in value:
