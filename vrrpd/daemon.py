@@ -2,28 +2,43 @@
 
 Owns process-level concerns: opening one VRRP socket and one GARP socket per interface, the netlink
 handle and its event stream (link tracking, VIPs deleted behind our back), removing stale VIPs left by a
-crashed run, signals (SIGTERM/SIGINT: graceful priority-0 handover), systemd notification, and the
-receive loop that decodes datagrams and hands each to the instance owning its VRID. Protocol decisions
-are not made here: they are `vrrpd.fsm`'s.
+crashed run, signals (SIGTERM/SIGINT: graceful priority-0 handover; SIGHUP: reload), systemd
+notification, the receive loop that decodes datagrams and hands each to the instance owning its VRID,
+and the operator-facing listeners: the control socket (`vrrpd.control`, answering `vrrpd status` and
+`vrrpd reload`), the metrics/health HTTP listener (`vrrpd.metrics`) and the notify FIFO.
+
+Reload: the new file is validated first (an invalid one changes nothing), then `vrrpd.reload.plan`
+decides per instance; unchanged instances are not touched at all. Protocol decisions are not made here:
+they are `vrrpd.fsm`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import os
 import signal
+import stat
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Any
 
-from vrrpd import logs
+from vrrpd import fsm, logs, status
 from vrrpd.checks import HealthCheck, ProbeResult, script_probe, tcp_probe
-from vrrpd.config import Config, InstanceConfig
+from vrrpd.config import Config, ConfigError, InstanceConfig, ListenAddress, check_interfaces, load_config
+from vrrpd.control import CommandError, ControlError, ControlServer
 from vrrpd.garp import GarpSender
 from vrrpd.instance import Instance
+from vrrpd.metrics import HttpServer, make_registry, routes
 from vrrpd.netlink import AddressRemoved, EventsLost, LinkChanged, LinkInfo, Netlink
-from vrrpd.notify import Notifier
+from vrrpd.notify import Notifier, NotifyFifo
 from vrrpd.packet import DropReason, decode_ipv4
+from vrrpd.reload import Change, InstanceKey, InstancePlan, ReloadPlan, key_of, plan
 from vrrpd.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.vrrp_socket import VrrpSocket
 
@@ -50,6 +65,7 @@ class Interface:
         self.garp = GarpSender.open(link.name, link.ifindex, link.mac)
         self.instances: dict[int, Instance] = {}
         self.drops: collections.Counter[str] = collections.Counter()
+        self.recv_task: asyncio.Task[None] | None = None
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
 
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
@@ -101,6 +117,18 @@ class Interface:
         self.garp.close()
 
 
+@dataclass
+class ReloadStats:
+    """Reload outcomes, for status and metrics."""
+
+    succeeded: int = 0
+    failed: int = 0
+    last_at: float | None = None  # wall clock
+    last_ok: bool | None = None
+    last_error: str | None = None
+    last_changes: dict[str, list[str]] = field(default_factory=dict)
+
+
 class Daemon:
     """The running daemon; `run()` returns the process exit code."""
 
@@ -108,75 +136,167 @@ class Daemon:
         self.config = config
         self.interfaces: dict[str, Interface] = {}
         self.instances: list[Instance] = []
-        self._checks: list[HealthCheck] = []
-        self._notifiers: dict[str, Notifier] = {}
+        self.started_at = time.time()
+        self.reloads = ReloadStats()
+        self.fifo: NotifyFifo | None = None
+        self._fifo_created: Path | None = None  # a FIFO we made, removed again at exit
+        self._checks: dict[InstanceKey, HealthCheck] = {}
+        self._notifiers: dict[InstanceKey, Notifier] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._netlink: Netlink | None = None
+        self._sd: SdNotifier | None = None
+        self._control: ControlServer | None = None
+        self._http: HttpServer | None = None
+        self._running = False
+        self._reload_lock = asyncio.Lock()
+        self._reload_waiting = False
+        self._reload_tasks: set[asyncio.Task[None]] = set()
+
+    # -- what status, metrics and probes read ------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """Every instance has left INIT, and the daemon is not shutting down (/readyz)."""
+        return self._running and all(i.router.state is not fsm.State.INIT for i in self.instances)
+
+    def dead_tasks(self) -> list[str]:
+        """Names of long-running tasks that ended: the process lives but no longer does its job (/healthz)."""
+        return [t.get_name() for t in self._tasks if t.done()]
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        """Start everything, wait for SIGTERM/SIGINT, hand over gracefully."""
+        """Start everything, wait for SIGTERM/SIGINT (reloading on SIGHUP), hand over gracefully."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, self._reload_unsupported)
-        async with Netlink() as netlink:
-            await self._setup(netlink, loop)
-            sd = await SdNotifier.from_env()
-            for inst in self.instances:
-                inst.start()
-            log.info(
-                "started",
-                router_id=self.config.global_.router_id,
-                instances=len(self.instances),
-                interfaces=sorted(self.interfaces),
-            )
-            if sd is not None:
-                await sd.ready(self._summary())
-                interval = watchdog_interval()
-                if interval:
-                    self._tasks.append(loop.create_task(self._watchdog(sd, interval / 2)))
-            await self._stop.wait()
-            log.info("stopping", reason="signal")
-            if sd is not None:
-                await sd.stopping()
-            await self._shutdown()
+        loop.add_signal_handler(signal.SIGHUP, self._reload_signal)
+        try:
+            async with Netlink() as netlink:
+                self._netlink = netlink
+                g = self.config.global_
+                # Listeners first: a socket in use is a start-up error before anything touches the network.
+                await self._start_control(g.control_socket)
+                await self._start_http(g.metrics_listen)
+                self._open_fifo(g.notify_fifo)
+                await self._setup(netlink, loop)
+                sd = self._sd = await SdNotifier.from_env()
+                self._running = True
+                for inst in self.instances:
+                    inst.start()
+                for check in self._checks.values():
+                    check.start()
+                log.info(
+                    "started",
+                    router_id=g.router_id,
+                    instances=len(self.instances),
+                    interfaces=sorted(self.interfaces),
+                    control_socket=str(g.control_socket),
+                    metrics_listen=str(g.metrics_listen) if g.metrics_listen else None,
+                )
+                if sd is not None:
+                    await sd.ready(self._summary())
+                    interval = watchdog_interval()
+                    if interval:
+                        self._tasks.append(
+                            loop.create_task(self._watchdog(sd, interval / 2), name="sd-watchdog")
+                        )
+                await self._stop.wait()
+                log.info("stopping", reason="signal")
+                self._running = False
+                if sd is not None:
+                    await sd.stopping()
+                await self._shutdown()
+        finally:
+            await self._close_listeners()
         return 0
 
     async def _setup(self, netlink: Netlink, loop: asyncio.AbstractEventLoop) -> None:
         for inst_cfg in self.config.vrrp_instance:
-            iface = self.interfaces.get(inst_cfg.interface)
-            if iface is None:
-                link = await netlink.link(inst_cfg.interface)
-                src = inst_cfg.unicast_src_ip or link.primary
-                if src is None:
-                    raise StartupError(
-                        f"interface {link.name} has no IPv4 address: VRRP adverts need one as their source"
-                        " (add an address, or set unicast_src_ip)"
-                    )
-                try:
-                    iface = Interface(link, src, netlink)
-                except OSError as exc:
-                    raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
-                self.interfaces[link.name] = iface
-                self._tasks.append(loop.create_task(iface.receive_loop(), name=f"recv-{link.name}"))
-            await self._remove_stale_vips(netlink, iface, inst_cfg)
-            notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
-            notifier.start()
-            self._notifiers[inst_cfg.name] = notifier
-            inst = Instance(inst_cfg, iface.src, iface, notifier.notify, loop)
-            iface.instances[inst_cfg.virtual_router_id] = inst
-            self.instances.append(inst)
-            if not iface.link.up:
-                inst.link_changed(False)  # recorded before start: start() then goes to FAULT
-            if inst_cfg.check is not None:
-                check = self._make_check(inst, inst_cfg, iface)
-                # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
-                # instance starts in FAULT (weight 0) or at its lowered priority until the service is seen.
-                inst.check_changed(check.up, "not checked yet")
-                self._checks.append(check)
+            await self._add_instance(inst_cfg)
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
-        for check in self._checks:
-            check.start()
+
+    async def _open_interface(self, inst_cfg: InstanceConfig) -> Interface:
+        assert self._netlink is not None  # set in run() before any instance is added
+        link = await self._netlink.link(inst_cfg.interface)
+        src = inst_cfg.unicast_src_ip or link.primary
+        if src is None:
+            raise StartupError(
+                f"interface {link.name} has no IPv4 address: VRRP adverts need one as their source"
+                " (add an address, or set unicast_src_ip)"
+            )
+        try:
+            iface = Interface(link, src, self._netlink)
+        except OSError as exc:
+            raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
+        self.interfaces[link.name] = iface
+        task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{link.name}")
+        iface.recv_task = task
+        self._tasks.append(task)
+        return iface
+
+    async def _close_interface(self, iface: Interface) -> None:
+        task = iface.recv_task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._tasks.remove(task)
+        iface.close()
+        del self.interfaces[iface.name]
+        log.info("interface_closed", interface=iface.name, reason="no instance left on it")
+
+    async def _add_instance(self, inst_cfg: InstanceConfig) -> Instance:
+        """Create (not start) an instance, opening its interface if this is the first one on it."""
+        assert self._netlink is not None
+        iface = self.interfaces.get(inst_cfg.interface)
+        if iface is None:
+            iface = await self._open_interface(inst_cfg)
+        await self._remove_stale_vips(self._netlink, iface, inst_cfg)
+        key = key_of(inst_cfg)
+        notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
+        notifier.start()
+        self._notifiers[key] = notifier
+        inst = Instance(inst_cfg, iface.src, iface, self._notify_for(key), asyncio.get_running_loop())
+        iface.instances[inst_cfg.virtual_router_id] = inst
+        self.instances.append(inst)
+        if not iface.link.up:
+            inst.link_changed(False)  # recorded before start: start() then goes to FAULT
+        if inst_cfg.check is not None:
+            check = self._make_check(inst, inst_cfg, iface)
+            # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
+            # instance starts in FAULT (weight 0) or at its lowered priority until the service is seen.
+            inst.check = check
+            inst.check_changed(check.up, "not checked yet")
+            self._checks[key] = check
+        return inst
+
+    async def _remove_instance(self, inst: Instance) -> None:
+        """Stop one instance gracefully (priority 0 if MASTER) and forget it."""
+        key = inst.key
+        check = self._checks.pop(key, None)
+        if check is not None:
+            await check.stop()
+        await inst.stop(STOP_TIMEOUT)
+        iface = self.interfaces.get(inst.config.interface)
+        if iface is not None and iface.instances.get(inst.config.virtual_router_id) is inst:
+            del iface.instances[inst.config.virtual_router_id]
+        self.instances.remove(inst)
+        notifier = self._notifiers.pop(key, None)
+        if notifier is not None:
+            await notifier.drain(NOTIFY_DRAIN_TIMEOUT)  # deliver its STOP before the notifier goes
+            await notifier.close()
+
+    def _notify_for(self, key: InstanceKey) -> Callable[[str, str, int], None]:
+        # Looked up at call time: a reload may replace the instance's notifier (a new notify path).
+        def notify(name: str, state: str, priority: int) -> None:
+            notifier = self._notifiers.get(key)
+            if notifier is not None:
+                notifier.notify(name, state, priority)
+            if self.fifo is not None:
+                self.fifo.write(name, state, priority)
+
+        return notify
 
     async def _remove_stale_vips(self, netlink: Netlink, iface: Interface, cfg: InstanceConfig) -> None:
         # A crashed or SIGKILLed run leaves its VIPs behind; a node that is not master must not keep them
@@ -187,7 +307,9 @@ class Daemon:
                 await netlink.remove_address(iface.ifindex, vip)
                 log.warning("stale_vip_removed", instance=cfg.name, interface=iface.name, vip=str(vip))
 
-    def _make_check(self, inst: Instance, cfg: InstanceConfig, iface: Interface) -> HealthCheck:
+    def _make_check(
+        self, inst: Instance, cfg: InstanceConfig, iface: Interface, initial_up: bool = False
+    ) -> HealthCheck:
         check = cfg.check
         assert check is not None  # the caller checked; narrows the type
         if check.script is not None:
@@ -203,25 +325,33 @@ class Daemon:
             async def probe() -> ProbeResult:
                 return await tcp_probe(host, port, check.timeout)
 
-        return HealthCheck(probe, check.interval, check.rise, check.fall, inst.check_changed)
+        return HealthCheck(
+            probe,
+            check.interval,
+            check.rise,
+            check.fall,
+            inst.check_changed,
+            initial_up=initial_up,
+            name=cfg.name,
+        )
 
     async def _watch_netlink(self, netlink: Netlink) -> None:
-        by_index = {iface.ifindex: iface for iface in self.interfaces.values()}
         async for event in netlink.events():
             if isinstance(event, EventsLost):
                 # The monitor overflowed: re-read the link state rather than trust what we last saw.
                 log.warning("netlink_events_lost", reason=event.reason)
-                for known in self.interfaces.values():
+                for known in list(self.interfaces.values()):
                     link = await netlink.link(known.name)
                     self._link_state(known, link.up)
                 continue
-            target = by_index.get(event.ifindex)
+            # Looked up per event: a reload may have opened or closed interfaces.
+            target = next((i for i in self.interfaces.values() if i.ifindex == event.ifindex), None)
             if target is None:
                 continue
             if isinstance(event, LinkChanged):
                 self._link_state(target, event.up)
             elif isinstance(event, AddressRemoved):
-                for inst in target.instances.values():
+                for inst in list(target.instances.values()):
                     inst.vip_removed(event.addr)
 
     @staticmethod
@@ -235,7 +365,10 @@ class Daemon:
             inst.link_changed(up)
 
     async def _shutdown(self) -> None:
-        await asyncio.gather(*(c.stop() for c in self._checks), return_exceptions=True)
+        for task in self._reload_tasks:
+            task.cancel()
+        await asyncio.gather(*self._reload_tasks, return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in self._checks.values()), return_exceptions=True)
         await asyncio.gather(*(i.stop(STOP_TIMEOUT) for i in self.instances))
         await asyncio.gather(
             *(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in self._notifiers.values()), return_exceptions=True
@@ -258,8 +391,239 @@ class Daemon:
         states = collections.Counter(i.router.state.value for i in self.instances)
         return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no instances"
 
-    def _reload_unsupported(self) -> None:
-        log.warning("reload_unsupported", detail="SIGHUP reload is not implemented yet; restart to apply")
+    # -- control socket, HTTP listener, notify FIFO ---------------------------------------------------------
+
+    async def _start_control(self, path: Path) -> None:
+        server = ControlServer(path, self._control_command)
+        try:
+            await server.start()
+        except ControlError as exc:
+            raise StartupError(str(exc)) from exc
+        self._control = server
+
+    async def _control_command(self, request: dict[str, Any]) -> Any:
+        command = request["command"]
+        if command == "status":
+            return status.snapshot(self, asyncio.get_running_loop().time())
+        if command == "reload":
+            return {"changes": await self.reload()}
+        raise CommandError(f"unknown command {command!r} (known: reload, status)")
+
+    async def _start_http(self, listen: ListenAddress | None) -> None:
+        if listen is None:
+            return
+        server = HttpServer(listen.host, listen.port, routes(self, make_registry(self)))
+        try:
+            await server.start()
+        except OSError as exc:
+            raise StartupError(f"metrics_listen {listen}: cannot listen: {exc.strerror or exc}") from exc
+        self._http = server
+
+    def _open_fifo(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            # keepalived creates its notify FIFO too; a consumer may then open it at any time.
+            try:
+                path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+                os.mkfifo(path, 0o600)
+            except OSError as exc:
+                raise StartupError(
+                    f"notify_fifo {path}: cannot create the FIFO: {exc.strerror or exc}"
+                ) from exc
+            self._fifo_created = path
+        else:
+            if not stat.S_ISFIFO(st.st_mode):
+                raise StartupError(f"notify_fifo {path}: exists and is not a FIFO")
+        self.fifo = NotifyFifo(str(path))
+
+    def _close_fifo(self) -> None:
+        if self.fifo is not None:
+            self.fifo.close()
+            self.fifo = None
+        if self._fifo_created is not None:
+            with contextlib.suppress(OSError):
+                self._fifo_created.unlink()
+            self._fifo_created = None
+
+    async def _close_listeners(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._control is not None:
+            await self._control.close()
+            self._control = None
+        self._close_fifo()
+
+    # -- reload ----------------------------------------------------------------------------------------------
+
+    def _reload_signal(self) -> None:
+        if self._reload_waiting:
+            log.info("reload_coalesced", detail="a reload is already waiting to run")
+            return
+        log.info("reload_requested", signal="SIGHUP")
+        self._reload_waiting = True
+        task = asyncio.get_running_loop().create_task(self._reload_quietly(), name="reload")
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def _reload_quietly(self) -> None:
+        with contextlib.suppress(CommandError):  # already logged; a signal has nobody to answer
+            await self.reload()
+
+    async def reload(self) -> dict[str, list[str]]:
+        """Re-read the configuration file and apply it with the least disruption; returns what changed.
+
+        An invalid file (or one naming a missing interface) changes nothing: logged, counted, and raised
+        as CommandError for the control socket's client.
+        """
+        async with self._reload_lock:
+            self._reload_waiting = False
+            if not self._running:
+                raise CommandError("the daemon is starting or stopping; reload refused")
+            sd = self._sd
+            if sd is not None:
+                usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+                await sd.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=reloading")
+            try:
+                return await self._reload_file()
+            finally:
+                if sd is not None:
+                    await sd.ready(self._summary())
+
+    async def _reload_file(self) -> dict[str, list[str]]:
+        source = self.config.source
+        self.reloads.last_at = time.time()
+        try:
+            new = load_config(source)
+            check_interfaces(new)
+        except ConfigError as exc:
+            self.reloads.failed += 1
+            self.reloads.last_ok, self.reloads.last_error = False, str(exc)
+            log.error(
+                "reload_failed", config=source, error=str(exc), detail="the running configuration is kept"
+            )
+            raise CommandError(f"{exc} (the running configuration is kept)") from None
+        changes = plan(self.config, new)
+        errors = await self._apply(changes, new)
+        summary = changes.summary()
+        if errors:
+            summary["failed"] = errors
+        self.reloads.succeeded += 1
+        self.reloads.last_ok = not errors
+        self.reloads.last_error = "; ".join(errors) or None
+        self.reloads.last_changes = summary
+        log.info("reloaded", config=source, **summary)
+        return summary
+
+    async def _apply(self, changes: ReloadPlan, new: Config) -> list[str]:
+        """Carry out a reload plan; returns one line per part that could not be applied."""
+        errors: list[str] = []
+        old_global = self.config.global_
+        if new.global_.log_format != old_global.log_format:
+            logs.configure(new.global_.log_format)
+        by_key = {inst.key: inst for inst in self.instances}
+        # 1. Everything that gives up addresses goes first (a VIP may move to another instance): removed
+        #    and restarted instances stop (priority 0 when MASTER), live ones drop VIPs no longer listed.
+        leaving = [by_key[p.key] for p in changes.instances if p.change in (Change.REMOVED, Change.RESTART)]
+        await asyncio.gather(*(self._remove_instance(inst) for inst in leaving))
+        live = [(p, by_key[p.key]) for p in changes.by_change(Change.LIVE)]
+        for p, inst in live:
+            await self._reconfigure(p, inst)
+        await asyncio.gather(*(inst.drain(STOP_TIMEOUT) for _, inst in live))
+        for iface in [i for i in self.interfaces.values() if not i.instances]:
+            await self._close_interface(iface)  # reopened below if needed, e.g. with a new source address
+        # 2. Then what takes addresses.
+        self.config = new
+        for _, inst in live:
+            inst.install_vips()
+        for p in changes.instances:
+            if p.change not in (Change.ADDED, Change.RESTART):
+                continue
+            assert p.new is not None
+            try:
+                inst = await self._add_instance(p.new)
+            except (StartupError, OSError) as exc:
+                errors.append(f"{p.name}: {exc}")
+                log.error("reload_instance_failed", instance=p.name, error=str(exc))
+                continue
+            inst.start()
+            check = self._checks.get(inst.key)
+            if check is not None:
+                check.start()
+        order = {key_of(c): n for n, c in enumerate(new.vrrp_instance)}
+        self.instances.sort(key=lambda i: order.get(i.key, len(order)))
+        errors += await self._apply_global(
+            old_global.control_socket, old_global.metrics_listen, old_global.notify_fifo
+        )
+        return errors
+
+    async def _reconfigure(self, p: InstancePlan, inst: Instance) -> None:
+        assert p.old is not None and p.new is not None
+        old, new = p.old, p.new
+        prev = self._checks.pop(inst.key, None) if old.check != new.check else None
+        if prev is not None:
+            await prev.stop()
+        inst.reconfigure(new)
+        if old.check != new.check and new.check is not None:
+            # A changed check inherits the old one's verdict and a new one on a running instance starts up:
+            # a reload must not put a serving master in FAULT for rise × interval. The check then judges
+            # the service as usual (fall failures to go down).
+            up = prev.up if prev is not None else True
+            inst.check_up = up
+            iface = self.interfaces[new.interface]
+            check = self._make_check(inst, new, iface, initial_up=up)
+            inst.check = check
+            self._checks[inst.key] = check
+            check.start()
+        elif new.check is None:
+            inst.check, inst.check_up = None, None
+        if (old.notify, old.notify_timeout) != (new.notify, new.notify_timeout):
+            replaced = self._notifiers.get(inst.key)
+            notifier = Notifier(str(new.notify) if new.notify else None, new.notify_timeout)
+            notifier.start()
+            self._notifiers[inst.key] = notifier
+            if replaced is not None:
+                await replaced.drain(NOTIFY_DRAIN_TIMEOUT)
+                await replaced.close()
+        log.info(
+            "instance_reconfigured", instance=inst.name, vrid=new.virtual_router_id, changed=list(p.fields)
+        )
+
+    async def _apply_global(
+        self, old_socket: Path, old_listen: ListenAddress | None, old_fifo: Path | None
+    ) -> list[str]:
+        errors: list[str] = []
+        g = self.config.global_
+        if g.control_socket != old_socket:
+            previous = self._control
+            try:
+                await self._start_control(g.control_socket)
+            except StartupError as exc:
+                errors.append(str(exc))
+                self._control = previous
+            else:
+                if previous is not None:
+                    await previous.close()
+        if g.metrics_listen != old_listen:
+            previous_http, self._http = self._http, None
+            if previous_http is not None:
+                await previous_http.close()  # first: the new address may be the same port on another host
+            try:
+                await self._start_http(g.metrics_listen)
+            except StartupError as exc:
+                errors.append(str(exc))
+        if g.notify_fifo != old_fifo:
+            self._close_fifo()
+            try:
+                self._open_fifo(g.notify_fifo)
+            except StartupError as exc:
+                errors.append(str(exc))
+        for error in errors:
+            log.error("reload_global_failed", error=error)
+        return errors
 
 
 def run(config: Config) -> int:
