@@ -185,7 +185,9 @@ def request(path: str | Path, command: str, timeout: float = DEFAULT_TIMEOUT, **
         sock.settimeout(timeout)
         try:
             sock.connect(str(path))
-            sock.sendall(message)
+            # The daemon may refuse us (SO_PEERCRED) before reading: its answer, still readable, says why.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(message)
             chunks: list[bytes] = []
             size = 0
             while not chunks or not chunks[-1].endswith(b"\n"):
