@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from vrrpd import __version__
+from vrrpd import __version__, manifest, openshift
 from vrrpd.config import ConfigError, check_interfaces, describe, load_config
 
 EXIT_USAGE = 2  # argparse's status for bad flags; configuration errors share it
@@ -39,7 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     config_default = os.environ.get("VRRPD_CONFIG", DEFAULT_CONFIG)
 
     check = commands.add_parser("check-config", help="validate a configuration and summarize it")
-    check.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    check_source = check.add_mutually_exclusive_group()
+    check_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    check_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+    openshift.add_check_arguments(check)
     check.add_argument(
         "--no-interface-check",
         action="store_true",
@@ -47,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     run = commands.add_parser("run", help="run the daemon in the foreground")
-    run.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    run_source = run.add_mutually_exclusive_group()
+    run_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    run_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+    manifest.add_parser(commands)
+    openshift.add_cleanup_parser(commands, config_default, config_help)
 
     from vrrpd.status import add_arguments  # noqa: PLC0415 - keeps the CLI's import light
 
@@ -117,9 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "check-config":
+            if args.openshift or args.node_address or args.toml:
+                return openshift.check_main(args)
             return _check_config(args.config, not args.no_interface_check)
         if args.command == "run":
-            return _run(args.config)
+            return openshift.run_daemon(os.environ) if args.openshift else _run(args.config)
+        if args.command == "manifest":
+            return manifest.main(args)
+        if args.command == "cleanup":
+            return openshift.cleanup_main(args)
         if args.command == "lab":
             return _lab(args.nodes)
         if args.command in ("status", "reload"):
