@@ -57,8 +57,8 @@ def test_metrics_and_probes_over_http() -> None:
                 for family in text_string_to_metric_families(text)
                 for s in family.samples
             }
-            lbl = (("instance", "VI_1"), ("interface", "eth0"), ("vrid", "51"))
-            assert samples[("vrrpd_instance_state", (*lbl[:2], ("state", "MASTER"), lbl[2]))] == 1
+            lbl = (("interface", "eth0"), ("vrid", "51"), ("vrrp_instance", "VI_1"))
+            assert samples[("vrrpd_instance_state", (lbl[0], ("state", "MASTER"), *lbl[1:]))] == 1
             assert samples[("vrrpd_instance_priority", lbl)] == 255
             assert samples[("vrrpd_instance_adverts_sent_total", lbl)] >= 1
             assert samples[("vrrpd_instance_vips_held", lbl)] == 1

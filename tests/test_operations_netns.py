@@ -210,7 +210,7 @@ def _status_metrics_and_probes(lab: Lab, n1_sock: str, n2_sock: str, check: dict
     # Prometheus and the probes, through a real HTTP client in n1's namespace.
     code, body = http_get(lab, "n1", "/metrics")
     assert code == 200
-    lbl = {"instance": "VI_1", "interface": "eth0", "vrid": "51"}
+    lbl = {"vrrp_instance": "VI_1", "interface": "eth0", "vrid": "51"}
     assert metric(body, "vrrpd_instance_state", state="MASTER", **lbl) == 1.0
     assert metric(body, "vrrpd_instance_state", state="BACKUP", **lbl) == 0.0
     assert metric(body, "vrrpd_instance_priority", **lbl) == 150.0
@@ -427,7 +427,7 @@ def test_vrid_conflict_with_another_cluster_shows_in_status_metrics_and_logs(vrr
     assert f"CONFLICT vip_mismatch from {foreign}" in out
     code, body = http_get(lab, "n1", "/metrics")
     assert code == 200
-    lbl = {"instance": "VI_1", "interface": "eth0", "vrid": "51"}
+    lbl = {"vrrp_instance": "VI_1", "interface": "eth0", "vrid": "51"}
     assert metric(body, "vrrpd_instance_conflicts_active", kind="vip_mismatch", **lbl) == 1.0
     assert metric(body, "vrrpd_instance_conflicts_detected_total", kind="second_master", **lbl) == 1.0
     warnings = events_named(ours[0], "vrid_conflict")

@@ -40,7 +40,8 @@ log = logs.get_logger("vrrpd.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_REQUEST_HEAD = 8192
 READ_TIMEOUT = 5.0
-_INSTANCE_LABELS = ["instance", "interface", "vrid"]
+# Not "instance": Prometheus sets that label on every scraped series (the target) and would rename ours.
+_INSTANCE_LABELS = ["vrrp_instance", "interface", "vrid"]
 
 
 class DaemonCollector(Collector):
