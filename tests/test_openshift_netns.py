@@ -138,7 +138,9 @@ def test_geo_cache_example_spreads_fails_over_and_hands_over(vrrp_lab: LabFactor
     # Stop group 2's master like Kubernetes stops a pod (SIGTERM): handover within Skew_Time + slack.
     m2 = predicted[2]
     survivors = [a for a in alive if by_address[a] != m2]
-    successor = by_address[spread.elect(table[2], alive=survivors) or survivors[0]]
+    elected = spread.elect(table[2], alive=survivors)
+    assert elected is not None
+    successor = by_address[elected]
     cap = lab.capture()
     time.sleep(1.2)
     t0 = time.monotonic()
@@ -226,9 +228,9 @@ def test_unicast_peers_exact_spread_and_firewall_table_lifecycle(vrrp_lab: LabFa
     assert pods[first].wait(timeout=5) == 0
     assert not table_present(first)
     assert all(table_present(n) for n in lab.nodes if n != first)
-    successor = by_address[
-        spread.elect(table[1], alive=[a for a, n in by_address.items() if n != first]) or first
-    ]
+    elected = spread.elect(table[1], alive=[a for a, n in by_address.items() if n != first])
+    assert elected is not None
+    successor = by_address[elected]
     wait_masters(lab, {1: successor}, timeout=6, groups=groups)
 
     # SIGKILL leaves VIPs and table behind; `vrrpd cleanup --openshift` (the removal job) takes both away.
