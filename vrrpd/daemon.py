@@ -52,6 +52,61 @@ class StartupError(Exception):
     """The daemon cannot start on this host as configured; str() is one line for the operator."""
 
 
+class SenderAdmission:
+    """Token buckets per (source address, VRID byte), judged on raw bytes before anything is decoded.
+
+    Why: decoding and judging one advert costs tens of microseconds in Python, so a 10,000 pkt/s flood
+    would take most of a core, and whatever the daemon cannot read in time the kernel drops from the socket
+    buffer — the real master's adverts included, until a backup declares it dead (measured: two extra
+    masters within 10 s, tests/test_hostile_wire.py). A legitimate sender needs at most 1/advert_int
+    adverts plus answers rate-limited to 10/s per VRID (`fsm.ANSWER_MIN_GAP`); a flooding sender gets
+    `rate` per second and the rest costs a dict lookup each. At most `max_keys` senders are tracked (a
+    spoofed-source flood must not grow memory); past that, new senders share one bucket, and keys quiet
+    for `idle` seconds are forgotten at most once a second.
+    """
+
+    OVERFLOW = b"other"
+
+    def __init__(
+        self, rate: float = 25.0, burst: float = 50.0, max_keys: int = 4096, idle: float = 10.0
+    ) -> None:
+        self.rate, self.burst, self.max_keys, self.idle = rate, burst, max_keys, idle
+        self._buckets: dict[bytes, list[float]] = {}  # key -> [tokens, last refill]
+        self._last_purge = 0.0
+
+    @staticmethod
+    def key(datagram: bytes) -> bytes:
+        """IPv4 source and the VRID byte, unparsed (a short or odd datagram gets a shorter key)."""
+        ihl = (datagram[0] & 0x0F) * 4 if datagram else 0
+        return datagram[12:16] + datagram[ihl + 1 : ihl + 2]
+
+    def admit(self, key: bytes, now: float) -> bool:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._purge(now)
+                if len(self._buckets) >= self.max_keys:
+                    key = self.OVERFLOW
+                    bucket = self._buckets.get(key)
+            if bucket is None:
+                self._buckets[key] = [self.burst - 1, now]
+                return True
+        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
+        bucket[1] = now
+        if tokens < 1:
+            bucket[0] = tokens
+            return False
+        bucket[0] = tokens - 1
+        return True
+
+    def _purge(self, now: float) -> None:
+        if now - self._last_purge < 1.0:
+            return
+        self._last_purge = now
+        for key in [k for k, (_t, last) in self._buckets.items() if now - last >= self.idle]:
+            del self._buckets[key]
+
+
 class Interface:
     """One network interface: its sockets, and the instances (by VRID) that run on it."""
 
@@ -67,6 +122,7 @@ class Interface:
         self.drops: collections.Counter[str] = collections.Counter()
         self.recv_task: asyncio.Task[None] | None = None
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
+        self._admission = SenderAdmission()
 
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
         """Transport: send one VRRP message."""
@@ -92,6 +148,9 @@ class Interface:
             except OSError as exc:  # e.g. ENETDOWN while the link is cut: keep listening
                 self._drop("recv_error", error=str(exc))
                 await asyncio.sleep(0.05)
+                continue
+            if not self._admission.admit(SenderAdmission.key(datagram), time.monotonic()):
+                self._drop("rate_limited")  # a flooding sender: counted, never decoded
                 continue
             decoded = decode_ipv4(datagram)
             if isinstance(decoded, DropReason):
