@@ -349,7 +349,7 @@ def test_priority_change_moves_mastership() -> None:
 # -- generated scenarios -------------------------------------------------------------------------------------
 
 
-def convergence_bound(advert_int: int) -> float:
+def convergence_bound(advert_int: int, preempt_delay: float = 0.0) -> float:
     """How long after the last change of the network one master per segment must be settled.
 
     After a change at T (loss, if any, cleared at T as well), every Master_Down_Timer that is running was
@@ -360,8 +360,16 @@ def convergence_bound(advert_int: int) -> float:
     very end of the first step meets a rival within one more Adv (its answer may be rate-limited, the next
     periodic advert is not). So the worst case is MDI + 2·Adv + a few latencies. This is much tighter than
     the "3 × MDI" rule of thumb, so a slow or oscillating election is caught rather than waited out.
+
+    With keepalived's preempt_delay, the hold of a backup that outranks the eventual master starts with the
+    first advert it hears from that master — at worst when that master's own timer fires, T + MDI (+
+    latency) — and lasts `preempt_delay`; the backup takes over one MDI (its own, shorter) after the last
+    advert it accepted, and may then meet a rival within one more Adv: 2·MDI + preempt_delay + Adv.
     """
-    return master_down_interval(advert_int, 1) + 2 * advert_int + 10 * LATENCY
+    mdi = master_down_interval(advert_int, 1)
+    if preempt_delay:
+        return 2 * mdi + preempt_delay + advert_int + 10 * LATENCY
+    return mdi + 2 * advert_int + 10 * LATENCY
 
 
 def check_converged(lan: Lan) -> None:
@@ -391,6 +399,7 @@ class Scenario:
     priorities: tuple[int, ...]
     hosts: tuple[int, ...]
     preempt: tuple[bool, ...]
+    preempt_delay: tuple[float, ...]
     advert_int: int
     seed: int
     timeline: tuple[tuple[int, str, int, int], ...]  # (time in ms, event, node or mask, argument)
@@ -409,6 +418,8 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     hosts = draw(st.permutations(range(1, 11)))[:n]  # address order independent of the order of adding
     mode = draw(st.sampled_from(["on", "off", "mixed"]))
     preempt = [mode == "on" or (mode == "mixed" and draw(st.booleans())) for _ in range(n)]
+    delays = draw(st.integers(0, 3)) == 0  # keepalived preempt_delay in one scenario out of four
+    preempt_delay = [draw(st.sampled_from([0.0, 2.5, 7.0])) if delays else 0.0 for _ in range(n)]
     node = st.integers(0, n - 1)
     an_event = st.one_of(
         st.tuples(st.sampled_from(KINDS), node, st.just(0)),
@@ -418,7 +429,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         st.tuples(st.just("loss"), st.integers(0, n), st.sampled_from([0, 30, 70, 100])),
     )
     # ms: at the same time, soon (mid-election), later, and long enough to settle (a convergence check)
-    gap = st.one_of(st.just(0), st.integers(1, 500), st.integers(500, 15_000), st.integers(11_100, 20_000))
+    gap = st.one_of(st.just(0), st.integers(1, 500), st.integers(500, 15_000), st.integers(11_100, 25_000))
     timeline: list[tuple[int, str, int, int]] = []
     for i in range(n):
         start = draw(st.one_of(st.none(), st.integers(0, 5_000)))
@@ -433,6 +444,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         priorities=tuple(priorities),
         hosts=tuple(hosts),
         preempt=tuple(preempt),
+        preempt_delay=tuple(preempt_delay),
         advert_int=draw(st.sampled_from([1, 1, 2])),
         seed=draw(st.integers(0, 2**32 - 1)),
         timeline=tuple(timeline),
@@ -516,9 +528,10 @@ def incumbents(lan: Lan, verified: list[str]) -> list[str]:
 def run_scenario(sc: Scenario) -> None:
     lan = Lan(seed=sc.seed, advert_int=sc.advert_int)
     names = [f"r{i}" for i in range(len(sc.priorities))]
-    for name, priority, host, preempt in zip(names, sc.priorities, sc.hosts, sc.preempt, strict=True):
-        lan.add(name, priority, host, preempt=preempt)
-    bound = convergence_bound(sc.advert_int)
+    nodes = zip(names, sc.priorities, sc.hosts, sc.preempt, sc.preempt_delay, strict=True)
+    for name, priority, host, preempt, delay in nodes:
+        lan.add(name, priority, host, preempt=preempt, preempt_delay=delay)
+    bound = convergence_bound(sc.advert_int, max(sc.preempt_delay))
     checks = 0
     last_change = 0.0
     verified: list[str] = []  # masters of the last converged state, stable until the next change
@@ -550,6 +563,7 @@ def run_scenario(sc: Scenario) -> None:
     event(f"routers={len(names)}")
     event(f"preempt={'all' if all(sc.preempt) else 'none' if not any(sc.preempt) else 'mixed'}")
     event(f"owner={255 in sc.priorities}")
+    event(f"preempt_delay={any(sc.preempt_delay)}")
     event(f"checks>={min(checks, 5)}")
 
 
