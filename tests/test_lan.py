@@ -373,7 +373,15 @@ def convergence_bound(advert_int: int, preempt_delay: float = 0.0) -> float:
 
 
 def check_converged(lan: Lan) -> None:
-    """The oracle, for a network that has not changed for `convergence_bound` seconds and loses nothing."""
+    """The oracle, for a network that has not changed for `convergence_bound` seconds and loses nothing.
+
+    Per segment: exactly one MASTER, holding the VIPs alone; no backup that preempts (or owns the
+    addresses) outranks it; with preemption everywhere it has the highest priority. Ties are not decided
+    by address here: an equal-priority backup never preempts (§6.4.2), so any of the tied routers may be
+    the incumbent; the higher address wins only between routers that are master at the same time
+    (§6.4.3), which `test_simultaneous_start_elects_highest_priority_then_highest_address` checks.
+    Outside the election (stopped, crashed, FAULT): INIT or FAULT, and no VIPs.
+    """
     components = lan.components()
     participants = {n.name for comp in components for n in comp}
     for comp in components:
