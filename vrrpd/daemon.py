@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrrpd import fsm, logs, status
 from vrrpd.checks import HealthCheck, ProbeResult, script_probe, tcp_probe
@@ -34,13 +34,15 @@ from vrrpd.config import Config, ConfigError, InstanceConfig, ListenAddress, che
 from vrrpd.control import CommandError, ControlError, ControlServer
 from vrrpd.garp import GarpSender
 from vrrpd.instance import Instance
-from vrrpd.metrics import HttpServer, make_registry, routes
 from vrrpd.netlink import AddressRemoved, EventsLost, LinkChanged, LinkInfo, Netlink
 from vrrpd.notify import Notifier, NotifyFifo
 from vrrpd.packet import DropReason, decode_ipv4
 from vrrpd.reload import Change, InstanceKey, InstancePlan, ReloadPlan, key_of, plan
 from vrrpd.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.vrrp_socket import VrrpSocket
+
+if TYPE_CHECKING:
+    from vrrpd import metrics
 
 log = logs.get_logger("vrrpd.daemon")
 
@@ -206,7 +208,7 @@ class Daemon:
         self._netlink: Netlink | None = None
         self._sd: SdNotifier | None = None
         self._control: ControlServer | None = None
-        self._http: HttpServer | None = None
+        self._http: metrics.HttpServer | None = None
         self._running = False
         self._reload_lock = asyncio.Lock()
         self._reload_waiting = False
@@ -471,6 +473,9 @@ class Daemon:
     async def _start_http(self, listen: ListenAddress | None) -> None:
         if listen is None:
             return
+        # Imported here: prometheus-client is start-up time that daemons without metrics need not pay.
+        from vrrpd.metrics import HttpServer, make_registry, routes  # noqa: PLC0415
+
         server = HttpServer(listen.host, listen.port, routes(self, make_registry(self)))
         try:
             await server.start()
@@ -541,6 +546,7 @@ class Daemon:
         async with self._reload_lock:
             self._reload_waiting = False
             if not self._running:
+                log.warning("reload_refused", reason="the daemon is starting or stopping")
                 raise CommandError("the daemon is starting or stopping; reload refused")
             sd = self._sd
             if sd is not None:
