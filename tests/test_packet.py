@@ -327,6 +327,20 @@ def test_ttl_255_accepted() -> None:
     assert isinstance(decode_ipv4(ipv4(encode(advert()), ttl=255)), Received)
 
 
+def test_unicast_advert_ttl_is_not_judged_by_the_decoder() -> None:
+    # keepalived unicast peers may sit behind a router; check_advert admits them only from listed peers.
+    got = decode_ipv4(ipv4(encode(advert()), dst=ME, ttl=64))
+    assert isinstance(got, Received) and got.ttl == 64
+
+
+def test_unicast_destination_with_low_ttl_still_dropped_in_multicast_mode() -> None:
+    got = decode_ipv4(ipv4(encode(advert()), dst=ME, ttl=64))
+    assert isinstance(got, Received)
+    assert check(got) is DropReason.BAD_DESTINATION
+    assert check(got, unicast_peers=(PEER,)) is None  # unicast mode: the listed peer is admitted
+    assert check(got, unicast_peers=(VIP1,)) is DropReason.NOT_A_PEER
+
+
 @pytest.mark.parametrize("proto", [0, 6, 17, 51, 111, 113, 255])
 def test_ip_protocol_not_112_dropped(proto: int) -> None:
     assert decode_ipv4(ipv4(encode(advert()), proto=proto)) is DropReason.NOT_VRRP

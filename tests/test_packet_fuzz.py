@@ -274,7 +274,7 @@ def assert_ipv4_result(datagram: bytes) -> Received | DropReason:
         and datagram[0] >> 4 == 4
         and 20 <= ihl <= len(datagram)
         and int.from_bytes(datagram[2:4], "big") == len(datagram)
-        and datagram[8] == 255
+        and (datagram[8] == 255 or datagram[16:20] != VRRP_MULTICAST.packed)  # TTL binds multicast only
         and datagram[9] == 112
         and vrrp_acceptable(datagram[ihl:])
     )
@@ -282,7 +282,7 @@ def assert_ipv4_result(datagram: bytes) -> Received | DropReason:
     if isinstance(result, Received):
         assert result.source.packed == datagram[12:16]
         assert result.destination.packed == datagram[16:20]
-        assert result.ttl == 255
+        assert result.ttl == 255 or result.destination != VRRP_MULTICAST
         assert encode(result.advert) == datagram[ihl:]
     return result
 

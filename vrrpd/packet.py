@@ -166,7 +166,7 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
     """Decode an IPv4 datagram as a raw socket delivers it (header included) and check §7.1's IP rules.
 
     The destination is not judged here (unicast mode legitimately receives adverts at our own address);
-    `check_advert` does that with the router's configuration.
+    `check_advert` does that with the router's configuration. TTL is judged for multicast only.
     """
     if len(datagram) < _IPV4_MIN_HEADER:
         return DropReason.TRUNCATED
@@ -181,7 +181,11 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
     ttl, protocol = datagram[8], datagram[9]
     if protocol != VRRP_PROTOCOL:
         return DropReason.NOT_VRRP
-    if ttl != VRRP_TTL:
+    destination = IPv4Address(datagram[16:20])
+    # §7.1: TTL 255 proves the sender is on our link. It binds multicast adverts; unicast adverts
+    # (keepalived's unicast_peer, outside RFC 3768) may cross a router, and `check_advert` accepts them
+    # only from a configured peer — the same rule keepalived applies.
+    if ttl != VRRP_TTL and destination == VRRP_MULTICAST:
         return DropReason.TTL_NOT_255
     decoded = decode_vrrp(datagram[ihl:])
     if isinstance(decoded, DropReason):
@@ -189,7 +193,7 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
     return Received(
         advert=decoded,
         source=IPv4Address(datagram[12:16]),
-        destination=IPv4Address(datagram[16:20]),
+        destination=destination,
         ttl=ttl,
     )
 
