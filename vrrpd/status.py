@@ -313,10 +313,14 @@ def status_main(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         print(exc.code, file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(render(result))
+    return _print(json.dumps(result, indent=2) if args.json else render(result))
+
+
+def _print(text: str) -> int:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `vrrpd status | head`: the reader had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -330,5 +334,5 @@ def reload_main(args: argparse.Namespace) -> int:
         return 1
     changes: dict[str, Sequence[str]] = result.get("changes", {}) if isinstance(result, dict) else {}
     parts = [f"{kind}: {', '.join(names)}" for kind, names in changes.items()]
-    print("reloaded; " + ("; ".join(parts) if parts else "nothing changed"))
-    return 0
+    _print("reloaded; " + ("; ".join(parts) if parts else "nothing changed"))
+    return 1 if "failed" in changes else 0  # applied, but some part could not be (listed)
