@@ -1,4 +1,5 @@
-"""Command line front: ``vrrpd --version | check-config | run | status | reload | lab | import-keepalived``.
+"""Command line front: ``vrrpd --version | check-config | run | status | reload | manifest | cleanup | lab |
+import-keepalived``; ``check-config`` and ``run`` take ``--openshift`` (the ipfailover environment).
 
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
@@ -148,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     parser.print_usage(sys.stderr)
     print(
-        "vrrpd: error: a command is required (check-config, run, status, reload, lab or import-keepalived)",
+        "vrrpd: error: a command is required "
+        "(check-config, run, status, reload, manifest, cleanup, lab or import-keepalived)",
         file=sys.stderr,
     )
     return EXIT_USAGE
