@@ -127,3 +127,14 @@ def test_socket_is_found_in_the_documented_order(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("VRRPD_CONTROL_SOCKET", "/env.sock")
     assert socket_path(None, None) == "/env.sock"
     assert socket_path(None, str(conf)) == "/env.sock"  # the environment wins over the file, as in `run`
+
+
+def test_a_broken_config_still_names_its_socket(tmp_path: Path) -> None:
+    from vrrpd.config import ConfigError
+
+    conf = tmp_path / "vrrpd.toml"
+    conf.write_text(CONFIG.replace("virtual_router_id = 51", "virtual_router_id = 300"))
+    assert socket_path(None, str(conf)) == "/run/vrrpd/a.sock"  # reload reaches the daemon, which refuses
+    conf.write_text("[global\n")
+    with pytest.raises(ConfigError, match="TOML syntax error"):
+        socket_path(None, str(conf))  # not even the socket can be told: the CLI's one-line error

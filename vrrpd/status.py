@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,7 +284,15 @@ def socket_path(socket_arg: str | None, config_arg: str | None) -> str:
     if socket_arg:
         return socket_arg
     if config_arg:
-        return str(load_config(config_arg).global_.control_socket)
+        try:
+            return str(load_config(config_arg).global_.control_socket)
+        except ConfigError:
+            # `vrrpd reload` of a broken file must still reach the daemon: it logs and counts the refusal
+            # and answers with the same one-line error. Only when even the socket cannot be told, fail here.
+            raw = _raw_socket(config_arg)
+            if raw is None:
+                raise
+            return raw
     env = os.environ.get("VRRPD_CONTROL_SOCKET")
     if env:
         return env
@@ -294,6 +303,20 @@ def socket_path(socket_arg: str | None, config_arg: str | None) -> str:
         except ConfigError:
             pass  # an unreadable default file must not stop `status`; fall back to the default path
     return DEFAULT_SOCKET
+
+
+def _raw_socket(config_path: str) -> str | None:
+    """``[global] control_socket`` of a file that does not validate as a whole (env first), or None."""
+    env = os.environ.get("VRRPD_CONTROL_SOCKET")
+    if env:
+        return env
+    try:
+        data = tomllib.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    table = data.get("global", {})
+    value = table.get("control_socket", DEFAULT_SOCKET) if isinstance(table, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _ask(path: str, command: str) -> Any:
