@@ -337,13 +337,30 @@ def _quoted(line: str, start: int, where: Location) -> tuple[int, str]:
         if ch == quote:
             return i + 1, "".join(out)
         if ch == "\\" and i + 1 < len(line):
-            nxt = line[i + 1]
-            out.append(_ESCAPES.get(nxt, nxt))
-            i += 2
+            text, i = _escape(line, i + 1)
+            out.append(text)
             continue
         out.append(ch)
         i += 1
     raise KeepalivedConfError(f"{where}: unterminated quote: {line}")
+
+
+def _escape(line: str, i: int) -> tuple[str, int]:
+    """The character escaped at ``line[i]`` (after a backslash) and the index after the escape."""
+    ch = line[i]
+    if ch in _ESCAPES:
+        return _ESCAPES[ch], i + 1
+    if ch == "x":
+        digits = re.match(r"[0-9A-Fa-f]+", line[i + 1 :])
+        if digits:
+            return chr(int(digits[0], 16) % 256), i + 1 + len(digits[0])
+    if ch in "01234567":
+        digits = re.match(r"[0-7]{1,3}", line[i:])
+        assert digits is not None  # ch itself is an octal digit
+        return chr(int(digits[0], 8) % 256), i + len(digits[0])
+    if ch == "c" and i + 1 < len(line):
+        return chr(ord(line[i + 1].upper()) ^ 0x40), i + 2  # \cC: the control character of C
+    return ch, i + 1
 
 
 def split_words(text: str) -> list[str]:

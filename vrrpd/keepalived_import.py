@@ -136,7 +136,7 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
 
 _NOTIFY_PER_STATE = (
     "vrrpd runs one notify program for every state; not carried over. Use `notify` with a program that "
-    'dispatches on its third argument, e.g. `case "$3" in MASTER) exec {path} ;; esac` '
+    'dispatches on its third argument, e.g. `case "$3" in {state}) exec {path} ;; esac` '
     "(see docs/migrating-from-keepalived.md)"
 )
 
@@ -316,6 +316,7 @@ class _Converter:
         script = _Script(block.args[0], block.where)
         for stmt in block.block or ():
             kw = stmt.keyword
+            self._extra_words(stmt, _SINGLE_VALUE_SCRIPT)
             script.where_of[kw] = stmt.where
             if kw == "script" and stmt.args:
                 script.argv = split_words(stmt.args[0])
@@ -413,6 +414,7 @@ class _Converter:
         }
         for stmt in block.block or ():
             kw = stmt.keyword
+            self._extra_words(stmt, _SINGLE_VALUE_INSTANCE)
             handler = handlers.get(kw)
             if handler is not None:
                 handler(draft, ctx, stmt)
@@ -596,7 +598,8 @@ class _Converter:
 
     def _i_notify_state(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         path = stmt.args[0] if stmt.args else "..."
-        self.lost(stmt.where, stmt.keyword, _NOTIFY_PER_STATE.format(path=path))
+        state = stmt.keyword.removeprefix("notify_").upper()
+        self.lost(stmt.where, stmt.keyword, _NOTIFY_PER_STATE.format(path=path, state=state))
 
     def _i_garp(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
         def handle(draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
@@ -673,6 +676,8 @@ class _Converter:
                 )
         elif ctx.state_where is not None:
             self.note(ctx.state_where, "state", "vrrpd always starts in BACKUP (RFC 3768 §6.4.1)")
+        keys.setdefault("priority", 100)  # keepalived's defaults, written out so the file says it all
+        keys.setdefault("advert_int", 1)
         owner = keys.get("priority") == 255
         nopreempt = ctx.nopreempt
         if nopreempt is not None and owner:
@@ -739,13 +744,13 @@ class _Converter:
                 continue
             if first_use:
                 self.findings.extend(script.unsupported)  # once, however many instances track it
-            check = self._check(draft, script, weight, reverse, stmt, first_use)
+            check = self._check(draft, script, weight, reverse, stmt, first_use=first_use)
             if check is not None:
                 draft.check = check
                 converted += 1
 
     def _check(
-        self, draft: _Draft, script: _Script, weight: int, reverse: bool, track: Statement, first_use: bool
+        self, draft: _Draft, script: _Script, weight: int, reverse: bool, track: Statement, *, first_use: bool
     ) -> dict[str, Any] | None:
         label = f"vrrp_script {script.name}"
         if reverse:
@@ -777,9 +782,9 @@ class _Converter:
             host, port = target
             check["tcp_port"], check["host"] = port, host
             draft.check_where["tcp_port"] = draft.check_where["host"] = where
-            self.note(
-                where, label, f"{argv!r} is a TCP connect check: converted to tcp_port {port} on {host}"
-            )
+            if first_use:
+                command = " ".join(argv)
+                self.note(where, label, f"{command!r} is a TCP connect test: a native check of {host}:{port}")
         elif argv[0] in _ALWAYS_TRUE and weight == 0:
             if first_use:
                 self.note(where, label, f"{argv[0]!r} always succeeds: no check is needed")
@@ -815,6 +820,16 @@ class _Converter:
 
     # -- values ----------------------------------------------------------------------------------
 
+    def _extra_words(self, stmt: Statement, single: frozenset[str]) -> None:
+        # keepalived reads one value and ignores the rest of the line; ";" separates nothing.
+        if stmt.keyword in single and len(stmt.args) > 1:
+            rest = " ".join(stmt.args[1:])
+            self.note(
+                stmt.where,
+                stmt.keyword,
+                f"words after the value are ignored by keepalived, as here: {rest!r}",
+            )
+
     def _number(self, stmt: Statement) -> float | None:
         try:
             value = float(stmt.args[0])
@@ -834,6 +849,11 @@ class _Converter:
             return None
 
 
+_SINGLE_VALUE_INSTANCE = frozenset(
+    {"interface", "state", "virtual_router_id", "priority", "advert_int", "preempt_delay", "unicast_src_ip"}
+    | {"garp_master_delay", "garp_master_repeat", "garp_master_refresh"}
+)
+_SINGLE_VALUE_SCRIPT = frozenset({"interval", "timeout", "rise", "fall"})
 _VIP_VALUE_OPTIONS = frozenset({"dev", "label", "scope", "brd", "peer", "preferred_lft", "track_group"})
 
 
