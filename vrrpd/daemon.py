@@ -34,7 +34,7 @@ from vrrpd.config import Config, ConfigError, InstanceConfig, ListenAddress, che
 from vrrpd.control import CommandError, ControlError, ControlServer
 from vrrpd.garp import GarpSender
 from vrrpd.instance import Instance
-from vrrpd.netlink import AddressRemoved, EventsLost, LinkChanged, LinkInfo, Netlink
+from vrrpd.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, LinkInfo, Netlink
 from vrrpd.notify import Notifier, NotifyFifo
 from vrrpd.packet import DropReason, decode_ipv4
 from vrrpd.reload import Change, InstanceKey, InstancePlan, ReloadPlan, key_of, plan
@@ -177,6 +177,23 @@ class Interface:
         self.sock.close()
         self.garp.close()
 
+    def reopen(self, link: LinkInfo) -> None:
+        """The interface was deleted and created again under the same name: open the sockets on the new one.
+
+        The caller has stopped the receive task. Raises OSError (e.g. EADDRNOTAVAIL while our source
+        address is not back yet); then nothing has changed. `link.up` is not taken over: the caller
+        applies it through the usual link-state path, so the instances see the change.
+        """
+        sock = VrrpSocket.open(link.name, link.ifindex, self.src)
+        try:
+            garp = GarpSender.open(link.name, link.ifindex, link.mac)
+        except BaseException:
+            sock.close()
+            raise
+        self.close()
+        self.sock, self.garp, self.ifindex = sock, garp, link.ifindex
+        self.link = LinkInfo(link.ifindex, link.name, link.mac, self.link.up, link.primary)
+
 
 @dataclass
 class ReloadStats:
@@ -213,6 +230,7 @@ class Daemon:
         self._reload_lock = asyncio.Lock()
         self._reload_waiting = False
         self._reload_tasks: set[asyncio.Task[None]] = set()
+        self._gone: set[str] = set()  # interfaces deleted under us, waiting to come back by name
 
     # -- what status, metrics and probes read ------------------------------------------------------------
 
@@ -402,18 +420,63 @@ class Daemon:
                 # The monitor overflowed: re-read the link state rather than trust what we last saw.
                 log.warning("netlink_events_lost", reason=event.reason)
                 for known in list(self.interfaces.values()):
-                    link = await netlink.link(known.name)
-                    self._link_state(known, link.up)
+                    await self._refresh_link(netlink, known)
                 continue
             # Looked up per event: a reload may have opened or closed interfaces.
             target = next((i for i in self.interfaces.values() if i.ifindex == event.ifindex), None)
             if target is None:
+                # An interface we lost may be back under a new ifindex (deleted and created again):
+                # its link and address events are what make it usable.
+                for name in list(self._gone):
+                    gone = self.interfaces.get(name)
+                    if gone is not None:
+                        await self._refresh_link(netlink, gone)
                 continue
-            if isinstance(event, LinkChanged):
+            if isinstance(event, LinkChanged) and event.removed:
+                await self._interface_gone(target)
+            elif isinstance(event, LinkChanged):
                 self._link_state(target, event.up)
             elif isinstance(event, AddressRemoved):
                 for inst in list(target.instances.values()):
                     inst.vip_removed(event.addr)
+
+    async def _interface_gone(self, iface: Interface) -> None:
+        """RTM_DELLINK: FAULT (the VIPs went with the interface), sockets closed until it comes back."""
+        log.warning("interface_removed", interface=iface.name, ifindex=iface.ifindex)
+        self._gone.add(iface.name)
+        self._link_state(iface, False)
+        task, iface.recv_task = iface.recv_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._tasks.remove(task)
+        iface.close()
+
+    async def _refresh_link(self, netlink: Netlink, iface: Interface) -> None:
+        """Re-read the link: gone → FAULT; back under a new ifindex → reopen the sockets there, then
+        apply its state (a BACKUP again once it is up: the usual election follows)."""
+        try:
+            link = await netlink.link(iface.name)
+        except InterfaceNotFound:
+            if iface.name not in self._gone:
+                await self._interface_gone(iface)
+            return
+        if link.ifindex != iface.ifindex or iface.name in self._gone:
+            if iface.name not in self._gone:
+                await self._interface_gone(iface)  # replaced while we were not listening
+            try:
+                iface.reopen(link)
+            except OSError as exc:  # e.g. our source address is not on it yet: the next event retries
+                log.info(
+                    "interface_reopen_waiting", interface=iface.name, ifindex=link.ifindex, error=str(exc)
+                )
+                return
+            self._gone.discard(iface.name)
+            task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{iface.name}")
+            iface.recv_task = task
+            self._tasks.append(task)
+            log.warning("interface_recreated", interface=iface.name, ifindex=link.ifindex)
+        self._link_state(iface, link.up)
 
     @staticmethod
     def _link_state(iface: Interface, up: bool) -> None:
