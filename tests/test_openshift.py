@@ -303,6 +303,17 @@ def test_check_script_refused(value: str, problem: str) -> None:
     assert text.startswith("OPENSHIFT_HA_CHECK_SCRIPT = ") and problem in text
 
 
+def test_cleanup_needs_no_scripts() -> None:
+    # A cleanup Job carries the Deployment's environment but not its ConfigMap with the scripts.
+    variables = env(CHECK_SCRIPT="/etc/keepalive/check.sh", NOTIFY_SCRIPT="/etc/keepalive/notify.sh")
+    p = openshift.load_for_cleanup(variables, FakeHost())
+    assert [str(v) for v in p.config.vrrp_instance[0].vips] == ["192.0.2.100/32"]
+    check = p.config.vrrp_instance[0].check
+    assert (check is None or check.script is None) and p.config.vrrp_instance[0].notify is None
+    with pytest.raises(ConfigError, match="no such file in this container"):
+        openshift.load(variables, FakeHost())
+
+
 def test_check_script_not_executable(tmp_path: Path) -> None:
     path = tmp_path / "x.sh"
     path.write_text("exit 0\n")

@@ -24,7 +24,7 @@ import re
 import socket
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import AddressValueError, IPv4Address
 from pathlib import Path
 from typing import Any, Protocol
@@ -973,10 +973,17 @@ def check_main(args: argparse.Namespace) -> int:
     return check_config(os.environ, not args.no_interface_check, args.node_address, args.toml)
 
 
+def load_for_cleanup(env: Mapping[str, str], host: HostFacts) -> Plan:
+    """The configuration `cleanup` needs: VIPs, interface, table. A cleanup Job given the Deployment's
+    environment need not mount the check and notify scripts, so they are neither required nor used."""
+    settings = replace(parse_env(env, check_files=False), check_script=None, notify_script=None)
+    return resolve(settings, env, host)
+
+
 def cleanup_main(args: argparse.Namespace) -> int:
     """``vrrpd cleanup [--config FILE | --openshift]``."""
     if args.openshift:
-        plan = load(os.environ, LiveHost())
+        plan = load_for_cleanup(os.environ, LiveHost())
         return cleanup(plan.config, plan.settings.firewall_table)
     from vrrpd.config import load_config  # noqa: PLC0415
 
