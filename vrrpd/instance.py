@@ -369,7 +369,9 @@ class Instance:
                 self._state_changed(action)
             case fsm.Dropped(reason=reason, source=source):
                 self.counters.drops[reason.value] += 1
-                _drop_log.hit(f"{self.name}:{reason.value}", source=str(source), instance=self.name)
+                _drop_log.hit(
+                    f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
+                )
 
     async def _send_advert(self, payload: bytes) -> None:
         peers: Iterable[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
@@ -379,7 +381,7 @@ class Instance:
                 self.counters.adverts_sent += 1
             except OSError as exc:
                 self.counters.send_errors += 1
-                _drop_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, event="send_failed")
+                _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
 
     async def _each(
         self, vips: tuple[IPv4Interface, ...], op: Callable[[IPv4Interface], Awaitable[bool]]
@@ -413,11 +415,14 @@ class Instance:
 class _DropLog:
     """Adapter onto `vrrpd.logs.RateLimitedLog` that supplies the clock."""
 
-    def __init__(self) -> None:
-        self._limited = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "advert_dropped")
+    def __init__(self, event: str) -> None:
+        self._limited = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), event)
 
     def hit(self, key: str, **fields: object) -> None:
         self._limited.hit(key, time.monotonic(), **fields)
 
 
-_drop_log = _DropLog()
+_drop_log = _DropLog("advert_dropped")
+# Its own event name: passing event="send_failed" to the drop log clashed with the log call's `event`
+# argument, so every failed send raised TypeError instead of being counted and logged.
+_send_log = _DropLog("send_failed")
