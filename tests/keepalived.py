@@ -220,6 +220,7 @@ class Cluster:
         self.lab = lab
         self.vips = list(vips)
         self.procs: list[Process] = []
+        self.sockets: dict[int, str] = {}  # vrrpd pid -> control socket
 
     # Shared by every Cluster of a run: the lab opens logs for appending, so names must never repeat.
     _serial = itertools.count(1)
@@ -245,7 +246,15 @@ class Cluster:
         argv = [sys.executable, "-m", "vrrpd", "run", "--config", str(conf)]
         proc = self.lab.spawn(node, argv, env=env, log_path=f"{base}.log")
         self.procs.append(proc)
+        self.sockets[proc.pid] = f"{base}.sock"
         return proc
+
+    def status(self, proc: Process) -> dict[str, Any]:
+        """A running vrrpd's `vrrpd status --json` document (over its control socket)."""
+        argv = [sys.executable, "-m", "vrrpd", "status", "--json", "--socket", self.sockets[proc.pid]]
+        out = self.lab.run(proc.node, argv, timeout=15).stdout
+        document: dict[str, Any] = json.loads(out)
+        return document
 
     def spawn(self, node: str, argv: Sequence[str], log_name: str) -> Process:
         proc = self.lab.spawn(node, argv, log_path=Path(self.lab.log_dir) / log_name)

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.keepalived import Spec, TcpCheck, keepalived_text
 from vrrpd.cli import main as cli_main
-from vrrpd.config import Config, parse_config
+from vrrpd.config import CheckConfig, Config, parse_config
 from vrrpd.keepalived_conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
 from vrrpd.keepalived_import import Conversion, Finding, convert, convert_parsed
 
@@ -357,6 +358,15 @@ def test_global_garp_defaults_apply_unless_the_instance_overrides(tmp_path: Path
     instance(text, tmp_path, garp_master_delay=2.0, garp_master_repeat=3, garp_master_refresh=30.0)
 
 
+def test_notify_fifo_and_router_id_go_to_global(tmp_path: Path) -> None:
+    text = 'global_defs {\n router_id "lb 1"\n vrrp_notify_fifo /run/keepalived.fifo\n}\n' + MINIMAL
+    c = conv(text, tmp_path)
+    assert c.complete
+    assert tomllib.loads(c.toml)["global"] == {"router_id": "lb 1", "notify_fifo": "/run/keepalived.fifo"}
+    bad = conv('global_defs {\n router_id "a\\x01b"\n}\n' + MINIMAL, tmp_path)
+    assert lost(bad) == [(2, "router_id")] and "global" not in tomllib.loads(bad.toml)
+
+
 def test_script_timeout_defaults_to_interval_and_weights_carry_over(tmp_path: Path) -> None:
     text = (
         'vrrp_script chk { script "/bin/true"\n interval 4\n weight -20\n rise 2\n fall 3 }\n'
@@ -437,20 +447,25 @@ def test_values_vrrpd_refuses_are_dropped_and_reported(tmp_path: Path) -> None:
     c = conv(text, tmp_path)
     (got,) = instances(c)
     assert "auth_pass" not in got
-    assert got["check"] == {
-        "tcp_port": 80,
-        "interval": 1.0,
-        "timeout": 1.0,
-        "rise": 1,
-        "fall": 1,
-        "weight": 0,
-    }
     problems = {kw: f.message for f in c.lost if (kw := f.keyword.split(" =")[0])}
+    check = {"tcp_port": 80, "interval": 1.0, "timeout": 1.0, "rise": 1, "fall": 1, "weight": 0}
+    if _loopback_check_target_allowed():
+        assert got["check"] == check | {"host": "127.0.0.1"}
+    else:  # the schema refuses it: dropped, and the check probes the interface's address instead
+        assert got["check"] == check
+        assert "primary address" in problems["check host"]
     assert "> interval 1" in problems["vrrp_script chk"]
-    assert "primary address" in problems["check host"]  # loopback targets are refused by vrrpd
     assert "printable ASCII" in problems["auth_pass"]
     assert "already used" in problems["virtual_router_id"]  # VI_2 duplicates the VRID: dropped
     assert "<hidden>" in str(next(f for f in c.lost if f.keyword.startswith("auth_pass")))
+
+
+def _loopback_check_target_allowed() -> bool:
+    try:
+        CheckConfig.model_validate({"tcp_port": 80, "host": "127.0.0.1"})
+    except ValidationError:
+        return False
+    return True
 
 
 def test_notify_with_arguments_and_multiple_track_scripts(tmp_path: Path) -> None:
@@ -486,6 +501,12 @@ def test_an_instance_without_vips_is_not_converted(tmp_path: Path) -> None:
     c = conv(text, tmp_path)
     assert [i["name"] for i in instances(c)] == ["VI_2"]
     assert (2, "vrrp_instance VI_1") in lost(c)
+
+
+def test_an_instance_name_vrrpd_refuses_is_renamed_and_reported(tmp_path: Path) -> None:
+    c = conv(MINIMAL.replace("VI_1", "_web/vip"), tmp_path)
+    assert instances(c)[0]["name"] == "i_web_vip"
+    assert lost(c) == [(2, "vrrp_instance _web/vip")]
 
 
 def test_finding_renders_file_line_keyword_level_message() -> None:

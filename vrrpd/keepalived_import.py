@@ -59,6 +59,7 @@ _TCP_REDIRECT = re.compile(r"^\s*<\s*/dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1
 _ALWAYS_TRUE = frozenset({"true", "/bin/true", "/usr/bin/true", ":"})
 
 # Keys that an instance cannot do without: if vrrpd refuses one, the whole instance is dropped.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # vrrpd's instance names (vrrpd.config)
 _REQUIRED = frozenset({"name", "interface", "virtual_router_id", "virtual_ipaddress"})
 _KEY_ORDER = (
     "name",
@@ -212,7 +213,7 @@ class _Converter:
     def __init__(self, parsed: ParsedConf) -> None:
         self.parsed = parsed
         self.findings: list[Finding] = []
-        self.router_id: tuple[str, Location] | None = None
+        self.global_keys: dict[str, tuple[str, Location]] = {}  # [global] key -> (value, where)
         self.garp_defaults: dict[str, tuple[float, Location]] = {}
         self.scripts: dict[str, _Script] = {}
         self.smtp_settings: list[Statement] = []
@@ -266,7 +267,20 @@ class _Converter:
         for stmt in block.block or ():
             kw = stmt.keyword
             if kw == "router_id" and stmt.args:
-                self.router_id = (stmt.args[0], stmt.where)
+                self.global_keys["router_id"] = (stmt.args[0], stmt.where)
+            elif kw in ("vrrp_notify_fifo", "notify_fifo") and stmt.args:
+                # Same line format as keepalived's: INSTANCE "name" STATE priority.
+                self.global_keys["notify_fifo"] = (stmt.args[0], stmt.where)
+                if len(stmt.args) > 1:
+                    self.lost(
+                        stmt.where, kw, f"owner {' '.join(stmt.args[1:])}: vrrpd creates the FIFO as itself"
+                    )
+                if kw == "notify_fifo":
+                    self.note(
+                        stmt.where,
+                        kw,
+                        "vrrpd writes the VRRP lines; keepalived's checker lines have no source",
+                    )
             elif kw in _SMTP_SETTINGS:
                 self.smtp_settings.append(stmt)
             elif kw in {"smtp_alert", "smtp_alert_vrrp"}:
@@ -365,6 +379,15 @@ class _Converter:
             )
             return
         name = block.args[0]
+        if not _NAME.match(name):
+            # keepalived accepts any word; vrrpd's names are tame. Renaming changes what notify programs
+            # and the FIFO see, so it is reported, not silent.
+            renamed = re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
+            renamed = (renamed if renamed[:1].isalnum() else f"i{renamed}")[:64]
+            self.lost(
+                block.where, f"vrrp_instance {name}", f"renamed {renamed!r}: notify programs see the new name"
+            )
+            name = renamed
         draft = _Draft(block.where)
         draft.keys["name"], draft.where_of["name"] = name, block.where
         ctx = _InstanceContext()
@@ -914,15 +937,15 @@ def _comment(text: str) -> str:
 
 
 def _render(
-    router_id: str | None,
+    global_keys: dict[str, str],
     drafts: Iterable[_Draft],
     header: Iterable[str] = (),
     stand_in: dict[str, str] | None = None,
 ) -> str:
     """The TOML text; ``stand_in`` replaces program paths (used to validate on a host without them)."""
     lines = [_comment(h) for h in header]
-    if router_id is not None:
-        lines += ["", "[global]", f"router_id = {_toml_value(router_id)}"]
+    if global_keys:
+        lines += ["", "[global]", *(f"{key} = {_toml_value(value)}" for key, value in global_keys.items())]
     for draft in drafts:
         keys = dict(draft.keys)
         if stand_in is not None and "notify" in keys:
@@ -951,12 +974,12 @@ class _Validator:
 
     def run(self) -> None:
         conv = self.conv
-        self._router_id()
+        self._global_keys()
         for _ in range(1000):  # each round removes at least one value: bounded by the file's size
             kept = conv.drafts
             if not kept:
                 return
-            text = _render(None, kept, stand_in=self.stand_in)
+            text = _render({}, kept, stand_in=self.stand_in)
             try:
                 parse_config(text, "<converted>", env={})
             except ConfigError as exc:
@@ -975,18 +998,16 @@ class _Validator:
                         "not an executable file on this host: it must be on the host running vrrpd",
                     )
 
-    def _router_id(self) -> None:
+    def _global_keys(self) -> None:
         conv = self.conv
-        if conv.router_id is None:
-            return
-        value, where = conv.router_id
-        try:
-            parse_config(f"[global]\nrouter_id = {_toml_value(value)}\n", "<converted>", env={})
-        except ConfigError as exc:
-            problems = [i.problem for i in exc.issues if i.key == "global.router_id"]
-            if problems:
-                conv.lost(where, "router_id", f"{value!r}: {problems[0]}; vrrpd uses the host name instead")
-                conv.router_id = None
+        for key, (value, where) in list(conv.global_keys.items()):
+            try:
+                parse_config(f"[global]\n{key} = {_toml_value(value)}\n", "<converted>", env={})
+            except ConfigError as exc:
+                problems = [i.problem for i in exc.issues if i.key == f"global.{key}"]
+                if problems:
+                    conv.lost(where, key, f"{value!r}: {problems[0]}; vrrpd's default applies instead")
+                    del conv.global_keys[key]
 
     def _drop(self, issue: ConfigIssue) -> None:
         conv = self.conv
@@ -1083,11 +1104,11 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
         "Review every finding below before use; `vrrpd check-config --config FILE` validates this file.",
         *(str(f) for f in findings),
     ]
-    router_id = conv.router_id[0] if conv.router_id is not None else None
-    text = _render(router_id, conv.drafts, header) if conv.drafts else ""
+    global_keys = {key: value for key, (value, _) in conv.global_keys.items()}
+    text = _render(global_keys, conv.drafts, header) if conv.drafts else ""
     if conv.drafts:
         parse_config(
-            _render(router_id, conv.drafts, stand_in=_stand_in()), "<converted>", env={}
+            _render(global_keys, conv.drafts, stand_in=_stand_in()), "<converted>", env={}
         )  # the promise of this module: the output loads (raises ConfigError if it would not)
     return Conversion(text, findings, len(conv.drafts), parsed.files)
 
