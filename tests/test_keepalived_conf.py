@@ -22,7 +22,7 @@ from tests.keepalived import Spec, TcpCheck, keepalived_text
 from vrrpd.cli import main as cli_main
 from vrrpd.config import CheckConfig, Config, parse_config
 from vrrpd.keepalived_conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
-from vrrpd.keepalived_import import Conversion, Finding, convert, convert_parsed
+from vrrpd.keepalived_import import Conversion, Finding, _toml_value, convert, convert_parsed
 
 DATA = Path(__file__).parent / "data" / "keepalived"
 
@@ -363,8 +363,13 @@ def test_notify_fifo_and_router_id_go_to_global(tmp_path: Path) -> None:
     c = conv(text, tmp_path)
     assert c.complete
     assert tomllib.loads(c.toml)["global"] == {"router_id": "lb 1", "notify_fifo": "/run/keepalived.fifo"}
-    bad = conv('global_defs {\n router_id "a\\x01b"\n}\n' + MINIMAL, tmp_path)
+    bad = conv('global_defs {\n router_id "a\\x7f-b"\n}\n' + MINIMAL, tmp_path)
     assert lost(bad) == [(2, "router_id")] and "global" not in tomllib.loads(bad.toml)
+
+
+@pytest.mark.parametrize("text", ['a"b\\c', "tab\tand\x7fdel\x01", "naïve ✓"])
+def test_strings_render_as_toml_that_reads_back(text: str) -> None:
+    assert tomllib.loads(f"x = {_toml_value(text)}")["x"] == text
 
 
 def test_script_timeout_defaults_to_interval_and_weights_carry_over(tmp_path: Path) -> None:
