@@ -323,6 +323,7 @@ class Daemon:
             self._tasks.remove(task)
         iface.close()
         del self.interfaces[iface.name]
+        self._gone.discard(iface.name)  # a later reload may open it afresh: no reopen pending for it
         log.info("interface_closed", interface=iface.name, reason="no instance left on it")
 
     async def _add_instance(self, inst_cfg: InstanceConfig) -> Instance:
