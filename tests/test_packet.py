@@ -555,9 +555,6 @@ def test_encode_misuse_raises(overrides: dict[str, object]) -> None:
         encode(advert(**overrides))
 
 
-@pytest.mark.xfail(
-    strict=True, raises=struct.error, reason="encode does not range-check `checksum` (reported; one-line fix)"
-)
 @pytest.mark.parametrize("checksum", [-1, 0x10000])
 def test_encode_checksum_out_of_range_raises_value_error(checksum: int) -> None:
     with pytest.raises(ValueError, match="checksum"):

@@ -105,6 +105,7 @@ def encode(advert: Advertisement) -> bytes:
     _check_range("auth_type", advert.auth_type, 0, 255)
     _check_range("version", advert.version, 0, 15)
     _check_range("type", advert.type, 0, 15)
+    _check_range("checksum", advert.checksum, 0, 0xFFFF)
     if len(advert.addresses) > MAX_ADDRESSES:
         raise ValueError(f"at most {MAX_ADDRESSES} addresses fit in one advertisement")
     if len(advert.auth_data) != AUTH_DATA_LEN:
