@@ -127,6 +127,7 @@ class Instance:
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._held: set[IPv4Interface] = set()  # VIPs installed by this instance, as the worker last did
+        self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
         self._seen_state = fsm.State.INIT
         # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
         self._deferred: fsm.RouterConfig | None = None
@@ -152,6 +153,8 @@ class Instance:
         """Shutdown event: priority-0 advert and VIPs removed (when MASTER), then the worker ends."""
         self._cancel_timer()
         self._cancel_conflict_timer()
+        if self._vip_retry is not None:
+            self._vip_retry.cancel()
         self._feed(self.router.shutdown(self._loop.time()), rearm=False)
         self._queue.put_nowait(([], None))  # sentinel: the worker exits after draining what came before
         if self._worker is not None:
@@ -349,8 +352,12 @@ class Instance:
             case fsm.SendAdvert(advert=advert):
                 await self._send_advert(encode(advert))
             case fsm.AddVips(vips=vips):
-                await self._each(vips, lambda v: self.transport.add_vip(v, None))
-                self._held.update(vips)
+                failed = await self._each(vips, lambda v: self.transport.add_vip(v, None))
+                self._held.update(v for v in vips if v not in failed)
+                if failed and self._vip_retry is None:
+                    # A MASTER without its VIP black-holes the traffic while the backups, hearing its
+                    # adverts, never take over: retry once per advertisement interval while MASTER.
+                    self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
             case fsm.RemoveVips(vips=vips):
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
@@ -385,13 +392,21 @@ class Instance:
 
     async def _each(
         self, vips: tuple[IPv4Interface, ...], op: Callable[[IPv4Interface], Awaitable[bool]]
-    ) -> None:
+    ) -> set[IPv4Interface]:
+        """Run `op` on every VIP at once; the VIPs it failed for (counted and logged)."""
         # All VIPs in flight at once: 1,000 sequential netlink round trips would take far longer.
         results = await asyncio.gather(*(op(v) for v in vips), return_exceptions=True)
+        failed: set[IPv4Interface] = set()
         for vip, result in zip(vips, results, strict=True):
             if isinstance(result, BaseException):
+                failed.add(vip)
                 self.counters.netlink_errors += 1
                 log.error("vip_update_failed", instance=self.name, vip=str(vip), error=str(result))
+        return failed
+
+    def _retry_vips(self) -> None:
+        self._vip_retry = None
+        self.install_vips()  # a no-op unless MASTER and something configured is still missing
 
     def _state_changed(self, change: fsm.StateChanged) -> None:
         self.counters.transitions += 1
