@@ -625,6 +625,14 @@ class Daemon:
     async def _reload_file(self) -> dict[str, list[str]]:
         source = self.config.source
         self.reloads.last_at = time.time()
+        from vrrpd.openshift import CONFIG_SOURCE  # noqa: PLC0415 - only reload needs it
+
+        if source == CONFIG_SOURCE:
+            # A running process cannot see a changed pod environment: the pod must be restarted.
+            self.reloads.failed += 1
+            self.reloads.last_ok, self.reloads.last_error = False, "reload needs a config file"
+            log.warning("reload_unavailable", config=source, detail="--openshift: restart the pod to apply")
+            raise CommandError("reload is not available with --openshift: restart the pod to apply changes")
         try:
             new = load_config(source)
             check_interfaces(new)

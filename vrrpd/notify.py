@@ -114,11 +114,11 @@ class Notifier:
 class NotifyFifo:
     """Write keepalived's notify-FIFO lines to ``path`` without ever blocking the loop.
 
-    The FIFO is opened O_WRONLY|O_NONBLOCK on first use and kept open. With no reader the open
-    fails (ENXIO), a reader that went away makes the write fail (EPIPE) and a full pipe makes it
-    fail (EAGAIN): each such line is dropped and counted in ``dropped``, and the next line tries
-    again. Lines are shorter than PIPE_BUF, so a write is all or nothing. The FIFO is not created
-    here: whoever reads it (or the unit file) creates it.
+    The FIFO is opened O_RDWR|O_NONBLOCK on first use and kept open, as keepalived does: holding the
+    read side too means a consumer that restarts misses nothing (the pipe keeps the lines meanwhile)
+    and opening never fails for want of a reader. A full pipe makes the write fail (EAGAIN): that line
+    is dropped and counted in ``dropped``. Lines are shorter than PIPE_BUF, so a write is all or nothing.
+    This class does not create the FIFO (the daemon does, when it is missing).
     """
 
     def __init__(self, path: str) -> None:
@@ -150,7 +150,7 @@ class NotifyFifo:
             os.close(fd)
 
     def _open(self) -> int:
-        fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             # Writing at offset 0 of a regular file would silently clobber it.
             os.close(fd)
