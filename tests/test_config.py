@@ -248,6 +248,13 @@ BOUNDS: list[tuple[str, dict[str, str], bool]] = [
     ("check", {"weight": "254"}, False),
     ("check", {"host": '"192.0.2.11"'}, True),
     ("check", {"host": '"2001:db8::1"'}, False),
+    (
+        "check",
+        {"host": '"127.0.0.1"'},
+        True,
+    ),  # a service bound to loopback (keepalived </dev/tcp/127.0.0.1/P)
+    ("check", {"host": '"224.0.0.18"'}, False),
+    ("check", {"host": '"0.0.0.0"'}, False),
     ("global", {"router_id": '"a"'}, True),
     ("global", {"router_id": '""'}, False),
     ("global", {"router_id": f'"{LONG}"'}, True),

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from tests.keepalived import Spec, TcpCheck, keepalived_text
 from vrrpd.cli import main as cli_main
-from vrrpd.config import CheckConfig, Config, parse_config
+from vrrpd.config import Config, parse_config
 from vrrpd.keepalived_conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
 from vrrpd.keepalived_import import Conversion, Finding, _toml_value, convert, convert_parsed
 
@@ -454,23 +453,11 @@ def test_values_vrrpd_refuses_are_dropped_and_reported(tmp_path: Path) -> None:
     assert "auth_pass" not in got
     problems = {kw: f.message for f in c.lost if (kw := f.keyword.split(" =")[0])}
     check = {"tcp_port": 80, "interval": 1.0, "timeout": 1.0, "rise": 1, "fall": 1, "weight": 0}
-    if _loopback_check_target_allowed():
-        assert got["check"] == check | {"host": "127.0.0.1"}
-    else:  # the schema refuses it: dropped, and the check probes the interface's address instead
-        assert got["check"] == check
-        assert "primary address" in problems["check host"]
+    assert got["check"] == check | {"host": "127.0.0.1"}  # a loopback service is a valid check target
     assert "> interval 1" in problems["vrrp_script chk"]
     assert "printable ASCII" in problems["auth_pass"]
     assert "already used" in problems["virtual_router_id"]  # VI_2 duplicates the VRID: dropped
     assert "<hidden>" in str(next(f for f in c.lost if f.keyword.startswith("auth_pass")))
-
-
-def _loopback_check_target_allowed() -> bool:
-    try:
-        CheckConfig.model_validate({"tcp_port": 80, "host": "127.0.0.1"})
-    except ValidationError:
-        return False
-    return True
 
 
 def test_notify_with_arguments_and_multiple_track_scripts(tmp_path: Path) -> None:

@@ -150,6 +150,15 @@ def _parse_host(value: object) -> IPv4Address:
     return address
 
 
+def _parse_check_host(value: object) -> IPv4Address:
+    # A health check may probe a service bound to loopback (keepalived's `</dev/tcp/127.0.0.1/80`):
+    # only addresses nothing can listen on are refused.
+    address = _ipv4(value, _IPV4_ADDRESS)
+    if address.is_multicast or address.is_unspecified or address == IPv4Address("255.255.255.255"):
+        raise _invalid(f"must be an address a service can listen on, not {address}; must be {_IPV4_ADDRESS}")
+    return address
+
+
 def _parse_vip(value: object) -> IPv4Interface:
     if isinstance(value, IPv4Interface):
         return value
@@ -233,6 +242,7 @@ def _check_executable(path: Path) -> Path:
 
 
 Host = Annotated[IPv4Address, BeforeValidator(_parse_host)]
+CheckHost = Annotated[IPv4Address, BeforeValidator(_parse_check_host)]
 VirtualAddress = Annotated[IPv4Interface, BeforeValidator(_parse_vip)]
 Executable = Annotated[Path, AfterValidator(_check_executable)]
 
@@ -251,7 +261,7 @@ class CheckConfig(BaseModel):
     script: Executable | None = Field(
         default=None, strict=False, description="an absolute path to an executable file"
     )
-    host: Host | None = Field(default=None, description=_IPV4_ADDRESS)
+    host: CheckHost | None = Field(default=None, description=_IPV4_ADDRESS)
     interval: float = Field(default=2.0, gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
     timeout: float = Field(default=1.0, gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
     rise: int = Field(default=1, ge=1, le=255, description="an integer 1..255")
