@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vrrpd.testing.lab import Lab, Process
+from vrrpd.testing.lab import Lab, Process, wait_until
 from vrrpd.testing.sniff import Event, VrrpEvent
 
 VIP = "192.0.2.100"
@@ -63,13 +63,7 @@ def start_vrrpd(lab: Lab, node: str, text: str, tag: str = "") -> Process:
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
     """Poll `predicate` until true or `timeout` seconds pass (bounded: at most timeout/step polls)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
+    return wait_until(predicate, timeout, step)
 
 
 def single_holder(lab: Lab, vip: str = VIP) -> str | None:

@@ -4,7 +4,7 @@
 `vrrpd.testing.plugin` exposes it to pytest as the `vrrp_lab` fixture factory.
 """
 
-from vrrpd.testing.lab import Capture, Lab, LabError, Process, unavailable_reason
+from vrrpd.testing.lab import Capture, Lab, LabError, Process, unavailable_reason, wait_until
 from vrrpd.testing.sniff import ArpEvent, Event, IcmpEvent, VrrpEvent
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "Process",
     "VrrpEvent",
     "unavailable_reason",
+    "wait_until",
 ]

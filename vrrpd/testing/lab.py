@@ -119,7 +119,8 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+    """Poll `predicate` every `step` seconds until it is true (True) or `timeout` passes (False)."""
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
@@ -209,7 +210,7 @@ class Capture:
             found.extend(e for e in self.events() if predicate(e))
             return bool(found)
 
-        _wait_until(_look, timeout, step=0.05)
+        wait_until(_look, timeout, step=0.05)
         return found[0] if found else None
 
     def stop(self, timeout: float = 5.0) -> list[Event]:
@@ -437,7 +438,7 @@ class Lab:
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            _wait_until(lambda: not _ns_pids(ns), timeout=1.0, step=0.05)
+            wait_until(lambda: not _ns_pids(ns), timeout=1.0, step=0.05)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -603,7 +604,7 @@ class Lab:
             [sys.executable, "-m", "vrrpd.testing.sniff", "--iface", iface, "--out", str(path)],
             log_path=self.log_dir / f"capture-{self._spawned}.log",
         )
-        if not _wait_until(lambda: path.exists() or proc.poll() is not None, ready_timeout):
+        if not wait_until(lambda: path.exists() or proc.poll() is not None, ready_timeout):
             proc.kill()
             raise LabError(f"sniffer not ready after {ready_timeout:g}s: {proc.log_text()}")
         if proc.poll() is not None:
