@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint unit deps clean
+.PHONY: lab test lint unit deps clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 test: deps $(STAMP) lint
 	$(BIN)/pytest
+
+# vrrpd vs keepalived in namespace labs (~20 min; BENCH_ARGS=--quick for a few): writes docs/benchmarks.md.
+bench: deps $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not netns"
