@@ -342,7 +342,7 @@ class Harness:
 
     def _apply(self, name: str, actions: list[fsm.Action], was_master: bool, from_receive: bool) -> None:
         cfg, r = self.cfg, self.router
-        for action in actions:
+        for i, action in enumerate(actions):
             match action:
                 case StateChanged(old=old, new=new):
                     if old is not self.state or new is old:
@@ -364,7 +364,11 @@ class Harness:
                         raise self.fail(f"{name}: RemoveVips {vips} is not the configured {cfg.vips}")
                     self.held = False
                 case SendAdvert(advert=adv):
-                    self._check_advert_sent(name, adv, was_master, from_receive)
+                    # A new master's first advert comes just before its StateChanged (fsm: "the advert
+                    # goes first"), so it is judged as sent by a MASTER.
+                    nxt = actions[i + 1] if i + 1 < len(actions) else None
+                    becoming = isinstance(nxt, StateChanged) and nxt.new is State.MASTER
+                    self._check_advert_sent(name, adv, was_master, from_receive, becoming)
                 case SendGarp(addresses=addresses, count=count):
                     if self.state is not State.MASTER or addresses != cfg.vip_addresses or count < 1:
                         raise self.fail(f"{name}: {action!r} while {self.state.value}")
@@ -376,7 +380,9 @@ class Harness:
         if self.held != (r.state is State.MASTER):
             raise self.fail(f"{name}: holds VIPs={self.held} in state {r.state.value}")
 
-    def _check_advert_sent(self, name: str, adv: Advertisement, was_master: bool, from_receive: bool) -> None:
+    def _check_advert_sent(
+        self, name: str, adv: Advertisement, was_master: bool, from_receive: bool, becoming_master: bool
+    ) -> None:
         cfg, r = self.cfg, self.router
         expected = dataclasses.replace(adv, priority=0)
         ours = Advertisement(
@@ -392,7 +398,7 @@ class Harness:
         if adv.priority == PRIORITY_STOP:
             if not was_master or r.state is State.MASTER:
                 raise self.fail(f"{name}: priority-0 advert without leaving MASTER")
-        elif self.state is not State.MASTER or adv.priority != r.priority:
+        elif (self.state is not State.MASTER and not becoming_master) or adv.priority != r.priority:
             raise self.fail(f"{name}: advert priority {adv.priority} while {self.state.value}/{r.priority}")
         if from_receive and self.last_advert is not None and self.now - self.last_advert < ANSWER_MIN_GAP:
             raise self.fail(f"{name}: answered {self.now - self.last_advert:.4f}s after the last advert")

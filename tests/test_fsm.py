@@ -169,8 +169,8 @@ def test_owner_startup_becomes_master_at_once() -> None:
     r = router(255)
     actions = r.start(7.0)
     assert actions == [
-        StateChanged(State.INIT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
         my_advert(255),
+        StateChanged(State.INIT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
         AddVips(VIPS),
         garp(5),
     ]
@@ -210,8 +210,8 @@ def test_master_down_timer_fires_into_master_with_actions_in_order() -> None:
     fire = due(r)
     actions = r.on_timer(fire)
     assert actions == [
-        StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME),
         my_advert(100),
+        StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME),
         AddVips(VIPS),
         garp(5),
     ]
@@ -222,8 +222,8 @@ def test_master_down_timer_fires_into_master_with_actions_in_order() -> None:
 def test_master_down_timer_fired_late_counts_from_the_wakeup() -> None:
     r = started(100, 0.0)
     actions = r.on_timer(10.0)
-    assert isinstance(actions[0], StateChanged)
-    assert actions[0].new is State.MASTER
+    assert isinstance(actions[1], StateChanged)
+    assert actions[1].new is State.MASTER
     assert r.deadline == 11.0
 
 
@@ -257,8 +257,8 @@ def test_backup_with_preempt_discards_lower_priority_and_fires_at_the_old_deadli
         assert r.deadline == old  # discarded: the timer keeps running
     assert r.master_address is None
     actions = r.on_timer(old)
-    assert actions[0] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 200, ME)
-    assert actions[1] == my_advert(200)
+    assert actions[1] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 200, ME)
+    assert actions[0] == my_advert(200)
 
 
 def test_backup_preemption_after_a_lower_master_was_followed() -> None:
@@ -289,7 +289,7 @@ def test_backup_priority_zero_sets_master_down_timer_to_skew_time(preempt: bool)
     assert r.deadline == 2.0 + 0.609375  # Skew_Time, not Master_Down_Interval
     assert r.master_address is None
     actions = r.on_timer(2.609375)
-    assert actions[0] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME)
+    assert actions[1] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME)
 
 
 def test_priority_zero_handover_order_follows_priority() -> None:
@@ -517,7 +517,7 @@ def test_preempt_delay_accepts_a_lower_master_for_the_delay_then_preempts() -> N
     assert r.deadline == 9.5 + mdi
     assert r.on_timer(9.5 + mdi - 0.125) == []
     actions = r.on_timer(9.5 + mdi)
-    assert actions[0] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 200, ME)
+    assert actions[1] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 200, ME)
 
 
 def test_preempt_delay_counts_from_the_first_lower_advert() -> None:
@@ -635,8 +635,8 @@ def test_owner_clearing_the_last_fault_becomes_master_at_once() -> None:
     r.set_fault(1.0, Fault.INTERFACE, True)
     actions = r.set_fault(2.0, Fault.INTERFACE, False)
     assert actions == [
-        StateChanged(State.FAULT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
         my_advert(255),
+        StateChanged(State.FAULT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
         AddVips(VIPS),
         garp(5),
     ]

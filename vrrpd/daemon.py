@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
 log = logs.get_logger("vrrpd.daemon")
 
-STOP_TIMEOUT = 0.6  # SIGTERM → exit within 1 s: the instances' handover must fit well inside it
+# Bound on one instance's shutdown. The priority-0 advert leaves at once; removing VIPs must finish even
+# when there are hundreds (a VIP left on a stopped node duplicates the new master's), so the bound is
+# generous: with a handful of VIPs the whole stop takes milliseconds and SIGTERM exits well within 1 s.
+STOP_TIMEOUT = 10.0
 NOTIFY_DRAIN_TIMEOUT = 0.3
 
 
@@ -493,8 +496,9 @@ class Daemon:
         for task in self._reload_tasks:
             task.cancel()
         await asyncio.gather(*self._reload_tasks, return_exceptions=True)
-        await asyncio.gather(*(c.stop() for c in self._checks.values()), return_exceptions=True)
+        # Instances first: their priority-0 adverts are what lets the backups take over after Skew_Time.
         await asyncio.gather(*(i.stop(STOP_TIMEOUT) for i in self.instances))
+        await asyncio.gather(*(c.stop() for c in self._checks.values()), return_exceptions=True)
         await asyncio.gather(
             *(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in self._notifiers.values()), return_exceptions=True
         )

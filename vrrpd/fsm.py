@@ -400,9 +400,10 @@ class Router:
         # The advert goes first: it is what stops the other routers' Master_Down_Timers, and installing
         # addresses through netlink takes longer than one sendto(). GARPs follow the addresses (a client
         # answering a GARP must reach an installed VIP).
+        advert = self._advert(now, self.priority)
         actions: list[Action] = [
+            advert,
             self._transition(State.MASTER, reason, master=cfg.primary_address),
-            self._advert(now, self.priority),
             AddVips(cfg.vips),
             SendGarp(cfg.vip_addresses, cfg.garp_master_repeat),
         ]
