@@ -451,12 +451,14 @@ def bad_stretches(samples: Sequence[tuple[float, tuple[str, ...]]]) -> list[Stre
     return out
 
 
-def wait_single(probe: HolderProbe, vip: str, node: str | None, timeout: float) -> float | None:
-    """Seconds until `node` (or any node) is the only holder of `vip`, or None after `timeout`."""
+def wait_single(
+    probe: HolderProbe, vip: str, node: str | None, timeout: float, *, other_than: str | None = None
+) -> float | None:
+    """Seconds until `node` (or any node but `other_than`) is the only holder of `vip`, or None."""
     t0 = time.monotonic()
     while True:
         holders = probe.holders(vip)
-        if len(holders) == 1 and (node is None or holders[0] == node):
+        if len(holders) == 1 and (node is None or holders[0] == node) and holders[0] != other_than:
             return time.monotonic() - t0
         if time.monotonic() - t0 >= timeout:
             return None

@@ -4,8 +4,11 @@ protocol bound), nothing left behind (no stale VIP, no stray process), the daemo
 Holders are sampled every 100 ms over rtnetlink in each node (`tests.hostile.HolderProbe`), so a run of
 samples with zero or two holders is measured, and compared with what RFC 3768 allows for that fault.
 
-CI runs short versions; `VRRPD_CAMPAIGN=1` runs the campaign: 50 link cut/restore cycles and 20 SIGKILL
-cycles (`VRRPD_CAMPAIGN=1 .venv/bin/pytest tests/test_faults_netns.py -s`).
+CI runs short versions (8 link cycles, 3 SIGKILL cycles); `ROBUSTNESS_CAMPAIGN=1` runs the campaign, 50 link
+cut/restore cycles and 20 SIGKILL cycles:
+`ROBUSTNESS_CAMPAIGN=1 .venv/bin/pytest -s tests/test_faults_netns.py`
+(`ROBUSTNESS_SEED=N` for other moments). Not `VRRPD_*`: the daemons inherit the environment and refuse
+unknown `VRRPD_*` variables.
 """
 
 from __future__ import annotations
@@ -38,14 +41,15 @@ from vrrpd.testing.plugin import LabFactory
 
 pytestmark = pytest.mark.netns
 
-CAMPAIGN = os.environ.get("VRRPD_CAMPAIGN") == "1"
-LINK_CYCLES = 50 if CAMPAIGN else 10
-KILL_CYCLES = 20 if CAMPAIGN else 4
+CAMPAIGN = os.environ.get("ROBUSTNESS_CAMPAIGN") == "1"
+LINK_CYCLES = 50 if CAMPAIGN else 8
+KILL_CYCLES = 20 if CAMPAIGN else 3
 PRIORITIES = {"n1": 150, "n2": 100, "n3": 50}
 # Slack over the protocol figure for one 100 ms sampling step, a netlink round trip and a loaded machine.
 SLACK = 0.5
 # Starting `python -m vrrpd run` on a busy 2-core machine: imports, netlink, sockets.
 STARTUP = 5.0
+MDI_MAX = master_down_interval(1, min(PRIORITIES.values()))  # the slowest backup's takeover
 
 
 @pytest.fixture
@@ -85,27 +89,35 @@ def _state_changes(proc: Process) -> list[dict[str, object]]:
 
 
 def test_master_link_cut_and_restore_cycles(lab: Lab, probe: HolderProbe) -> None:
+    """Cut whoever is master, wait for the takeover, restore it. Every other cycle (seeded) also waits for
+    the VIP to go back to n1 by preemption; the others cut the new master while n1 is still rejoining."""
+    rng = random.Random(int(os.environ.get("ROBUSTNESS_SEED", "7")))
     procs = _cluster(lab)
     assert wait_single(probe, VIP, "n1", STARTUP + master_down_interval(1, 150)) is not None
     sampler = HolderSampler(probe, VIP).start()
     failovers, failbacks = [], []
-    for _ in range(LINK_CYCLES):
-        lab.cut_link("n1")
-        took = wait_single(probe, VIP, "n2", master_down_interval(1, 100) + 3.0)
-        assert took is not None, f"n2 did not take over: holders {probe.holders(VIP)}"
+    for cycle in range(LINK_CYCLES):
+        (master,) = probe.holders(VIP)
+        lab.cut_link(master)
+        took = wait_single(probe, VIP, None, MDI_MAX + 3.0, other_than=master)
+        assert took is not None, f"cycle {cycle}: no takeover from {master}: holders {probe.holders(VIP)}"
         failovers.append(took)
-        lab.restore_link("n1")
-        took = wait_single(probe, VIP, "n1", master_down_interval(1, 150) + 3.0)
-        assert took is not None, f"n1 did not take back: holders {probe.holders(VIP)}"
-        failbacks.append(took)
+        # Let the new master hold it for a few samples: cut at once, and the 100 ms sampler would merge
+        # two takeovers into one long zero-holder stretch.
+        time.sleep(rng.uniform(0.3, 1.0))
+        lab.restore_link(master)
+        if rng.random() < 0.5 or cycle == LINK_CYCLES - 1:
+            took = wait_single(probe, VIP, "n1", master_down_interval(1, 150) + 3.0)
+            assert took is not None, f"cycle {cycle}: n1 did not take back: holders {probe.holders(VIP)}"
+            failbacks.append(took)
     samples = sampler.stop()
     stretches = bad_stretches(samples)
-    # Link cut: the old master drops its VIP at once (FAULT), the backup takes it one Master_Down_Interval
+    # Link cut: the old master drops its VIP at once (FAULT), a backup takes it one Master_Down_Interval
     # after the last advert it heard. Link back: the higher priority preempts; the advert goes before the
     # VIP, so the two overlap for at most a sampling step.
     zero = [s.seconds for s in stretches if s.holders == 0]
     many = [s.seconds for s in stretches if s.holders > 1]
-    assert max(zero, default=0) <= master_down_interval(1, 100) + SLACK, zero
+    assert max(zero, default=0) <= MDI_MAX + SLACK, zero
     assert max(many, default=0) <= SLACK, many
     assert probe.holders(VIP) == ["n1"]
     _no_crash(procs)
@@ -114,6 +126,7 @@ def test_master_link_cut_and_restore_cycles(lab: Lab, probe: HolderProbe) -> Non
         "failover_max_s": round(max(failovers), 3),
         "failback_max_s": round(max(failbacks), 3),
         "zero_holder_max_s": round(max(zero, default=0), 3),
+        "zero_holder_total_s": round(sum(zero), 3),
         "two_holder_max_s": round(max(many, default=0), 3),
         "two_holder_stretches": len(many),
     }
@@ -214,17 +227,17 @@ def test_advert_sends_refused_by_a_firewall_are_counted_not_raised(lab: Lab, pro
     lab.run("n1", ["nft", "add", "table", "ip", "vrb"])
     lab.run("n1", ["nft", "add", "chain", "ip", "vrb", "out", "{ type filter hook output priority 0; }"])
     lab.run("n1", ["nft", "add", "rule", "ip", "vrb", "out", "ip", "protocol", "112", "drop"])
-    time.sleep(3.5)
+    time.sleep(2.5)
     before = daemon_status(lab.log_dir / "n1.sock")
     lab.run("n1", ["nft", "delete", "table", "ip", "vrb"])
-    time.sleep(2.2)
+    time.sleep(1.5)
     after = daemon_status(lab.log_dir / "n1.sock")
     failed = [e for e in log_events(n1) if e.get("event") == "send_failed"]
     assert len(failed) == 1 and "not permitted" in str(failed[0]["error"]).lower(), failed  # rate-limited
     if before is not None and after is not None:
         (b,), (a,) = before["instances"], after["instances"]
-        assert b["counters"]["send_errors"] >= 3
-        assert a["counters"]["adverts_sent"] >= b["counters"]["adverts_sent"] + 2  # sending resumed
+        assert b["counters"]["send_errors"] >= 2
+        assert a["counters"]["adverts_sent"] >= b["counters"]["adverts_sent"] + 1  # sending resumed
     _no_crash({"n1": n1})
     assert password not in n1.log_text()
     stop_all([n1])
@@ -245,7 +258,7 @@ def test_hanging_notify_and_check_scripts_never_block_the_daemon(lab: Lab, probe
     n2 = start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100))
     assert wait_single(probe, VIP, "n1", STARTUP + master_down_interval(1, 150) + 2.0) is not None
     cap = lab.capture()
-    time.sleep(4.0)  # every transition's notify hangs until killed; adverts go on regardless
+    time.sleep(3.0)  # every transition's notify hangs until killed; adverts go on regardless
     flag.touch()  # now the check hangs too: timeout → down → FAULT (weight 0)
     t0 = time.monotonic()
     took = wait_single(probe, VIP, "n2", 1.0 + 0.5 + master_down_interval(1, 100) + SLACK)
@@ -266,7 +279,7 @@ def test_hanging_notify_and_check_scripts_never_block_the_daemon(lab: Lab, probe
 
 
 def test_sigkill_random_daemons_at_random_moments_then_restart(lab: Lab, probe: HolderProbe) -> None:
-    rng = random.Random(int(os.environ.get("VRRPD_SEED", "7")))
+    rng = random.Random(int(os.environ.get("ROBUSTNESS_SEED", "7")))
     procs = _cluster(lab)
     assert wait_single(probe, VIP, "n1", STARTUP + master_down_interval(1, 150)) is not None
     converge: list[float] = []

@@ -56,7 +56,7 @@ FUZZ = settings(
 
 
 @FUZZ
-@given(st.binary(max_size=600))
+@given(st.binary(min_size=48, max_size=600))
 def test_router_keeps_its_promises_for_any_program(program: bytes) -> None:
     run_program(program)
 
