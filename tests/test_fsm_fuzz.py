@@ -3,7 +3,7 @@
 Each example is a whole program (a configuration, then up to 256 operations: clock jumps, timer expiries,
 received datagrams well-formed or mutated, start/shutdown, priority changes, faults), and the harness
 checks the router's promises after every call — see `fuzz.fuzz_fsm` for the list. CI runs a few thousand
-programs; `VRRPD_FUZZ_PROFILE=long` runs 100,000, and `python fuzz/fuzz_fsm.py` the coverage-guided
+programs; `FUZZ_PROFILE=long` runs 100,000, and `python fuzz/fuzz_fsm.py` the coverage-guided
 campaign of a million.
 
 The last tests break the router on purpose, to prove the harness notices.
@@ -50,7 +50,7 @@ def _profile(name: str, max_examples: int) -> settings:
 
 FUZZ = settings(
     _profile("vrrpd-fsm-fuzz-long", 100_000)
-    if os.environ.get("VRRPD_FUZZ_PROFILE") == "long"
+    if os.environ.get("FUZZ_PROFILE") == "long"
     else _profile("vrrpd-fsm-fuzz-ci", 3_000)
 )
 

@@ -8,7 +8,7 @@ to exactly the bytes it came from.
 
 Example counts come from two hypothesis profiles registered here under their own names and applied per
 test (never loaded globally, so other modules keep their settings): `vrrpd-packet-fuzz-ci` (the default) and
-`vrrpd-packet-fuzz-long`, chosen with `VRRPD_FUZZ_PROFILE=long`. `fuzz/fuzz_decode.py` runs longer campaigns.
+`vrrpd-packet-fuzz-long`, chosen with `FUZZ_PROFILE=long`. `fuzz/fuzz_decode.py` runs longer campaigns.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _profile(name: str, max_examples: int) -> settings:
 
 CI_PROFILE = _profile("vrrpd-packet-fuzz-ci", 1_000)
 LONG_PROFILE = _profile("vrrpd-packet-fuzz-long", 100_000)
-FUZZ = settings(LONG_PROFILE if os.environ.get("VRRPD_FUZZ_PROFILE") == "long" else CI_PROFILE)
+FUZZ = settings(LONG_PROFILE if os.environ.get("FUZZ_PROFILE") == "long" else CI_PROFILE)
 
 HEADER_AND_AUTH = 8 + AUTH_DATA_LEN
 

@@ -2,9 +2,8 @@
 and check-config is tests/test_security_netns.py).
 
 The password travels in clear on the wire (RFC 2338 simple text auth: anyone on the segment can read it),
-but it must not also end up in log files, tickets and dashboards. Two places can still put it there; both
-tests are strict xfails naming the proposed fix, so they turn red (XPASS) the day the fix lands and the
-marker must go.
+but it must not also end up in log files, tickets and dashboards: not in a logged traceback's frame
+locals, not in a repr of the router's configuration.
 """
 
 from __future__ import annotations
@@ -41,12 +40,6 @@ def json_log() -> Iterator[io.StringIO]:
     logging.getLogger().handlers, logging.getLogger().level = handlers, level
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vrrpd/logs.py renders tracebacks with structlog's dict_tracebacks, whose default "
-    "ExceptionDictTransformer(show_locals=True) prints every frame's local variables (an encoded advert, "
-    "a RouterConfig...). Proposed fix: ExceptionRenderer(ExceptionDictTransformer(show_locals=False)).",
-)
 def test_a_logged_traceback_does_not_carry_local_variables(json_log: io.StringIO) -> None:
     def send(auth_data: bytes) -> None:
         payload = b"\x21\x33\x64\x01\x01\x01\x00\x00\xc0\x00\x02\x64" + auth_data  # what _send_advert holds
@@ -61,12 +54,6 @@ def test_a_logged_traceback_does_not_carry_local_variables(json_log: io.StringIO
     assert PASSWORD not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vrrpd/fsm.py: RouterConfig.auth_pass is part of the dataclass repr (auth_data already has "
-    "repr=False), so any repr of the config — a traceback's locals, a debug line — shows the password. "
-    "Proposed fix: auth_pass: str | None = field(default=None, repr=False).",
-)
 def test_router_config_repr_hides_the_password() -> None:
     cfg = RouterConfig(
         vrid=51,

@@ -129,7 +129,7 @@ class RouterConfig:
     advert_int: int = 1
     preempt: bool = True
     preempt_delay: float = 0.0
-    auth_pass: str | None = None
+    auth_pass: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     unicast_peers: tuple[IPv4Address, ...] = ()
     garp_master_repeat: int = 5
     garp_master_delay: float = 5.0

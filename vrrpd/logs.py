@@ -17,6 +17,7 @@ import sys
 from typing import Any, TextIO
 
 import structlog
+import structlog.tracebacks
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 __all__ = ["LEVELS", "LOG_FORMATS", "RateLimitedLog", "configure", "get_logger"]
@@ -77,7 +78,14 @@ def configure(log_format: str = "auto", level: str = "info", stream: TextIO | No
     ]
     renderer: list[Processor]
     if as_json:
-        renderer = [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        # Tracebacks as dicts, but never with frame locals: a local may hold an encoded advert with
+        # its password (auth_pass must not reach logs).
+        renderer = [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            structlog.processors.JSONRenderer(),
+        ]
     else:
         renderer = [structlog.dev.ConsoleRenderer(colors=_is_tty(out))]
 
