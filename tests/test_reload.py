@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import errno
+from collections.abc import Awaitable, Callable, Sequence
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
@@ -122,6 +123,12 @@ class FakeTransport:
     async def remove_vip(self, vip: IPv4Interface) -> bool:
         self.addresses.discard(vip)
         return True
+
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        return {v: 0 if await self.add_vip(v, None) else errno.EEXIST for v in vips}
+
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        return {v: 0 if await self.remove_vip(v) else errno.EADDRNOTAVAIL for v in vips}
 
 
 def instance_config(**keys: Any) -> InstanceConfig:

@@ -22,7 +22,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
@@ -144,6 +144,14 @@ class Interface:
     async def remove_vip(self, vip: IPv4Interface) -> bool:
         """Transport: remove a VIP (idempotent)."""
         return await self._netlink.remove_address(self.ifindex, vip)
+
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        """Transport: install many VIPs in batches; errno per VIP (0 added, EEXIST already there)."""
+        return await self._netlink.add_addresses(self.ifindex, vips)
+
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        """Transport: remove many VIPs in batches; errno per VIP (0 removed, EADDRNOTAVAIL not there)."""
+        return await self._netlink.remove_addresses(self.ifindex, vips)
 
     async def receive_loop(self) -> None:
         """Decode every datagram; drops are counted and logged at a limited rate, never raised."""

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import errno
+import os
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Protocol
@@ -34,6 +36,10 @@ log = logs.get_logger("vrrpd.instance")
 # exact deadline as a short timeout: measured, link-cut failover excess 5.1 ms -> 2.1 ms (benchmarks.md).
 PREWAKE = 0.025
 
+# Batch VIP results (errno per VIP) that leave the VIP where it should be: already there / already gone.
+_ADD_OK = frozenset({0, errno.EEXIST})
+_REMOVE_OK = frozenset({0, errno.EADDRNOTAVAIL, errno.ENOENT})
+
 
 class Transport(Protocol):
     """What an instance needs from its interface; `vrrpd.daemon.Interface` implements it."""
@@ -44,6 +50,8 @@ class Transport(Protocol):
     def send_garp(self, vip: IPv4Address, count: int) -> None: ...
     async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool: ...
     async def remove_vip(self, vip: IPv4Interface) -> bool: ...
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
 
 
 @dataclass
@@ -368,7 +376,7 @@ class Instance:
             case fsm.SendAdvert(advert=advert):
                 await self._send_advert(encode(advert))
             case fsm.AddVips(vips=vips):
-                failed = await self._each(vips, lambda v: self.transport.add_vip(v, None))
+                failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
                 if failed and self._vip_retry is None:
                     # A MASTER without its VIP black-holes the traffic while the backups, hearing its
@@ -378,16 +386,23 @@ class Instance:
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
                 targets = tuple(dict.fromkeys([*vips, *stale]))
-                await self._each(targets, self.transport.remove_vip)
+                await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
                 self._held.difference_update(targets)
             case fsm.SendGarp(addresses=addresses, count=count):
-                for addr in addresses:
-                    try:
-                        self.transport.send_garp(addr, count)
-                        self.counters.garps_sent += count
-                    except OSError as exc:
-                        self.counters.send_errors += 1
-                        log.warning("garp_failed", instance=self.name, vip=str(addr), error=str(exc))
+                # One round over every VIP, then the repeats (keepalived's order): the last of many
+                # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
+                unsent: set[IPv4Address] = set()
+                for _ in range(count):
+                    for addr in addresses:
+                        if addr in unsent:
+                            continue
+                        try:
+                            self.transport.send_garp(addr, 1)
+                            self.counters.garps_sent += 1
+                        except OSError as exc:
+                            unsent.add(addr)
+                            self.counters.send_errors += 1
+                            log.warning("garp_failed", instance=self.name, vip=str(addr), error=str(exc))
             case fsm.StateChanged():
                 self._state_changed(action)
             case fsm.Dropped(reason=reason, source=source):
@@ -407,17 +422,32 @@ class Instance:
                 _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
 
     async def _each(
-        self, vips: tuple[IPv4Interface, ...], op: Callable[[IPv4Interface], Awaitable[bool]]
+        self,
+        vips: tuple[IPv4Interface, ...],
+        op: Callable[[Sequence[IPv4Interface]], Awaitable[dict[IPv4Interface, int]]],
+        ok: frozenset[int],
     ) -> set[IPv4Interface]:
-        """Run `op` on every VIP at once; the VIPs it failed for (counted and logged)."""
-        # All VIPs in flight at once: 1,000 sequential netlink round trips would take far longer.
-        results = await asyncio.gather(*(op(v) for v in vips), return_exceptions=True)
+        """Run the batch `op` on the VIPs; those it failed for (counted and logged).
+
+        `ok` holds the errnos that leave the VIP where it should be (0, and EEXIST on add or
+        EADDRNOTAVAIL / ENOENT on remove); a VIP missing from the result failed too.
+        """
+        if not vips:
+            return set()
+        try:
+            results = await op(vips)
+        except Exception as exc:  # the whole batch: every VIP failed
+            results, reason = {}, str(exc)
+        else:
+            reason = "no result"
         failed: set[IPv4Interface] = set()
-        for vip, result in zip(vips, results, strict=True):
-            if isinstance(result, BaseException):
+        for vip in vips:
+            code = results.get(vip)
+            if code is None or code not in ok:
                 failed.add(vip)
                 self.counters.netlink_errors += 1
-                log.error("vip_update_failed", instance=self.name, vip=str(vip), error=str(result))
+                error = reason if code is None else f"[Errno {code}] {os.strerror(code)}"
+                log.error("vip_update_failed", instance=self.name, vip=str(vip), error=error)
         return failed
 
     def _retry_vips(self) -> None:
