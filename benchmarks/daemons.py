@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from vrrpd.testing.lab import Lab, LabError, Process
+from vrrpd.testing.lab import Lab, Process
 
 Impl = Literal["vrrpd", "keepalived"]
 IMPLS: tuple[Impl, Impl] = ("vrrpd", "keepalived")
@@ -145,13 +145,7 @@ class Daemon:
         return self.count_state(state) >= count
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except LabError:
-            self.process.kill()
-            self.process.wait(timeout)
+        self.process.stop(timeout)
 
 
 def _iso_time(text: str) -> float:

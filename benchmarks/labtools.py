@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
-from vrrpd.testing.lab import Lab, Process
+from vrrpd.testing.lab import Lab, Process, wait_until
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
     """Poll until `predicate` is true or `timeout` seconds pass (at most timeout/step polls)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(step)
+    return wait_until(predicate, timeout, step)
 
 
 def single_holder(lab: Lab, ip: str) -> str | None:

@@ -12,24 +12,13 @@ import stat
 from collections.abc import Awaitable, Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
+from tests.aio import run
 from vrrpd.checks import HealthCheck, ProbeResult, run_program, script_probe, tcp_probe
 
 LOOPBACK = IPv4Address("127.0.0.1")
-
-
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(10):  # no test may hang the suite
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 def make_script(tmp_path: Path, name: str, body: str) -> str:

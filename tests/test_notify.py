@@ -6,24 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import structlog
 
+from tests.aio import run
 from vrrpd.notify import Notifier, NotifyFifo
-
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(10):  # no test may hang the suite
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 def recording_script(tmp_path: Path, body: str = "") -> tuple[str, Path]:

@@ -3,28 +3,17 @@ READY/STATUS/WATCHDOG/STOPPING datagrams; the watchdog interval is read from the
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 import structlog
 
+from tests.aio import run
 from vrrpd.sdnotify import SdNotifier, notify_address, watchdog_interval
-
-T = TypeVar("T")
-
-
-def run(coro: Awaitable[T]) -> T:
-    async def bounded() -> T:
-        async with asyncio.timeout(10):  # no test may hang the suite
-            return await coro
-
-    return asyncio.run(bounded())
 
 
 @pytest.fixture

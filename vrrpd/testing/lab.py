@@ -181,6 +181,16 @@ class Process:
         self._log_file.close()
         return rc
 
+    def stop(self, timeout: float = 5.0) -> int:
+        """SIGTERM, wait up to `timeout`, then SIGKILL if it is still running; the exit code."""
+        if self.poll() is None:
+            self.terminate()
+        try:
+            return self.wait(timeout)
+        except LabError:
+            self.kill()
+            return self.wait(timeout)
+
     def log_text(self) -> str:
         if not self._log_file.closed:
             self._log_file.flush()
@@ -216,12 +226,7 @@ class Capture:
     def stop(self, timeout: float = 5.0) -> list[Event]:
         """Stop the sniffer (it drains what the kernel queued first) and return all events."""
         if self._events is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except LabError:
-                self.process.kill()
-                self.process.wait(timeout)
+            self.process.stop(timeout)
             self._events = read_events(self.path)
         return self._events
 
