@@ -7,8 +7,8 @@ Nodes n1/n2/n3 (priorities 150/100/50) hold VIP 192.0.2.100 for VRID 51. Faults,
 healed before the next: carrier cut (1-6 s), partition (1-6 s), SIGKILL then restart (0-3 s later),
 SIGTERM then restart, the VIP deleted by hand on its holder, the interface deleted and recreated, and a
 2 s burst of hostile adverts (5,000 pkt/s) from the client. n3 is never killed, so its process lives for
-the whole run and carries the leak figures (RSS, descriptors, threads); status does not expose asyncio's
-task count, so that is not measured.
+the whole run and carries the leak figures (RSS, descriptors, threads, and asyncio tasks from
+`vrrpd status --json`).
 
 Every 100 ms the holders are sampled over rtnetlink. A stretch of samples with zero or several holders is
 judged against what RFC 3768 allows for the faults around it:
@@ -50,6 +50,7 @@ from tests.hostile import (
     ProcFigures,
     Stretch,
     bad_stretches,
+    daemon_status,
     delete_interface,
     namespace_commands,
     proc_figures,
@@ -136,6 +137,11 @@ class Soak:
         proc = start_vrrpd(self.lab, node, config_text(self.lab, node, priority=PRIORITIES[node]), tag=tag)
         self.procs[node] = proc
         return proc
+
+    def tasks(self, node: str) -> int | None:
+        """The daemon's asyncio task count from `vrrpd status --json` (None if it does not answer)."""
+        status = daemon_status(Path(self.lab.log_dir) / f"{node}.sock")
+        return None if status is None else int(status["daemon"]["asyncio_tasks"])
 
     def wait_started(self, proc: Process) -> float:
         deadline = time.monotonic() + STARTUP
@@ -245,6 +251,7 @@ def _run(soak: Soak, seconds: float, report: Report) -> None:
     time.sleep(warmup)  # lazy imports and first allocations are not leaks
     pids = {n: p.pid for n, p in soak.procs.items()}
     before = {n: proc_figures(pid) for n, pid in pids.items()}
+    tasks_before = {n: soak.tasks(n) for n in pids}
     t0 = time.monotonic()
     end = t0 + seconds - warmup
     while time.monotonic() < end:
@@ -267,6 +274,9 @@ def _run(soak: Soak, seconds: float, report: Report) -> None:
             continue  # restarted during the soak: its figures start over
         after = proc_figures(pid)
         report.figures[node] = _growth(before[node], after)
+        tasks_after, tasks_start = soak.tasks(node), tasks_before[node]
+        if tasks_start is not None and tasks_after is not None:
+            report.figures[node] |= {"tasks": tasks_after, "task_growth": tasks_after - tasks_start}
     for stretch in bad_stretches(samples):
         allowed, by_design = soak.allowance(stretch)
         report.bad_stretches += 1

@@ -2,8 +2,8 @@
 is `python fuzz/soak.py --minutes 10`).
 
 Goals, as in the campaign: no zero- or multi-holder time beyond what RFC 3768 allows for the faults around
-it, no crash, nothing stale or stray at the end, no descriptor or thread growth in the daemon that lived
-through it all, and its RSS growth under 1 MB.
+it, no crash, nothing stale or stray at the end, no descriptor, thread or asyncio-task growth in the
+daemon that lived through it all, and its RSS growth under 1 MB.
 """
 
 from __future__ import annotations
@@ -34,5 +34,6 @@ def test_soak_one_minute_of_random_faults(tmp_path: Path) -> None:
     assert report.crashed == [] and report.leftovers == [] and report.final_holders == []
     n3 = report.figures["n3"]  # never killed: it carries the leak figures
     assert n3["fd_growth"] <= 0 and n3["thread_growth"] <= 0, n3
+    assert n3["task_growth"] <= 0, n3  # asyncio tasks, read from `vrrpd status --json`
     assert n3["rss_growth_kb"] < 1024, n3
     assert sum(report.faults.values()) >= 8

@@ -9,6 +9,7 @@ running daemon at request time, `render` for humans, and the CLI front of ``vrrp
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -60,6 +61,8 @@ def snapshot(daemon: Daemon, loop_now: float) -> dict[str, Any]:
             "pid": os.getpid(),
             "started_at": iso(daemon.started_at),
             "uptime_seconds": round(wall_now - daemon.started_at, 3),
+            # Tasks alive in the daemon's loop (this request's handler included): a leak shows as growth.
+            "asyncio_tasks": len(asyncio.all_tasks()),
             "ready": daemon.ready,
             "config": daemon.config.source,
             "control_socket": str(g.control_socket),
