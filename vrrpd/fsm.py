@@ -136,6 +136,9 @@ class RouterConfig:
     garp_master_refresh: float = 0.0
     lower_priority_answer: bool = True
     auth_data: bytes = field(init=False, repr=False)
+    # The addresses as they appear in an advertisement (no prefix length). Derived from `vips` once:
+    # every received advert is checked against it.
+    vip_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vrid <= 255:
@@ -154,16 +157,12 @@ class RouterConfig:
             raise ValueError("garp_master_repeat must be >= 1")
         data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
         object.__setattr__(self, "auth_data", data)
+        object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
 
     @property
     def auth_type(self) -> int:
         """0 (none) or 1 (simple text password, RFC 2338)."""
         return AUTH_PASS if self.auth_pass else AUTH_NONE
-
-    @property
-    def vip_addresses(self) -> tuple[IPv4Address, ...]:
-        """The addresses as they appear in an advertisement (no prefix length)."""
-        return tuple(v.ip for v in self.vips)
 
 
 def skew_time(priority: int) -> float:
