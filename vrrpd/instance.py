@@ -27,7 +27,7 @@ from vrrpd import fsm, logs
 from vrrpd.checks import HealthCheck
 from vrrpd.config import InstanceConfig
 from vrrpd.conflicts import ConflictDetector, ConflictEvent
-from vrrpd.packet import PRIORITY_OWNER, VRRP_MULTICAST, DropReason, Received, encode
+from vrrpd.packet import PRIORITY_OWNER, VRRP_MULTICAST, Advertisement, DropReason, Received, encode
 
 log = logs.get_logger("vrrpd.instance")
 
@@ -145,6 +145,7 @@ class Instance:
         self._seen_state = fsm.State.INIT
         # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
         self._deferred: fsm.RouterConfig | None = None
+        self._last_encoded: tuple[Advertisement, bytes] | None = None  # see `_encoded`
 
     @property
     def key(self) -> tuple[str, int]:
@@ -298,7 +299,13 @@ class Instance:
 
     def _rearm(self) -> None:
         deadline = self.router.deadline
-        if self._timer is not None and deadline == self._armed_for:
+        if self._timer is not None and (
+            deadline == self._armed_for
+            or (deadline is not None and self._armed_for is not None and deadline > self._armed_for)
+        ):
+            # A later deadline (a backup hearing its master: every advert moves Master_Down on) keeps
+            # the armed, earlier timer instead of cancelling and re-creating it per advert; when that
+            # fires early, `_prewake` / `_on_timer` re-arm for the router's real deadline.
             return
         self._cancel_timer()
         self._armed_for = deadline
@@ -311,8 +318,10 @@ class Instance:
 
     def _prewake(self) -> None:
         # The long wait is over; the last PREWAKE seconds are a short timeout the kernel honours closely.
-        assert self._armed_for is not None  # set with the timer that called us
-        self._timer = self._loop.call_at(self._armed_for, self._on_timer)
+        # The deadline may have moved later since this timer was armed: then this re-arms for it (a
+        # pre-wake again when it is still far off).
+        self._timer = self._armed_for = None
+        self._rearm()
 
     def _on_timer(self) -> None:
         self._timer = self._armed_for = None
@@ -374,7 +383,7 @@ class Instance:
     async def _execute(self, action: fsm.Action) -> None:
         match action:
             case fsm.SendAdvert(advert=advert):
-                await self._send_advert(encode(advert))
+                await self._send_advert(self._encoded(advert))
             case fsm.AddVips(vips=vips):
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
@@ -410,6 +419,13 @@ class Instance:
                 _drop_log.hit(
                     f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
                 )
+
+    def _encoded(self, advert: Advertisement) -> bytes:
+        """`encode(advert)`, computed once per distinct advert: a master sends the same one every period."""
+        cached = self._last_encoded
+        if cached is None or cached[0] != advert:
+            cached = self._last_encoded = (advert, encode(advert))
+        return cached[1]
 
     async def _send_advert(self, payload: bytes) -> None:
         peers: Iterable[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
