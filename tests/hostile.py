@@ -503,20 +503,19 @@ def namespace_commands(lab: Lab, member: str) -> list[str]:
 
 
 def _refuse_vip_adds(count: int) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
+    """The kernel refuses the next `count` VIP adds with EPERM, at the batch boundary the daemon uses."""
     from vrrpd import netlink
 
-    original = netlink.Netlink.add_address
+    original = netlink.Netlink.add_addresses
     left = [count]
 
-    async def refusing(self: netlink.Netlink, ifindex: int, addr: Any, label: str | None = None) -> bool:
-        if left[0] > 0:
-            left[0] -= 1
-            raise NetlinkError(errno.EPERM, "Operation not permitted (injected by tests.hostile)")
-        return await original(self, ifindex, addr, label)
+    async def refusing(self: netlink.Netlink, ifindex: int, addrs: Sequence[Any]) -> dict[Any, int]:
+        refused = {a: errno.EPERM for a in addrs[: left[0]]}
+        left[0] -= len(refused)
+        rest = [a for a in addrs if a not in refused]
+        return refused | (await original(self, ifindex, rest) if rest else {})
 
-    netlink.Netlink.add_address = refusing  # type: ignore[method-assign]
+    netlink.Netlink.add_addresses = refusing  # type: ignore[method-assign]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
