@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import struct
-from collections import Counter
-from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -25,6 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+from fuzz.fuzz_decode import Config, fix_checksum, ipv4_acceptable, ones_complement_ok, vrrp_acceptable
 from vrrpd.packet import (
     AUTH_DATA_LEN,
     AUTH_NONE,
@@ -34,7 +33,6 @@ from vrrpd.packet import (
     Advertisement,
     DropReason,
     Received,
-    check_advert,
     decode_ipv4,
     decode_vrrp,
     encode,
@@ -64,25 +62,7 @@ HEADER_AND_AUTH = 8 + AUTH_DATA_LEN
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Independent oracles
-
-
-def ones_complement_ok(data: bytes) -> bool:
-    """Checksum verification without folding: the 16-bit words sum to a non-zero multiple of 0xffff."""
-    padded = data + b"\x00" * (len(data) % 2)
-    total = sum(int.from_bytes(padded[i : i + 2], "big") for i in range(0, len(padded), 2))
-    return total != 0 and total % 0xFFFF == 0
-
-
-def vrrp_acceptable(data: bytes) -> bool:
-    """RFC 3768 §7.1's packet-only rules, restated: v2 advert, exact length, checksum, VRID 1..255."""
-    return (
-        len(data) >= HEADER_AND_AUTH
-        and data[0] == 0x21
-        and len(data) == HEADER_AND_AUTH + 4 * data[3]
-        and ones_complement_ok(data)
-        and data[1] != 0
-    )
+# Judged against the independent §7.1 restatement in fuzz/fuzz_decode.py (one oracle for both)
 
 
 def assert_vrrp_result(data: bytes) -> Advertisement | DropReason:
@@ -92,13 +72,6 @@ def assert_vrrp_result(data: bytes) -> Advertisement | DropReason:
     if isinstance(result, Advertisement):
         assert encode(result) == data  # every decoded field re-encodes to the very same bytes
     return result
-
-
-def fix_checksum(data: bytes) -> bytes:
-    if len(data) < 8:
-        return data
-    zeroed = data[:6] + b"\x00\x00" + data[8:]
-    return zeroed[:6] + struct.pack("!H", internet_checksum(zeroed)) + zeroed[8:]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -269,15 +242,7 @@ def assert_ipv4_result(datagram: bytes) -> Received | DropReason:
     result = decode_ipv4(datagram)
     assert isinstance(result, Received | DropReason)
     ihl = (datagram[0] & 0x0F) * 4 if datagram else 0
-    acceptable = (
-        len(datagram) >= 20
-        and datagram[0] >> 4 == 4
-        and 20 <= ihl <= len(datagram)
-        and int.from_bytes(datagram[2:4], "big") == len(datagram)
-        and (datagram[8] == 255 or datagram[16:20] != VRRP_MULTICAST.packed)  # TTL binds multicast only
-        and datagram[9] == 112
-        and vrrp_acceptable(datagram[ihl:])
-    )
+    acceptable = ipv4_acceptable(datagram)
     assert isinstance(result, Received) == acceptable
     if isinstance(result, Received):
         assert result.source.packed == datagram[12:16]
@@ -315,31 +280,6 @@ def test_mutated_datagrams_into_decode_ipv4(data: st.DataObject) -> None:
 # check_advert
 
 
-@dataclass(frozen=True)
-class Config:
-    """The local virtual router's side of §7.1, as `check_advert` takes it."""
-
-    vrid: int
-    adver_int: int
-    addresses: tuple[IPv4Address, ...]
-    own_addresses: tuple[IPv4Address, ...]
-    auth_type: int
-    auth_data: bytes
-    unicast_peers: tuple[IPv4Address, ...]
-
-    def check(self, rx: Received) -> DropReason | None:
-        return check_advert(
-            rx,
-            vrid=self.vrid,
-            adver_int=self.adver_int,
-            addresses=self.addresses,
-            own_addresses=self.own_addresses,
-            auth_type=self.auth_type,
-            auth_data=self.auth_data,
-            unicast_peers=self.unicast_peers,
-        )
-
-
 @st.composite
 def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPv4Address) -> Config:
     """A local configuration agreeing with the advert field by field, or not: every verdict occurs."""
@@ -358,25 +298,6 @@ def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPv4Address) -> Config
     )
 
 
-def expected_verdict(rx: Received, cfg: Config) -> DropReason | None:
-    """§7.1 restated from the RFC text, in its order; the codec must agree with it exactly."""
-    adv = rx.advert
-    checks = [
-        (rx.source in cfg.own_addresses, DropReason.OWN_PACKET),
-        (bool(cfg.unicast_peers) and rx.source not in cfg.unicast_peers, DropReason.NOT_A_PEER),
-        (not cfg.unicast_peers and rx.destination != VRRP_MULTICAST, DropReason.BAD_DESTINATION),
-        (adv.vrid != cfg.vrid, DropReason.UNKNOWN_VRID),
-        (adv.auth_type != cfg.auth_type, DropReason.AUTH_TYPE_MISMATCH),
-        (adv.auth_type == AUTH_PASS and adv.auth_data != cfg.auth_data, DropReason.AUTH_MISMATCH),
-        (adv.adver_int != cfg.adver_int, DropReason.INTERVAL_MISMATCH),
-        (
-            adv.priority != PRIORITY_OWNER and Counter(adv.addresses) != Counter(cfg.addresses),
-            DropReason.ADDRESS_MISMATCH,
-        ),
-    ]
-    return next((reason for failed, reason in checks if failed), None)
-
-
 @FUZZ
 @given(st.data())
 def test_check_advert_on_fuzzed_datagrams(data: st.DataObject) -> None:
@@ -384,7 +305,7 @@ def test_check_advert_on_fuzzed_datagrams(data: st.DataObject) -> None:
     if isinstance(rx, Received):
         cfg = data.draw(configs_for(rx.advert, rx.source))
         verdict = cfg.check(rx)
-        assert verdict == expected_verdict(rx, cfg)
+        assert verdict == cfg.expected(rx)
 
 
 @FUZZ
@@ -396,7 +317,7 @@ def test_check_advert_matches_the_rfc_restatement(
     cfg = data.draw(configs_for(adv, src))
     verdict = cfg.check(rx)
     event(f"verdict={verdict}")
-    assert verdict == expected_verdict(rx, cfg)
+    assert verdict == cfg.expected(rx)
     # The address list is a set on the wire: its order never changes the verdict.
     for reorder in (adv.addresses[::-1], adv.addresses[1:] + adv.addresses[:1]):
         reordered = dataclasses.replace(rx, advert=dataclasses.replace(adv, addresses=reorder))
