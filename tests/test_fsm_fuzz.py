@@ -11,14 +11,12 @@ The last tests break the router on purpose, to prove the harness notices.
 
 from __future__ import annotations
 
-import os
 import random
 from ipaddress import IPv4Address
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 
 from fuzz.fuzz_fsm import (
     PRIMARY,
@@ -31,27 +29,12 @@ from fuzz.fuzz_fsm import (
     make_config,
     run_program,
 )
+from tests.fuzzing import fuzz_settings
 from vrrpd import fsm
 from vrrpd.packet import VRRP_MULTICAST, Advertisement, Received, encode
 
-
-def _profile(name: str, max_examples: int) -> settings:
-    try:
-        return settings.get_profile(name)
-    except InvalidArgument:
-        settings.register_profile(
-            name,
-            max_examples=max_examples,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        return settings.get_profile(name)
-
-
-FUZZ = settings(
-    _profile("vrrpd-fsm-fuzz-long", 100_000)
-    if os.environ.get("FUZZ_PROFILE") == "long"
-    else _profile("vrrpd-fsm-fuzz-ci", 3_000)
+FUZZ = fuzz_settings(
+    "vrrpd-fsm-fuzz", ci=3_000, long=100_000, suppress=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 

@@ -14,16 +14,15 @@ test (never loaded globally, so other modules keep their settings): `vrrpd-packe
 from __future__ import annotations
 
 import dataclasses
-import os
 import struct
 from ipaddress import IPv4Address
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
 
 from fuzz.fuzz_decode import Config, fix_checksum, ipv4_acceptable, ones_complement_ok, vrrp_acceptable
+from tests.fuzzing import fuzz_settings
 from vrrpd.packet import (
     AUTH_DATA_LEN,
     AUTH_NONE,
@@ -39,24 +38,9 @@ from vrrpd.packet import (
     internet_checksum,
 )
 
-
-def _profile(name: str, max_examples: int) -> settings:
-    """Register `name` once per process (re-imports and other modules must not clash), then return it."""
-    try:
-        return settings.get_profile(name)
-    except InvalidArgument:
-        settings.register_profile(
-            name,
-            max_examples=max_examples,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        return settings.get_profile(name)
-
-
-CI_PROFILE = _profile("vrrpd-packet-fuzz-ci", 1_000)
-LONG_PROFILE = _profile("vrrpd-packet-fuzz-long", 100_000)
-FUZZ = settings(LONG_PROFILE if os.environ.get("FUZZ_PROFILE") == "long" else CI_PROFILE)
+FUZZ = fuzz_settings(
+    "vrrpd-packet-fuzz", ci=1_000, long=100_000, suppress=[HealthCheck.too_slow, HealthCheck.filter_too_much]
+)
 
 HEADER_AND_AUTH = 8 + AUTH_DATA_LEN
 
