@@ -68,7 +68,6 @@ from vrrpd.packet import (
     Advertisement,
     DropReason,
     Received,
-    check_advert,
     decode_ipv4,
     encode,
     internet_checksum,
@@ -303,16 +302,7 @@ class Harness:
         was_master: bool,
     ) -> None:
         cfg, r = self.cfg, self.router
-        verdict = check_advert(
-            received,
-            vrid=cfg.vrid,
-            adver_int=cfg.advert_int,
-            addresses=cfg.vip_addresses,
-            own_addresses=(cfg.primary_address,),
-            auth_type=cfg.auth_type,
-            auth_data=cfg.auth_data,
-            unicast_peers=cfg.unicast_peers,
-        )
+        verdict = cfg.check(received)
         after = (r.state, r.deadline, r.master_address, r.priority, frozenset(r.faults))
         if verdict is not None:
             self.stats.fsm_drops[verdict.value] += 1

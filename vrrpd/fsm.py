@@ -159,6 +159,19 @@ class RouterConfig:
         object.__setattr__(self, "auth_data", data)
         object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
 
+    def check(self, received: Received) -> DropReason | None:
+        """§7.1's configuration checks of a received advert against this router; None means accept."""
+        return check_advert(
+            received,
+            vrid=self.vrid,
+            adver_int=self.advert_int,
+            addresses=self.vip_addresses,
+            own_addresses=(self.primary_address,),
+            auth_type=self.auth_type,
+            auth_data=self.auth_data,
+            unicast_peers=self.unicast_peers,
+        )
+
     @property
     def auth_type(self) -> int:
         """0 (none) or 1 (simple text password, RFC 2338)."""
@@ -271,17 +284,7 @@ class Router:
 
     def receive(self, now: float, received: Received) -> list[Action]:
         """An advertisement for this VRID arrived (already through `packet.decode_ipv4`)."""
-        cfg = self.config
-        reason = check_advert(
-            received,
-            vrid=cfg.vrid,
-            adver_int=cfg.advert_int,
-            addresses=cfg.vip_addresses,
-            own_addresses=(cfg.primary_address,),
-            auth_type=cfg.auth_type,
-            auth_data=cfg.auth_data,
-            unicast_peers=cfg.unicast_peers,
-        )
+        reason = self.config.check(received)
         if reason is not None:
             return [Dropped(reason, received.source, received.advert)]
         # Deviation (RFC 9568 erratum 8298, keepalived): the address owner processes adverts instead of
