@@ -14,11 +14,16 @@ from vrrpd.config import (
     CheckConfig,
     Config,
     ConfigError,
+    GlobalConfig,
+    InstanceConfig,
     ListenAddress,
     check_interfaces,
     describe,
+    fields_of,
+    from_dict,
     load_config,
     parse_config,
+    to_dict,
 )
 
 SOURCE = "test.toml"
@@ -137,8 +142,8 @@ def test_full_example_types() -> None:
 
 def test_models_are_frozen() -> None:
     config = parse(toml())
-    with pytest.raises(ValueError, match="frozen"):
-        config.vrrp_instance[0].priority = 1
+    with pytest.raises(AttributeError, match="immutable"):
+        config.vrrp_instance[0].priority = 1  # type: ignore[misc]
 
 
 def test_vip_default_prefix_is_32() -> None:
@@ -504,6 +509,39 @@ def test_several_errors_stay_on_one_line() -> None:
     assert "; " in message
 
 
+def test_every_table_reports_its_own_errors() -> None:
+    # One mistake per table, in [global], two instances and a check: all of them are named at once.
+    text = (
+        toml({"priority": "0"}, check={"rise": "0"}, global_={"log_format": '"xml"'})
+        + SECOND.format(name="VI_2", interface="eth0", vrid=300, vip="192.0.2.200")
+        + SECOND.format(name="VI_3", interface="eth0", vrid=53, vip="192.0.2.300")
+    )
+    issues = error_of(text).split("; test.toml: ")
+    assert [issue.split(" = ")[0].removeprefix(f"{SOURCE}: ") for issue in issues] == [
+        "global.log_format",
+        "vrrp_instance[0].priority",
+        "vrrp_instance[0].check.rise",
+        "vrrp_instance[1].virtual_router_id",
+        "vrrp_instance[2].virtual_ipaddress[0]",
+    ]
+
+
+def test_a_table_with_bad_keys_skips_its_cross_field_rules() -> None:
+    # The rules need every key valid: a bad VRID is reported alone, not with a follow-up rule error.
+    message = error_of(two(vrid=0) + SECOND.format(name="VI_1", interface="eth0", vrid=9, vip="198.51.100.9"))
+    assert message == f"{SOURCE}: vrrp_instance[1].virtual_router_id = 0: must be an integer 1..255"
+
+
+def test_wrongly_shaped_tables() -> None:
+    assert error_of("vrrp_instance = [1]\n") == (
+        f"{SOURCE}: vrrp_instance[0] = 1: must be at least one [[vrrp_instance]] table"
+    )
+    message = error_of(toml({"check": "5"}))
+    assert message == f"{SOURCE}: vrrp_instance[0].check = 5: must be a [vrrp_instance.check] table"
+    message = error_of(toml(check={"tcp_port": "80", "bogus": "1"}))
+    assert message.startswith(f"{SOURCE}: vrrp_instance[0].check.bogus = 1: unknown key (known: fall, host,")
+
+
 def test_error_values_with_newlines_stay_on_one_line() -> None:
     message = error_of(toml({"interface": '"a\\nb"'}))
     assert "vrrp_instance[0].interface" in message
@@ -557,6 +595,12 @@ def test_password_never_shown() -> None:
     assert "vrrp_instance[0].auth_pass = <hidden>: must be 1..8 printable ASCII" in message
 
 
+def test_repr_shows_the_instance_but_not_its_password() -> None:
+    inst = parse(toml({"auth_pass": '"s3cr3t"'})).vrrp_instance[0]
+    assert repr(inst).startswith("InstanceConfig(name='VI_1', interface='eth0', virtual_router_id=51,")
+    assert "auth_pass" not in repr(inst) and "s3cr3t" not in str([inst])
+
+
 def test_describe_lists_resolved_instances() -> None:
     config = parse(
         toml(
@@ -573,3 +617,60 @@ def test_describe_lists_resolved_instances() -> None:
     assert "tcp connect" in summary and "9736" in summary and "priority -20" in summary
     assert "instance VI_2: interface eth1, vrid 7" in summary
     assert "check: none" in summary
+
+
+# --- helpers for other modules and tests ------------------------------------------------------------
+
+
+BASE_DICT = {
+    "name": "VI_1",
+    "interface": "eth0",
+    "virtual_router_id": 51,
+    "virtual_ipaddress": ["192.0.2.100/24"],
+}
+
+
+def test_from_dict_validates_one_table() -> None:
+    inst = from_dict(InstanceConfig, BASE_DICT)
+    assert inst == parse(toml()).vrrp_instance[0]
+    with pytest.raises(ConfigError) as info:
+        from_dict(GlobalConfig, {"metrics_listen": "nope"}, source="--metrics-listen")
+    assert str(info.value).startswith('--metrics-listen: metrics_listen = "nope": must be a "host:port"')
+    assert from_dict(Config, {"vrrp_instance": [dict(BASE_DICT)]}, source="x.toml").source == "x.toml"
+
+
+def test_to_dict_round_trips_through_from_dict() -> None:
+    config = parse(
+        toml(
+            {"virtual_ipaddress": '["192.0.2.100/24", "192.0.2.101"]', "auth_pass": '"pw"'},
+            check={"host": '"192.0.2.11"'},
+            global_={"metrics_listen": '"127.0.0.1:9650"', "router_id": '"node-a"'},
+        )
+    )
+    data = to_dict(config)
+    assert data["vrrp_instance"][0]["virtual_ipaddress"] == ["192.0.2.100/24", "192.0.2.101/32"]
+    assert data["vrrp_instance"][0]["check"] == {
+        "tcp_port": 9736,
+        "host": "192.0.2.11",
+        "interval": 2.0,
+        "timeout": 1.0,
+        "rise": 1,
+        "fall": 1,
+        "weight": 0,
+    }
+    assert "notify" not in data["vrrp_instance"][0]  # None is left out, as TOML cannot say it
+    assert data["global"]["router_id"] == "node-a" and "_source" not in data
+    data["global"]["metrics_listen"] = "127.0.0.1:9650"  # a ListenAddress is a [host, port] pair here
+    assert from_dict(Config, data, source=SOURCE) == config
+
+
+def test_fields_of_lists_configuration_fields_in_order() -> None:
+    assert fields_of(GlobalConfig) == (
+        "router_id",
+        "control_socket",
+        "log_format",
+        "metrics_listen",
+        "notify_fifo",
+    )
+    assert fields_of(Config) == ("global_", "vrrp_instance")
+    assert fields_of(InstanceConfig)[:3] == ("name", "interface", "virtual_router_id")

@@ -19,7 +19,7 @@ import pytest
 
 from tests.keepalived import Spec, TcpCheck, keepalived_text
 from vrrpd.cli import main as cli_main
-from vrrpd.config import Config, parse_config
+from vrrpd.config import Config, from_dict, parse_config, to_dict
 from vrrpd.keepalived_conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
 from vrrpd.keepalived_import import Conversion, Finding, _toml_value, convert, convert_parsed
 
@@ -48,8 +48,8 @@ def instances(conversion: Conversion) -> list[dict[str, Any]]:
             inst["notify"] = sys.executable
         if "script" in inst.get("check", {}):
             inst["check"]["script"] = sys.executable
-    config = Config.model_validate(data)
-    out = [inst.model_dump(mode="json", exclude_none=True) for inst in config.vrrp_instance]
+    config = from_dict(Config, data)
+    out = [to_dict(inst) for inst in config.vrrp_instance]
     for inst, paths in zip(out, programs, strict=True):
         if "notify" in paths:
             inst["notify"] = paths["notify"]
@@ -314,7 +314,7 @@ def test_interop_keepalived_configs_convert_to_their_vrrpd_twin(spec: Spec, tmp_
     assert c.complete, [str(f) for f in c.lost]
     (got,) = instances(c)
     twin = parse_config(spec.vrrpd(), "<twin>", env={}).vrrp_instance[0]
-    assert got == twin.model_dump(mode="json", exclude_none=True)
+    assert got == to_dict(twin)
 
 
 # ---------------------------------------------------------------------------------------------------

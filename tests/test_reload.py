@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import Any
 
 from vrrpd import fsm
-from vrrpd.config import Config, InstanceConfig, parse_config
+from vrrpd.config import Config, InstanceConfig, from_dict, parse_config
 from vrrpd.instance import Instance
 from vrrpd.reload import Change, plan
 
@@ -140,7 +140,7 @@ def instance_config(**keys: Any) -> InstanceConfig:
         "virtual_ipaddress": ["192.0.2.100/24"],
         "garp_master_delay": 0,
     } | keys
-    return InstanceConfig.model_validate(data)
+    return from_dict(InstanceConfig, data)
 
 
 def run(body: Callable[[Instance, FakeTransport], Awaitable[None]], **keys: Any) -> None:

@@ -20,10 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import ValidationError
-
 from vrrpd import __version__, openshift
-from vrrpd.config import ConfigError, GlobalConfig
+from vrrpd.config import ConfigError, GlobalConfig, from_dict
 
 __all__ = ["Options", "add_parser", "main", "objects", "render", "to_yaml"]
 
@@ -129,8 +127,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         issues = [replace(i, source=_FLAG_FOR.get(i.source, i.source)) for i in exc.issues]
         raise ConfigError(*issues) from None
     try:
-        GlobalConfig.model_validate({"metrics_listen": args.metrics_listen})
-    except ValidationError:
+        from_dict(GlobalConfig, {"metrics_listen": args.metrics_listen})
+    except ConfigError:
         raise _issue(
             "--metrics-listen", args.metrics_listen, 'must be "host:port", e.g. "127.0.0.1:9650"'
         ) from None

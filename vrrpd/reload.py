@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from vrrpd.config import Config, GlobalConfig, InstanceConfig
+from vrrpd.config import Config, GlobalConfig, InstanceConfig, fields_of
 from vrrpd.packet import PRIORITY_OWNER
 
 # Keys whose change cannot be applied to a running router. Everything else in [[vrrp_instance]] is
@@ -81,8 +81,8 @@ def key_of(config: InstanceConfig) -> InstanceKey:
 
 
 def changed_fields(old: InstanceConfig | GlobalConfig, new: InstanceConfig | GlobalConfig) -> tuple[str, ...]:
-    """The model fields whose values differ, in declaration order."""
-    return tuple(name for name in type(old).model_fields if getattr(old, name) != getattr(new, name))
+    """The configuration fields whose values differ, in declaration order."""
+    return tuple(name for name in fields_of(type(old)) if getattr(old, name) != getattr(new, name))
 
 
 def restart_reason(old: InstanceConfig, new: InstanceConfig, fields: tuple[str, ...]) -> str:
