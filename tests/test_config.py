@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vrrpd.config import (
+    MAX_EXCLUDED,
     CheckConfig,
     Config,
     ConfigError,
@@ -309,6 +310,24 @@ def test_vip_count_bounds() -> None:
     assert "virtual_ipaddress" in error_of(toml({"virtual_ipaddress": vips(256)}))
 
 
+def test_excluded_vips_are_installed_but_not_advertised() -> None:
+    def vips(n: int) -> str:
+        return "[" + ", ".join(f'"10.1.{i // 200}.{i % 200 + 1}"' for i in range(n)) + "]"
+
+    inst = parse(toml({"virtual_ipaddress_excluded": vips(510)})).vrrp_instance[0]
+    assert [str(v) for v in inst.virtual_ipaddress] == ["192.0.2.100/24"]
+    assert len(inst.virtual_ipaddress_excluded) == 510
+    # `vips` is what a master installs: the advertised addresses first, then the excluded ones.
+    assert inst.vips == inst.virtual_ipaddress + inst.virtual_ipaddress_excluded
+    assert parse(toml()).vrrp_instance[0].virtual_ipaddress_excluded == ()
+    assert f"0..{MAX_EXCLUDED}" in error_of(toml({"virtual_ipaddress_excluded": vips(MAX_EXCLUDED + 1)}))
+    # An instance still needs an advertised address: §7.1 compares the advert's list with it.
+    assert "virtual_ipaddress" in error_of(
+        toml({"virtual_ipaddress": "[]", "virtual_ipaddress_excluded": '["192.0.2.7"]'})
+    )
+    assert "virtual_ipaddress_excluded[0]" in error_of(toml({"virtual_ipaddress_excluded": '["224.0.0.1"]'}))
+
+
 def test_metrics_listen_empty_means_off() -> None:
     config = parse(toml(global_={"metrics_listen": '""'}))
     assert config.global_.metrics_listen is None
@@ -364,6 +383,22 @@ CROSS: list[tuple[str, list[str]]] = [
     (
         toml({"virtual_ipaddress": '["192.0.2.1/24", "192.0.2.1"]'}),
         ["virtual_ipaddress[1]", "duplicate of virtual_ipaddress[0]"],
+    ),
+    (
+        toml({"virtual_ipaddress_excluded": '["192.0.2.7", "192.0.2.100/32"]'}),
+        ["virtual_ipaddress_excluded[1]", "duplicate of virtual_ipaddress[0]"],
+    ),
+    (
+        toml({"virtual_ipaddress_excluded": '["192.0.2.7", "192.0.2.7/24"]'}),
+        ["virtual_ipaddress_excluded[1]", "duplicate of virtual_ipaddress_excluded[0]"],
+    ),
+    (
+        two() + 'virtual_ipaddress_excluded = ["192.0.2.100/32"]\n',
+        ["vrrp_instance[1].virtual_ipaddress_excluded[0]", "192.0.2.100", "VI_1"],
+    ),
+    (
+        toml({"unicast_peer": '["192.0.2.7"]', "virtual_ipaddress_excluded": '["192.0.2.7"]'}),
+        ["unicast_peer[0]", "virtual addresses"],
     ),
     (
         toml(check={"script": '"/bin/sh"'}),

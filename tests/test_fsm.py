@@ -776,6 +776,41 @@ def test_too_many_vips_raise() -> None:
         config(vips=vips)
 
 
+EXCLUDED = (IPv4Interface("198.51.100.1/32"), IPv4Interface("198.51.100.2/24"))
+
+
+def test_excluded_vips_are_installed_and_announced_but_not_advertised() -> None:
+    """Deviation (keepalived eVIPs): excluded addresses follow every VIP action, never the adverts."""
+    everything = VIPS + EXCLUDED
+    r = started(excluded=EXCLUDED, garp_master_delay=2, garp_master_refresh=3)
+    assert r.on_timer(r.deadline or 0) == [
+        my_advert(100),  # VIP_ADDRS only: §5.3.9's list is the advertised one
+        StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME),
+        AddVips(everything),
+        SendGarp(tuple(v.ip for v in everything), 5),
+    ]
+    now = r.deadline or 0
+    assert SendAdvert(advert(100)) in r.on_timer(now)
+    assert SendGarp(tuple(v.ip for v in everything), 5) in r.on_timer(5.7)  # the delayed burst
+    assert SendGarp(tuple(v.ip for v in everything), 1) in r.on_timer(6.7)  # a refresh
+    # §7.1 compares a received advert with the advertised list only.
+    assert r.receive(7.3, rx(50, LOWER)) == [my_advert(100)]
+    (dropped,) = r.receive(7.5, rx(50, LOWER, addresses=tuple(v.ip for v in everything)))
+    assert isinstance(dropped, Dropped) and dropped.reason is DropReason.ADDRESS_MISMATCH
+    assert r.receive(7.6, rx(150)) == [
+        StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 100, HIGHER),
+        RemoveVips(everything),
+    ]
+
+
+def test_an_address_both_advertised_and_excluded_raises() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        config(excluded=(IPv4Interface("192.0.2.100/32"),))
+    # Excluded addresses are not bounded by the advert's one-octet count.
+    many = tuple(IPv4Interface(f"10.1.{i // 250}.{i % 250 + 1}/32") for i in range(600))
+    assert len(config(excluded=many).installed) == 602
+
+
 def test_auth_config_sets_type_and_data() -> None:
     assert config().auth_type == AUTH_NONE
     assert config().auth_data == bytes(8)

@@ -237,6 +237,7 @@ def test_ipfailover_config_converts_cleanly() -> None:
         "preempt": True,
         "preempt_delay": 300.0,
         "virtual_ipaddress": ["192.0.2.100/32", "192.0.2.101/32"],
+        "virtual_ipaddress_excluded": [],
         "auth_pass": "ipf-ha-r",  # keepalived keeps the first 8 characters of "ipf-ha-router"
         "unicast_peer": ["192.0.2.12", "192.0.2.13"],
         "notify": "/usr/local/bin/ipf-notify.sh",
@@ -414,7 +415,6 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
         (40, "192.0.2.100/24 label eth0:vip"),
         (41, "192.0.2.102/24 dev eth1"),
         (42, "2001:db8::1/64"),
-        (44, "virtual_ipaddress_excluded"),
         (49, "track_interface eth1"),
         (55, "notify_master"),
         (56, "notify_backup"),
@@ -425,6 +425,7 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     ]
     (got,) = instances(c)  # what could be converted still loads
     assert got["virtual_ipaddress"] == ["192.0.2.100/24"] and got["advert_int"] == 2
+    assert got["virtual_ipaddress_excluded"] == ["192.0.2.103/32"]
     guidance = next(f for f in c.lost if f.keyword == "notify_backup").message
     assert 'case "$3" in BACKUP) exec /usr/local/bin/backup.sh' in guidance
 
@@ -534,7 +535,7 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     err = capsys.readouterr().err
     assert not out.exists()
     assert f"vrrpd: {DATA / 'unsupported.conf'}:34: use_vmac: not carried over:" in err
-    assert "19 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert "18 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0
@@ -576,3 +577,27 @@ def test_cli_no_instance_is_a_failure(tmp_path: Path, capsys: pytest.CaptureFixt
     path.write_text("global_defs {\n router_id x\n}\n")
     assert cli_main(["import-keepalived", str(path), "--allow-partial"]) == 1
     assert "no vrrp_instance could be converted" in capsys.readouterr().err
+
+
+def test_excluded_vips_convert_and_blocks_merge(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "    }\n",
+        "        virtual_ipaddress_excluded {\n            192.0.2.101\n        }\n"
+        "        virtual_ipaddress_excluded {\n            192.0.2.102/24\n        }\n    }\n",
+    )
+    instance(
+        text,
+        tmp_path,
+        virtual_ipaddress=["192.0.2.100/24"],
+        virtual_ipaddress_excluded=["192.0.2.101/32", "192.0.2.102/24"],
+    )
+
+
+def test_vips_beyond_255_move_to_excluded_as_keepalived_does(tmp_path: Path) -> None:
+    addresses = [f"198.51.100.{i}" for i in range(1, 255)] + [f"203.0.113.{i}" for i in range(1, 47)]
+    text = MINIMAL.replace("            192.0.2.100/24\n", "".join(f"            {a}\n" for a in addresses))
+    c = conv(text, tmp_path)
+    (got,) = instances(c)
+    assert got["virtual_ipaddress"] == [f"{a}/32" for a in addresses[:255]]
+    assert got["virtual_ipaddress_excluded"] == [f"{a}/32" for a in addresses[255:]]
+    assert any(keyword == "virtual_ipaddress" for _, keyword in notes(c)) and c.complete

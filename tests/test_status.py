@@ -41,6 +41,7 @@ INSTANCE_KEYS = {
     "advert_int",
     "vips",
     "vips_held",
+    "vips_excluded",
     "faults",
     "check",
     "last_transition",

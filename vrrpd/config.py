@@ -35,6 +35,7 @@ from msgspec import Meta, Struct
 __all__ = [
     "ENV_ALLOWLIST",
     "ENV_PREFIX",
+    "MAX_EXCLUDED",
     "CheckConfig",
     "Config",
     "ConfigError",
@@ -58,6 +59,9 @@ ENV_ALLOWLIST = frozenset({"VRRPD_CONFIG", "VRRPD_LAB_PREFIX"})
 
 # Keeps the one error line readable when several problems are reported together.
 _MAX_ISSUES = 5
+# Excluded VIPs are not in adverts, so §5.3.5's 255 does not bound them; this bound keeps one instance's
+# takeover (one netlink batch per 128 addresses, garp_master_repeat GARPs each) in the tens of milliseconds.
+MAX_EXCLUDED = 4096
 # sun_path is 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
 
@@ -314,6 +318,16 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         _Parse(_parse_vip, each=True),
         Meta(min_length=1, max_length=255, description=f"a list of 1..255 addresses, each {_VIP}"),
     ]
+    # keepalived's eVIPs: installed, removed and announced like the others, but not carried in adverts
+    # (§5.3.5's one-octet count caps an advert at 255 addresses).
+    virtual_ipaddress_excluded: Annotated[
+        tuple[IPv4Interface, ...],
+        _Parse(_parse_vip, each=True),
+        Meta(
+            max_length=MAX_EXCLUDED,
+            description=f"a list of 0..{MAX_EXCLUDED} addresses (not carried in adverts), each {_VIP}",
+        ),
+    ] = ()
     auth_pass: (
         Annotated[
             str, Meta(pattern=r"^[!-~]{1,8}$", description="1..8 printable ASCII characters without spaces")
@@ -346,8 +360,9 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
     @property
     def vips(self) -> tuple[IPv4Interface, ...]:
-        """The virtual IP addresses with their prefixes."""
-        return self.virtual_ipaddress
+        """Every virtual IP address this instance installs as master, with its prefix: the advertised
+        ones (``virtual_ipaddress``) first, then the excluded ones."""
+        return self.virtual_ipaddress + self.virtual_ipaddress_excluded
 
     @property
     def is_owner(self) -> bool:
@@ -362,15 +377,12 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         return self.auth_pass.encode("ascii").ljust(8, b"\0")
 
     def __post_init__(self) -> None:
-        seen: dict[IPv4Address, int] = {}
-        for index, vip in enumerate(self.virtual_ipaddress):
-            if vip.ip in seen:
-                raise _Rule(
-                    ("virtual_ipaddress", index),
-                    str(vip),
-                    f"duplicate of virtual_ipaddress[{seen[vip.ip]}]",
-                )
-            seen[vip.ip] = index
+        seen: dict[IPv4Address, str] = {}
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            for index, vip in enumerate(getattr(self, key)):
+                if vip.ip in seen:
+                    raise _Rule((key, index), str(vip), f"duplicate of {seen[vip.ip]}")
+                seen[vip.ip] = f"{key}[{index}]"
         peers: set[IPv4Address] = set()
         for index, peer in enumerate(self.unicast_peer):
             where = ("unicast_peer", index)
@@ -459,16 +471,17 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                     f"vrrp_instance[{first}] ({self.vrrp_instance[first].name})",
                 )
             routers[router] = index
-            for vip_index, vip in enumerate(inst.virtual_ipaddress):
-                if vip.ip in vips:
-                    first = vips[vip.ip]
-                    raise _Rule(
-                        (*here, "virtual_ipaddress", vip_index),
-                        str(vip),
-                        f"{vip.ip} is already a virtual address of vrrp_instance[{first}] "
-                        f"({self.vrrp_instance[first].name})",
-                    )
-                vips[vip.ip] = index
+            for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                for vip_index, vip in enumerate(getattr(inst, key)):
+                    if vip.ip in vips:
+                        first = vips[vip.ip]
+                        raise _Rule(
+                            (*here, key, vip_index),
+                            str(vip),
+                            f"{vip.ip} is already a virtual address of vrrp_instance[{first}] "
+                            f"({self.vrrp_instance[first].name})",
+                        )
+                    vips[vip.ip] = index
 
 
 # ---------------------------------------------------------------------------------------------
@@ -827,7 +840,12 @@ def describe(config: Config) -> str:
         lines += [
             f"instance {inst.name}: interface {inst.interface}, vrid {inst.virtual_router_id}, "
             f"priority {priority}, advert_int {inst.advert_int}s, preempt {preempt}",
-            f"  vips: {', '.join(map(str, inst.vips))}",
+            f"  vips: {', '.join(map(str, inst.virtual_ipaddress))}",
+            *(
+                [f"  excluded vips (not in adverts): {', '.join(map(str, inst.virtual_ipaddress_excluded))}"]
+                if inst.virtual_ipaddress_excluded
+                else []
+            ),
             f"  auth: {'yes (PASS)' if inst.auth_pass is not None else 'no'}; adverts: {adverts}",
             f"  check: {_describe_check(inst.check) if inst.check else 'none'}",
             f"  notify: {inst.notify or 'none'} (timeout {_seconds(inst.notify_timeout)})",

@@ -135,10 +135,16 @@ class RouterConfig:
     garp_master_delay: float = 5.0
     garp_master_refresh: float = 0.0
     lower_priority_answer: bool = True
+    # Deviation (keepalived eVIPs): installed and announced like `vips`, never carried in adverts, so the
+    # §5.3.5 one-octet count does not bound them and §7.1's address check does not cover them.
+    excluded: tuple[IPv4Interface, ...] = ()
     auth_data: bytes = field(init=False, repr=False)
     # The addresses as they appear in an advertisement (no prefix length). Derived from `vips` once:
     # every received advert is checked against it.
     vip_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
+    # What a master installs and announces: `vips` then `excluded` (with and without prefix lengths).
+    installed: tuple[IPv4Interface, ...] = field(init=False, repr=False)
+    garp_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vrid <= 255:
@@ -158,6 +164,11 @@ class RouterConfig:
         data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
         object.__setattr__(self, "auth_data", data)
         object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
+        installed = self.vips + self.excluded
+        if len({v.ip for v in installed}) != len(installed):
+            raise ValueError("a virtual address is listed twice (advertised or excluded)")
+        object.__setattr__(self, "installed", installed)
+        object.__setattr__(self, "garp_addresses", tuple(v.ip for v in installed))
 
     def check(self, received: Received) -> DropReason | None:
         """§7.1's configuration checks of a received advert against this router; None means accept."""
@@ -242,7 +253,7 @@ class Router:
         if self.state is State.MASTER:
             # §6.4.3: "Send an ADVERTISEMENT with Priority = 0" so backups take over after Skew_Time.
             actions.append(self._advert(now, PRIORITY_STOP))
-            actions.append(RemoveVips(self.config.vips))
+            actions.append(RemoveVips(self.config.installed))
         self._stop_timers()
         self._preempt_hold_until = None
         actions.append(self._transition(State.INIT, Reason.SHUTDOWN, master=None))
@@ -345,7 +356,7 @@ class Router:
             self._master_down_at = now + self.master_down_interval
             return [
                 self._transition(State.BACKUP, Reason.PREEMPTED, received.source),
-                RemoveVips(cfg.vips),
+                RemoveVips(cfg.installed),
             ]
         # §6.4.3: "Otherwise: Discard ADVERTISEMENT". Deviation (keepalived default): answer with our own
         # advert at once, so a lower-priority router that believes itself master steps down now rather
@@ -374,11 +385,11 @@ class Router:
         if self._garp_at is not None and now >= self._garp_at:
             # keepalived garp_master_delay: a second burst once the new master is settled.
             self._garp_at = None
-            actions.append(SendGarp(cfg.vip_addresses, cfg.garp_master_repeat))
+            actions.append(SendGarp(cfg.garp_addresses, cfg.garp_master_repeat))
         if self._refresh_at is not None and now >= self._refresh_at:
             # keepalived garp_master_refresh: keep switches' and clients' caches fresh while MASTER.
             self._refresh_at = _next_period(self._refresh_at, cfg.garp_master_refresh, now)
-            actions.append(SendGarp(cfg.vip_addresses, 1))
+            actions.append(SendGarp(cfg.garp_addresses, 1))
         return actions
 
     # -- transitions -----------------------------------------------------------------------------------
@@ -406,8 +417,8 @@ class Router:
         actions: list[Action] = [
             advert,
             self._transition(State.MASTER, reason, master=cfg.primary_address),
-            AddVips(cfg.vips),
-            SendGarp(cfg.vip_addresses, cfg.garp_master_repeat),
+            AddVips(cfg.installed),
+            SendGarp(cfg.garp_addresses, cfg.garp_master_repeat),
         ]
         self._adver_at = now + cfg.advert_int
         if cfg.garp_master_delay > 0:
@@ -423,7 +434,7 @@ class Router:
                 # keepalived: a master leaving for FAULT sends priority 0 so a backup takes over after
                 # Skew_Time instead of Master_Down_Interval. Pointless when the interface itself is down.
                 actions.append(self._advert(now, PRIORITY_STOP))
-            actions.append(RemoveVips(self.config.vips))
+            actions.append(RemoveVips(self.config.installed))
         self._stop_timers()
         self._preempt_hold_until = None
         actions.insert(0, self._transition(State.FAULT, Reason.FAULT, master=None))

@@ -40,6 +40,7 @@ from vrrpd.keepalived_conf import (
     parse_file,
     split_words,
 )
+from vrrpd.packet import MAX_ADDRESSES as MAX_ADVERTISED
 
 __all__ = ["Conversion", "Finding", "convert", "convert_parsed", "main"]
 
@@ -70,6 +71,7 @@ _KEY_ORDER = (
     "preempt",
     "preempt_delay",
     "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
     "auth_pass",
     "unicast_peer",
     "unicast_src_ip",
@@ -111,7 +113,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_vmac_addr": "virtual MAC interfaces are not supported",
     "use_ipvlan": "ipvlan interfaces are not supported",
     "native_ipv6": "IPv6 (VRRPv3) is not supported yet",
-    "virtual_ipaddress_excluded": "excluded addresses are not supported: every VIP is in the adverts",
     "virtual_routes": "virtual routes are not supported",
     "virtual_rules": "virtual rules are not supported",
     "track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
@@ -401,7 +402,8 @@ class _Converter:
             "preempt": self._i_preempt,
             "preempt_delay": self._i_preempt_delay,
             "authentication": self._i_authentication,
-            "virtual_ipaddress": self._i_vips,
+            "virtual_ipaddress": self._i_vips("virtual_ipaddress"),
+            "virtual_ipaddress_excluded": self._i_vips("virtual_ipaddress_excluded"),
             "unicast_peer": self._i_unicast_peer,
             "unicast_src_ip": self._i_unicast_src,
             "track_script": self._i_track_script,
@@ -532,9 +534,15 @@ class _Converter:
             )
         draft.keys["auth_pass"], draft.where_of["auth_pass"] = value, where
 
-    def _i_vips(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
-        vips: list[str] = []
-        wheres: list[Location] = []
+    def _i_vips(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def parse(draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+            self._vip_block(draft, key, block)
+
+        return parse
+
+    def _vip_block(self, draft: _Draft, key: str, block: Statement) -> None:
+        vips: list[str] = draft.keys.get(key, [])  # keepalived merges repeated blocks
+        wheres: list[Location] = draft.item_where.get(key, [])
         for stmt in block.block or ():
             address = stmt.keyword
             try:
@@ -565,9 +573,9 @@ class _Converter:
             vips.append(address)
             wheres.append(stmt.where)
         if vips:
-            draft.keys["virtual_ipaddress"] = vips
-            draft.where_of["virtual_ipaddress"] = block.where
-            draft.item_where["virtual_ipaddress"] = wheres
+            draft.keys[key] = vips
+            draft.where_of.setdefault(key, block.where)
+            draft.item_where[key] = wheres
 
     def _i_unicast_peer(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
         peers: list[str] = []
@@ -727,20 +735,43 @@ class _Converter:
 
     def _vip_devs(self, draft: _Draft) -> None:
         interface = draft.keys.get("interface")
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            vips: list[str] = draft.keys.get(key, [])
+            for address, dev, where in draft.vip_devs:
+                if dev == interface or address not in vips:
+                    continue
+                self.lost(
+                    where,
+                    f"{address} dev {dev}",
+                    f"a VIP on another interface than the instance's ({interface}) is not supported: dropped",
+                )
+                index = vips.index(address)
+                del vips[index]
+                del draft.item_where[key][index]
+            if not vips:
+                draft.keys.pop(key, None)
+        self._overflow(draft)
+
+    def _overflow(self, draft: _Draft) -> None:
+        # keepalived moves addresses beyond the 255 an advert can carry (RFC 3768 §5.3.5) to the
+        # instance's excluded list with a warning; so does the import, saying so.
         vips: list[str] = draft.keys.get("virtual_ipaddress", [])
-        for address, dev, where in draft.vip_devs:
-            if dev == interface or address not in vips:
-                continue
-            self.lost(
-                where,
-                f"{address} dev {dev}",
-                f"a VIP on another interface than the instance's ({interface}) is not supported: dropped",
-            )
-            index = vips.index(address)
-            del vips[index]
-            del draft.item_where["virtual_ipaddress"][index]
-        if not vips:
-            draft.keys.pop("virtual_ipaddress", None)
+        if len(vips) <= MAX_ADVERTISED:
+            return
+        excess, wheres = vips[MAX_ADVERTISED:], draft.item_where["virtual_ipaddress"][MAX_ADVERTISED:]
+        del vips[MAX_ADVERTISED:]
+        del draft.item_where["virtual_ipaddress"][MAX_ADVERTISED:]
+        draft.keys["virtual_ipaddress_excluded"] = excess + draft.keys.get("virtual_ipaddress_excluded", [])
+        draft.item_where["virtual_ipaddress_excluded"] = wheres + draft.item_where.get(
+            "virtual_ipaddress_excluded", []
+        )
+        draft.where_of.setdefault("virtual_ipaddress_excluded", draft.where_of["virtual_ipaddress"])
+        self.note(
+            wheres[0],
+            "virtual_ipaddress",
+            f"{len(vips) + len(excess)} addresses: an advert carries at most {MAX_ADVERTISED}; the other "
+            f"{len(excess)} go to virtual_ipaddress_excluded, as keepalived does",
+        )
 
     def _checks(self, draft: _Draft, ctx: _InstanceContext) -> None:
         converted = 0

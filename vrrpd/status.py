@@ -118,6 +118,7 @@ def _instance(inst: Instance, wall: Any) -> dict[str, Any]:
         "master": str(router.master_address) if router.master_address else None,
         "advert_int": cfg.advert_int,
         "vips": [str(v) for v in cfg.vips],
+        "vips_excluded": [str(v) for v in cfg.virtual_ipaddress_excluded],
         "vips_held": [str(v) for v in inst.vips_held],
         "faults": sorted(f.value for f in router.faults),
         "check": check,
