@@ -35,7 +35,7 @@ class Case:
     impl: Impl
     instances: int
     per_instance: int  # VIPs carried in each instance's adverts
-    excluded: int = 0  # keepalived only: extra VIPs in instance 1, outside the adverts
+    excluded: int = 0  # extra VIPs in instance 1 outside the adverts (virtual_ipaddress_excluded)
 
     @property
     def total(self) -> int:
@@ -54,6 +54,7 @@ CASES = (
     Case("keepalived", 1, 255),
     Case("vrrpd", 3, 255),
     Case("keepalived", 3, 255),
+    Case("vrrpd", 1, 255, excluded=510),
     Case("keepalived", 1, 255, excluded=510),
 )
 

@@ -35,7 +35,7 @@ class Instance:
     vips: tuple[str, ...]  # "a.b.c.d/len", carried in adverts
     preempt: bool = True
     garp_repeat: int = 5
-    excluded: tuple[str, ...] = ()  # keepalived virtual_ipaddress_excluded: installed, not advertised
+    excluded: tuple[str, ...] = ()  # virtual_ipaddress_excluded: installed, not advertised
     advert_int: int = 1
     # keepalived's initial `state`: an address owner (priority 255) is configured MASTER there; with
     # BACKUP, keepalived 2.2.7 waits Master_Down_Interval even at 255. vrrpd has no such key (§6.4.1).
@@ -45,8 +45,6 @@ class Instance:
 def vrrpd_config(lab: Lab, node: str, instances: Sequence[Instance]) -> str:
     lines = ["[global]", f'router_id = "{node}"', f'control_socket = "{lab.log_dir}/{node}.sock"']
     for inst in instances:
-        if inst.excluded:
-            raise ValueError("vrrpd has no excluded VIPs: every VIP is carried in its adverts")
         vips = ", ".join(f'"{v}"' for v in inst.vips)
         lines += [
             "",
@@ -61,6 +59,9 @@ def vrrpd_config(lab: Lab, node: str, instances: Sequence[Instance]) -> str:
             "garp_master_delay = 0",
             f"virtual_ipaddress = [{vips}]",
         ]
+        if inst.excluded:
+            excluded = ", ".join(f'"{v}"' for v in inst.excluded)
+            lines.append(f"virtual_ipaddress_excluded = [{excluded}]")
     return "\n".join(lines) + "\n"
 
 

@@ -195,14 +195,15 @@ def bulk_rows(runs: Sequence[BulkRun]) -> list[list[str]]:
     return rows
 
 
-def bulk_per_vip(runs: Sequence[BulkRun], impl: Impl) -> tuple[float | None, int]:
-    """Median "installed and announced" time of `impl`'s largest case, and that case's VIP count."""
-    cases = [c for c in _bulk_cases(runs) if c.impl == impl and not c.excluded]
+def bulk_per_vip(runs: Sequence[BulkRun], impl: Impl) -> tuple[float | None, Case | None]:
+    """Median "installed and announced" time of `impl`'s largest one-instance case (the goal's shape:
+    one instance, excluded VIPs allowed; else the largest case), and that case."""
+    cases = [c for c in _bulk_cases(runs) if c.impl == impl]
     if not cases:
-        return None, 0
-    big = max(cases, key=lambda c: c.total)
+        return None, None
+    big = max(cases, key=lambda c: (c.instances == 1, c.total))
     done = [max(r.installed, r.all_garped) for r in runs if r.case == big and r.installed and r.all_garped]
-    return median(done), big.total
+    return median(done), big
 
 
 def goals(res: Results) -> list[list[str]]:
@@ -244,14 +245,15 @@ def goals(res: Results) -> list[list[str]]:
                     "met" if r is not None and r <= GOAL_RSS_RATIO else "**missed**",
                 ]
             )
-    done, total = bulk_per_vip(res.bulk, "vrrpd")
-    if done is not None and total:
-        scaled = done * BULK_TARGET / total
+    done, case = bulk_per_vip(res.bulk, "vrrpd")
+    if done is not None and case is not None:
+        scaled = done * BULK_TARGET / case.total
         rows.append(
             [
                 f"{BULK_TARGET:,} VIPs installed and announced",
                 f"≤ {ms(GOAL_BULK, 0)} ms",
-                f"{ms(done, 0)} ms for {total} (≈ {ms(scaled, 0)} ms for {BULK_TARGET:,} at the same rate)",
+                f"{ms(done, 0)} ms for {case.total} ({case.label}; ≈ {ms(scaled, 0)} ms for "
+                f"{BULK_TARGET:,} at the same rate)",
                 "met" if scaled <= GOAL_BULK else "**missed**",
             ]
         )
