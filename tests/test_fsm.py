@@ -947,3 +947,15 @@ def test_dropped_advert_in_init_is_still_reported() -> None:
     r = router()
     bad = rx(200, adver_int=3)
     assert r.receive(0.0, bad) == [Dropped(DropReason.INTERVAL_MISMATCH, HIGHER, bad.advert)]
+
+
+def test_the_same_received_object_again_skips_only_the_checks() -> None:
+    """`receive` may be handed the object it last accepted (`packet.DecodeCache`): same result."""
+    r = started(100, 0.0)
+    same = rx(200)
+    assert r.receive(1.0, same) == []
+    assert r.receive(2.0, same) == []  # the §7.1 verdict reused; the §6.4.2 rule still runs
+    assert r.deadline == 2.0 + 3.609375
+    r.config = replace(r.config, auth_pass="secret")  # a new configuration: checked again, dropped
+    assert r.receive(3.0, same) == [Dropped(DropReason.AUTH_TYPE_MISMATCH, HIGHER, same.advert)]
+    assert r.deadline == 2.0 + 3.609375

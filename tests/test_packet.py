@@ -11,6 +11,8 @@ import struct
 from ipaddress import IPv4Address
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vrrpd.packet import (
     AUTH_DATA_LEN,
@@ -21,10 +23,12 @@ from vrrpd.packet import (
     VRRP_MULTICAST,
     VRRP_PROTOCOL,
     Advertisement,
+    DecodeCache,
     DropReason,
     Received,
     check_advert,
     decode_ipv4,
+    decode_key,
     decode_vrrp,
     encode,
     internet_checksum,
@@ -588,3 +592,64 @@ def test_pad_password_nine_bytes_raises() -> None:
 def test_pad_password_non_ascii_raises_value_error() -> None:
     with pytest.raises(ValueError):  # UnicodeEncodeError is a ValueError
         pad_password("pässwort")
+
+
+# --------------------------------------------------------------------------------------------------------
+# decode_key / DecodeCache: reusing the decoding of a repeated advert
+
+
+def _renumbered(datagram: bytes, tos: int, ident: int, frag: int) -> bytes:
+    """The same datagram as the kernel might send it next time: other TOS, Identification, flags."""
+    header = datagram[:1] + bytes([tos]) + datagram[2:4] + struct.pack("!HH", ident, frag) + datagram[8:10]
+    header += b"\x00\x00" + datagram[12:20]
+    header = header[:10] + struct.pack("!H", internet_checksum(header)) + header[12:20]
+    return header + datagram[20:]
+
+
+@given(st.binary(max_size=80), st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF))
+def test_decode_key_leaves_out_only_what_decoding_ignores(
+    data: bytes, tos: int, ident: int, frag: int
+) -> None:
+    for datagram in (data, ipv4(encode(advert())), ipv4(encode(advert()), ttl=64)):
+        if len(datagram) < 20:
+            continue
+        other = _renumbered(datagram, tos, ident, frag)
+        assert decode_key(other) == decode_key(datagram)
+        assert decode_ipv4(other) == decode_ipv4(datagram)
+
+
+def test_decode_key_keeps_every_field_decoding_reads() -> None:
+    base = ipv4(encode(advert()))
+    for offset in (0, 2, 3, 8, 9, *range(12, len(base))):
+        changed = base[:offset] + bytes([base[offset] ^ 1]) + base[offset + 1 :]
+        assert decode_key(changed) != decode_key(base), offset
+
+
+def test_decode_cache_returns_the_same_object_for_a_repeat() -> None:
+    cache = DecodeCache()
+    first = cache.decode(ipv4(encode(advert())), {51})
+    again = cache.decode(_renumbered(ipv4(encode(advert())), 0, 0x4321, 0x4000), {51})
+    assert isinstance(first, Received)
+    assert again is first
+    other = cache.decode(ipv4(encode(advert(priority=101))), {51})
+    assert other is not first and other == decode_ipv4(ipv4(encode(advert(priority=101))))
+
+
+def test_decode_cache_remembers_only_the_given_vrids_and_no_drops() -> None:
+    cache = DecodeCache()
+    foreign = ipv4(encode(advert(vrid=52)))
+    assert cache.decode(foreign, {51}) is not cache.decode(foreign, {51})  # decoded afresh every time
+    assert cache.decode(ipv4(b"\x21"), {51}) is DropReason.TRUNCATED
+
+
+def test_decode_cache_is_bounded() -> None:
+    cache = DecodeCache()
+    datagrams = [ipv4(encode(advert(priority=p))) for p in range(1, 40)]
+    first = cache.decode(datagrams[0], {51})
+    for d in datagrams[1:18]:  # 2 per VRID + 16 = 18 entries fill it
+        cache.decode(d, {51})
+    assert cache.decode(datagrams[0], {51}) is first
+    for d in datagrams[18:]:
+        cache.decode(d, {51})
+    assert len(cache._known) <= 18
+    assert cache.decode(datagrams[0], {51}) is not first  # forgotten, decoded afresh

@@ -215,15 +215,20 @@ class Router:
         self._refresh_at: float | None = None  # keepalived garp_master_refresh
         self._preempt_hold_until: float | None = None  # keepalived preempt_delay
         self._last_advert_at: float | None = None
+        # The last advert that passed §7.1 and the configuration it passed under (see `receive`).
+        self._accepted: tuple[Received, RouterConfig] | None = None
 
     # -- what the caller asks ------------------------------------------------------------------------
 
     @property
     def deadline(self) -> float | None:
         """The absolute monotonic time at which `on_timer` must be called next, or None."""
-        timers = (self._master_down_at, self._adver_at, self._garp_at, self._refresh_at)
-        pending = [t for t in timers if t is not None]
-        return min(pending) if pending else None
+        # Written out rather than min() over a filtered list: called after every advert received.
+        earliest = self._master_down_at
+        for t in (self._adver_at, self._garp_at, self._refresh_at):
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return earliest
 
     @property
     def skew_time(self) -> float:
@@ -294,10 +299,20 @@ class Router:
     # -- received advertisements ---------------------------------------------------------------------
 
     def receive(self, now: float, received: Received) -> list[Action]:
-        """An advertisement for this VRID arrived (already through `packet.decode_ipv4`)."""
-        reason = self.config.check(received)
-        if reason is not None:
-            return [Dropped(reason, received.source, received.advert)]
+        """An advertisement for this VRID arrived (already through `packet.decode_ipv4`).
+
+        Passing the very `Received` object of an earlier call is allowed and cheaper: the §7.1 checks are
+        a pure function of the (immutable) advert and the configuration, so a repeat of the last accepted
+        advert under the same `config` object skips them. A caller that decodes a byte-identical datagram
+        once (the steady state: a master repeats its advert every interval) gets that for free; the
+        transition rules below run for every advert either way.
+        """
+        cfg, accepted = self.config, self._accepted
+        if accepted is None or accepted[0] is not received or accepted[1] is not cfg:
+            reason = cfg.check(received)
+            if reason is not None:
+                return [Dropped(reason, received.source, received.advert)]
+            self._accepted = (received, cfg)
         # Deviation (RFC 9568 erratum 8298, keepalived): the address owner processes adverts instead of
         # discarding them (§7.1), so two misconfigured owners still elect one master by address.
         if self.state is State.BACKUP:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
@@ -197,6 +197,44 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
         destination=destination,
         ttl=ttl,
     )
+
+
+def decode_key(datagram: bytes) -> bytes:
+    """The bytes of an IPv4 datagram that `decode_ipv4`'s result depends on: equal keys, equal results.
+
+    Leaves out the TOS, Identification, fragment and header checksum fields, which decoding does not
+    read: the kernel numbers every datagram it sends, so a master's repeated advert differs from the
+    previous one only there.
+    """
+    return datagram[:1] + datagram[2:4] + datagram[8:10] + datagram[12:]
+
+
+class DecodeCache:
+    """`decode_ipv4` that remembers: a datagram with the `decode_key` of a recent advert for one of the
+    given VRIDs gets that advert's `Received` back — the very same object.
+
+    The steady state of VRRP is a master repeating one advert every interval, so nearly every datagram a
+    backup reads is such a repeat; and handing `fsm.Router.receive` the same object lets it reuse its
+    §7.1 verdict too. Only VRIDs the caller runs are remembered (another cluster's adverts on a shared
+    segment would only push ours out), and at most 2 per VRID plus 16: past that, everything is forgotten
+    and decoded afresh, so a flood of distinct adverts costs time, never memory.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[bytes, Received] = {}
+
+    def decode(self, datagram: bytes, vrids: Collection[int]) -> Received | DropReason:
+        """`decode_ipv4(datagram)`; an equal result, the same object, for a repeat (see the class)."""
+        key = decode_key(datagram)
+        known = self._known.get(key)
+        if known is not None:
+            return known
+        decoded = decode_ipv4(datagram)
+        if isinstance(decoded, Received) and decoded.advert.vrid in vrids:
+            if len(self._known) >= 2 * len(vrids) + 16:
+                self._known.clear()
+            self._known[key] = decoded
+        return decoded
 
 
 def check_advert(
