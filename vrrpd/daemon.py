@@ -36,7 +36,7 @@ from vrrpd.garp import GarpSender
 from vrrpd.instance import Instance
 from vrrpd.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, LinkInfo, Netlink
 from vrrpd.notify import Notifier, NotifyFifo
-from vrrpd.packet import DropReason, decode_ipv4
+from vrrpd.packet import DecodeCache, DropReason
 from vrrpd.reload import Change, InstanceKey, InstancePlan, ReloadPlan, key_of, plan
 from vrrpd.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.vrrp_socket import VrrpSocket
@@ -128,10 +128,15 @@ class Interface:
         self.recv_task: asyncio.Task[None] | None = None
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
         self._admission = SenderAdmission()
+        self._decoder = DecodeCache()
 
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
         """Transport: send one VRRP message."""
         await self.sock.send(payload, dst)
+
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+        """Transport: send one VRRP message without waiting (BlockingIOError if the buffer is full)."""
+        self.sock.send_now(payload, dst)
 
     def send_garp(self, vip: IPv4Address, count: int) -> None:
         """Transport: broadcast gratuitous ARPs for `vip`."""
@@ -154,28 +159,37 @@ class Interface:
         return await self._netlink.remove_addresses(self.ifindex, vips)
 
     async def receive_loop(self) -> None:
-        """Decode every datagram; drops are counted and logged at a limited rate, never raised."""
-        while True:
-            try:
-                datagram, _ = await self.sock.recv()
-            except OSError as exc:  # e.g. ENETDOWN while the link is cut: keep listening
-                self._drop("recv_error", error=str(exc))
-                await asyncio.sleep(0.05)
-                continue
-            if not self._admission.admit(SenderAdmission.key(datagram), time.monotonic()):
-                self._drop("rate_limited")  # a flooding sender: counted, never decoded
-                continue
-            decoded = decode_ipv4(datagram)
-            if isinstance(decoded, DropReason):
-                self._drop(decoded.value)
-                continue
-            instance = self.instances.get(decoded.advert.vrid)
-            if instance is None:
-                self._drop(
-                    DropReason.UNKNOWN_VRID.value, vrid=decoded.advert.vrid, source=str(decoded.source)
-                )
-                continue
-            instance.receive(decoded)
+        """Receive until cancelled: the socket's reader calls `datagram` for every datagram it drains.
+
+        A task only to tie the reader's lifetime to the daemon's task bookkeeping: cancelling it (link
+        gone, interface closed, shutdown) removes the reader before the socket can be closed or reopened.
+        """
+        loop = asyncio.get_running_loop()
+        self.sock.start_reading(loop, self.datagram, self._recv_error)
+        try:
+            await loop.create_future()  # never resolved: ends by cancellation
+        finally:
+            self.sock.stop_reading()
+
+    def _recv_error(self, exc: OSError) -> None:
+        # e.g. ENETDOWN while the link is cut: counted; the socket pauses briefly and keeps listening.
+        self._drop("recv_error", error=str(exc))
+
+    def datagram(self, datagram: bytes) -> None:
+        """Decode one datagram, hand it to the instance owning its VRID; drops are counted, never raised."""
+        if not self._admission.admit(SenderAdmission.key(datagram), time.monotonic()):
+            self._drop("rate_limited")  # a flooding sender: counted, never decoded
+            return
+        # Repeats of a known advert (the steady state) come back decoded already; see `DecodeCache`.
+        received = self._decoder.decode(datagram, self.instances)
+        if isinstance(received, DropReason):
+            self._drop(received.value)
+            return
+        instance = self.instances.get(received.advert.vrid)
+        if instance is None:
+            self._drop(DropReason.UNKNOWN_VRID.value, vrid=received.advert.vrid, source=str(received.source))
+            return
+        instance.receive(received)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1

@@ -1,7 +1,9 @@
 """Raw IPv4 sockets for IP protocol 112 (VRRP) on one interface, driven by asyncio.
 
 Owns: opening and configuring the kernel sockets (multicast membership, TTL, TOS, device binding,
-source address) and moving whole datagrams in and out with `loop.sock_recvfrom` / `loop.sock_sendto`.
+source address) and moving whole datagrams in and out: `start_reading` installs one permanent reader
+that drains the socket and hands each datagram to a callback (the daemon's receive path); `send_now`
+is a plain non-blocking `sendto`, `send` its awaitable form; `recv` awaits a single datagram (tools, tests).
 
 Must not: parse or build VRRP payloads, validate TTL/checksums, or decide anything about the
 protocol (that is `vrrpd.packet` / `vrrpd.fsm`). It deals in bytes and addresses only, and it lets
@@ -20,6 +22,7 @@ import asyncio
 import ctypes
 import socket
 import struct
+from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Final
 
@@ -28,6 +31,12 @@ VRRP_GROUP: Final = IPv4Address("224.0.0.18")  # RFC 3768 §5.2.2
 VRRP_TTL: Final = 255  # RFC 3768 §5.2.3: sender MUST set TTL 255, receiver MUST check it
 VRRP_TOS: Final = 0xC0  # DSCP CS6 (network control), as keepalived sets IP_TOS
 _RECV_SIZE: Final = 65535
+# At most this many datagrams per wake-up of the reader: a flooded interface must not starve the loop
+# (the other interfaces, the timers); the rest is read on the loop's next iteration.
+DRAIN_LIMIT: Final = 256
+# After a receive error (e.g. ENETDOWN while the link is cut) the reader pauses this long before
+# reading again, so a persistent error cannot spin the loop.
+ERROR_PAUSE: Final = 0.05
 
 # Not all of these are exported by the `socket` module on 3.11; values from <linux/in.h>, <asm/socket.h>.
 _IP_MULTICAST_ALL: Final = 49
@@ -49,6 +58,10 @@ def _attach_drop_all(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
 
 
+def _ignore(_: object) -> None:
+    pass
+
+
 class VrrpSocket:
     """One interface's VRRP transport: `recv()` full IPv4 datagrams, `send()` payloads."""
 
@@ -60,6 +73,10 @@ class VrrpSocket:
         self.ifname = ifname
         self.ifindex = ifindex
         self.src = src
+        self._loop: asyncio.AbstractEventLoop | None = None  # while a reader is installed
+        self._deliver: Callable[[bytes], None] = _ignore
+        self._error: Callable[[OSError], None] = _ignore
+        self._resume: asyncio.TimerHandle | None = None  # the reader's restart after ERROR_PAUSE
 
     @classmethod
     def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
@@ -103,10 +120,77 @@ class VrrpSocket:
         return self._rx.fileno()
 
     async def recv(self) -> tuple[bytes, IPv4Address]:
-        """Next datagram for protocol 112 on this interface, IPv4 header included, and its source."""
+        """Next datagram for protocol 112 on this interface, IPv4 header included, and its source.
+
+        One awaited datagram at a time (a future and a selector registration each): for tools and
+        tests. The daemon reads with `start_reading`.
+        """
         loop = asyncio.get_running_loop()
         data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
         return data, IPv4Address(addr[0])
+
+    def start_reading(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deliver: Callable[[bytes], None],
+        error: Callable[[OSError], None],
+    ) -> None:
+        """Call `deliver(datagram)` for every datagram received (IPv4 header included), from the loop.
+
+        One permanent reader drains the socket on each wake-up (up to DRAIN_LIMIT datagrams), instead
+        of a future, two epoll_ctl calls and a task wake-up per datagram. A receive error is passed to
+        `error`, then reading pauses for ERROR_PAUSE. Until `stop_reading` (or `close`).
+        """
+        if self._loop is not None:
+            raise RuntimeError(f"{self!r} is already being read")
+        self._loop, self._deliver, self._error = loop, deliver, error
+        loop.add_reader(self._rx.fileno(), self._drain)
+
+    def stop_reading(self) -> None:
+        """Remove the reader (idempotent); no callback runs after this returns."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        else:
+            loop.remove_reader(self._rx.fileno())
+        self._deliver = self._error = _ignore
+
+    def _drain(self) -> None:
+        recv, deliver = self._rx.recv, self._deliver
+        for _ in range(DRAIN_LIMIT):
+            try:
+                data = recv(_RECV_SIZE)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._pause()
+                self._error(exc)
+                return
+            deliver(data)
+            if self._loop is None:  # the callback stopped the reader
+                return
+
+    def _pause(self) -> None:
+        loop = self._loop
+        assert loop is not None  # only called from the installed reader
+        loop.remove_reader(self._rx.fileno())
+        self._resume = loop.call_later(ERROR_PAUSE, self._restart)
+
+    def _restart(self) -> None:
+        self._resume = None
+        if self._loop is not None:
+            self._loop.add_reader(self._rx.fileno(), self._drain)
+
+    def send_now(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
+        """Send one VRRP payload at once with a non-blocking `sendto`.
+
+        Raises BlockingIOError when the socket buffer is full (the caller may then `await send`), and
+        OSError for any other failure, as `send` does.
+        """
+        self._tx.sendto(payload, (str(dst), 0))
 
     async def send(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
         """Send one VRRP payload; the kernel prepends the header (TTL 255, TOS 0xc0, proto 112).
@@ -118,6 +202,8 @@ class VrrpSocket:
         await loop.sock_sendto(self._tx, payload, (str(dst), 0))
 
     def close(self) -> None:
+        """Stop reading and close both sockets."""
+        self.stop_reading()
         self._rx.close()
         self._tx.close()
 
