@@ -113,6 +113,9 @@ class FakeTransport:
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
         self.adverts += 1
 
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+        self.adverts += 1
+
     def send_garp(self, vip: IPv4Address, count: int) -> None:
         self.garps.append((vip, count))
 

@@ -47,6 +47,7 @@ class Transport(Protocol):
     ifindex: int
 
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None: ...
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None: ...
     def send_garp(self, vip: IPv4Address, count: int) -> None: ...
     async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool: ...
     async def remove_vip(self, vip: IPv4Interface) -> bool: ...
@@ -97,7 +98,16 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
     )
 
 
-_Work = tuple[list[fsm.Action], "asyncio.Future[None] | None"]
+@dataclass(frozen=True, slots=True)
+class _PendingAdvert:
+    """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
+
+    payload: bytes
+    destinations: tuple[IPv4Address, ...]
+
+
+_Step = fsm.Action | _PendingAdvert
+_Work = tuple[list[_Step], "asyncio.Future[None] | None"]
 
 
 def effective_priority(base: int, weight: int, check_up: bool) -> int:
@@ -147,6 +157,7 @@ class Instance:
         # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
         self._deferred: fsm.RouterConfig | None = None
         self._last_encoded: tuple[Advertisement, bytes] | None = None  # see `_encoded`
+        self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -188,7 +199,9 @@ class Instance:
         now = self._loop.time()
         actions = self.router.receive(now, received)
         self._feed(actions)
-        drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped)), None)
+        drop = None
+        if actions:  # the steady state (a backup hearing its master) has none
+            drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped)), None)
         self._conflict_events(self.conflicts.observe(now, received, drop))
 
     def link_changed(self, up: bool) -> None:
@@ -286,7 +299,15 @@ class Instance:
 
     def _feed(self, actions: list[fsm.Action], rearm: bool = True) -> None:
         if actions:
-            self._queue.put_nowait((actions, None))
+            steps: list[_Step] = list(actions)
+            if isinstance(actions[0], fsm.SendAdvert) and not self._adverts_queued:
+                # Sent here, from the timer or receive callback, rather than after a hop through the
+                # worker queue: the other routers' timers wait for it (the FSM puts it first for that
+                # reason). Only when no earlier advert is still queued, so adverts keep their order.
+                steps = self._send_now(actions[0].advert) + steps[1:]
+            if steps:
+                self._adverts_queued += sum(isinstance(a, fsm.SendAdvert | _PendingAdvert) for a in steps)
+                self._queue.put_nowait((steps, None))
         state = self.router.state
         if state is not self._seen_state:
             # Told synchronously (the worker logs the change later): whether we advertise decides what
@@ -300,19 +321,28 @@ class Instance:
 
     def _rearm(self) -> None:
         deadline = self.router.deadline
-        if self._timer is not None and (
-            deadline == self._armed_for
-            or (deadline is not None and self._armed_for is not None and deadline > self._armed_for)
+        timer, armed = self._timer, self._armed_for
+        if timer is not None and (
+            deadline == armed
+            or (
+                deadline is not None
+                and armed is not None
+                and deadline > armed
+                and timer.when() - self._loop.time() > self.router.config.advert_int
+            )
         ):
             # A later deadline (a backup hearing its master: every advert moves Master_Down on) keeps
-            # the armed, earlier timer instead of cancelling and re-creating it per advert; when that
-            # fires early, `_prewake` / `_on_timer` re-arm for the router's real deadline.
+            # the armed, earlier timer while the next advert is due before it fires; the advert that
+            # comes closer re-arms it. Cheaper than re-creating the timer on every advert, and than
+            # letting it fire early (a loop wake-up) every Master_Down_Interval.
             return
         self._cancel_timer()
         self._armed_for = deadline
         if deadline is None:
             return
-        if deadline - self._loop.time() > 2 * PREWAKE:
+        if deadline - self._loop.time() > 2 * PREWAKE and self.router.state is not fsm.State.MASTER:
+            # A master's timers (the advert period, GARP repeats) can take the kernel's slack of ~1 ms:
+            # it does not drift the period (`fsm._next_period`), and a pre-wake would double its wake-ups.
             self._timer = self._loop.call_at(deadline - PREWAKE, self._prewake)
         else:
             self._timer = self._loop.call_at(deadline, self._on_timer)
@@ -327,6 +357,21 @@ class Instance:
     def _on_timer(self) -> None:
         self._timer = self._armed_for = None
         self._feed(self.router.on_timer(self._loop.time()))
+
+    def _send_now(self, advert: Advertisement) -> list[_Step]:
+        """Send `advert` with non-blocking sends; what a full socket buffer refused, for the worker."""
+        payload = self._encoded(advert)
+        peers: Sequence[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
+        for n, dst in enumerate(peers):
+            try:
+                self.transport.send_vrrp_now(payload, dst)
+            except BlockingIOError:
+                return [_PendingAdvert(payload, tuple(peers[n:]))]
+            except OSError as exc:
+                self._send_failed(dst, exc)
+            else:
+                self.counters.adverts_sent += 1
+        return []
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -381,10 +426,15 @@ class Instance:
             elif not actions and self.router.state is fsm.State.INIT:
                 return
 
-    async def _execute(self, action: fsm.Action) -> None:
+    async def _execute(self, action: _Step) -> None:
         match action:
             case fsm.SendAdvert(advert=advert):
-                await self._send_advert(self._encoded(advert))
+                self._adverts_queued -= 1
+                peers = self.config.unicast_peer or (VRRP_MULTICAST,)
+                await self._send_advert(self._encoded(advert), peers)
+            case _PendingAdvert(payload=payload, destinations=destinations):
+                self._adverts_queued -= 1
+                await self._send_advert(payload, destinations)
             case fsm.AddVips(vips=vips):
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
@@ -428,15 +478,17 @@ class Instance:
             cached = self._last_encoded = (advert, encode(advert))
         return cached[1]
 
-    async def _send_advert(self, payload: bytes) -> None:
-        peers: Iterable[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
+    async def _send_advert(self, payload: bytes, peers: Iterable[IPv4Address]) -> None:
         for dst in peers:
             try:
                 await self.transport.send_vrrp(payload, dst)
                 self.counters.adverts_sent += 1
             except OSError as exc:
-                self.counters.send_errors += 1
-                _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
+                self._send_failed(dst, exc)
+
+    def _send_failed(self, dst: IPv4Address, exc: OSError) -> None:
+        self.counters.send_errors += 1
+        _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
 
     async def _each(
         self,
