@@ -50,7 +50,9 @@ class Notifier:
             raise ValueError(f"notify timeout must be > 0 seconds, got {timeout!r}")
         self.path = path
         self.timeout = timeout
-        self._queue: asyncio.Queue[_Call] = asyncio.Queue(maxsize=max_pending)
+        # Only with a program to run: an asyncio.Queue holds four deques (~3 KiB), and the daemon makes
+        # one Notifier per instance, most of them with nothing configured.
+        self._queue: asyncio.Queue[_Call] | None = None if path is None else asyncio.Queue(max_pending)
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -61,7 +63,7 @@ class Notifier:
 
     def notify(self, instance: str, state: str, priority: int) -> None:
         """Queue ``path INSTANCE instance state priority``; returns at once."""
-        if self.path is None:
+        if self._queue is None:
             return
         if self._queue.full():
             dropped = self._queue.get_nowait()
@@ -72,7 +74,7 @@ class Notifier:
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded, logs, never raises
         """Wait until every queued call has run, for at most ``timeout`` seconds (shutdown:
         deliver the STOP notification, but do not hang the exit on a slow hook)."""
-        if self.path is None:
+        if self._queue is None:
             return
         try:
             async with asyncio.timeout(timeout):
@@ -87,11 +89,11 @@ class Notifier:
             return
         worker.cancel()
         await asyncio.wait([worker])
-        if not self._queue.empty():
+        if self._queue is not None and not self._queue.empty():
             _log.warning("notify_discarded", pending=self._queue.qsize())
 
     async def _work(self) -> None:
-        assert self.path is not None  # start() does not run a worker without a path
+        assert self.path is not None and self._queue is not None  # start() needs a path
         while True:  # ends by cancellation in close()
             instance, state, priority = await self._queue.get()
             try:
