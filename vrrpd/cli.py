@@ -3,7 +3,8 @@ import-keepalived``; ``check-config`` and ``run`` take ``--openshift`` (the ipfa
 
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
-modules and are imported only when their subcommand runs, so ``check-config`` stays light.
+modules and are imported only when their subcommand runs, so ``check-config`` stays light. Nothing else
+is imported before `main` has seen the subcommand: ``run`` first keeps OpenSSL out (`vrrpd.nossl`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import argparse
 import os
 import sys
 
-from vrrpd import __version__, manifest, openshift
-from vrrpd.config import ConfigError, check_interfaces, describe, load_config
+from vrrpd import __version__, nossl
 
 EXIT_USAGE = 2  # argparse's status for bad flags; configuration errors share it
 
@@ -33,6 +33,8 @@ def _lab_nodes(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from vrrpd import manifest, openshift  # noqa: PLC0415 - after defer_openssl(), see main()
+
     parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRPv2 daemon (RFC 3768).")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(path: str, interface_check: bool) -> int:
+    from vrrpd.config import check_interfaces, describe, load_config  # noqa: PLC0415 - see main()
+
     config = load_config(path)
     if interface_check:
         check_interfaces(config)
@@ -100,6 +104,8 @@ def _check_config(path: str, interface_check: bool) -> int:
 
 
 def _run(path: str) -> int:
+    from vrrpd.config import check_interfaces, load_config  # noqa: PLC0415 - see main()
+
     config = load_config(path)
     check_interfaces(config)
     from vrrpd.daemon import run  # noqa: PLC0415 - the daemon's imports are heavy; load on demand
@@ -115,6 +121,14 @@ def _lab(nodes: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit status."""
+    if argv is None:  # the `vrrpd` program itself (not a caller passing arguments, such as a test)
+        argv = sys.argv[1:]
+        if argv[:1] == ["run"]:
+            nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
+    # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
+    from vrrpd import manifest, openshift  # noqa: PLC0415
+    from vrrpd.config import ConfigError  # noqa: PLC0415
+
     parser = _parser()
     try:
         args = parser.parse_args(argv)
