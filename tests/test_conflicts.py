@@ -127,3 +127,26 @@ def test_memory_is_bounded_under_a_spoofed_flood() -> None:
         det.observe(0.001 * i, rx(src, vips=()), DropReason.ADDRESS_MISMATCH)
     assert len(det.active()) <= MAX_TRACKED
     assert len(det._runs) <= MAX_TRACKED
+
+
+def test_the_same_source_object_or_an_equal_one_continues_one_run() -> None:
+    # The steady state matches the last source by identity (a cached decoding is the same object);
+    # an equal address in another object, or a source that left and came back, must behave the same.
+    det = ConflictDetector(1, owner=False, vips=OURS)
+    same = rx(A)
+    for t in range(3):
+        det.observe(float(t), same, None)
+    det.observe(3.0, rx(IPv4Address(str(A))), None)
+    assert len(det._runs) == 1 and det._runs[A].first == 0.0 and det._runs[A].last == 3.0
+    det.observe(3.5, rx(A, priority=0), None)  # leaves: its run ends
+    assert det._runs == {}
+    det.observe(4.0, same, None)
+    assert det._runs[A].first == 4.0
+    det.observe(4.0 + det.clear_after, same, None)  # silent too long: a new run, found by identity
+    assert det._runs[A].first == 4.0 + det.clear_after
+    # A second master alongside still shows up while the first source keeps its fast path.
+    events = []
+    for t in range(4):
+        events += det.observe(10.0 + t, same, None)
+        events += det.observe(10.5 + t, rx(B), None)
+    assert {e.conflict.source for e in events if e.conflict.kind is ConflictKind.SECOND_MASTER} == {A, B}

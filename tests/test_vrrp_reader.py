@@ -63,6 +63,11 @@ class Sink:
         self.data: list[bytes] = []
         self.errors: list[OSError] = []
         self.wakeups = 0
+        self.times: list[float] = []
+
+    def deliver(self, data: bytes, now: float) -> None:
+        self.data.append(data)
+        self.times.append(now)
 
 
 def _registered(fd: int) -> bool:
@@ -88,9 +93,10 @@ def test_reader_drains_every_queued_datagram_in_one_wakeup(pair: Pair) -> None:
         loop = asyncio.get_running_loop()
         sink = Sink()
         pair.send(*(bytes([i]) * 8 for i in range(10)))
-        pair.sock.start_reading(loop, sink.data.append, sink.errors.append)
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
         await _until(lambda: sink.data)
         assert sink.data == [bytes([i]) * 8 for i in range(10)]  # all ten, in order, in one callback
+        assert len(set(sink.times)) == 1 and sink.times[0] <= loop.time()  # one wake-up, one clock read
         pair.send(b"later")
         await _until(lambda: len(sink.data) == 11)
         assert sink.errors == []
@@ -104,7 +110,7 @@ def test_reader_is_bounded_per_wakeup_so_other_callbacks_run(pair: Pair) -> None
         seen: list[int] = []
         batches: list[int] = []
 
-        def deliver(data: bytes) -> None:
+        def deliver(data: bytes, now: float) -> None:
             seen.append(len(seen))
             if len(seen) == DRAIN_LIMIT:
                 # A callback queued now runs before the reader is called again.
@@ -133,7 +139,7 @@ def test_receive_error_is_reported_then_reading_pauses_and_resumes(
         dead.close()
         pair.rx.connect(("127.0.0.1", dead_port))
         pair.rx.send(b"ping")
-        pair.sock.start_reading(loop, sink.data.append, sink.errors.append)
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
         await _until(lambda: sink.errors)
         assert isinstance(sink.errors[0], ConnectionRefusedError)
         # Paused: the reader is not registered, a restart is pending.
@@ -150,16 +156,16 @@ def test_stop_reading_removes_the_reader_and_cancels_a_pending_restart(pair: Pai
     async def body() -> None:
         loop = asyncio.get_running_loop()
         sink = Sink()
-        pair.sock.start_reading(loop, sink.data.append, sink.errors.append)
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
         with pytest.raises(RuntimeError, match="already being read"):
-            pair.sock.start_reading(loop, sink.data.append, sink.errors.append)
+            pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
         pair.sock.stop_reading()
         pair.sock.stop_reading()  # idempotent
         pair.send(b"unread")
         await asyncio.sleep(0.05)
         assert sink.data == []
         # Reading again works (e.g. the receive task restarted on the same socket) ...
-        pair.sock.start_reading(loop, sink.data.append, sink.errors.append)
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
         await _until(lambda: sink.data == [b"unread"])
         # ... and a pause pending when reading stops is cancelled with it.
         pair.sock._pause()
@@ -176,7 +182,7 @@ def test_close_removes_the_reader_before_closing(pair: Pair) -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         fd = pair.rx.fileno()
-        pair.sock.start_reading(loop, lambda d: None, lambda e: None)
+        pair.sock.start_reading(loop, lambda d, t: None, lambda e: None)
         assert _registered(fd)
         pair.sock.close()
         assert not _registered(fd)
@@ -189,7 +195,7 @@ def test_a_callback_that_stops_the_reader_ends_the_drain(pair: Pair) -> None:
         loop = asyncio.get_running_loop()
         seen: list[bytes] = []
 
-        def deliver(data: bytes) -> None:
+        def deliver(data: bytes, now: float) -> None:
             seen.append(data)
             pair.sock.stop_reading()
 
@@ -208,9 +214,11 @@ def test_a_callback_that_stops_the_reader_ends_the_drain(pair: Pair) -> None:
 class FakeInstance:
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.times: list[float | None] = []
 
-    def receive(self, received: Received) -> None:
+    def receive(self, received: Received, now: float | None = None) -> None:
         self.received.append(received)
+        self.times.append(now)
 
 
 def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, dict[int, FakeInstance]]:
@@ -241,6 +249,7 @@ def test_interface_admits_decodes_and_dispatches_from_the_reader(pair: Pair) -> 
         await _until(lambda: len(fakes[51].received) == 2 and iface.drops["unknown_vrid"] == 1)
         first, second = fakes[51].received
         assert second is first  # a repeat (only the IP Identification differs) is not decoded again
+        assert None not in fakes[51].times  # the reader's wake-up time is passed through
         await _until(lambda: iface.drops["truncated"] == 1)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -88,16 +88,21 @@ class ConflictDetector:
         self.detected: collections.Counter[str] = collections.Counter()  # episodes, by kind value
         self._conflicts: dict[tuple[ConflictKind, IPv4Address], Conflict] = {}
         self._runs: dict[IPv4Address, _Run] = {}
+        # The last source seen and its run, matched by identity: a repeated advert comes back from
+        # `packet.DecodeCache` as the same object, so the steady state skips `IPv4Address.__hash__` (Python).
+        self._last: tuple[IPv4Address, _Run] | None = None
         self._master_since: float | None = None
+        self._clear_after = CLEAR_INTERVALS * advert_int + 1.0
 
     def reconfigure(self, advert_int: int, owner: bool, vips: tuple[IPv4Address, ...]) -> None:
         """The instance's configuration changed (reload); running conflicts are kept until they clear."""
         self.advert_int, self.owner, self.vips = advert_int, owner, vips
+        self._clear_after = CLEAR_INTERVALS * advert_int + 1.0
 
     @property
     def clear_after(self) -> float:
         """Seconds without a new sighting after which a conflict clears and a source's run ends."""
-        return CLEAR_INTERVALS * self.advert_int + 1.0
+        return self._clear_after
 
     @property
     def deadline(self) -> float | None:
@@ -119,9 +124,11 @@ class ConflictDetector:
 
     def observe(self, now: float, received: Received, drop: DropReason | None) -> list[ConflictEvent]:
         """An advert for our VRID arrived; `drop` is the §7.1 verdict (None: the router accepted it)."""
+        adv, src = received.advert, received.source
+        if drop is None and not self.owner:  # the steady state: only the run of its source moves on
+            return self._track_master(now, src, adv.priority)
         if drop is DropReason.OWN_PACKET:
             return []
-        adv, src = received.advert, received.source
         events: list[ConflictEvent] = []
         if drop is DropReason.ADDRESS_MISMATCH:
             theirs = ", ".join(map(str, sorted(adv.addresses))) or "none"
@@ -149,14 +156,18 @@ class ConflictDetector:
     def _track_master(self, now: float, src: IPv4Address, priority: int) -> list[ConflictEvent]:
         if priority == PRIORITY_STOP:
             self._runs.pop(src, None)  # §6.4.3: it is leaving; its stretch as master is over
+            self._last = None
             return []
-        run = self._runs.get(src)
-        if run is None or now - run.last >= self.clear_after:
+        last = self._last
+        run = last[1] if last is not None and last[0] is src else self._runs.get(src)
+        if run is None or now - run.last >= self._clear_after:
             if run is None and len(self._runs) >= MAX_TRACKED:
                 self._prune(now)
                 if len(self._runs) >= MAX_TRACKED:
                     return []
             run = self._runs[src] = _Run(now, now)
+        if last is None or last[1] is not run:
+            self._last = (src, run)
         run.last = now
         # Both sides must actually have been seen advertising through a common stretch longer than one
         # interval: a handover (old master's last advert, then the new one's first) never overlaps, and
@@ -166,8 +177,10 @@ class ConflictDetector:
             if overlap > self.advert_int:
                 return self._sighting(now, ConflictKind.SECOND_MASTER, src, "advertises while we are MASTER")
             return []
+        if len(self._runs) == 1:  # only this source's run: nobody to overlap with
+            return []
         for other_src, other in self._runs.items():
-            if other_src == src or now - other.last >= self.clear_after:
+            if other_src == src or now - other.last >= self._clear_after:
                 continue
             overlap = min(run.last, other.last) - max(run.first, other.first)
             if overlap > self.advert_int:
@@ -189,5 +202,6 @@ class ConflictDetector:
         return [ConflictEvent(conflict, detected=True)]
 
     def _prune(self, now: float) -> None:
-        for src in [s for s, r in self._runs.items() if now - r.last >= self.clear_after]:
+        for src in [s for s, r in self._runs.items() if now - r.last >= self._clear_after]:
             del self._runs[src]
+        self._last = None

@@ -175,9 +175,15 @@ class Interface:
         # e.g. ENETDOWN while the link is cut: counted; the socket pauses briefly and keeps listening.
         self._drop("recv_error", error=str(exc))
 
-    def datagram(self, datagram: bytes) -> None:
-        """Decode one datagram, hand it to the instance owning its VRID; drops are counted, never raised."""
-        if not self._admission.admit(SenderAdmission.key(datagram), time.monotonic()):
+    def datagram(self, datagram: bytes, now: float | None = None) -> None:
+        """Decode one datagram, hand it to the instance owning its VRID; drops are counted, never raised.
+
+        `now` is when the reader woke up to read it (`time.monotonic()`, the event loop's clock): one
+        clock read per wake-up rather than several per datagram. The current time if omitted.
+        """
+        if now is None:
+            now = time.monotonic()
+        if not self._admission.admit(SenderAdmission.key(datagram), now):
             self._drop("rate_limited")  # a flooding sender: counted, never decoded
             return
         # Repeats of a known advert (the steady state) come back decoded already; see `DecodeCache`.
@@ -189,7 +195,7 @@ class Interface:
         if instance is None:
             self._drop(DropReason.UNKNOWN_VRID.value, vrid=received.advert.vrid, source=str(received.source))
             return
-        instance.receive(received)
+        instance.receive(received, now)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1

@@ -193,10 +193,12 @@ class Instance:
 
     # -- inputs ------------------------------------------------------------------------------------------
 
-    def receive(self, received: Received) -> None:
-        """An advertisement for our VRID arrived on our interface."""
+    def receive(self, received: Received, now: float | None = None) -> None:
+        """An advertisement for our VRID arrived on our interface; `now` is when it was read (the
+        reader's wake-up, `loop.time()` clock), the current time if omitted."""
         self.counters.adverts_received += 1
-        now = self._loop.time()
+        if now is None:
+            now = self._loop.time()
         actions = self.router.receive(now, received)
         self._feed(actions)
         drop = None

@@ -2,7 +2,8 @@
 
 Owns: opening and configuring the kernel sockets (multicast membership, TTL, TOS, device binding,
 source address) and moving whole datagrams in and out: `start_reading` installs one permanent reader
-that drains the socket and hands each datagram to a callback (the daemon's receive path); `send_now`
+that drains the socket and hands each datagram, with the wake-up time, to a callback (the daemon's
+receive path); `send_now`
 is a plain non-blocking `sendto`, `send` its awaitable form; `recv` awaits a single datagram (tools, tests).
 
 Must not: parse or build VRRP payloads, validate TTL/checksums, or decide anything about the
@@ -58,7 +59,7 @@ def _attach_drop_all(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
 
 
-def _ignore(_: object) -> None:
+def _ignore(*_: object) -> None:
     pass
 
 
@@ -74,7 +75,7 @@ class VrrpSocket:
         self.ifindex = ifindex
         self.src = src
         self._loop: asyncio.AbstractEventLoop | None = None  # while a reader is installed
-        self._deliver: Callable[[bytes], None] = _ignore
+        self._deliver: Callable[[bytes, float], None] = _ignore
         self._error: Callable[[OSError], None] = _ignore
         self._resume: asyncio.TimerHandle | None = None  # the reader's restart after ERROR_PAUSE
 
@@ -132,10 +133,11 @@ class VrrpSocket:
     def start_reading(
         self,
         loop: asyncio.AbstractEventLoop,
-        deliver: Callable[[bytes], None],
+        deliver: Callable[[bytes, float], None],
         error: Callable[[OSError], None],
     ) -> None:
-        """Call `deliver(datagram)` for every datagram received (IPv4 header included), from the loop.
+        """Call `deliver(datagram, now)` for every datagram received (IPv4 header included), from the
+        loop; `now` is the `loop.time()` of the wake-up that read it (one clock read per wake-up).
 
         One permanent reader drains the socket on each wake-up (up to DRAIN_LIMIT datagrams), instead
         of a future, two epoll_ctl calls and a task wake-up per datagram. A receive error is passed to
@@ -159,6 +161,8 @@ class VrrpSocket:
         self._deliver = self._error = _ignore
 
     def _drain(self) -> None:
+        assert self._loop is not None  # only called from the installed reader
+        now = self._loop.time()
         recv, deliver = self._rx.recv, self._deliver
         for _ in range(DRAIN_LIMIT):
             try:
@@ -169,7 +173,7 @@ class VrrpSocket:
                 self._pause()
                 self._error(exc)
                 return
-            deliver(data)
+            deliver(data, now)
             if self._loop is None:  # the callback stopped the reader
                 return
 
