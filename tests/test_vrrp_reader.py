@@ -208,6 +208,152 @@ def test_a_callback_that_stops_the_reader_ends_the_drain(pair: Pair) -> None:
     run(body())
 
 
+# -- adaptive read coalescing (LINGER) ----------------------------------------------------------------
+
+
+def _burst(pair: Pair, sink: Sink) -> Any:
+    """Two wake-ups in a row within LINGER: the reader steps aside and a linger read is pending."""
+
+    async def body() -> None:
+        pair.send(b"1")
+        await _until(lambda: len(sink.data) == 1)
+        pair.send(b"2")
+        await _until(lambda: len(sink.data) == 2)
+        assert sink.times[1] - sink.times[0] < vrrp_socket.LINGER
+
+    return body()
+
+
+def test_a_lone_datagram_is_read_at_once_and_the_reader_stays(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(b"alone")
+        await _until(lambda: sink.data)
+        assert _registered(pair.rx.fileno()) and _pending(pair.sock) is None
+        await asyncio.sleep(vrrp_socket.LINGER * 2)
+        pair.send(b"later, also alone")
+        await _until(lambda: len(sink.data) == 2)
+        assert _registered(pair.rx.fileno()) and _pending(pair.sock) is None
+
+    run(body())
+
+
+def test_a_burst_is_read_in_linger_wakeups_then_the_reader_returns(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)  # long enough to observe on a busy machine
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        # The second wake-up came within LINGER of the first: the reader stepped aside.
+        assert not _registered(pair.rx.fileno()) and _pending(pair.sock) is not None
+        sent = loop.time()
+        pair.send(*(bytes([i]) for i in range(5)))
+        await asyncio.sleep(0.02)
+        assert len(sink.data) == 2  # queued in the socket until the linger read
+        await _until(lambda: len(sink.data) == 7)
+        woke = sink.times[2]
+        assert sink.times[2:] == [woke] * 5  # one wake-up read them all, stamped with its time ...
+        assert sent < woke <= loop.time()  # ... which is never later than the callback's own time
+        assert woke - sink.times[1] >= 0.2  # and was LINGER after the last read
+        # Still lingering (that read found datagrams); the next one finds none: the reader is back.
+        assert _pending(pair.sock) is not None
+        await _until(lambda: _registered(pair.rx.fileno()))
+        assert _pending(pair.sock) is None and len(sink.data) == 7
+
+    run(body())
+
+
+def test_a_linger_read_that_reaches_the_drain_limit_hands_back_to_the_reader(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        pair.send(*([b"x"] * (DRAIN_LIMIT + 3)))
+        await _until(lambda: len(sink.data) >= 2 + DRAIN_LIMIT, limit=400)
+        # A flood is read as without lingering: the reader takes the rest on the loop's next iteration.
+        await _until(lambda: len(sink.data) == 2 + DRAIN_LIMIT + 3)
+        assert sink.times[-1] - sink.times[2] < 0.2
+
+    run(body())
+
+
+def test_stop_and_close_cancel_a_pending_linger(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        linger = _pending(pair.sock)
+        assert linger is not None
+        pair.send(b"unread")
+        pair.sock.stop_reading()
+        assert linger.cancelled() and _pending(pair.sock) is None
+        assert not _registered(pair.rx.fileno())
+        await asyncio.sleep(0.3)
+        assert sink.data == [b"1", b"2"]
+        # Reading again starts afresh: the queued datagram is read at once by the reader.
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _until(lambda: sink.data[-1:] == [b"unread"])
+        await asyncio.sleep(0.25)  # let that burst's linger run out
+        pair.send(b"3")
+        await _until(lambda: sink.data[-1:] == [b"3"])
+        assert _pending(pair.sock) is None  # a lone datagram
+        pair.send(b"4")  # and one right after it: a burst
+        await _until(lambda: sink.data[-1:] == [b"4"])
+        linger = _pending(pair.sock)
+        assert linger is not None
+        fd = pair.rx.fileno()
+        pair.sock.close()  # an interface closed or re-created while lingering
+        assert linger.cancelled() and not _registered(fd)
+
+    run(body())
+
+
+def test_a_receive_error_in_a_linger_read_pauses_then_the_reader_returns(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+    monkeypatch.setattr(vrrp_socket, "ERROR_PAUSE", 0.05)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        assert _pending(pair.sock) is not None
+        calls = 0
+
+        class Failing:
+            def recv(self, size: int) -> bytes:
+                nonlocal calls
+                calls += 1
+                raise OSError(100, "Network is down")
+
+        pair.sock._rx = Failing()  # type: ignore[assignment]
+        await _until(lambda: sink.errors)
+        pair.sock._rx = pair.rx
+        assert calls == 1 and not _registered(pair.rx.fileno())
+        await _until(lambda: _registered(pair.rx.fileno()))
+        pair.send(b"after")
+        await _until(lambda: sink.data[-1:] == [b"after"])
+        assert len(sink.errors) == 1
+
+    run(body())
+
+
 # -- Interface: admission, decoding, dispatch, the reader's lifetime -------------------------------------
 
 

@@ -35,6 +35,16 @@ _RECV_SIZE: Final = 65535
 # At most this many datagrams per wake-up of the reader: a flooded interface must not starve the loop
 # (the other interfaces, the timers); the rest is read on the loop's next iteration.
 DRAIN_LIMIT: Final = 256
+# Adaptive read coalescing. A wake-up of the event loop costs ~20 µs of CPU in CPython (epoll_wait, the
+# loop's bookkeeping, the callback) — as much as handling the advert itself — and a master of 200
+# instances sends its 200 adverts back to back every interval. When the socket becomes readable within
+# LINGER of the previous read, a burst is arriving: the reader then steps aside and the socket is read
+# once per LINGER until it is found empty, so one wake-up takes many adverts (measured with a bare reader:
+# 22-27 -> 10.5 µs per datagram at 2 ms). Cost: an advert inside a burst is handled up to LINGER later
+# (plus the timer's ~0.1 ms lateness), and is stamped with the wake-up that read it, so a Master_Down
+# deadline moves by at most as much — 0.06 % of the shortest (~3.6 s). A lone advert (no burst: a
+# priority-0 handover, a deployment of a few instances) is read at once, as without lingering.
+LINGER: Final = 0.002
 # After a receive error (e.g. ENETDOWN while the link is cut) the reader pauses this long before
 # reading again, so a persistent error cannot spin the loop.
 ERROR_PAUSE: Final = 0.05
@@ -77,7 +87,9 @@ class VrrpSocket:
         self._loop: asyncio.AbstractEventLoop | None = None  # while a reader is installed
         self._deliver: Callable[[bytes, float], None] = _ignore
         self._error: Callable[[OSError], None] = _ignore
-        self._resume: asyncio.TimerHandle | None = None  # the reader's restart after ERROR_PAUSE
+        self._listening = False  # the reader is installed in the loop
+        self._resume: asyncio.TimerHandle | None = None  # the next linger read, or restart after an error
+        self._last_wake = -LINGER  # loop time of the last wake-up that read the socket
 
     @classmethod
     def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
@@ -140,53 +152,102 @@ class VrrpSocket:
         loop; `now` is the `loop.time()` of the wake-up that read it (one clock read per wake-up).
 
         One permanent reader drains the socket on each wake-up (up to DRAIN_LIMIT datagrams), instead
-        of a future, two epoll_ctl calls and a task wake-up per datagram. A receive error is passed to
+        of a future, two epoll_ctl calls and a task wake-up per datagram. While a burst is arriving
+        (a wake-up within LINGER of the previous one) the reader steps aside and the socket is read
+        every LINGER seconds instead, until a read finds it empty. A receive error is passed to
         `error`, then reading pauses for ERROR_PAUSE. Until `stop_reading` (or `close`).
         """
         if self._loop is not None:
             raise RuntimeError(f"{self!r} is already being read")
         self._loop, self._deliver, self._error = loop, deliver, error
-        loop.add_reader(self._rx.fileno(), self._drain)
+        self._last_wake = -LINGER
+        self._listen()
 
     def stop_reading(self) -> None:
-        """Remove the reader (idempotent); no callback runs after this returns."""
+        """Remove the reader and any pending linger or restart (idempotent); no callback runs after."""
         loop, self._loop = self._loop, None
         if loop is None:
             return
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
-        else:
+        if self._listening:
             loop.remove_reader(self._rx.fileno())
+            self._listening = False
         self._deliver = self._error = _ignore
 
+    def _listen(self) -> None:
+        assert self._loop is not None
+        self._loop.add_reader(self._rx.fileno(), self._drain)
+        self._listening = True
+
     def _drain(self) -> None:
-        assert self._loop is not None  # only called from the installed reader
-        now = self._loop.time()
+        """The reader: the socket became readable."""
+        loop = self._loop
+        assert loop is not None  # only called while reading
+        now = loop.time()
+        read = self._read(now)
+        if (
+            0 < read < DRAIN_LIMIT
+            and now - self._last_wake < LINGER
+            and self._loop is not None  # not stopped by a callback
+            and self._resume is None  # nor paused by an error
+        ):
+            # A burst (e.g. a master's adverts for many instances, sent back to back): let the rest of
+            # it queue in the socket and read it in one wake-up LINGER from now, not one per datagram.
+            loop.remove_reader(self._rx.fileno())
+            self._listening = False
+            self._resume = loop.call_later(LINGER, self._linger)
+        self._last_wake = now
+
+    def _linger(self) -> None:
+        """LINGER after a burst was seen: read what queued meanwhile, linger again while it keeps coming."""
+        self._resume = None
+        loop = self._loop
+        if loop is None:
+            return
+        now = loop.time()
+        read = self._read(now)
+        self._last_wake = now
+        if self._loop is None or self._resume is not None:  # stopped by a callback, or paused by an error
+            return
+        if 0 < read < DRAIN_LIMIT:
+            self._resume = loop.call_later(LINGER, self._linger)
+        else:
+            # Quiet again: back to reading each datagram as it comes (a lone advert is handled at once).
+            # Or DRAIN_LIMIT was reached: the reader runs again on the loop's next iteration, as under
+            # a flood without lingering.
+            self._listen()
+
+    def _read(self, now: float) -> int:
+        """Deliver up to DRAIN_LIMIT queued datagrams, all stamped `now`; how many were delivered."""
         recv, deliver = self._rx.recv, self._deliver
-        for _ in range(DRAIN_LIMIT):
+        for n in range(DRAIN_LIMIT):
             try:
                 data = recv(_RECV_SIZE)
             except BlockingIOError:
-                return
+                return n
             except OSError as exc:
                 self._pause()
                 self._error(exc)
-                return
+                return n
             deliver(data, now)
             if self._loop is None:  # the callback stopped the reader
-                return
+                return n + 1
+        return DRAIN_LIMIT
 
     def _pause(self) -> None:
         loop = self._loop
-        assert loop is not None  # only called from the installed reader
-        loop.remove_reader(self._rx.fileno())
+        assert loop is not None  # only called while reading
+        if self._listening:
+            loop.remove_reader(self._rx.fileno())
+            self._listening = False
         self._resume = loop.call_later(ERROR_PAUSE, self._restart)
 
     def _restart(self) -> None:
         self._resume = None
         if self._loop is not None:
-            self._loop.add_reader(self._rx.fileno(), self._drain)
+            self._listen()
 
     def send_now(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
         """Send one VRRP payload at once with a non-blocking `sendto`.
