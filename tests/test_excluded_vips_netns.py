@@ -15,7 +15,8 @@ import pytest
 
 from tests.daemons import toml_value, wait_for
 from tests.keepalived import Cluster, missing_tools
-from vrrpd.testing.lab import Lab, unavailable_reason
+from vrrpd.testing.lab import Lab
+from vrrpd.testing.plugin import LabFactory
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
 
@@ -25,19 +26,15 @@ ALL = {a.split("/")[0] for a in [VIP, *EXCLUDED]}
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
+def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
     missing = missing_tools()
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    with Lab(nodes=2, prefix="vex") as lab:
-        c = Cluster(lab, sorted(ALL))
-        try:
-            yield c
-        finally:
-            c.close()
+    c = Cluster(vrrp_lab(nodes=2, prefix="vex"), sorted(ALL))
+    try:
+        yield c
+    finally:
+        c.close()
 
 
 def vrrpd_text(lab: Lab, node: str, priority: int) -> str:
