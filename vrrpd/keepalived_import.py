@@ -689,6 +689,7 @@ class _Converter:
             keys["interface"], where_of["interface"] = dev, where
             self.note(where, "dev", f"the instance has no interface: using the VIPs' dev {dev}")
         self._vip_devs(draft)
+        self._overflow(draft)
         if ctx.state_master is not None:
             self.note(
                 ctx.state_master,
@@ -750,7 +751,6 @@ class _Converter:
                 del draft.item_where[key][index]
             if not vips:
                 draft.keys.pop(key, None)
-        self._overflow(draft)
 
     def _overflow(self, draft: _Draft) -> None:
         # keepalived moves addresses beyond the 255 an advert can carry (RFC 3768 §5.3.5) to the
