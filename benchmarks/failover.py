@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from benchmarks import daemons
 from benchmarks.daemons import Daemon, Impl, Instance
 from benchmarks.labtools import start_pinger, wait_holder
-from vrrpd.fsm import master_down_interval, skew_time
+from vrrpd.protocol.fsm import master_down_interval, skew_time
 from vrrpd.testing.lab import Lab, LabError
 from vrrpd.testing.sniff import ArpEvent, Event, IcmpEvent, VrrpEvent
 

@@ -50,5 +50,5 @@ def start_pinger(lab: Lab, dst: str, seconds: float, interval: float) -> Process
 
     Only requests are sent by it; the bridge capture sees the replies, with kernel timestamps.
     """
-    argv = [sys.executable, "-m", "vrrpd.labdemo", "pinger", dst, str(seconds), str(interval)]
+    argv = [sys.executable, "-m", "vrrpd.testing.demo", "pinger", dst, str(seconds), str(interval)]
     return lab.spawn(lab.client, argv)

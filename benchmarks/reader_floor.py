@@ -3,7 +3,7 @@
 `python -m benchmarks.reader_floor` sends 200 UDP datagrams per second on loopback, 60 µs apart (the shape of
 a master's adverts for 200 instances: back to back, each `sendto()` costing tens of µs), and measures the
 CPU that a receiving event loop spends per datagram when its callback only drains the socket — with one
-wake-up per datagram, and with the read coalescing of `vrrpd.vrrp_socket` (`LINGER`) at 1 and 2 ms.
+wake-up per datagram, and with the read coalescing of `vrrpd.kernel.vrrp_socket` (`LINGER`) at 1 and 2 ms.
 keepalived's backup spends ~13 µs per advert in all (section 4 of docs/benchmarks.md); a figure above that
 here means no amount of work saved in vrrpd's own callbacks can reach it at that wake-up rate.
 Reports, never asserts; loopback only, no namespaces, no root needed.

@@ -37,7 +37,7 @@ class Startup:
 
 @dataclass(frozen=True)
 class ImportCost:
-    total: float  # seconds to import vrrpd.daemon and everything it pulls in
+    total: float  # seconds to import vrrpd.runtime.daemon and everything it pulls in
     pyroute2: float  # of which the pyroute2 package
 
 
@@ -115,9 +115,10 @@ def run(repeats: int) -> tuple[list[Startup], list[ImportCost]]:
 
 
 def _import_cost() -> ImportCost:
-    """`python -X importtime -c 'import vrrpd.daemon'`: total and pyroute2's cumulative microseconds."""
+    """`python -X importtime -c 'import vrrpd.runtime.daemon'`: total and pyroute2's cumulative
+    microseconds."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import vrrpd.daemon"],
+        [sys.executable, "-X", "importtime", "-c", "import vrrpd.runtime.daemon"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -132,6 +133,6 @@ def _import_cost() -> ImportCost:
             continue
         if parts[2] == "pyroute2":
             pyroute2 = int(parts[1])
-        elif parts[2] == "vrrpd.daemon":
+        elif parts[2] == "vrrpd.runtime.daemon":
             total = int(parts[1])
     return ImportCost(total / 1e6, pyroute2 / 1e6)

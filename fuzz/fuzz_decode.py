@@ -1,6 +1,7 @@
-"""Fuzzing campaign for the VRRPv2 codec (`vrrpd.packet`): decode_vrrp, decode_ipv4 and check_advert.
+"""Fuzzing campaign for the VRRPv2 codec (`vrrpd.protocol.packet`): decode_vrrp, decode_ipv4 and check_advert.
 
-Not run in CI (tests/test_packet_fuzz.py is the CI-sized version). Every input is judged by `judge`, which
+Not run in CI (tests/protocol/test_packet_fuzz.py is the CI-sized version). Every input is judged by `judge`,
+which
 raises `InvariantError` when the codec breaks a promise:
 
 * a peer's bytes never raise: the decoders return an `Advertisement` / `Received` or a `DropReason`;
@@ -40,8 +41,8 @@ import traceback
 from collections.abc import Sequence
 from ipaddress import IPv4Address
 
-from vrrpd import packet
-from vrrpd.packet import (
+from vrrpd.protocol import packet
+from vrrpd.protocol.packet import (
     AUTH_DATA_LEN,
     AUTH_NONE,
     AUTH_PASS,

@@ -1,4 +1,4 @@
-"""Fuzzing the state machine's receive path and command sequences (`vrrpd.fsm.Router`).
+"""Fuzzing the state machine's receive path and command sequences (`vrrpd.protocol.fsm.Router`).
 
 Every byte string is a valid *program*: the first bytes choose a router configuration, the rest a sequence
 of operations — time jumps (tiny, around every protocol interval, huge), timer expiries (on time, late,
@@ -26,7 +26,7 @@ Run the campaign (coverage-guided with atheris/libFuzzer; `--engine random` need
     .venv/bin/python fuzz/fuzz_fsm.py --runs 1000000            # ~1M programs, prints the figures
     .venv/bin/python fuzz/fuzz_fsm.py --runs 1000000 --engine random
 
-tests/test_fsm_fuzz.py feeds the same `run_program` a few thousand programs from hypothesis in CI.
+tests/protocol/test_fsm_fuzz.py feeds the same `run_program` a few thousand programs from hypothesis in CI.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from ipaddress import IPv4Address, IPv4Interface
 from types import ModuleType
 from typing import Final, TypeVar
 
-from vrrpd import fsm
-from vrrpd.fsm import (
+from vrrpd.protocol import fsm
+from vrrpd.protocol.fsm import (
     ANSWER_MIN_GAP,
     AddVips,
     Dropped,
@@ -59,7 +59,7 @@ from vrrpd.fsm import (
     State,
     StateChanged,
 )
-from vrrpd.packet import (
+from vrrpd.protocol.packet import (
     AUTH_DATA_LEN,
     AUTH_PASS,
     PRIORITY_OWNER,
@@ -601,7 +601,7 @@ def _instrument(modules: Sequence[ModuleType]) -> int:
 def _atheris_campaign(runs: int, seed: int, max_len: int, corpus: str | None) -> Stats:
     import atheris  # noqa: PLC0415 - optional: only this campaign needs it
 
-    from vrrpd import packet  # noqa: PLC0415 - fsm is imported above; packet only matters here
+    from vrrpd.protocol import packet  # noqa: PLC0415 - fsm is imported above; packet only matters here
 
     # Only the code under test: instrumenting the harness too would triple the cost of every run.
     print(f"instrumented {_instrument([packet, fsm])} functions", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Soak: three real daemons in a namespace lab, a random fault every few seconds, a 100 ms holder sample.
 
     .venv/bin/python fuzz/soak.py --minutes 10                    # the campaign (as root); --seed N to vary
-    .venv/bin/python fuzz/soak.py --minutes 1 --json report.json  # what tests/test_soak.py runs in CI
+    .venv/bin/python fuzz/soak.py --minutes 1 --json report.json  # what tests/runtime/test_soak.py runs in CI
 
 Nodes n1/n2/n3 (priorities 150/100/50) hold VIP 192.0.2.100 for VRID 51. Faults, one at a time, each
 healed before the next: carrier cut (1-6 s), partition (1-6 s), SIGKILL then restart (0-3 s later),
@@ -42,8 +42,8 @@ from typing import Any
 if not __package__:  # run as `python fuzz/soak.py`: the repository root holds the `tests` helpers
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.daemons import VIP, config_text, log_events, start_vrrpd
-from tests.hostile import (
+from tests.support.daemons import VIP, config_text, log_events, start_vrrpd
+from tests.support.hostile import (
     HolderProbe,
     HolderSampler,
     Injector,
@@ -58,7 +58,7 @@ from tests.hostile import (
     vrrp_frame,
     wait_single,
 )
-from vrrpd.fsm import master_down_interval
+from vrrpd.protocol.fsm import master_down_interval
 from vrrpd.testing.lab import Lab, LabError, Process
 
 PRIORITIES = {"n1": 150, "n2": 100, "n3": 50}

@@ -1,5 +1,5 @@
 """Secrets stay out of what the daemon prints (unit tests; the end-to-end check of logs, status, metrics
-and check-config is tests/test_security_netns.py).
+and check-config is tests/runtime/test_security_netns.py).
 
 The password travels in clear on the wire (RFC 2338 simple text auth: anyone on the segment can read it),
 but it must not also end up in log files, tickets and dashboards: not in a logged traceback's frame
@@ -19,8 +19,8 @@ import pytest
 import structlog
 
 from vrrpd import logs
-from vrrpd.checks import MINIMAL_ENV, run_program
-from vrrpd.fsm import RouterConfig
+from vrrpd.protocol.fsm import RouterConfig
+from vrrpd.runtime.healthcheck import MINIMAL_ENV, run_program
 
 PASSWORD = "Zq9!pW2x"
 
@@ -48,7 +48,7 @@ def test_a_logged_traceback_does_not_carry_local_variables(json_log: io.StringIO
     try:
         send(PASSWORD.encode())
     except OSError:
-        logs.get_logger("vrrpd.instance").exception("action_failed", instance="VI_1")
+        logs.get_logger("vrrpd.runtime.instance").exception("action_failed", instance="VI_1")
     text = json_log.getvalue()
     assert "action_failed" in text and "sendto failed" in text
     assert PASSWORD not in text

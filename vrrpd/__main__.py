@@ -1,5 +1,5 @@
 """`python -m vrrpd` is the `vrrpd` command."""
 
-from vrrpd.cli import main
+from vrrpd.cli.main import main
 
 raise SystemExit(main())

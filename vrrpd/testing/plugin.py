@@ -1,7 +1,8 @@
 """pytest plugin: the `vrrp_lab` fixture factory, building namespace labs that always get torn down.
 
-Enable it with `pytest -p vrrpd.testing.plugin` (or `addopts = "-p vrrpd.testing.plugin"`, or the
-`pytest11` entry point once vrrpd is installed with it). Then:
+It is opt-in (no `pytest11` entry point: an environment that merely has vrrpd installed does not load it).
+Enable it with `pytest -p vrrpd.testing.plugin`, `addopts = "-p vrrpd.testing.plugin"`, or
+`pytest_plugins = ["vrrpd.testing.plugin"]` in a top-level conftest.py. Then:
 
     @pytest.mark.netns
     def test_failover(vrrp_lab):

@@ -10,7 +10,7 @@ that opens an AF_PACKET socket on the bridge, takes the kernel receive timestamp
 (SO_TIMESTAMPNS, CLOCK_REALTIME) and appends one JSON line per interesting frame to FILE. FILE is
 created only once the socket is bound, so its existence means "ready".
 
-It must stay dependency-free: no scapy, and no vrrpd.packet (the product's own codec must be checked
+It must stay dependency-free: no scapy, and no vrrpd.protocol.packet (the product's own codec must be checked
 by an independent reader, not by itself). Only the standard library.
 """
 

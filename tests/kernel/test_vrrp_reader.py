@@ -1,0 +1,428 @@
+"""The receive path without namespaces: `VrrpSocket`'s draining reader and `Interface.datagram`.
+
+UDP sockets on 127.0.0.1 stand in for the raw sockets (the reader only calls `recv` and `sendto` on them);
+the raw-socket behaviour itself is tests/kernel/test_io_adapters.py's. Every wait is bounded
+(`tests.support.aio.run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+
+from tests.support.aio import run
+from tests.support.hostile import vrrp_frame
+from vrrpd import logs
+from vrrpd.kernel import vrrp_socket
+from vrrpd.kernel.vrrp_socket import DRAIN_LIMIT, VrrpSocket
+from vrrpd.protocol.packet import DecodeCache, Received
+from vrrpd.runtime.daemon import Interface, SenderAdmission
+
+SRC = IPv4Address("127.0.0.1")
+
+
+class Pair:
+    """A VrrpSocket reading a UDP socket, and a peer socket that sends to it."""
+
+    def __init__(self) -> None:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        rx.setblocking(False)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.setblocking(False)
+        self.port = rx.getsockname()[1]
+        self.sock = VrrpSocket(rx, tx, "lo", 1, SRC)
+        self.peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.rx = rx
+
+    def send(self, *payloads: bytes) -> None:
+        for p in payloads:
+            self.peer.sendto(p, ("127.0.0.1", self.port))
+
+    def close(self) -> None:
+        self.sock.close()
+        self.peer.close()
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    p = Pair()
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.errors: list[OSError] = []
+        self.wakeups = 0
+        self.times: list[float] = []
+
+    def deliver(self, data: bytes, now: float) -> None:
+        self.data.append(data)
+        self.times.append(now)
+
+
+def _registered(fd: int) -> bool:
+    """Whether the running loop's selector watches `fd` (i.e. a reader is installed)."""
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    return fd in selector.get_map()
+
+
+def _pending(sock: VrrpSocket) -> asyncio.TimerHandle | None:
+    return sock._resume
+
+
+async def _until(pred: Any, limit: int = 200) -> None:
+    for _ in range(limit):
+        if pred():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not reached")
+
+
+def test_reader_drains_every_queued_datagram_in_one_wakeup(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.send(*(bytes([i]) * 8 for i in range(10)))
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _until(lambda: sink.data)
+        assert sink.data == [bytes([i]) * 8 for i in range(10)]  # all ten, in order, in one callback
+        assert len(set(sink.times)) == 1 and sink.times[0] <= loop.time()  # one wake-up, one clock read
+        pair.send(b"later")
+        await _until(lambda: len(sink.data) == 11)
+        assert sink.errors == []
+
+    run(body())
+
+
+def test_reader_is_bounded_per_wakeup_so_other_callbacks_run(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+        batches: list[int] = []
+
+        def deliver(data: bytes, now: float) -> None:
+            seen.append(len(seen))
+            if len(seen) == DRAIN_LIMIT:
+                # A callback queued now runs before the reader is called again.
+                loop.call_soon(lambda: batches.append(len(seen)))
+
+        pair.send(*([b"x"] * (DRAIN_LIMIT + 10)))
+        pair.sock.start_reading(loop, deliver, lambda exc: None)
+        await _until(lambda: len(seen) == DRAIN_LIMIT + 10)
+        assert batches == [DRAIN_LIMIT]
+
+    run(body())
+
+
+def test_receive_error_is_reported_then_reading_pauses_and_resumes(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "ERROR_PAUSE", 0.05)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        # A connected UDP socket that sent to a closed port: the ICMP error is its next recv's OSError.
+        dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dead.bind(("127.0.0.1", 0))
+        dead_port = dead.getsockname()[1]
+        dead.close()
+        pair.rx.connect(("127.0.0.1", dead_port))
+        pair.rx.send(b"ping")
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _until(lambda: sink.errors)
+        assert isinstance(sink.errors[0], ConnectionRefusedError)
+        # Paused: the reader is not registered, a restart is pending.
+        assert pair.sock._resume is not None
+        assert not _registered(pair.rx.fileno())
+        await _until(lambda: pair.sock._resume is None)  # reading again after ERROR_PAUSE
+        assert _registered(pair.rx.fileno())
+        assert len(sink.errors) == 1  # the error was reported once, not spun on
+
+    run(body())
+
+
+def test_stop_reading_removes_the_reader_and_cancels_a_pending_restart(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        with pytest.raises(RuntimeError, match="already being read"):
+            pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.sock.stop_reading()
+        pair.sock.stop_reading()  # idempotent
+        pair.send(b"unread")
+        await asyncio.sleep(0.05)
+        assert sink.data == []
+        # Reading again works (e.g. the receive task restarted on the same socket) ...
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _until(lambda: sink.data == [b"unread"])
+        # ... and a pause pending when reading stops is cancelled with it.
+        pair.sock._pause()
+        assert pair.sock._resume is not None
+        pair.sock.stop_reading()
+        assert _pending(pair.sock) is None
+        pair.sock._restart()  # a stale restart does nothing once stopped
+        assert not _registered(pair.rx.fileno())
+
+    run(body())
+
+
+def test_close_removes_the_reader_before_closing(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        fd = pair.rx.fileno()
+        pair.sock.start_reading(loop, lambda d, t: None, lambda e: None)
+        assert _registered(fd)
+        pair.sock.close()
+        assert not _registered(fd)
+
+    run(body())
+
+
+def test_a_callback_that_stops_the_reader_ends_the_drain(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        seen: list[bytes] = []
+
+        def deliver(data: bytes, now: float) -> None:
+            seen.append(data)
+            pair.sock.stop_reading()
+
+        pair.send(b"a", b"b", b"c")
+        pair.sock.start_reading(loop, deliver, lambda exc: None)
+        await _until(lambda: seen)
+        await asyncio.sleep(0.02)
+        assert seen == [b"a"]
+
+    run(body())
+
+
+# -- adaptive read coalescing (LINGER) ----------------------------------------------------------------
+
+
+def _burst(pair: Pair, sink: Sink) -> Any:
+    """Two wake-ups in a row within LINGER: the reader steps aside and a linger read is pending."""
+
+    async def body() -> None:
+        pair.send(b"1")
+        await _until(lambda: len(sink.data) == 1)
+        pair.send(b"2")
+        await _until(lambda: len(sink.data) == 2)
+        assert sink.times[1] - sink.times[0] < vrrp_socket.LINGER
+
+    return body()
+
+
+def test_a_lone_datagram_is_read_at_once_and_the_reader_stays(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(b"alone")
+        await _until(lambda: sink.data)
+        assert _registered(pair.rx.fileno()) and _pending(pair.sock) is None
+        await asyncio.sleep(vrrp_socket.LINGER * 2)
+        pair.send(b"later, also alone")
+        await _until(lambda: len(sink.data) == 2)
+        assert _registered(pair.rx.fileno()) and _pending(pair.sock) is None
+
+    run(body())
+
+
+def test_a_burst_is_read_in_linger_wakeups_then_the_reader_returns(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)  # long enough to observe on a busy machine
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        # The second wake-up came within LINGER of the first: the reader stepped aside.
+        assert not _registered(pair.rx.fileno()) and _pending(pair.sock) is not None
+        sent = loop.time()
+        pair.send(*(bytes([i]) for i in range(5)))
+        await asyncio.sleep(0.02)
+        assert len(sink.data) == 2  # queued in the socket until the linger read
+        await _until(lambda: len(sink.data) == 7)
+        woke = sink.times[2]
+        assert sink.times[2:] == [woke] * 5  # one wake-up read them all, stamped with its time ...
+        assert sent < woke <= loop.time()  # ... which is never later than the callback's own time
+        assert woke - sink.times[1] >= 0.2  # and was LINGER after the last read
+        # Still lingering (that read found datagrams); the next one finds none: the reader is back.
+        assert _pending(pair.sock) is not None
+        await _until(lambda: _registered(pair.rx.fileno()))
+        assert _pending(pair.sock) is None and len(sink.data) == 7
+
+    run(body())
+
+
+def test_a_linger_read_that_reaches_the_drain_limit_hands_back_to_the_reader(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        pair.send(*([b"x"] * (DRAIN_LIMIT + 3)))
+        await _until(lambda: len(sink.data) >= 2 + DRAIN_LIMIT, limit=400)
+        # A flood is read as without lingering: the reader takes the rest on the loop's next iteration.
+        await _until(lambda: len(sink.data) == 2 + DRAIN_LIMIT + 3)
+        assert sink.times[-1] - sink.times[2] < 0.2
+
+    run(body())
+
+
+def test_stop_and_close_cancel_a_pending_linger(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        linger = _pending(pair.sock)
+        assert linger is not None
+        pair.send(b"unread")
+        pair.sock.stop_reading()
+        assert linger.cancelled() and _pending(pair.sock) is None
+        assert not _registered(pair.rx.fileno())
+        await asyncio.sleep(0.3)
+        assert sink.data == [b"1", b"2"]
+        # Reading again starts afresh: the queued datagram is read at once by the reader.
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _until(lambda: sink.data[-1:] == [b"unread"])
+        await asyncio.sleep(0.25)  # let that burst's linger run out
+        pair.send(b"3")
+        await _until(lambda: sink.data[-1:] == [b"3"])
+        assert _pending(pair.sock) is None  # a lone datagram
+        pair.send(b"4")  # and one right after it: a burst
+        await _until(lambda: sink.data[-1:] == [b"4"])
+        linger = _pending(pair.sock)
+        assert linger is not None
+        fd = pair.rx.fileno()
+        pair.sock.close()  # an interface closed or re-created while lingering
+        assert linger.cancelled() and not _registered(fd)
+
+    run(body())
+
+
+def test_a_receive_error_in_a_linger_read_pauses_then_the_reader_returns(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vrrp_socket, "LINGER", 0.2)
+    monkeypatch.setattr(vrrp_socket, "ERROR_PAUSE", 0.05)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        sink = Sink()
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        await _burst(pair, sink)
+        assert _pending(pair.sock) is not None
+        calls = 0
+
+        class Failing:
+            def recv(self, size: int) -> bytes:
+                nonlocal calls
+                calls += 1
+                raise OSError(100, "Network is down")
+
+        pair.sock._rx = Failing()  # type: ignore[assignment]
+        await _until(lambda: sink.errors)
+        pair.sock._rx = pair.rx
+        assert calls == 1 and not _registered(pair.rx.fileno())
+        await _until(lambda: _registered(pair.rx.fileno()))
+        pair.send(b"after")
+        await _until(lambda: sink.data[-1:] == [b"after"])
+        assert len(sink.errors) == 1
+
+    run(body())
+
+
+# -- Interface: admission, decoding, dispatch, the reader's lifetime -------------------------------------
+
+
+class FakeInstance:
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.times: list[float | None] = []
+
+    def receive(self, received: Received, now: float | None = None) -> None:
+        self.received.append(received)
+        self.times.append(now)
+
+
+def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, dict[int, FakeInstance]]:
+    # Interface.__init__ opens raw sockets (root): build one around the UDP stand-in instead.
+    iface = Interface.__new__(Interface)
+    iface.name = "lo"
+    iface.sock = pair.sock
+    fakes = {v: FakeInstance() for v in vrids}
+    iface.instances = fakes  # type: ignore[assignment]
+    iface.drops = collections.Counter()
+    iface._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
+    iface._admission = SenderAdmission()
+    iface._decoder = DecodeCache()
+    return iface, fakes
+
+
+def _datagram(src: str = "192.0.2.12", vrid: int = 51, ident: int = 0) -> bytes:
+    ip = bytearray(vrrp_frame(src, vrid=vrid)[14:])
+    ip[4:6] = ident.to_bytes(2, "big")  # the kernel numbers each datagram; decoding ignores it
+    return bytes(ip)
+
+
+def test_interface_admits_decodes_and_dispatches_from_the_reader(pair: Pair) -> None:
+    async def body() -> None:
+        iface, fakes = _interface(pair)
+        task = asyncio.get_running_loop().create_task(iface.receive_loop())
+        pair.send(_datagram(ident=1), _datagram(ident=2), _datagram(vrid=52), b"\x45junk")
+        await _until(lambda: len(fakes[51].received) == 2 and iface.drops["unknown_vrid"] == 1)
+        first, second = fakes[51].received
+        assert second is first  # a repeat (only the IP Identification differs) is not decoded again
+        assert None not in fakes[51].times  # the reader's wake-up time is passed through
+        await _until(lambda: iface.drops["truncated"] == 1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert not _registered(pair.rx.fileno())
+
+    run(body())
+
+
+def test_interface_rate_limits_before_decoding(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    iface, fakes = _interface(pair)
+    decoded: list[bytes] = []
+    real = iface._decoder.decode
+
+    def decode(datagram: bytes, vrids: Any) -> Any:
+        decoded.append(datagram)
+        return real(datagram, vrids)
+
+    monkeypatch.setattr(iface._decoder, "decode", decode)
+    for i in range(200):
+        iface.datagram(_datagram(ident=i))
+    assert iface.drops["rate_limited"] > 100
+    assert len(decoded) == len(fakes[51].received) == 200 - iface.drops["rate_limited"]
+
+
+def test_interface_counts_a_receive_error(pair: Pair) -> None:
+    iface, _ = _interface(pair)
+    iface._recv_error(OSError(100, "Network is down"))
+    assert iface.drops["recv_error"] == 1

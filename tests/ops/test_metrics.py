@@ -1,0 +1,108 @@
+"""Metrics read at scrape time, and the HTTP listener's routes (/metrics, /healthz, /readyz) over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from ipaddress import IPv4Address
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.fakes import STATUS_CONFIG as CONFIG
+from tests.support.fakes import FakeTransport, instance_config
+from vrrpd.config import parse_config
+from vrrpd.ops.metrics import CONTENT_TYPE, HttpServer, make_registry, routes
+from vrrpd.runtime.daemon import Daemon
+from vrrpd.runtime.instance import Instance
+
+
+def get(url: str, method: str = "GET") -> tuple[int, str, str]:
+    req = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.headers["Content-Type"], r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers["Content-Type"], e.read().decode()
+
+
+def test_metrics_and_probes_over_http() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        inst = Instance(instance_config(), IPv4Address("192.0.2.11"), FakeTransport(), lambda *a: None, loop)
+        daemon.instances.append(inst)
+        server = HttpServer("127.0.0.1", 0, routes(daemon, make_registry(daemon)))
+        await server.start()
+        base = f"http://127.0.0.1:{server.bound_port}"
+        try:
+            # Before start: alive, not ready.
+            assert await asyncio.to_thread(get, base + "/healthz") == (
+                200,
+                "text/plain; charset=utf-8",
+                "ok\n",
+            )
+            code, _, body = await asyncio.to_thread(get, base + "/readyz")
+            assert code == 503 and "VI_1 INIT" in body
+            daemon._running = True
+            inst.start()
+            await inst.drain(1.0)
+            code, _, body = await asyncio.to_thread(get, base + "/readyz")
+            assert (code, body) == (200, "ready: VI_1 MASTER\n")
+
+            code, ctype, text = await asyncio.to_thread(get, base + "/metrics")
+            assert code == 200 and ctype == CONTENT_TYPE
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            lbl = (("interface", "eth0"), ("vrid", "51"), ("vrrp_instance", "VI_1"))
+            assert samples[("vrrpd_instance_state", (lbl[0], ("state", "MASTER"), *lbl[1:]))] == 1
+            assert samples[("vrrpd_instance_priority", lbl)] == 255
+            assert samples[("vrrpd_instance_adverts_sent_total", lbl)] >= 1
+            assert samples[("vrrpd_instance_vips_held", lbl)] == 1
+            assert samples[("vrrpd_ready", ())] == 1
+            assert ("vrrpd_instance_check_up", lbl) not in samples  # no check configured
+            assert any(name == "process_cpu_seconds_total" for name, _ in samples)
+
+            assert (await asyncio.to_thread(get, base + "/metrics", "HEAD"))[:2] == (200, CONTENT_TYPE)
+            assert (await asyncio.to_thread(get, base + "/metrics", "POST"))[0] == 405
+            assert (await asyncio.to_thread(get, base + "/"))[0] == 404
+
+            # A dead long-running task makes the liveness probe fail, naming it.
+            async def crash() -> None:
+                raise RuntimeError("boom")
+
+            task = loop.create_task(crash(), name="recv-eth0")
+            await asyncio.gather(task, return_exceptions=True)
+            daemon._tasks.append(task)
+            code, _, body = await asyncio.to_thread(get, base + "/healthz")
+            assert code == 503 and "recv-eth0" in body
+        finally:
+            await inst.stop(1.0)
+            await server.close()
+
+    asyncio.run(main())
+
+
+def test_slow_or_garbage_clients_do_not_hurt() -> None:
+    async def main() -> None:
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        server = HttpServer("127.0.0.1", 0, routes(daemon, make_registry(daemon)))
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.bound_port)
+            writer.write(b"\x00\x01garbage\r\n\r\n")
+            await writer.drain()
+            assert (await reader.read()).startswith(b"HTTP/1.1 400")
+            writer.close()
+            # A client that sends nothing is dropped after the read timeout; meanwhile others are served.
+            _idle = await asyncio.open_connection("127.0.0.1", server.bound_port)
+            code, _, _ = await asyncio.to_thread(get, f"http://127.0.0.1:{server.bound_port}/healthz")
+            assert code == 200
+            _idle[1].close()
+        finally:
+            await server.close()
+
+    asyncio.run(main())

@@ -1,0 +1,147 @@
+"""`vrrpd.runtime.instance.Instance` against a fake transport: the advert sent from the callback, and its
+timer.
+
+No namespaces: the transport records what would go on the wire. Every wait is bounded
+(`tests.support.aio.run`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Any
+
+from tests.support.aio import run
+from tests.support.fakes import instance_config
+from vrrpd.protocol import fsm
+from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, Received
+from vrrpd.runtime.instance import PREWAKE, Instance
+
+PRIMARY = IPv4Address("192.0.2.11")
+PEERS = [IPv4Address("192.0.2.12"), IPv4Address("192.0.2.13"), IPv4Address("192.0.2.14")]
+
+
+class Transport:
+    """Records sends; `now_errors` makes the next non-blocking sends fail with these errors, in order."""
+
+    ifindex = 1
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, IPv4Address]] = []  # ("now" | "queued", destination)
+        self.now_errors: list[OSError] = []
+
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+        self.sent.append(("queued", dst))
+
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+        if self.now_errors:
+            raise self.now_errors.pop(0)
+        self.sent.append(("now", dst))
+
+    def send_garp(self, vip: IPv4Address, count: int) -> None:
+        pass
+
+    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+        return True
+
+    async def remove_vip(self, vip: IPv4Interface) -> bool:
+        return True
+
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        return dict.fromkeys(vips, 0)
+
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        return dict.fromkeys(vips, errno.EADDRNOTAVAIL)
+
+
+def _instance(transport: Transport, **keys: Any) -> Instance:
+    return Instance(instance_config(**keys), PRIMARY, transport, lambda *a: None, asyncio.get_running_loop())
+
+
+def test_the_owner_s_first_advert_leaves_from_the_callback_before_the_worker_runs() -> None:
+    async def body() -> None:
+        t = Transport()
+        inst = _instance(t)  # priority 255: MASTER at start
+        inst.start()
+        assert t.sent == [("now", VRRP_MULTICAST)]  # before any await: no hop through the worker
+        assert inst.counters.adverts_sent == 1
+        await inst.drain(1.0)
+        assert inst.counters.transitions == 1  # StateChanged still carried out, after the advert
+        await inst.stop(1.0)
+        assert t.sent[-1] == ("now", VRRP_MULTICAST)  # the priority-0 advert too
+
+    run(body())
+
+
+def test_a_full_buffer_hands_the_remaining_destinations_to_the_worker() -> None:
+    async def body() -> None:
+        t = Transport()
+        t.now_errors = [OSError(errno.ENETUNREACH, "unreachable"), BlockingIOError()]
+        inst = _instance(t, unicast_peer=[str(p) for p in PEERS])
+        inst.start()
+        # First peer: a real error (counted); second: buffer full → it and the third go through the queue.
+        assert t.sent == []
+        assert inst.counters.send_errors == 1
+        await inst.drain(1.0)
+        assert t.sent == [("queued", PEERS[1]), ("queued", PEERS[2])]
+        assert inst.counters.adverts_sent == 2
+        # While an advert waits for the worker, a newer one must not overtake it.
+        t.sent.clear()
+        t.now_errors = [BlockingIOError()]
+        inst._feed([fsm.SendAdvert(_advert(200))])
+        inst._feed([fsm.SendAdvert(_advert(201))])
+        assert t.sent == []  # the first one blocked; the second is queued behind it
+        await inst.drain(1.0)
+        assert t.sent == [("queued", p) for p in PEERS] * 2
+        assert inst._adverts_queued == 0
+        await inst.stop(1.0)
+
+    run(body())
+
+
+def _advert(priority: int) -> Advertisement:
+    return Advertisement(vrid=51, priority=priority, addresses=(IPv4Address("192.0.2.100"),))
+
+
+def test_a_backup_keeps_its_timer_until_an_advert_comes_close_to_it() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        t = Transport()
+        inst = _instance(t, priority=100)
+        inst.start()
+        assert inst.router.state is fsm.State.BACKUP
+        master = Received(_advert(150), PEERS[0], VRRP_MULTICAST, 255)
+        timer = inst._timer
+        assert timer is not None
+        inst.receive(master)
+        assert inst._timer is timer  # the deadline moved on; the earlier timer is kept
+        # An advert that arrives within one interval of the armed timer re-arms it for the real deadline.
+        deadline = inst.router.deadline
+        assert deadline is not None
+        real_time = loop.time
+        loop.time = lambda: timer.when() - 0.5  # type: ignore[method-assign]
+        try:
+            inst.receive(master)
+        finally:
+            loop.time = real_time  # type: ignore[method-assign]
+        assert inst._timer is not timer and timer.cancelled()
+        assert inst._timer is not None
+        assert inst.router.deadline is not None
+        assert inst._timer.when() == inst.router.deadline - PREWAKE  # a backup still pre-wakes
+        await inst.stop(1.0)
+
+    run(body())
+
+
+def test_a_master_arms_its_advert_timer_without_a_prewake() -> None:
+    async def body() -> None:
+        t = Transport()
+        inst = _instance(t)  # the owner: MASTER
+        inst.start()
+        assert inst._timer is not None
+        assert inst._timer.when() == inst.router.deadline  # one wake-up per advert, not two
+        await inst.stop(1.0)
+
+    run(body())

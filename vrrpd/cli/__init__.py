@@ -1,0 +1,1 @@
+"""The ``vrrpd`` command: one entry point (`main`), subcommands loaded on demand."""

@@ -1,0 +1,173 @@
+"""Command line front: ``vrrpd --version | check-config | run | status | reload | manifest | cleanup | lab |
+import-keepalived``; ``check-config`` and ``run`` take ``--openshift`` (the ipfailover environment).
+
+Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
+line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
+modules and are imported only when their subcommand runs, so ``check-config`` stays light. Nothing else
+is imported before `main` has seen the subcommand: ``run`` first keeps OpenSSL out (`vrrpd.cli.nossl`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from vrrpd import __version__
+from vrrpd.cli import nossl
+
+EXIT_USAGE = 2  # argparse's status for bad flags; configuration errors share it
+
+DEFAULT_CONFIG = "/etc/vrrpd/vrrpd.toml"
+# The lab needs a master and at least one backup to show a failover.
+_MIN_LAB_NODES = 2
+
+
+def _lab_nodes(text: str) -> int:
+    try:
+        nodes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if nodes < _MIN_LAB_NODES:
+        raise argparse.ArgumentTypeError(f"must be at least {_MIN_LAB_NODES}, not {nodes}")
+    return nodes
+
+
+def _parser() -> argparse.ArgumentParser:
+    from vrrpd.compat.openshift import env as openshift  # noqa: PLC0415 - after defer_openssl(), see main()
+    from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - after defer_openssl(), see main()
+
+    parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRPv2 daemon (RFC 3768).")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    config_help = f"TOML configuration file (default: $VRRPD_CONFIG or {DEFAULT_CONFIG})"
+    config_default = os.environ.get("VRRPD_CONFIG", DEFAULT_CONFIG)
+
+    check = commands.add_parser("check-config", help="validate a configuration and summarize it")
+    check_source = check.add_mutually_exclusive_group()
+    check_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    check_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+    openshift.add_check_arguments(check)
+    check.add_argument(
+        "--no-interface-check",
+        action="store_true",
+        help="do not require the interfaces to exist on this host",
+    )
+
+    run = commands.add_parser("run", help="run the daemon in the foreground")
+    run_source = run.add_mutually_exclusive_group()
+    run_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+    run_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+    manifest.add_parser(commands)
+    openshift.add_cleanup_parser(commands, config_default, config_help)
+
+    from vrrpd.ops.status import add_arguments  # noqa: PLC0415 - keeps the CLI's import light
+
+    status = commands.add_parser("status", help="show the running daemon's instances (control socket)")
+    add_arguments(status)
+    status.add_argument("--json", action="store_true", help="the stable JSON document (docs/operations.md)")
+    reload = commands.add_parser("reload", help="ask the running daemon to reload its configuration file")
+    add_arguments(reload)
+
+    lab = commands.add_parser("lab", help="demo: several routers in network namespaces (root)")
+    lab.add_argument(
+        "--nodes", type=_lab_nodes, default=3, metavar="N", help="number of routers (default: 3)"
+    )
+
+    # import-keepalived: convert keepalived.conf's VRRP part (vrrpd.compat.keepalived.importer owns the rest).
+    ka = commands.add_parser(
+        "import-keepalived",
+        help="convert the VRRP part of a keepalived.conf to vrrpd TOML",
+        description="Print the vrrpd TOML for FILE on stdout and every keyword not carried over (with its "
+        "line) on stderr. Exit 1 if anything was not carried over, unless --allow-partial; exit 2 if FILE "
+        "cannot be read or parsed.",
+    )
+    ka.add_argument("file", metavar="FILE", help="keepalived configuration (its includes are followed)")
+    ka.add_argument("-o", "--output", metavar="OUT", help="write the TOML to OUT instead of stdout")
+    ka.add_argument(
+        "--allow-partial", action="store_true", help="write the TOML even if something was not carried over"
+    )
+    ka.add_argument(
+        "--config-id",
+        metavar="ID",
+        help="keepalived's -i: which '@ID' conditional lines apply (default: this host's node name)",
+    )
+    return parser
+
+
+def _check_config(path: str, interface_check: bool) -> int:
+    from vrrpd.config import check_interfaces, describe, load_config  # noqa: PLC0415 - see main()
+
+    config = load_config(path)
+    if interface_check:
+        check_interfaces(config)
+    print(describe(config))
+    return 0
+
+
+def _run(path: str) -> int:
+    from vrrpd.config import check_interfaces, load_config  # noqa: PLC0415 - see main()
+
+    config = load_config(path)
+    check_interfaces(config)
+    from vrrpd.runtime.daemon import run  # noqa: PLC0415 - the daemon's imports are heavy; load on demand
+
+    return run(config)
+
+
+def _lab(nodes: int) -> int:
+    from vrrpd.testing.demo import main as lab_main  # noqa: PLC0415 - demo-only code, load on demand
+
+    return lab_main(nodes=nodes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit status."""
+    if argv is None:  # the `vrrpd` program itself (not a caller passing arguments, such as a test)
+        argv = sys.argv[1:]
+        if argv[:1] == ["run"]:
+            nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
+    # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
+    from vrrpd.compat.openshift import env as openshift  # noqa: PLC0415
+    from vrrpd.compat.openshift import manifest  # noqa: PLC0415
+    from vrrpd.config import ConfigError  # noqa: PLC0415
+
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has already printed usage or help
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.version:
+        print(f"vrrpd {__version__}")
+        return 0
+    try:
+        if args.command == "check-config":
+            if args.openshift or args.node_address or args.toml:
+                return openshift.check_main(args)
+            return _check_config(args.config, not args.no_interface_check)
+        if args.command == "run":
+            return openshift.run_daemon(os.environ) if args.openshift else _run(args.config)
+        if args.command == "manifest":
+            return manifest.main(args)
+        if args.command == "cleanup":
+            return openshift.cleanup_main(args)
+        if args.command == "lab":
+            return _lab(args.nodes)
+        if args.command in ("status", "reload"):
+            from vrrpd.ops.status import reload_main, status_main  # noqa: PLC0415 - load on demand
+
+            return status_main(args) if args.command == "status" else reload_main(args)
+        if args.command == "import-keepalived":
+            from vrrpd.compat.keepalived.importer import main as import_main  # noqa: PLC0415 - load on demand
+
+            return import_main(args.file, args.output, args.allow_partial, args.config_id)
+    except ConfigError as exc:
+        print(f"vrrpd: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    parser.print_usage(sys.stderr)
+    print(
+        "vrrpd: error: a command is required "
+        "(check-config, run, status, reload, manifest, cleanup, lab or import-keepalived)",
+        file=sys.stderr,
+    )
+    return EXIT_USAGE

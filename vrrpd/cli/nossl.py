@@ -1,0 +1,83 @@
+"""Keep OpenSSL out of the daemon's memory: `vrrpd run` calls `defer_openssl()` before its other imports.
+
+vrrpd uses neither TLS nor OpenSSL's hashes, yet its imports load both of OpenSSL's libraries:
+
+* `ssl` (libssl and the `_ssl` extension, ≈ 1.4 MiB resident) is imported by asyncio (`base_events`,
+  `selector_events` and `sslproto` do ``try: import ssl``), pyroute2 (`netlink/rtnl/probe_msg.py`, for
+  one probe function) and prometheus_client (`exposition.py`, for its optional HTTPS server);
+* `_hashlib` (libcrypto, ≈ 3.5 MiB) is imported by `hashlib` (vrrpd.compat.openshift.spread's blake2b) and
+`hmac`.
+
+`defer_openssl()` imports asyncio, hashlib and hmac while ``sys.modules`` maps `ssl` and `_hashlib` to
+None: their imports of them fail and they take their documented fallbacks, as on a Python built without
+OpenSSL — asyncio without TLS (a TLS call such as ``loop.create_connection(ssl=...)`` raises; vrrpd makes
+none), hashlib and hmac with CPython's built-in md5, sha1, sha2, sha3 and blake2 (OpenSSL-only algorithms
+such as ripemd160 are missing; vrrpd uses blake2b). Then `_hashlib` is importable again, and every later
+``import ssl`` gets a deferred module: the real `ssl` code runs in it the first time one of its attributes
+is used, so an importer that never uses TLS costs nothing and one that does still works (prometheus_client
+does at import: with ``metrics_listen`` set, ssl is loaded after all).
+
+`importlib.util.LazyLoader` is not used because in Python 3.11 the import statement itself reads the
+module's ``__spec__`` (import.c, `import_ensure_initialized`), which makes LazyLoader load it at once.
+Only the program's ``vrrpd run`` calls this (`vrrpd.cli.main.main` without arguments: the console script and
+``python -m vrrpd``), and it does nothing in a process that has already imported one of these modules;
+code importing vrrpd's modules, tests included, is not affected.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+import types
+
+__all__ = ["defer_openssl"]
+
+_HIDDEN = ("ssl", "_hashlib")  # OpenSSL's two entry points in the standard library
+_IMPORTED_WITHOUT = ("asyncio", "hashlib", "hmac")  # their importers that have a fallback
+
+
+class _DeferredModule(types.ModuleType):
+    """A module whose code runs on the first access to an attribute it does not have yet.
+
+    ``__spec__``, ``__name__``, ``__file__`` and ``__loader__`` are set from the start (the import
+    statement reads ``__spec__``); anything else runs the module's code in this very object first, so
+    there is one module object and assignments to it are seen by every importer.
+    """
+
+    _lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> object:
+        with _DeferredModule._lock:
+            if type(self) is _DeferredModule:  # not loaded yet (another thread may have done it)
+                spec = self.__spec__
+                assert spec is not None and spec.loader is not None  # set by defer_openssl()
+                spec.loader.exec_module(self)
+                # A plain module from now on: attribute reads no longer come through here.
+                self.__class__ = types.ModuleType  # type: ignore[assignment]
+        return object.__getattribute__(self, name)
+
+
+def defer_openssl() -> bool:
+    """Import asyncio, hashlib and hmac without OpenSSL and defer `ssl`; False (no change) if too late.
+
+    Too late means one of those modules, or OpenSSL's, is already imported (e.g. under pytest).
+    """
+    if any(name in sys.modules for name in (*_HIDDEN, *_IMPORTED_WITHOUT)):
+        return False
+    spec = importlib.util.find_spec("ssl")
+    if spec is None or spec.loader is None:  # a Python without ssl: the importers cope on their own
+        return False
+    for name in _HIDDEN:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
+    try:
+        for name in _IMPORTED_WITHOUT:
+            importlib.import_module(name)
+    finally:
+        for name in _HIDDEN:
+            del sys.modules[name]
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _DeferredModule
+    sys.modules["ssl"] = module
+    return True

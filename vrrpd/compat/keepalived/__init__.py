@@ -1,0 +1,1 @@
+"""keepalived.conf: a parser that reads it as keepalived does, and `vrrpd import-keepalived`."""

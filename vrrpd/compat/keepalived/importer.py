@@ -1,0 +1,1178 @@
+"""`vrrpd import-keepalived`: convert the VRRP part of a keepalived.conf into vrrpd's TOML.
+
+This module owns the *meaning* of keepalived's keywords as far as vrrpd can reproduce it: which keyword
+maps to which vrrpd key, which keepalived 2.2 quirks change the effective value (``state MASTER`` without
+``priority`` means 255; ``state MASTER`` clears ``nopreempt`` and ``preempt_delay``; ``auth_pass`` is cut
+to 8 characters; a VRRPv2 ``advert_int`` is rounded to whole seconds; a vrrp_script's timeout defaults to
+its interval), and a `Finding` for everything else, with its file and line:
+
+* ``not carried over`` — keepalived would behave in a way the converted file does not reproduce; the
+  command exits non-zero unless ``--allow-partial``;
+* ``note`` — no behaviour is lost (a no-op in keepalived, or reproduced differently), but the operator
+  should know.
+
+The grammar is `vrrpd.compat.keepalived.conf`'s. The schema is `vrrpd.config`'s: every converted file is
+validated with `vrrpd.config.parse_config` before it is printed, and a value vrrpd refuses is dropped and
+reported rather than written, so the output always loads. Nothing here touches the network or runs a
+program; it reads the keepalived files and checks whether referenced programs exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vrrpd import __version__
+from vrrpd.compat.keepalived.conf import (
+    KeepalivedConfError,
+    Location,
+    ParsedConf,
+    Statement,
+    parse_file,
+    split_words,
+)
+from vrrpd.config import ConfigError, ConfigIssue, parse_config
+from vrrpd.protocol.packet import MAX_ADDRESSES as MAX_ADVERTISED
+
+__all__ = ["Conversion", "Finding", "convert", "convert_parsed", "main"]
+
+EXIT_PARTIAL = 1  # something was not carried over (and --allow-partial was not given)
+EXIT_UNREADABLE = 2  # the keepalived file cannot be read or parsed; same status as a config error
+
+Level = Literal["not carried over", "note"]
+
+# The password field of a VRRPv2 advert is 8 bytes: keepalived keeps the first 8 characters.
+AUTH_PASS_MAX = 8
+# keepalived's own ranges for values it accepts (outside them it ignores the keyword).
+KEEPALIVED_MAX_PREEMPT_DELAY = 1000.0
+
+# Shells whose `-c '</dev/tcp/HOST/PORT'` is a TCP connect check (bash's /dev/tcp; dash has none).
+_BASH = frozenset({"bash", "/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash"})
+_TCP_REDIRECT = re.compile(r"^\s*<\s*/dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1,5})\s*$")
+_ALWAYS_TRUE = frozenset({"true", "/bin/true", "/usr/bin/true", ":"})
+
+# Keys that an instance cannot do without: if vrrpd refuses one, the whole instance is dropped.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # vrrpd's instance names (vrrpd.config)
+_REQUIRED = frozenset({"name", "interface", "virtual_router_id", "virtual_ipaddress"})
+_KEY_ORDER = (
+    "name",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "preempt",
+    "preempt_delay",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "auth_pass",
+    "unicast_peer",
+    "unicast_src_ip",
+    "notify",
+    "garp_master_repeat",
+    "garp_master_delay",
+    "garp_master_refresh",
+)
+_CHECK_ORDER = ("tcp_port", "host", "script", "interval", "timeout", "rise", "fall", "weight")
+_ISSUE_KEY = re.compile(
+    r"^vrrp_instance\[(?P<index>\d+)\](?:\.(?P<key>[a-z_]+)(?:\[(?P<item>\d+)\]|\.(?P<sub>[a-z_]+))?)?"
+)
+
+_SMTP_SETTINGS = frozenset(
+    {"notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name"}
+)
+_SMTP = "only used with smtp_alert, which is not set: no e-mail is sent, so nothing is lost"
+_NOT_VRRP = "not VRRP: vrrpd manages virtual routers only; keep keepalived (or another tool) for this"
+
+# Top-level blocks outside vrrpd's scope, with what to tell the operator.
+_TOP_UNSUPPORTED: dict[str, str] = {
+    "vrrp_sync_group": "sync groups are not supported: each vrrpd instance fails over on its own",
+    "virtual_server": f"LVS/IPVS virtual servers are {_NOT_VRRP}",
+    "virtual_server_group": f"LVS/IPVS virtual server groups are {_NOT_VRRP}",
+    "static_ipaddress": f"static addresses are {_NOT_VRRP} (configure them with the OS)",
+    "static_routes": f"static routes are {_NOT_VRRP} (configure them with the OS)",
+    "static_rules": f"static rules are {_NOT_VRRP} (configure them with the OS)",
+    "vrrp_track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
+    "vrrp_track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
+    "garp_group": "GARP groups (per-interface GARP pacing) are not supported",
+    "linkbeat_interfaces": "linkbeat polling is not supported: vrrpd follows the kernel's link state",
+    "bfd_instance": "BFD is not supported",
+}
+
+# Instance keywords vrrpd cannot reproduce, with the reason.
+_INSTANCE_UNSUPPORTED: dict[str, str] = {
+    "use_vmac": "virtual MAC interfaces are not supported: vrrpd uses the interface's own MAC",
+    "vmac_xmit_base": "virtual MAC interfaces are not supported",
+    "use_vmac_addr": "virtual MAC interfaces are not supported",
+    "use_ipvlan": "ipvlan interfaces are not supported",
+    "native_ipv6": "IPv6 (VRRPv3) is not supported yet",
+    "virtual_routes": "virtual routes are not supported",
+    "virtual_rules": "virtual rules are not supported",
+    "track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
+    "track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
+    "track_bfd": "BFD tracking is not supported",
+    "track_src_ip": "source-address tracking is not supported",
+    "dont_track_primary": "vrrpd always tracks the instance's interface (link down puts it in FAULT)",
+    "mcast_src_ip": "vrrpd sends multicast adverts from the interface's primary address",
+    "mcast_dst_ip": "vrrpd always uses 224.0.0.18 for multicast adverts",
+    "promote_secondaries": "promote_secondaries is not set by vrrpd",
+    "notify_master_rx_lower_pri": "no notification for a lower-priority advert received by a master",
+    "lvs_sync_daemon_interface": f"the LVS sync daemon is {_NOT_VRRP}",
+    "unicast_fault_no_peer": "not supported (vrrpd needs at least one peer to run in unicast mode)",
+    "old_unicast_checksum": "VRRPv3-only option; vrrpd speaks VRRPv2",
+    "garp_lower_prio_delay": "GARPs on receiving a lower-priority advert are not supported",
+    "garp_lower_prio_repeat": "GARPs on receiving a lower-priority advert are not supported",
+    "garp_extra_if": "GARPs on extra interfaces are not supported",
+    "linkbeat_use_polling": "linkbeat polling is not supported: vrrpd follows the kernel's link state",
+    "kernel_rx_buf_size": "the socket receive buffer size is not configurable",
+    "no_accept": "no_accept (drop packets to the VIPs) is not supported: VIPs are ordinary addresses",
+    "vrf": "VRFs are not supported",
+}
+
+_NOTIFY_PER_STATE = (
+    "vrrpd runs one notify program for every state; not carried over. Use `notify` with a program that "
+    'dispatches on its third argument, e.g. `case "$3" in {state}) exec {path} ;; esac` '
+    "(see docs/migrating-from-keepalived.md)"
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the operator must know about the conversion, tied to its keepalived line."""
+
+    where: Location | None
+    keyword: str
+    level: Level
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.where}: " if self.where is not None else ""
+        return f"{where}{self.keyword}: {self.level}: {self.message}"
+
+
+@dataclass
+class Conversion:
+    """The converted TOML (it loads with `vrrpd.config.parse_config`) and what the conversion found."""
+
+    toml: str
+    findings: list[Finding]
+    instances: int
+    files: list[str]
+
+    @property
+    def lost(self) -> list[Finding]:
+        """The findings that make the conversion partial."""
+        return [f for f in self.findings if f.level == "not carried over"]
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing was lost and at least one instance was converted."""
+        return not self.lost and self.instances > 0
+
+
+@dataclass
+class _Script:
+    """A ``vrrp_script`` block, read before any instance uses it."""
+
+    name: str
+    where: Location
+    argv: list[str] = field(default_factory=list)
+    script_where: Location | None = None
+    interval: float = 1.0  # keepalived's default
+    timeout: float | None = None  # keepalived: defaults to the interval
+    weight: int = 0
+    weight_where: Location | None = None
+    reverse: bool = False
+    rise: int = 1
+    fall: int = 1
+    where_of: dict[str, Location] = field(default_factory=dict)
+    unsupported: list[Finding] = field(default_factory=list)
+    used: bool = False
+
+
+@dataclass
+class _Draft:
+    """One instance on its way to TOML: keys, their source lines, and the check."""
+
+    where: Location
+    keys: dict[str, Any] = field(default_factory=dict)
+    where_of: dict[str, Location] = field(default_factory=dict)
+    check: dict[str, Any] | None = None
+    check_where: dict[str, Location] = field(default_factory=dict)
+    item_where: dict[str, list[Location]] = field(default_factory=dict)
+    vip_devs: list[tuple[str, str, Location]] = field(default_factory=list)  # (address, dev, where)
+
+
+class _Converter:
+    def __init__(self, parsed: ParsedConf) -> None:
+        self.parsed = parsed
+        self.findings: list[Finding] = []
+        self.global_keys: dict[str, tuple[str, Location]] = {}  # [global] key -> (value, where)
+        self.garp_defaults: dict[str, tuple[float, Location]] = {}
+        self.scripts: dict[str, _Script] = {}
+        self.smtp_settings: list[Statement] = []
+        self.smtp_alert: Statement | None = None
+        self.drafts: list[_Draft] = []
+
+    # -- findings --------------------------------------------------------------------------------
+
+    def lost(self, where: Location | None, keyword: str, message: str) -> None:
+        self.findings.append(Finding(where, keyword, "not carried over", message))
+
+    def note(self, where: Location | None, keyword: str, message: str) -> None:
+        self.findings.append(Finding(where, keyword, "note", message))
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        for item in self.parsed.unsupported:
+            self.lost(item.where, item.what, "this keepalived construct is not expanded by the importer")
+        for where, pattern in self.parsed.missing_includes:
+            self.note(where, "include", f"{pattern}: no file matched (keepalived skips it too)")
+        top = self.parsed.statements
+        # vrrp_script blocks may follow the instances that track them: read them first.
+        for stmt in top:
+            if stmt.keyword == "vrrp_script":
+                self._script(stmt)
+        for stmt in top:
+            if stmt.keyword == "global_defs":
+                self._global_defs(stmt)
+        for stmt in top:
+            if stmt.keyword == "vrrp_instance":
+                self._instance(stmt)
+            elif stmt.keyword in ("vrrp_script", "global_defs"):
+                continue
+            elif stmt.keyword in _TOP_UNSUPPORTED:
+                self.lost(stmt.where, stmt.keyword, _TOP_UNSUPPORTED[stmt.keyword])
+            else:
+                self.lost(stmt.where, stmt.keyword, "unknown or unsupported top-level keyword")
+        for script in self.scripts.values():
+            if not script.used:
+                self.note(script.where, f"vrrp_script {script.name}", "not tracked by any instance: ignored")
+        if self.smtp_alert is None:
+            for stmt in self.smtp_settings:
+                self.note(stmt.where, stmt.keyword, _SMTP)
+        else:
+            self.lost(self.smtp_alert.where, "smtp_alert", "vrrpd does not send e-mail on state changes")
+
+    # -- global_defs -----------------------------------------------------------------------------
+
+    def _global_defs(self, block: Statement) -> None:
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            if kw == "router_id" and stmt.args:
+                self.global_keys["router_id"] = (stmt.args[0], stmt.where)
+            elif kw in ("vrrp_notify_fifo", "notify_fifo") and stmt.args:
+                # Same line format as keepalived's: INSTANCE "name" STATE priority.
+                self.global_keys["notify_fifo"] = (stmt.args[0], stmt.where)
+                if len(stmt.args) > 1:
+                    self.lost(
+                        stmt.where, kw, f"owner {' '.join(stmt.args[1:])}: vrrpd creates the FIFO as itself"
+                    )
+                if kw == "notify_fifo":
+                    self.note(
+                        stmt.where,
+                        kw,
+                        "vrrpd writes the VRRP lines; keepalived's checker lines have no source",
+                    )
+            elif kw in _SMTP_SETTINGS:
+                self.smtp_settings.append(stmt)
+            elif kw in {"smtp_alert", "smtp_alert_vrrp"}:
+                if _bool_arg(stmt):
+                    self.smtp_alert = stmt
+                else:
+                    self.note(stmt.where, kw, "disabled: nothing to carry over")
+            elif kw in ("vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh"):
+                value = self._number(stmt)
+                if value is not None:
+                    self.garp_defaults[kw.removeprefix("vrrp_")] = (value, stmt.where)
+            elif kw == "vrrp_garp_master_refresh_repeat":
+                self._refresh_repeat(stmt)
+            elif kw == "vrrp_version":
+                if stmt.args[:1] == ("2",):
+                    self.note(stmt.where, kw, "vrrpd speaks VRRPv2")
+                else:
+                    self.lost(stmt.where, kw, "only VRRPv2 is supported")
+            elif kw in ("vrrp_check_unicast_src",):
+                self.note(stmt.where, kw, "vrrpd always accepts unicast adverts from its peers only")
+            elif kw == "vrrp_gna_interval":
+                self.note(stmt.where, kw, "IPv6 neighbour adverts only: no effect with IPv4 instances")
+            elif kw == "vrrp_mcast_group4" and stmt.args[:1] == ("224.0.0.18",):
+                self.note(stmt.where, kw, "the standard group, which vrrpd uses")
+            elif kw == "vrrp_higher_prio_send_advert" and not _bool_arg(stmt):
+                self.note(stmt.where, kw, "off, as in vrrpd")
+            elif kw == "vrrp_lower_prio_no_advert" and not _bool_arg(stmt):
+                self.note(stmt.where, kw, "off, as in vrrpd (a master answers a lower-priority advert)")
+            else:
+                self.lost(stmt.where, kw, "global_defs keyword not supported by vrrpd")
+
+    def _refresh_repeat(self, stmt: Statement) -> None:
+        value = self._number(stmt)
+        if value == 1:
+            self.note(stmt.where, stmt.keyword, "1, as vrrpd does (one GARP per VIP per refresh)")
+        elif value is not None:
+            self.lost(stmt.where, stmt.keyword, "vrrpd sends one GARP per VIP per refresh")
+
+    # -- vrrp_script -----------------------------------------------------------------------------
+
+    def _script(self, block: Statement) -> None:
+        if len(block.args) != 1:
+            self.lost(
+                block.where, "vrrp_script", "a vrrp_script needs exactly one name (keepalived skips it)"
+            )
+            return
+        script = _Script(block.args[0], block.where)
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            self._extra_words(stmt, _SINGLE_VALUE_SCRIPT)
+            script.where_of[kw] = stmt.where
+            if kw == "script" and stmt.args:
+                script.argv = split_words(stmt.args[0])
+                script.script_where = stmt.where
+                if len(stmt.args) > 1:
+                    script.unsupported.append(
+                        Finding(stmt.where, kw, "not carried over", "arguments after the quoted script")
+                    )
+            elif kw in ("interval", "timeout"):
+                value = self._number(stmt)
+                if value is not None and value > 0:
+                    setattr(script, kw, value)
+            elif kw in ("rise", "fall"):
+                value = self._number(stmt)
+                if value is not None:
+                    setattr(script, kw, max(1, int(value)))  # keepalived: values below 1 mean 1
+            elif kw == "weight":
+                self._script_weight(script, stmt)
+            elif kw == "user":
+                script.unsupported.append(
+                    Finding(stmt.where, kw, "not carried over", "vrrpd runs checks as its own user")
+                )
+            elif kw == "init_fail":
+                script.unsupported.append(
+                    Finding(stmt.where, kw, "not carried over", "vrrpd has no initial-failure state")
+                )
+            else:
+                script.unsupported.append(
+                    Finding(stmt.where, kw, "not carried over", "unknown vrrp_script keyword")
+                )
+        self.scripts[script.name] = script
+
+    def _script_weight(self, script: _Script, stmt: Statement) -> None:
+        value = self._int(stmt)
+        if value is None:
+            return
+        script.weight, script.weight_where = value, stmt.where
+        script.reverse = "reverse" in stmt.args[1:]
+
+    # -- vrrp_instance ---------------------------------------------------------------------------
+
+    def _instance(self, block: Statement) -> None:
+        if len(block.args) != 1:
+            self.lost(
+                block.where, "vrrp_instance", "an instance needs exactly one name (keepalived skips it)"
+            )
+            return
+        name = block.args[0]
+        if not _NAME.match(name):
+            # keepalived accepts any word; vrrpd's names are tame. Renaming changes what notify programs
+            # and the FIFO see, so it is reported, not silent.
+            renamed = re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
+            renamed = (renamed if renamed[:1].isalnum() else f"i{renamed}")[:64]
+            self.lost(
+                block.where, f"vrrp_instance {name}", f"renamed {renamed!r}: notify programs see the new name"
+            )
+            name = renamed
+        draft = _Draft(block.where)
+        draft.keys["name"], draft.where_of["name"] = name, block.where
+        ctx = _InstanceContext()
+        handlers: dict[str, Callable[[_Draft, _InstanceContext, Statement], None]] = {
+            "interface": self._i_interface,
+            "state": self._i_state,
+            "virtual_router_id": self._i_int("virtual_router_id"),
+            "priority": self._i_priority,
+            "advert_int": self._i_advert_int,
+            "nopreempt": self._i_nopreempt,
+            "preempt": self._i_preempt,
+            "preempt_delay": self._i_preempt_delay,
+            "authentication": self._i_authentication,
+            "virtual_ipaddress": self._i_vips("virtual_ipaddress"),
+            "virtual_ipaddress_excluded": self._i_vips("virtual_ipaddress_excluded"),
+            "unicast_peer": self._i_unicast_peer,
+            "unicast_src_ip": self._i_unicast_src,
+            "track_script": self._i_track_script,
+            "track_interface": self._i_track_interface,
+            "notify": self._i_notify,
+            "notify_master": self._i_notify_state,
+            "notify_backup": self._i_notify_state,
+            "notify_fault": self._i_notify_state,
+            "notify_stop": self._i_notify_state,
+            "garp_master_delay": self._i_garp("garp_master_delay"),
+            "garp_master_repeat": self._i_garp("garp_master_repeat"),
+            "garp_master_refresh": self._i_garp("garp_master_refresh"),
+            "garp_master_refresh_repeat": lambda _d, _c, s: self._refresh_repeat(s),
+            "smtp_alert": self._i_smtp_alert,
+            "check_unicast_src": self._i_note("vrrpd always accepts unicast adverts from its peers only"),
+            "debug": self._i_note("keepalived does not implement it: nothing to carry over"),
+            "accept": self._i_note(
+                "VIPs are ordinary addresses on the interface: packets to them are accepted"
+            ),
+            "version": self._i_version,
+            "strict_mode": self._i_off_only("vrrp_strict behaviour is not supported"),
+            "skip_check_adv_addr": self._i_off_only(
+                "vrrpd always checks the advert's address list (a mismatch is dropped unless priority 255)"
+            ),
+            "lower_prio_no_advert": self._i_off_only(
+                "vrrpd's master always answers a lower-priority advert at once"
+            ),
+            "higher_prio_send_advert": self._i_off_only(
+                "vrrpd does not send an advert before stepping down to a higher priority"
+            ),
+            "down_timer_adverts": self._i_down_timer,
+            "unicast_ttl": self._i_unicast_ttl,
+        }
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            self._extra_words(stmt, _SINGLE_VALUE_INSTANCE)
+            handler = handlers.get(kw)
+            if handler is not None:
+                handler(draft, ctx, stmt)
+            elif kw in _INSTANCE_UNSUPPORTED:
+                self.lost(stmt.where, kw, _INSTANCE_UNSUPPORTED[kw])
+            else:
+                self.lost(stmt.where, kw, "unknown or unsupported vrrp_instance keyword")
+        self._resolve(draft, ctx)
+        self.drafts.append(draft)
+
+    def _i_interface(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args:
+            draft.keys["interface"], draft.where_of["interface"] = stmt.args[0], stmt.where
+
+    def _i_state(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        value = stmt.args[0] if stmt.args else ""
+        if value == "MASTER":
+            ctx.state_master = stmt.where
+        elif value != "BACKUP":
+            self.note(stmt.where, "state", f"unknown state {value!r}: keepalived defaults to BACKUP")
+        ctx.state_where = ctx.state_where or stmt.where
+
+    def _i_int(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def handle(draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+            value = self._int(stmt)
+            if value is not None:
+                draft.keys[key], draft.where_of[key] = value, stmt.where
+
+        return handle
+
+    def _i_priority(self, draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        value = self._int(stmt)
+        if value is not None:
+            draft.keys["priority"], draft.where_of["priority"] = value, stmt.where
+            ctx.priority_set = True
+
+    def _i_advert_int(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        value = self._number(stmt)
+        if value is None or value <= 0:
+            self.note(stmt.where, "advert_int", "not a positive number: keepalived ignores it (default 1)")
+            return
+        seconds = max(1, math.floor(value + 0.5))
+        if seconds != value:
+            self.note(
+                stmt.where,
+                "advert_int",
+                f"{value:g}: VRRPv2 intervals are whole seconds; keepalived rounds it to {seconds}, as here",
+            )
+        draft.keys["advert_int"], draft.where_of["advert_int"] = seconds, stmt.where
+
+    def _i_nopreempt(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        ctx.nopreempt = stmt.where
+
+    def _i_preempt(self, _draft: _Draft, ctx: _InstanceContext, _stmt: Statement) -> None:
+        ctx.nopreempt = None  # keepalived: "preempt" (backwards compatibility) turns nopreempt off
+
+    def _i_preempt_delay(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        value = self._number(stmt)
+        if value is None:
+            return
+        if not 0 <= value <= KEEPALIVED_MAX_PREEMPT_DELAY:
+            self.note(stmt.where, "preempt_delay", "outside 0..1000: keepalived ignores it, as here")
+            return
+        ctx.preempt_delay = (value, stmt.where)
+
+    def _i_authentication(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+        auth_type: str | None = None
+        password: tuple[str, Location] | None = None
+        for stmt in block.block or ():
+            if stmt.keyword == "auth_type" and stmt.args:
+                auth_type = stmt.args[0]
+                if auth_type != "PASS":
+                    self.lost(
+                        stmt.where, "auth_type", f"{auth_type}: only PASS (simple password) is supported"
+                    )
+            elif stmt.keyword == "auth_pass" and stmt.args:
+                password = (stmt.args[0], stmt.where)
+            else:
+                self.lost(stmt.where, stmt.keyword, "unknown authentication keyword")
+        if auth_type != "PASS" or password is None:
+            if auth_type == "PASS":
+                self.lost(block.where, "authentication", "auth_type PASS without auth_pass")
+            return
+        value, where = password
+        if len(value) > AUTH_PASS_MAX:
+            value = value[:AUTH_PASS_MAX]
+            self.note(
+                where,
+                "auth_pass",
+                f"longer than {AUTH_PASS_MAX} characters: keepalived uses only the first {AUTH_PASS_MAX}, "
+                "as here (the adverts are identical)",
+            )
+        draft.keys["auth_pass"], draft.where_of["auth_pass"] = value, where
+
+    def _i_vips(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def parse(draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+            self._vip_block(draft, key, block)
+
+        return parse
+
+    def _vip_block(self, draft: _Draft, key: str, block: Statement) -> None:
+        vips: list[str] = draft.keys.get(key, [])  # keepalived merges repeated blocks
+        wheres: list[Location] = draft.item_where.get(key, [])
+        for stmt in block.block or ():
+            address = stmt.keyword
+            try:
+                parsed = ipaddress.ip_interface(address)
+            except ValueError:
+                self.lost(stmt.where, address, "not an IP address (keepalived skips it too)")
+                continue
+            if parsed.version == 6:
+                self.lost(stmt.where, address, "IPv6 addresses need VRRPv3, which is not supported yet")
+                continue
+            options = list(stmt.args)
+            while options:
+                option = options.pop(0)
+                value = options.pop(0) if options and option in _VIP_VALUE_OPTIONS else None
+                if option == "dev" and value is not None:
+                    draft.vip_devs.append((address, value, stmt.where))
+                elif option == "label":
+                    self.lost(
+                        stmt.where,
+                        f"{address} label {value}",
+                        "address labels are not supported: the VIP is added without a label",
+                    )
+                elif option == "scope" and value == "global":
+                    continue  # the default scope
+                else:
+                    shown = f"{option} {value}" if value is not None else option
+                    self.lost(stmt.where, f"{address} {shown}", "VIP option not supported")
+            vips.append(address)
+            wheres.append(stmt.where)
+        if vips:
+            draft.keys[key] = vips
+            draft.where_of.setdefault(key, block.where)
+            draft.item_where[key] = wheres
+
+    def _i_unicast_peer(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+        peers: list[str] = []
+        wheres: list[Location] = []
+        for stmt in block.block or ():
+            if stmt.args:
+                self.lost(
+                    stmt.where, f"{stmt.keyword} {' '.join(stmt.args)}", "peer options are not supported"
+                )
+            peers.append(stmt.keyword)
+            wheres.append(stmt.where)
+        if peers:
+            draft.keys["unicast_peer"], draft.where_of["unicast_peer"] = peers, block.where
+            draft.item_where["unicast_peer"] = wheres
+
+    def _i_unicast_src(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args:
+            draft.keys["unicast_src_ip"], draft.where_of["unicast_src_ip"] = stmt.args[0], stmt.where
+
+    def _i_track_script(self, _draft: _Draft, ctx: _InstanceContext, block: Statement) -> None:
+        for stmt in block.block or ():
+            ctx.tracked.append(stmt)
+
+    def _i_track_interface(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+        for stmt in block.block or ():
+            own = stmt.keyword == draft.keys.get("interface")
+            if own and not stmt.args:
+                self.note(stmt.where, f"track_interface {stmt.keyword}", "vrrpd always tracks its interface")
+            else:
+                self.lost(
+                    stmt.where,
+                    f"track_interface {stmt.keyword}",
+                    "vrrpd tracks only the instance's own interface (link down: FAULT)",
+                )
+
+    def _i_notify(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if not stmt.args:
+            return
+        argv = split_words(stmt.args[0])
+        if len(stmt.args) > 1:
+            self.lost(stmt.where, "notify", f"user {stmt.args[1]}: vrrpd runs notify as its own user")
+        if len(argv) != 1 or not os.path.isabs(argv[0]):
+            self.lost(
+                stmt.where,
+                "notify",
+                f"{stmt.args[0]!r}: vrrpd runs one absolute path with no arguments and no shell "
+                "(wrap the command in a script)",
+            )
+            return
+        draft.keys["notify"], draft.where_of["notify"] = argv[0], stmt.where
+
+    def _i_notify_state(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        path = stmt.args[0] if stmt.args else "..."
+        state = stmt.keyword.removeprefix("notify_").upper()
+        self.lost(stmt.where, stmt.keyword, _NOTIFY_PER_STATE.format(path=path, state=state))
+
+    def _i_garp(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def handle(draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+            value = self._number(stmt)
+            if value is not None:
+                draft.keys[key], draft.where_of[key] = _whole(value), stmt.where
+
+        return handle
+
+    def _i_smtp_alert(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if _bool_arg(stmt):
+            self.smtp_alert = self.smtp_alert or stmt
+        else:
+            self.note(stmt.where, "smtp_alert", "disabled: nothing to carry over")
+
+    def _i_note(self, message: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def handle(_draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+            self.note(stmt.where, stmt.keyword, message)
+
+        return handle
+
+    def _i_off_only(self, message: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        def handle(_draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+            if _bool_arg(stmt):
+                self.lost(stmt.where, stmt.keyword, message)
+            else:
+                self.note(stmt.where, stmt.keyword, "off, as in vrrpd")
+
+        return handle
+
+    def _i_version(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args[:1] == ("2",):
+            self.note(stmt.where, "version", "vrrpd speaks VRRPv2")
+        else:
+            self.lost(stmt.where, "version", "only VRRPv2 is supported")
+
+    def _i_down_timer(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args[:1] == ("3",):
+            self.note(stmt.where, stmt.keyword, "3, as RFC 3768 and vrrpd")
+        else:
+            self.lost(stmt.where, stmt.keyword, "vrrpd uses the RFC's 3 advert intervals")
+
+    def _i_unicast_ttl(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args[:1] == ("255",):
+            self.note(stmt.where, stmt.keyword, "255, as vrrpd sends")
+        else:
+            self.lost(stmt.where, stmt.keyword, "vrrpd always sends TTL 255 (RFC 3768 §5.2.3)")
+
+    # -- keepalived's effective values -------------------------------------------------------------
+
+    def _resolve(self, draft: _Draft, ctx: _InstanceContext) -> None:
+        keys, where_of = draft.keys, draft.where_of
+        if "interface" not in keys and draft.vip_devs:
+            # keepalived allows no interface in unicast mode, the VIPs naming theirs.
+            _, dev, where = draft.vip_devs[0]
+            keys["interface"], where_of["interface"] = dev, where
+            self.note(where, "dev", f"the instance has no interface: using the VIPs' dev {dev}")
+        self._vip_devs(draft)
+        self._overflow(draft)
+        if ctx.state_master is not None:
+            self.note(
+                ctx.state_master,
+                "state MASTER",
+                "ignored: vrrpd always starts in BACKUP and becomes master after Master_Down_Interval "
+                "unless a higher priority is heard (RFC 3768 §6.4.1); claiming MASTER at start-up would "
+                "put the VIP on two nodes at once whenever this node restarts. The election result is "
+                "the same",
+            )
+            if not ctx.priority_set:
+                keys["priority"], where_of["priority"] = 255, ctx.state_master
+                self.note(
+                    ctx.state_master,
+                    "priority",
+                    "not set with state MASTER: keepalived then uses 255 (address owner), as here",
+                )
+        elif ctx.state_where is not None:
+            self.note(ctx.state_where, "state", "vrrpd always starts in BACKUP (RFC 3768 §6.4.1)")
+        keys.setdefault("priority", 100)  # keepalived's defaults, written out so the file says it all
+        keys.setdefault("advert_int", 1)
+        owner = keys.get("priority") == 255
+        nopreempt = ctx.nopreempt
+        if nopreempt is not None and owner:
+            self.note(nopreempt, "nopreempt", "ignored by keepalived with priority 255, as here")
+            nopreempt = None
+        if nopreempt is not None and ctx.state_master is not None:
+            self.note(nopreempt, "nopreempt", "keepalived clears it with state MASTER, as here")
+            nopreempt = None
+        keys["preempt"] = nopreempt is None
+        if nopreempt is not None:
+            where_of["preempt"] = nopreempt
+        if ctx.preempt_delay is not None:
+            delay, where = ctx.preempt_delay
+            if ctx.state_master is not None and delay:
+                self.note(where, "preempt_delay", "keepalived clears it with state MASTER, as here")
+            elif nopreempt is not None and delay:
+                self.note(where, "preempt_delay", "keepalived clears it with nopreempt, as here")
+            else:
+                keys["preempt_delay"], where_of["preempt_delay"] = _whole(delay), where
+        for key, (value, where) in self.garp_defaults.items():
+            if key not in keys:
+                keys[key], where_of[key] = _whole(value), where
+        self._checks(draft, ctx)
+
+    def _vip_devs(self, draft: _Draft) -> None:
+        interface = draft.keys.get("interface")
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            vips: list[str] = draft.keys.get(key, [])
+            for address, dev, where in draft.vip_devs:
+                if dev == interface or address not in vips:
+                    continue
+                self.lost(
+                    where,
+                    f"{address} dev {dev}",
+                    f"a VIP on another interface than the instance's ({interface}) is not supported: dropped",
+                )
+                index = vips.index(address)
+                del vips[index]
+                del draft.item_where[key][index]
+            if not vips:
+                draft.keys.pop(key, None)
+
+    def _overflow(self, draft: _Draft) -> None:
+        # keepalived moves addresses beyond the 255 an advert can carry (RFC 3768 §5.3.5) to the
+        # instance's excluded list with a warning; so does the import, saying so.
+        vips: list[str] = draft.keys.get("virtual_ipaddress", [])
+        if len(vips) <= MAX_ADVERTISED:
+            return
+        excess, wheres = vips[MAX_ADVERTISED:], draft.item_where["virtual_ipaddress"][MAX_ADVERTISED:]
+        del vips[MAX_ADVERTISED:]
+        del draft.item_where["virtual_ipaddress"][MAX_ADVERTISED:]
+        draft.keys["virtual_ipaddress_excluded"] = excess + draft.keys.get("virtual_ipaddress_excluded", [])
+        draft.item_where["virtual_ipaddress_excluded"] = wheres + draft.item_where.get(
+            "virtual_ipaddress_excluded", []
+        )
+        draft.where_of.setdefault("virtual_ipaddress_excluded", draft.where_of["virtual_ipaddress"])
+        self.note(
+            wheres[0],
+            "virtual_ipaddress",
+            f"{len(vips) + len(excess)} addresses: an advert carries at most {MAX_ADVERTISED}; the other "
+            f"{len(excess)} go to virtual_ipaddress_excluded, as keepalived does",
+        )
+
+    def _checks(self, draft: _Draft, ctx: _InstanceContext) -> None:
+        converted = 0
+        for stmt in ctx.tracked:
+            script = self.scripts.get(stmt.keyword)
+            label = f"track_script {stmt.keyword}"
+            if script is None:
+                self.note(stmt.where, label, "no such vrrp_script: keepalived ignores it, as here")
+                continue
+            first_use, script.used = not script.used, True
+            weight, reverse = script.weight, script.reverse
+            args = list(stmt.args)
+            if args[:1] == ["weight"] and len(args) > 1:
+                try:
+                    weight = int(args[1])
+                except ValueError:
+                    self.lost(stmt.where, label, f"weight {args[1]!r} is not an integer")
+                    continue
+                reverse = "reverse" in args[2:]
+            if converted:
+                self.lost(
+                    stmt.where, label, "vrrpd runs one check per instance: this one is not carried over"
+                )
+                continue
+            if first_use:
+                self.findings.extend(script.unsupported)  # once, however many instances track it
+            check = self._check(draft, script, weight, reverse, stmt, first_use=first_use)
+            if check is not None:
+                draft.check = check
+                converted += 1
+
+    def _check(
+        self, draft: _Draft, script: _Script, weight: int, reverse: bool, track: Statement, *, first_use: bool
+    ) -> dict[str, Any] | None:
+        label = f"vrrp_script {script.name}"
+        if reverse:
+            self.lost(track.where, label, "reverse weights are not supported")
+            return None
+        if weight > 0:
+            self.lost(
+                script.weight_where or track.where,
+                label,
+                f"positive weight {weight} (raise the priority while the check passes) is not supported; "
+                f"the equivalent is priority + {weight} with weight = {weight}",
+            )
+            return None
+        if weight < 0 and draft.keys.get("priority") == 255:
+            self.note(
+                script.weight_where or track.where,
+                label,
+                "a weight cannot change an address owner's priority (255) in keepalived: dropped, as here",
+            )
+            return None
+        where = script.script_where or script.where
+        check: dict[str, Any] = {}
+        argv = script.argv
+        target = _tcp_target(argv)
+        if not argv:
+            self.note(script.where, label, "no script: keepalived drops the vrrp_script, as here")
+            return None
+        if target is not None:
+            host, port = target
+            check["tcp_port"], check["host"] = port, host
+            draft.check_where["tcp_port"] = draft.check_where["host"] = where
+            if first_use:
+                command = " ".join(argv)
+                self.note(where, label, f"{command!r} is a TCP connect test: a native check of {host}:{port}")
+        elif argv[0] in _ALWAYS_TRUE and weight == 0:
+            if first_use:
+                self.note(where, label, f"{argv[0]!r} always succeeds: no check is needed")
+            return None
+        elif len(argv) == 1 and os.path.isabs(argv[0]):
+            check["script"] = argv[0]
+            draft.check_where["script"] = where
+        else:
+            self.lost(
+                where,
+                label,
+                f"{' '.join(argv)!r}: vrrpd runs a check program by absolute path, without arguments or a "
+                "shell; put the command in an executable script",
+            )
+            return None
+        timeout = script.timeout if script.timeout is not None else script.interval
+        if timeout > script.interval:
+            self.lost(
+                script.where_of.get("timeout", script.where),
+                label,
+                f"timeout {timeout:g} > interval {script.interval:g}: vrrpd needs timeout <= interval; "
+                f"converted to {script.interval:g}",
+            )
+            timeout = script.interval
+        check["interval"] = _whole(script.interval)
+        check["timeout"] = _whole(timeout)
+        check["rise"], check["fall"] = script.rise, script.fall
+        check["weight"] = -weight
+        for key in ("interval", "timeout", "rise", "fall"):
+            draft.check_where[key] = script.where_of.get(key, script.where)
+        draft.check_where["weight"] = script.weight_where or track.where
+        return check
+
+    # -- values ----------------------------------------------------------------------------------
+
+    def _extra_words(self, stmt: Statement, single: frozenset[str]) -> None:
+        # keepalived reads one value and ignores the rest of the line; ";" separates nothing.
+        if stmt.keyword in single and len(stmt.args) > 1:
+            rest = " ".join(stmt.args[1:])
+            self.note(
+                stmt.where,
+                stmt.keyword,
+                f"words after the value are ignored by keepalived, as here: {rest!r}",
+            )
+
+    def _number(self, stmt: Statement) -> float | None:
+        try:
+            value = float(stmt.args[0])
+        except (IndexError, ValueError):
+            self.lost(stmt.where, stmt.keyword, f"{' '.join(stmt.args)!r} is not a number")
+            return None
+        if not math.isfinite(value):
+            self.lost(stmt.where, stmt.keyword, f"{stmt.args[0]!r} is not a number")
+            return None
+        return value
+
+    def _int(self, stmt: Statement) -> int | None:
+        try:
+            return int(stmt.args[0])
+        except (IndexError, ValueError):
+            self.lost(stmt.where, stmt.keyword, f"{' '.join(stmt.args)!r} is not an integer")
+            return None
+
+
+_SINGLE_VALUE_INSTANCE = frozenset(
+    {"interface", "state", "virtual_router_id", "priority", "advert_int", "preempt_delay", "unicast_src_ip"}
+    | {"garp_master_delay", "garp_master_repeat", "garp_master_refresh"}
+)
+_SINGLE_VALUE_SCRIPT = frozenset({"interval", "timeout", "rise", "fall"})
+_VIP_VALUE_OPTIONS = frozenset({"dev", "label", "scope", "brd", "peer", "preferred_lft", "track_group"})
+
+
+@dataclass
+class _InstanceContext:
+    """Per-instance facts that only make sense once the whole block is read."""
+
+    state_master: Location | None = None
+    state_where: Location | None = None
+    priority_set: bool = False
+    nopreempt: Location | None = None
+    preempt_delay: tuple[float, Location] | None = None
+    tracked: list[Statement] = field(default_factory=list)
+
+
+def _bool_arg(stmt: Statement) -> bool:
+    """keepalived's optional boolean: no argument means on."""
+    return not stmt.args or stmt.args[0].lower() in ("on", "true", "yes")
+
+
+def _whole(value: float) -> float | int:
+    """Durations and counts as integers when they are whole, so the TOML reads naturally."""
+    return int(value) if float(value).is_integer() else value
+
+
+def _tcp_target(argv: list[str]) -> tuple[str, int] | None:
+    """(host, port) if the script is bash's ``</dev/tcp/HOST/PORT`` connect test, else None."""
+    if len(argv) == 1:
+        command = argv[0]
+    elif len(argv) == 3 and argv[0] in _BASH and argv[1] == "-c":
+        command = argv[2]
+    else:
+        return None
+    match = _TCP_REDIRECT.match(command)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        return None
+    return match["host"], int(match["port"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# TOML
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string, except that TOML also wants DEL escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot render {value!r} as TOML")
+
+
+def _comment(text: str) -> str:
+    return "# " + " ".join(text.split())
+
+
+def _render(
+    global_keys: dict[str, str],
+    drafts: Iterable[_Draft],
+    header: Iterable[str] = (),
+    stand_in: dict[str, str] | None = None,
+) -> str:
+    """The TOML text; ``stand_in`` replaces program paths (used to validate on a host without them)."""
+    lines = [_comment(h) for h in header]
+    if global_keys:
+        lines += ["", "[global]", *(f"{key} = {_toml_value(value)}" for key, value in global_keys.items())]
+    for draft in drafts:
+        keys = dict(draft.keys)
+        if stand_in is not None and "notify" in keys:
+            keys["notify"] = stand_in["path"]
+        lines += ["", "[[vrrp_instance]]", _comment(f"from {draft.where}")]
+        lines += [f"{key} = {_toml_value(keys[key])}" for key in _KEY_ORDER if key in keys]
+        if draft.check is not None:
+            check = dict(draft.check)
+            if stand_in is not None and "script" in check:
+                check["script"] = stand_in["path"]
+            lines += ["", "[vrrp_instance.check]"]
+            lines += [f"{key} = {_toml_value(check[key])}" for key in _CHECK_ORDER if key in check]
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation against vrrpd's schema
+
+
+class _Validator:
+    """Drops what vrrpd's schema refuses, one reported value at a time, until the file loads."""
+
+    def __init__(self, conv: _Converter) -> None:
+        self.conv = conv
+        self.stand_in = _stand_in()
+
+    def run(self) -> None:
+        conv = self.conv
+        self._global_keys()
+        for _ in range(1000):  # each round removes at least one value: bounded by the file's size
+            kept = conv.drafts
+            if not kept:
+                return
+            text = _render({}, kept, stand_in=self.stand_in)
+            try:
+                parse_config(text, "<converted>", env={})
+            except ConfigError as exc:
+                for issue in exc.issues:
+                    self._drop(issue)
+                continue
+            break
+        else:  # pragma: no cover - the loop always ends by dropping or succeeding
+            raise RuntimeError("conversion did not converge")
+        for draft in conv.drafts:
+            for path, where in _programs(draft):
+                if not (Path(path).is_file() and os.access(path, os.X_OK)):
+                    conv.note(
+                        where,
+                        path,
+                        "not an executable file on this host: it must be on the host running vrrpd",
+                    )
+
+    def _global_keys(self) -> None:
+        conv = self.conv
+        for key, (value, where) in list(conv.global_keys.items()):
+            try:
+                parse_config(f"[global]\n{key} = {_toml_value(value)}\n", "<converted>", env={})
+            except ConfigError as exc:
+                problems = [i.problem for i in exc.issues if i.key == f"global.{key}"]
+                if problems:
+                    conv.lost(where, key, f"{value!r}: {problems[0]}; vrrpd's default applies instead")
+                    del conv.global_keys[key]
+
+    def _drop(self, issue: ConfigIssue) -> None:
+        conv = self.conv
+        match = _ISSUE_KEY.match(issue.key or "")
+        if match is None or match["key"] is None or int(match["index"]) >= len(conv.drafts):
+            raise RuntimeError(f"unexpected validation error in the converted configuration: {issue}")
+        draft = conv.drafts[int(match["index"])]
+        key, item = match["key"], match["item"]
+        shown = f" = {issue.value}" if issue.value is not None else ""
+        if key == "check":
+            self._drop_check(draft, match["sub"], issue, shown)
+            return
+        where = draft.where_of.get(key, draft.where)
+        values = draft.keys.get(key)
+        if item is not None and isinstance(values, list) and int(item) < len(values):
+            index = int(item)
+            item_wheres = draft.item_where.get(key, [])
+            at = item_wheres.pop(index) if index < len(item_wheres) else where
+            conv.lost(at, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
+            del values[index]
+            if values:
+                return
+        elif key in draft.keys:
+            conv.lost(where, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
+        draft.keys.pop(key, None)
+        if key in _REQUIRED:
+            conv.drafts.remove(draft)
+            conv.lost(
+                draft.where,
+                f"vrrp_instance {draft.keys.get('name', '?')}",
+                f"not converted: {key} is required and has no usable value",
+            )
+
+    def _drop_check(self, draft: _Draft, sub: str | None, issue: ConfigIssue, shown: str) -> None:
+        conv = self.conv
+        check = draft.check
+        assert check is not None  # the issue names the check, so there is one
+        if sub == "host" and "host" in check:
+            conv.lost(
+                draft.check_where.get("host", draft.where),
+                f"check host{shown}",
+                f"vrrpd refuses it: {issue.problem}; the check probes the interface's primary address",
+            )
+            del check["host"]
+            return
+        if sub is not None and sub in check and sub not in ("tcp_port", "script"):
+            conv.lost(
+                draft.check_where.get(sub, draft.where),
+                f"check {sub}{shown}",
+                f"vrrpd refuses it: {issue.problem}",
+            )
+            del check[sub]
+            return
+        conv.lost(draft.where, f"check{shown}", f"vrrpd refuses it: {issue.problem}; the check is dropped")
+        draft.check = None
+
+
+def _stand_in() -> dict[str, str]:
+    """An executable that exists here, to validate program paths meant for another host.
+
+    The schema checks that notify/check programs exist on *this* host; the converted file is meant for
+    the host that will run vrrpd, so validation substitutes this path and existence is reported apart.
+    """
+    return {"path": str(Path(sys.executable).resolve())}
+
+
+def _programs(draft: _Draft) -> list[tuple[str, Location]]:
+    out: list[tuple[str, Location]] = []
+    if "notify" in draft.keys:
+        out.append((draft.keys["notify"], draft.where_of["notify"]))
+    if draft.check is not None and "script" in draft.check:
+        out.append((draft.check["script"], draft.check_where.get("script", draft.where)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
+    """Convert an already parsed configuration; ``source`` names it in the output's header."""
+    conv = _Converter(parsed)
+    conv.run()
+    _Validator(conv).run()
+    order = {name: index for index, name in enumerate(parsed.files)}
+
+    def position(finding: Finding) -> tuple[int, int]:
+        where = finding.where
+        return (len(order), 0) if where is None else (order.get(where.file, len(order)), where.line)
+
+    findings = sorted(conv.findings, key=position)  # file read order, then line: the order of reading
+    header = [
+        f"Converted from {source} by `vrrpd import-keepalived` (vrrpd {__version__}).",
+        "Review every finding below before use; `vrrpd check-config --config FILE` validates this file.",
+        *(str(f) for f in findings),
+    ]
+    global_keys = {key: value for key, (value, _) in conv.global_keys.items()}
+    text = _render(global_keys, conv.drafts, header) if conv.drafts else ""
+    if conv.drafts:
+        parse_config(
+            _render(global_keys, conv.drafts, stand_in=_stand_in()), "<converted>", env={}
+        )  # the promise of this module: the output loads (raises ConfigError if it would not)
+    return Conversion(text, findings, len(conv.drafts), parsed.files)
+
+
+def convert(path: str | Path, config_id: str | None = None) -> Conversion:
+    """Read the keepalived configuration at ``path`` (with its includes) and convert it."""
+    return convert_parsed(parse_file(path, config_id), str(path))
+
+
+def main(path: str, output: str | None, allow_partial: bool, config_id: str | None) -> int:
+    """The ``import-keepalived`` subcommand: TOML on stdout (or ``output``), findings on stderr."""
+    try:
+        conversion = convert(path, config_id)
+    except KeepalivedConfError as exc:
+        print(f"vrrpd: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    for finding in conversion.findings:
+        print(f"vrrpd: {finding}", file=sys.stderr)
+    lost = len(conversion.lost)
+    summary = (
+        f"vrrpd: import-keepalived: {conversion.instances} instance(s) converted from "
+        f"{len(conversion.files)} file(s); {lost} item(s) not carried over"
+    )
+    if conversion.instances == 0:
+        print(f"{summary}; no vrrp_instance could be converted, nothing written", file=sys.stderr)
+        return EXIT_PARTIAL
+    if lost and not allow_partial:
+        print(f"{summary}; nothing written (--allow-partial writes it anyway)", file=sys.stderr)
+        return EXIT_PARTIAL
+    print(summary, file=sys.stderr)
+    if output is None:
+        sys.stdout.write(conversion.toml)
+    else:
+        Path(output).write_text(conversion.toml, encoding="utf-8")
+    return 0

@@ -1,0 +1,2 @@
+"""The OpenShift ipfailover contract: ``OPENSHIFT_HA_*`` environment, VIP spreading, the Kubernetes
+manifest."""

@@ -1,0 +1,42 @@
+"""The configuration layer: TOML + environment → frozen, validated structs; one-line errors.
+
+Modules: ``errors`` (ConfigIssue, ConfigError), ``schema`` (the structs and value parsers), ``load``
+(TOML and environment → ``Config``), ``describe`` (the resolved configuration in words), ``diff`` (what a
+reload changes). The names below are the layer's public API.
+"""
+
+from vrrpd.config.describe import describe
+from vrrpd.config.errors import ConfigError, ConfigIssue
+from vrrpd.config.load import (
+    ENV_ALLOWLIST,
+    ENV_PREFIX,
+    FROM_ENVIRONMENT,
+    check_interfaces,
+    fields_of,
+    from_dict,
+    load_config,
+    parse_config,
+    to_dict,
+)
+from vrrpd.config.schema import MAX_EXCLUDED, CheckConfig, Config, GlobalConfig, InstanceConfig, ListenAddress
+
+__all__ = [
+    "ENV_ALLOWLIST",
+    "ENV_PREFIX",
+    "FROM_ENVIRONMENT",
+    "MAX_EXCLUDED",
+    "CheckConfig",
+    "Config",
+    "ConfigError",
+    "ConfigIssue",
+    "GlobalConfig",
+    "InstanceConfig",
+    "ListenAddress",
+    "check_interfaces",
+    "describe",
+    "fields_of",
+    "from_dict",
+    "load_config",
+    "parse_config",
+    "to_dict",
+]

@@ -1,0 +1,58 @@
+"""The resolved configuration in words, for ``vrrpd check-config``."""
+
+from __future__ import annotations
+
+from vrrpd.config.schema import CheckConfig, Config
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+def _describe_check(check: CheckConfig) -> str:
+    if check.tcp_port is not None:
+        target = f"{check.host or '<interface primary address>'}:{check.tcp_port}"
+        what = f"tcp connect {target}"
+    else:
+        what = f"script {check.script}"
+    effect = "FAULT" if check.weight == 0 else f"priority -{check.weight}"
+    return (
+        f"{what} every {_seconds(check.interval)} (timeout {_seconds(check.timeout)}, "
+        f"rise {check.rise}, fall {check.fall}) -> on failure: {effect}"
+    )
+
+
+def describe(config: Config) -> str:
+    """The resolved configuration for ``check-config``; never includes the password itself."""
+    g = config.global_
+    lines = [
+        f"config {config.source}",
+        f"router_id {g.router_id}; control_socket {g.control_socket}; log_format {g.log_format}; "
+        f"metrics {g.metrics_listen or 'off'}; notify_fifo {g.notify_fifo or 'off'}",
+    ]
+    for inst in config.vrrp_instance:
+        priority = f"{inst.priority} (address owner)" if inst.is_owner else str(inst.priority)
+        preempt = f"yes (delay {_seconds(inst.preempt_delay)})" if inst.preempt else "no"
+        if inst.unicast_peer:
+            src = inst.unicast_src_ip or "<interface primary address>"
+            adverts = f"unicast to {', '.join(map(str, inst.unicast_peer))} from {src}"
+        else:
+            adverts = "multicast 224.0.0.18"
+        refresh = _seconds(inst.garp_master_refresh) if inst.garp_master_refresh else "off"
+        second = _seconds(inst.garp_master_delay) if inst.garp_master_delay else "none"
+        lines += [
+            f"instance {inst.name}: interface {inst.interface}, vrid {inst.virtual_router_id}, "
+            f"priority {priority}, advert_int {inst.advert_int}s, preempt {preempt}",
+            f"  vips: {', '.join(map(str, inst.virtual_ipaddress))}",
+            *(
+                [f"  excluded vips (not in adverts): {', '.join(map(str, inst.virtual_ipaddress_excluded))}"]
+                if inst.virtual_ipaddress_excluded
+                else []
+            ),
+            f"  auth: {'yes (PASS)' if inst.auth_pass is not None else 'no'}; adverts: {adverts}",
+            f"  check: {_describe_check(inst.check) if inst.check else 'none'}",
+            f"  notify: {inst.notify or 'none'} (timeout {_seconds(inst.notify_timeout)})",
+            f"  garp: {inst.garp_master_repeat} on becoming master, second burst after {second}, "
+            f"refresh {refresh}",
+        ]
+    return "\n".join(lines)

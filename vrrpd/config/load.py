@@ -1,0 +1,350 @@
+"""Loading: TOML text plus ``VRRPD_*`` environment variables, validated into a ``Config``.
+
+Precedence: environment (``VRRPD_<KEY>``, ``[global]`` keys only) > file > built-in default.
+
+Validation walks the TOML tables itself and asks msgspec about one key at a time (types, ``Meta``
+bounds and patterns), so that every wrong key is reported, not only the first one msgspec meets.
+Every mistake becomes a ``ConfigError`` whose text is one line: source, key path, value, what is allowed.
+It reads the host only in ``check_interfaces``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple, TypeVar
+
+import msgspec
+from msgspec import Meta, Struct
+
+from vrrpd.config.errors import ConfigError, ConfigIssue, InvalidValue, RuleBroken
+from vrrpd.config.schema import Config, GlobalConfig, Parse
+
+ENV_PREFIX = "VRRPD_"
+# VRRPD_* variables that are not [global] keys but are still legitimate: the CLI's default config
+# path, and the test lab's namespace prefix (inherited by the daemons a lab starts).
+ENV_ALLOWLIST = frozenset({"VRRPD_CONFIG", "VRRPD_LAB_PREFIX"})
+# The source of a configuration built from the pod environment (--openshift): no file to re-read.
+FROM_ENVIRONMENT = "environment (--openshift)"
+
+# ---------------------------------------------------------------------------------------------
+# Validation: the walk over the TOML tables
+
+_Loc = tuple[str | int, ...]
+_S = TypeVar("_S", bound=Struct)
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One key of a table, as read once from its struct's annotations."""
+
+    name: str  # the attribute
+    key: str  # the TOML key
+    type: Any  # what msgspec checks the (parsed) value against
+    required: bool
+    allowed: str  # the Meta description
+    parse: Parse | None
+    table: type[Struct] | None  # a nested table, or (many) an array of tables
+    many: bool
+
+
+class _Problem(NamedTuple):
+    loc: _Loc
+    problem: str
+    value: object = None  # None: nothing to show (TOML has no null)
+
+
+# A key whose value failed: its problems are recorded, the struct is not built.
+_FAILED: Any = object()
+_SCHEMAS: dict[type[Struct], dict[str, _Field]] = {}
+
+
+def _schema(cls: type[Struct]) -> dict[str, _Field]:
+    """The TOML keys of ``cls`` in declaration order; a field named ``_x`` is not a key."""
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        schema = {f.encode_name: _field(f) for f in msgspec.structs.fields(cls) if not f.name.startswith("_")}
+        _SCHEMAS[cls] = schema
+    return schema
+
+
+def _field(info: msgspec.structs.FieldInfo) -> _Field:
+    # The metadata sits on the field's type or on the non-None member of its Optional.
+    members = typing.get_args(info.type) if _is_union(info.type) else (info.type,)
+    metadata: list[object] = []
+    table: type[Struct] | None = None
+    many = False
+    for member in members:
+        bare = member
+        if typing.get_origin(bare) is Annotated:
+            metadata += bare.__metadata__
+            bare = typing.get_args(bare)[0]
+        item = typing.get_args(bare)[0] if typing.get_origin(bare) is tuple else None
+        if _is_struct(bare):
+            table = bare
+        elif _is_struct(item):
+            table, many = item, True
+    allowed = next((m.description for m in metadata if isinstance(m, Meta) and m.description), None)
+    return _Field(
+        name=info.name,
+        key=info.encode_name,
+        type=info.type,
+        required=info.required,
+        allowed=allowed or "a valid value",
+        parse=next((m for m in metadata if isinstance(m, Parse)), None),
+        table=table,
+        many=many,
+    )
+
+
+def _is_union(tp: object) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _is_struct(tp: object) -> typing.TypeGuard[type[Struct]]:
+    return isinstance(tp, type) and issubclass(tp, Struct)
+
+
+def _table(
+    cls: type[_S], data: dict[str, Any], loc: _Loc, problems: list[_Problem], **extra: Any
+) -> _S | None:
+    """One table validated into ``cls``; on failure None, with every problem found appended."""
+    schema = _schema(cls)
+    before = len(problems)
+    values: dict[str, Any] = {}
+    for key, field in schema.items():
+        if key in data:
+            value = _value(field, data[key], (*loc, key), problems)
+            if value is not _FAILED:
+                values[field.name] = value
+        elif field.required:
+            problems.append(_Problem((*loc, key), f"missing (required: {field.allowed})"))
+    for key, value in data.items():
+        if key not in schema:
+            problems.append(_Problem((*loc, key), _unknown_key(key, schema), value))
+    if len(problems) > before:
+        return None
+    try:
+        return cls(**values, **extra)
+    except RuleBroken as rule:  # __post_init__: the cross-field rules
+        problems.append(_Problem((*loc, *rule.key), str(rule), rule.value))
+        return None
+
+
+def _value(field: _Field, raw: object, loc: _Loc, problems: list[_Problem]) -> Any:
+    """One key's value, converted and checked; ``_FAILED`` once its problems are appended."""
+    before = len(problems)
+    value = raw
+    if field.parse is not None and not field.parse.each:
+        value = _parsed(field.parse.func, raw, loc, problems)
+    elif field.parse is not None and isinstance(raw, list):
+        value = tuple(_parsed(field.parse.func, item, (*loc, i), problems) for i, item in enumerate(raw))
+    elif field.table is not None and field.many and isinstance(raw, list):
+        value = tuple(_nested(field, item, (*loc, i), problems) for i, item in enumerate(raw))
+    elif field.table is not None and not field.many and isinstance(raw, dict):
+        value = _table(field.table, raw, loc, problems)
+    # Anything else (a string where an array belongs...) is left for msgspec to refuse.
+    if len(problems) > before:
+        return _FAILED
+    try:
+        return msgspec.convert(value, field.type)
+    except msgspec.ValidationError:
+        problems.append(_Problem(loc, f"must be {field.allowed}", raw))
+        return _FAILED
+
+
+def _parsed(parse: Callable[[object], object], raw: object, loc: _Loc, problems: list[_Problem]) -> object:
+    try:
+        return parse(raw)
+    except InvalidValue as exc:
+        problems.append(_Problem(loc, str(exc), raw))
+        return None
+
+
+def _nested(field: _Field, raw: object, loc: _Loc, problems: list[_Problem]) -> object:
+    assert field.table is not None
+    if not isinstance(raw, dict):
+        problems.append(_Problem(loc, f"must be {field.allowed}", raw))
+        return None
+    return _table(field.table, raw, loc, problems)
+
+
+def _unknown_key(key: str, schema: Mapping[str, _Field]) -> str:
+    known = sorted(schema)
+    guess = difflib.get_close_matches(key, known, n=1)
+    # A close match is the likely typo; otherwise list what this table accepts.
+    return f'unknown key; did you mean "{guess[0]}"?' if guess else f"unknown key (known: {', '.join(known)})"
+
+
+def _validate(cls: type[_S], data: Mapping[str, Any], source: str, env_keys: Mapping[str, str]) -> _S:
+    problems: list[_Problem] = []
+    extra = {"_source": source} if cls is Config else {}
+    result = _table(cls, dict(data), (), problems, **extra)
+    if result is None:
+        raise ConfigError(*(_issue(problem, source, env_keys) for problem in problems))
+    return result
+
+
+def from_dict(cls: type[_S], data: Mapping[str, Any], source: str = "<dict>") -> _S:
+    """Validate ``data`` (a table as ``tomllib`` returns it) into ``cls``; raises ``ConfigError``."""
+    return _validate(cls, data, source, {})
+
+
+def to_dict(model: Struct) -> dict[str, Any]:
+    """``model`` as JSON-compatible builtins keyed as in the file; addresses and paths as strings, no None."""
+    return _without_none(msgspec.to_builtins(model, enc_hook=str))  # type: ignore[no-any-return]
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None and not k.startswith("_")}
+    if isinstance(value, list | tuple):  # to_builtins keeps tuples: JSON has only arrays
+        return [_without_none(item) for item in value]
+    return value
+
+
+def fields_of(cls: type[Struct]) -> tuple[str, ...]:
+    """The attribute names of a configuration struct, in declaration order."""
+    return tuple(name for name in cls.__struct_fields__ if not name.startswith("_"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _global_env_vars() -> dict[str, str]:
+    return {f"{ENV_PREFIX}{key.upper()}": key for key in _schema(GlobalConfig)}
+
+
+def _environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``[global]`` overrides found in ``env``; any other ``VRRPD_*`` name is an error."""
+    known = _global_env_vars()
+    overrides: dict[str, str] = {}
+    issues: list[ConfigIssue] = []
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or var in ENV_ALLOWLIST:
+            continue
+        if var in known:
+            overrides[known[var]] = env[var]
+            continue
+        allowed = sorted([*known, *ENV_ALLOWLIST])
+        guess = difflib.get_close_matches(var, allowed, n=1)
+        hint = f"did you mean {guess[0]}? " if guess else ""
+        issues.append(
+            ConfigIssue(
+                source=var,
+                problem=f"unknown vrrpd environment variable; {hint}(known: {', '.join(allowed)})",
+            )
+        )
+    if issues:
+        raise ConfigError(*issues)
+    return overrides
+
+
+def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -> Config:
+    """Validate TOML ``text``; ``source`` names it in errors; ``env`` defaults to ``os.environ``."""
+    environment = os.environ if env is None else env
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_syntax_issue(source, str(exc))) from None
+    overrides = _environment(environment)
+    if overrides:
+        table = data.get("global", {})
+        # A non-table [global] is left for validation to report.
+        if isinstance(table, dict):
+            data["global"] = {**table, **overrides}
+    return _validate(Config, data, source, overrides)
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the TOML file at ``path`` (does not check that interfaces exist)."""
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(ConfigIssue(source, f"cannot read file: {reason}")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            ConfigIssue(source, f"not UTF-8 text (invalid byte at offset {exc.start})")
+        ) from None
+    return parse_config(text, source, env)
+
+
+def check_interfaces(config: Config) -> None:
+    """Raise ``ConfigError`` naming every instance whose interface does not exist on this host."""
+    issues: list[ConfigIssue] = []
+    for index, inst in enumerate(config.vrrp_instance):
+        try:
+            socket.if_nametoindex(inst.interface)
+        except OSError:
+            issues.append(
+                ConfigIssue(
+                    source=config.source,
+                    key=f"vrrp_instance[{index}].interface",
+                    value=_render(inst.interface),
+                    problem="no such network interface on this host",
+                )
+            )
+    if issues:
+        raise ConfigError(*issues)
+
+
+# ---------------------------------------------------------------------------------------------
+# Error rendering
+
+_TOML_POSITION = re.compile(r"^(?P<msg>.*) \(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def _syntax_issue(source: str, message: str) -> ConfigIssue:
+    match = _TOML_POSITION.match(message)
+    if match is None:  # e.g. "(at end of document)": keep tomllib's wording
+        return ConfigIssue(source, f"TOML syntax error: {message}")
+    where = f"line {match['line']}, column {match['col']}"
+    return ConfigIssue(source, f"{where}: TOML syntax error: {match['msg']}")
+
+
+def _issue(problem: _Problem, source: str, env_keys: Mapping[str, str]) -> ConfigIssue:
+    loc = problem.loc
+    key = _key_path(loc)
+    if len(loc) == 2 and loc[0] == "global" and loc[1] in env_keys:
+        source = f"{ENV_PREFIX}{str(loc[1]).upper()}"
+    shown = None if problem.value is None else _render(problem.value, key)
+    return ConfigIssue(source, problem.problem, key or None, shown)
+
+
+def _key_path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _render(value: object, key: str = "") -> str:
+    if key.endswith("auth_pass"):
+        return "<hidden>"  # never echo a password, even a wrong one
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "(a table)"
+    if isinstance(value, list | tuple):
+        text = "[" + ", ".join(_render(item) for item in value) + "]"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = json.dumps(str(value), ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -1,0 +1,397 @@
+"""Configuration schema: the msgspec structs of every table and the parsers of non-TOML values.
+
+This module owns the configuration contract (keys, types, ranges, cross-field rules). Each field's
+``Meta`` description is the "what is allowed" text of its error message; addresses and paths are not
+TOML types and are converted by the ``Parse`` function of their field. It reads the filesystem only to
+check that notify/check scripts are executable; it must not open sockets or start anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+from typing import Annotated, Literal, NamedTuple
+
+import msgspec
+from msgspec import Meta, Struct
+
+from vrrpd.config.errors import InvalidValue, RuleBroken
+
+# Excluded VIPs are not in adverts, so §5.3.5's 255 does not bound them; this bound keeps one instance's
+# takeover (one netlink batch per 128 addresses, garp_master_repeat GARPs each) in the tens of milliseconds.
+MAX_EXCLUDED = 4096
+# sun_path is 108 bytes including the terminating NUL.
+_MAX_SOCKET_PATH = 107
+
+# ---------------------------------------------------------------------------------------------
+# Value types
+
+_IPV4_ADDRESS = "an IPv4 address such as 192.0.2.11"
+_VIP = 'an IPv4 address with an optional prefix such as "192.0.2.100/24" (default /32)'
+
+
+@dataclass(frozen=True, slots=True)
+class Parse:
+    """``Annotated`` metadata: converts the TOML value (``each``: every item of an array) to the field's type.
+
+    Raises ``InvalidValue``; msgspec then still checks the result against the field's type and ``Meta``.
+    """
+
+    func: Callable[[object], object]
+    each: bool = False
+
+
+def _ipv4(value: object, allowed: str) -> IPv4Address:
+    if not isinstance(value, str):
+        raise InvalidValue(f"must be {allowed}")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidValue(f"must be {allowed}") from None
+    if address.version == 6:
+        raise InvalidValue(f"IPv6 is not supported yet (VRRPv3); must be {allowed}")
+    assert isinstance(address, IPv4Address)
+    return address
+
+
+def _unicast(address: IPv4Address, allowed: str) -> None:
+    # A VIP, peer or check target must be something a host can actually own or reach.
+    if address.is_multicast or address.is_unspecified or address.is_loopback:
+        raise InvalidValue(f"must be a unicast address, not {address}; must be {allowed}")
+    if address == IPv4Address("255.255.255.255"):
+        raise InvalidValue(f"must be a unicast address, not the broadcast address; must be {allowed}")
+
+
+def _parse_host(value: object) -> IPv4Address:
+    address = _ipv4(value, _IPV4_ADDRESS)
+    _unicast(address, _IPV4_ADDRESS)
+    return address
+
+
+def _parse_check_host(value: object) -> IPv4Address:
+    # A health check may probe a service bound to loopback (keepalived's `</dev/tcp/127.0.0.1/80`):
+    # only addresses nothing can listen on are refused.
+    address = _ipv4(value, _IPV4_ADDRESS)
+    if address.is_multicast or address.is_unspecified or address == IPv4Address("255.255.255.255"):
+        raise InvalidValue(
+            f"must be an address a service can listen on, not {address}; must be {_IPV4_ADDRESS}"
+        )
+    return address
+
+
+def _parse_vip(value: object) -> IPv4Interface:
+    if not isinstance(value, str):
+        raise InvalidValue(f"must be {_VIP}")
+    try:
+        iface = ipaddress.ip_interface(value)
+    except ValueError:
+        raise InvalidValue(f"must be {_VIP}") from None
+    if iface.version == 6:
+        raise InvalidValue(f"IPv6 is not supported yet (VRRPv3); must be {_VIP}")
+    assert isinstance(iface, IPv4Interface)
+    _unicast(iface.ip, _VIP)
+    net = iface.network
+    if net.prefixlen <= 30 and iface.ip in (net.network_address, net.broadcast_address):
+        raise InvalidValue(f"{iface.ip} is the network or broadcast address of {net}; must be {_VIP}")
+    return iface
+
+
+class ListenAddress(NamedTuple):
+    """A ``host:port`` to listen on (host is an IP literal or a name; IPv6 goes in brackets)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_LISTEN = 'a "host:port" such as "127.0.0.1:9650" (IPv6 as "[::1]:9650"), or "" for off'
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]\s]+)):(?P<port>[0-9]{1,5})$")
+
+
+def _parse_listen(value: object) -> ListenAddress | None:
+    if not isinstance(value, str):
+        raise InvalidValue(f"must be {_LISTEN}")
+    if value == "":
+        return None
+    match = _LISTEN_RE.match(value)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise InvalidValue(f"must be {_LISTEN}")
+    host = match["v6"] or match["host"]
+    if match["v6"] is not None:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise InvalidValue(f"must be {_LISTEN}") from None
+    return ListenAddress(host, int(match["port"]))
+
+
+def _parse_socket_path(value: object) -> Path:
+    if not isinstance(value, str) or value in ("", ".") or "\x00" in value:
+        raise InvalidValue("must be a file path for the control socket")
+    if len(os.fsencode(value)) > _MAX_SOCKET_PATH:
+        raise InvalidValue(f"must be at most {_MAX_SOCKET_PATH} bytes long (a Unix socket path limit)")
+    return Path(value)
+
+
+def _parse_fifo(value: object) -> Path | None:
+    if not isinstance(value, str):
+        raise InvalidValue('must be a file path for the notify FIFO, or "" for off')
+    if value == "":
+        return None
+    if "\x00" in value:
+        raise InvalidValue("must be a file path for the notify FIFO (no NUL characters)")
+    return Path(value)
+
+
+def _parse_executable(value: object) -> Path:
+    if not isinstance(value, str) or "\x00" in value:
+        raise InvalidValue("must be an absolute path to an executable file")
+    path = Path(value)
+    if not path.is_absolute():
+        raise InvalidValue("must be an absolute path to an executable file")
+    if not path.is_file():
+        raise InvalidValue("no such file; must be an absolute path to an executable file")
+    if not os.access(path, os.X_OK):
+        raise InvalidValue("file is not executable (chmod +x?); must be an executable file")
+    return path
+
+
+_EXECUTABLE = "an absolute path to an executable file"
+
+# ---------------------------------------------------------------------------------------------
+# Structs. Each field's Meta description is the "what is allowed" text of its error messages.
+# The walk below reports unknown and missing keys itself; forbid_unknown_fields keeps msgspec's own
+# decoders (msgspec.convert, msgspec.json) to the same contract.
+
+
+class CheckConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[vrrp_instance.check]``: a health check that lowers the priority or forces FAULT."""
+
+    tcp_port: Annotated[int, Meta(ge=1, le=65535, description="a TCP port 1..65535")] | None = None
+    script: Annotated[Path, Parse(_parse_executable), Meta(description=_EXECUTABLE)] | None = None
+    host: Annotated[IPv4Address, Parse(_parse_check_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    interval: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] = 2.0
+    timeout: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] = 1.0
+    rise: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255")] = 1
+    fall: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255")] = 1
+    weight: Annotated[int, Meta(ge=0, le=253, description="an integer 0..253")] = 0
+
+    def __post_init__(self) -> None:
+        if (self.tcp_port is None) == (self.script is None):
+            both = self.tcp_port is not None
+            raise RuleBroken(
+                ("tcp_port",) if both else (),
+                self.tcp_port if both else None,
+                "set exactly one of tcp_port and script" + (", not both" if both else ""),
+            )
+        if self.host is not None and self.script is not None:
+            raise RuleBroken(("host",), str(self.host), "host applies only to a tcp_port check")
+        if self.timeout > self.interval:
+            raise RuleBroken(
+                ("timeout",),
+                self.timeout,
+                f"must not exceed interval ({self.interval:g}): checks would overlap",
+            )
+
+
+class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_instance]]``: a virtual router (interface, VRID) and what it does on transitions."""
+
+    name: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+            description="a name of 1..64 letters, digits, '_', '.', ':' or '-' (starting alphanumeric)",
+        ),
+    ]
+    interface: Annotated[
+        str,
+        Meta(
+            pattern=r"^[^\x00-\x20\x7f/:]{1,15}$",
+            description="a network interface name (1..15 characters, no '/', ':' or spaces)",
+        ),
+    ]
+    virtual_router_id: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255")]
+    priority: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255 (255 = address owner)")] = 100
+    advert_int: Annotated[int, Meta(ge=1, le=255, description="an integer number of seconds 1..255")] = 1
+    preempt: Annotated[bool, Meta(description="true or false")] = True
+    preempt_delay: Annotated[
+        float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600")
+    ] = 0.0
+    virtual_ipaddress: Annotated[
+        tuple[IPv4Interface, ...],
+        Parse(_parse_vip, each=True),
+        Meta(min_length=1, max_length=255, description=f"a list of 1..255 addresses, each {_VIP}"),
+    ]
+    # keepalived's eVIPs: installed, removed and announced like the others, but not carried in adverts
+    # (§5.3.5's one-octet count caps an advert at 255 addresses).
+    virtual_ipaddress_excluded: Annotated[
+        tuple[IPv4Interface, ...],
+        Parse(_parse_vip, each=True),
+        Meta(
+            max_length=MAX_EXCLUDED,
+            description=f"a list of 0..{MAX_EXCLUDED} addresses (not carried in adverts), each {_VIP}",
+        ),
+    ] = ()
+    auth_pass: (
+        Annotated[
+            str, Meta(pattern=r"^[!-~]{1,8}$", description="1..8 printable ASCII characters without spaces")
+        ]
+        | None
+    ) = None
+    unicast_peer: Annotated[
+        tuple[IPv4Address, ...],
+        Parse(_parse_host, each=True),
+        Meta(description=f"a list of addresses, each {_IPV4_ADDRESS}"),
+    ] = ()
+    unicast_src_ip: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    notify: Annotated[Path, Parse(_parse_executable), Meta(description=_EXECUTABLE)] | None = None
+    notify_timeout: Annotated[
+        float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
+    ] = 10.0
+    garp_master_repeat: Annotated[int, Meta(ge=1, le=100, description="an integer 1..100")] = 5
+    garp_master_delay: Annotated[
+        float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600 (0 = no second burst)")
+    ] = 5.0
+    garp_master_refresh: Annotated[
+        float, Meta(ge=0, le=86400, description="a number of seconds >= 0 and <= 86400 (0 = off)")
+    ] = 0.0
+    check: Annotated[CheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
+
+    def __repr__(self) -> str:
+        # Keep the password out of logged reprs (str() is the repr too).
+        shown = (f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "auth_pass")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    @property
+    def vips(self) -> tuple[IPv4Interface, ...]:
+        """Every virtual IP address this instance installs as master, with its prefix: the advertised
+        ones (``virtual_ipaddress``) first, then the excluded ones."""
+        return self.virtual_ipaddress + self.virtual_ipaddress_excluded
+
+    @property
+    def is_owner(self) -> bool:
+        """Priority 255: this router owns the addresses (RFC 3768 section 5.3.4)."""
+        return self.priority == 255
+
+    @property
+    def auth_data(self) -> bytes | None:
+        """The 8-byte Authentication Data field for auth type 1 (simple text), zero-padded."""
+        if self.auth_pass is None:
+            return None
+        return self.auth_pass.encode("ascii").ljust(8, b"\0")
+
+    def __post_init__(self) -> None:
+        seen: dict[IPv4Address, str] = {}
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            for index, vip in enumerate(getattr(self, key)):
+                if vip.ip in seen:
+                    raise RuleBroken((key, index), str(vip), f"duplicate of {seen[vip.ip]}")
+                seen[vip.ip] = f"{key}[{index}]"
+        peers: set[IPv4Address] = set()
+        for index, peer in enumerate(self.unicast_peer):
+            where = ("unicast_peer", index)
+            if peer in peers:
+                raise RuleBroken(where, str(peer), "listed twice")
+            if peer == self.unicast_src_ip:
+                raise RuleBroken(where, str(peer), "is unicast_src_ip: a router cannot peer with itself")
+            if peer in seen:
+                raise RuleBroken(where, str(peer), "is one of this instance's virtual addresses")
+            peers.add(peer)
+        if self.unicast_src_ip is not None and not self.unicast_peer:
+            raise RuleBroken(
+                ("unicast_src_ip",),
+                str(self.unicast_src_ip),
+                "applies only with unicast_peer (multicast adverts use the primary address)",
+            )
+        if self.is_owner and self.check is not None and self.check.weight != 0:
+            raise RuleBroken(
+                ("check", "weight"),
+                self.check.weight,
+                "must be 0 with priority 255: an address owner's priority cannot change "
+                "(a failing check puts it in FAULT instead)",
+            )
+
+
+class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[global]``: daemon-wide settings; each key may be overridden by ``VRRPD_<KEY>``."""
+
+    router_id: Annotated[
+        str,
+        Meta(pattern=r"^[^\x00-\x1f\x7f]{1,64}$", description="1..64 characters without control characters"),
+    ] = msgspec.field(default_factory=socket.gethostname)
+    control_socket: Annotated[
+        Path,
+        Parse(_parse_socket_path),
+        Meta(description=f"a path of at most {_MAX_SOCKET_PATH} bytes"),
+    ] = Path("/run/vrrpd/vrrpd.sock")
+    log_format: Annotated[
+        Literal["auto", "json", "console"], Meta(description='one of "auto", "json", "console"')
+    ] = "auto"
+    metrics_listen: Annotated[ListenAddress, Parse(_parse_listen), Meta(description=_LISTEN)] | None = None
+    notify_fifo: (
+        Annotated[
+            Path,
+            Parse(_parse_fifo),
+            Meta(description='a file path for the notify FIFO (created if missing), or "" for off'),
+        ]
+        | None
+    ) = None
+
+
+class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole configuration: ``[global]`` and at least one ``[[vrrp_instance]]``."""
+
+    global_: Annotated[GlobalConfig, Meta(description="a [global] table")] = msgspec.field(
+        name="global", default_factory=GlobalConfig
+    )
+    vrrp_instance: Annotated[
+        tuple[InstanceConfig, ...], Meta(min_length=1, description="at least one [[vrrp_instance]] table")
+    ]
+    # Not a configuration key (a leading "_" keeps a field out of the TOML schema): see ``source``.
+    _source: str = "<config>"
+
+    @property
+    def source(self) -> str:
+        """Where this configuration was read from (a file path), for error messages."""
+        return self._source
+
+    def __post_init__(self) -> None:
+        names: dict[str, int] = {}
+        routers: dict[tuple[str, int], int] = {}
+        vips: dict[IPv4Address, int] = {}
+        for index, inst in enumerate(self.vrrp_instance):
+            here: tuple[str | int, ...] = ("vrrp_instance", index)
+            if inst.name in names:
+                first = names[inst.name]
+                raise RuleBroken((*here, "name"), inst.name, f"also used by vrrp_instance[{first}]")
+            names[inst.name] = index
+            router = (inst.interface, inst.virtual_router_id)
+            if router in routers:
+                first = routers[router]
+                raise RuleBroken(
+                    (*here, "virtual_router_id"),
+                    inst.virtual_router_id,
+                    f"VRID {inst.virtual_router_id} on {inst.interface} is already used by "
+                    f"vrrp_instance[{first}] ({self.vrrp_instance[first].name})",
+                )
+            routers[router] = index
+            for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+                for vip_index, vip in enumerate(getattr(inst, key)):
+                    if vip.ip in vips:
+                        first = vips[vip.ip]
+                        raise RuleBroken(
+                            (*here, key, vip_index),
+                            str(vip),
+                            f"{vip.ip} is already a virtual address of vrrp_instance[{first}] "
+                            f"({self.vrrp_instance[first].name})",
+                        )
+                    vips[vip.ip] = index

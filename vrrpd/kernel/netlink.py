@@ -1,0 +1,424 @@
+"""rtnetlink adapter: interface facts, VIP add/remove, and link/address events, via AsyncIPRoute.
+
+Owns: the two pyroute2 `AsyncIPRoute` sockets (one for requests, one subscribed to
+RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR) and the translation of netlink messages into small typed values;
+plus one raw NETLINK_ROUTE socket for bulk VIP changes (`add_addresses` / `remove_addresses`), which
+packs RTM_NEWADDR / RTM_DELADDR itself: pyroute2 costs ~2 ms of CPU per address, the raw batch ~40 us.
+
+Must not: use the synchronous `IPRoute` (it would block the event loop), decide what an event means
+for a virtual router (the daemon maps LinkChanged(up=False) to FAULT, AddressRemoved of a VIP to a
+re-add or a log line), or cache anything beyond the last link state seen (to suppress repeats).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from types import TracebackType
+from typing import Any, Final
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_LINK
+
+from vrrpd import logs
+
+log = logs.get_logger("vrrpd.kernel.netlink")
+
+# <linux/rtnetlink.h>, <linux/if.h>, <linux/if_addr.h>
+RTM_NEWLINK: Final = 16
+RTM_DELLINK: Final = 17
+RTM_NEWADDR: Final = 20
+RTM_DELADDR: Final = 21
+IFF_UP: Final = 0x1
+IFF_RUNNING: Final = 0x40
+IFA_F_SECONDARY: Final = 0x01
+# <linux/netlink.h>, <linux/if_addr.h>
+NLMSG_ERROR: Final = 2
+NLM_F_REQUEST: Final = 0x1
+NLM_F_ACK: Final = 0x4
+NLM_F_EXCL: Final = 0x200
+NLM_F_CREATE: Final = 0x400
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+SOL_NETLINK: Final = 270
+NETLINK_CAP_ACK: Final = 10
+
+_NLMSGHDR: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+_RTA_IN_ADDR: Final = struct.Struct("=HH4s")  # rta_len, rta_type, an IPv4 address
+_ERRNO: Final = struct.Struct("=i")
+# Requests per datagram: the kernel handles a datagram's messages in order and queues one ACK each
+# before sendmsg returns, so a batch's ACKs (~100 kB of socket memory for 128) must fit the receive buffer.
+BATCH_SIZE: Final = 128
+# How long one batch may wait for its ACKs before the per-address pyroute2 path takes over.
+BATCH_TIMEOUT: Final = 2.0
+
+# A broken monitor socket is reopened this many times in a row (no message in between) before
+# events() gives up and raises.
+_MAX_REOPEN: Final = 3
+
+
+class InterfaceNotFound(LookupError):
+    """No interface by that name or index in this network namespace."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkInfo:
+    ifindex: int
+    name: str
+    mac: str  # "aa:bb:cc:dd:ee:ff"
+    up: bool  # administratively up *and* carrier/operstate usable (IFF_UP and IFF_RUNNING)
+    primary: IPv4Address | None  # first non-secondary IPv4 address: the VRRP source (§5.2.1)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    ifindex: int
+    name: str
+    up: bool
+    removed: bool = False  # RTM_DELLINK: the interface is gone (then up is False)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressAdded:
+    ifindex: int
+    addr: IPv4Interface
+
+
+@dataclass(frozen=True, slots=True)
+class AddressRemoved:
+    ifindex: int
+    addr: IPv4Interface
+
+
+@dataclass(frozen=True, slots=True)
+class EventsLost:
+    """The monitor socket failed (e.g. ENOBUFS) and was reopened: events may be missing.
+
+    The caller must log it and re-read what it tracks with link() / addresses().
+    """
+
+    reason: str
+
+
+NetEvent = LinkChanged | AddressAdded | AddressRemoved | EventsLost
+
+
+def _link_usable(msg: Any) -> bool:
+    # IFF_RUNNING mirrors operstate UP (or UNKNOWN for drivers without carrier, e.g. dummy), so a
+    # veth whose peer went down, or an unplugged NIC, is not usable. keepalived: IF_ISUP().
+    flags = int(msg["flags"])
+    return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
+
+
+def _address(msg: Any) -> IPv4Interface:
+    # IFA_LOCAL is the interface's own address; IFA_ADDRESS differs from it only on point-to-point links.
+    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    return IPv4Interface(f"{local}/{msg['prefixlen']}")
+
+
+def _is_secondary(msg: Any) -> bool:
+    flags = msg.get("IFA_FLAGS")
+    return bool((flags if flags is not None else msg["flags"]) & IFA_F_SECONDARY)
+
+
+def encode_addr_request(kind: int, seq: int, ifindex: int, addr: IPv4Interface) -> bytes:
+    """One RTM_NEWADDR / RTM_DELADDR request, as `ip addr add|del ADDR/LEN dev IF` sends it.
+
+    IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no IFA_BROADCAST
+    unless asked with `brd`, so neither do we). NEWADDR is CREATE|EXCL: an existing address is EEXIST.
+    """
+    flags = NLM_F_REQUEST | NLM_F_ACK
+    if kind == RTM_NEWADDR:
+        flags |= NLM_F_CREATE | NLM_F_EXCL
+    ip = addr.ip.packed
+    body = (
+        _IFADDRMSG.pack(socket.AF_INET, addr.network.prefixlen, 0, 0, ifindex)
+        + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
+        + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
+    )
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
+
+
+def decode_acks(data: bytes) -> list[tuple[int, int]]:
+    """(sequence number, errno) of every NLMSG_ERROR message in a datagram; errno 0 is an ACK."""
+    acks: list[tuple[int, int]] = []
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size or offset + length > len(data):
+            break  # truncated or garbage: nothing after it can be trusted
+        if kind == NLMSG_ERROR and length >= _NLMSGHDR.size + _ERRNO.size:
+            (error,) = _ERRNO.unpack_from(data, offset + _NLMSGHDR.size)
+            acks.append((seq, -error))
+        offset += (length + 3) & ~3
+    return acks
+
+
+class Netlink:
+    """Async context manager; one instance per daemon.
+
+    With subscribe=True (the default) the event socket is bound on entry, *before* the caller takes
+    its snapshot with link(), so no change between snapshot and events() is lost.
+    """
+
+    def __init__(self, subscribe: bool = True) -> None:
+        self._subscribe = subscribe
+        self._ipr: Any = None
+        self._mon: Any = None
+        self._link_up: dict[int, bool] = {}
+        self._batch: socket.socket | None = None
+        self._batch_lock = asyncio.Lock()
+        self._seq = 0
+
+    async def __aenter__(self) -> Netlink:
+        self._ipr = AsyncIPRoute()
+        if self._subscribe:
+            try:
+                self._mon = await self._open_monitor()
+            except BaseException:
+                self._ipr.close()
+                raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for sock in (self._mon, self._ipr):
+            if sock is not None:
+                sock.close()
+        self._mon = self._ipr = None
+        self._close_batch()
+
+    def _close_batch(self) -> None:
+        if self._batch is not None:
+            self._batch.close()
+            self._batch = None
+
+    @staticmethod
+    async def _open_monitor() -> Any:
+        mon = AsyncIPRoute()
+        try:
+            await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR)
+        except BaseException:
+            mon.close()
+            raise
+        return mon
+
+    def _requests(self) -> Any:
+        if self._ipr is None:
+            raise RuntimeError("Netlink used outside 'async with'")
+        return self._ipr
+
+    async def link(self, ifname: str) -> LinkInfo:
+        """Current facts about `ifname`; InterfaceNotFound if it does not exist."""
+        ipr = self._requests()
+        try:
+            (msg,) = await ipr.link("get", ifname=ifname)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                raise InterfaceNotFound(ifname) from e
+            raise
+        ifindex = int(msg["index"])
+        primary: IPv4Address | None = None
+        async for amsg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex):
+            if not _is_secondary(amsg):
+                primary = _address(amsg).ip
+                break
+        up = _link_usable(msg)
+        self._link_up[ifindex] = up
+        return LinkInfo(
+            ifindex=ifindex,
+            name=str(msg.get("IFLA_IFNAME")),
+            mac=str(msg.get("IFLA_ADDRESS") or "00:00:00:00:00:00"),
+            up=up,
+            primary=primary,
+        )
+
+    async def addresses(self, ifindex: int) -> list[IPv4Interface]:
+        """Every IPv4 address on the interface, primary ones first as the kernel lists them."""
+        ipr = self._requests()
+        return [_address(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex)]
+
+    async def add_address(self, ifindex: int, addr: IPv4Interface, label: str | None = None) -> bool:
+        """Add a VIP with its configured prefix; False if exactly that address/prefix was there.
+
+        The kernel makes the first address of a subnet the primary (the default source for that
+        subnet) and every later one in the same subnet secondary (IFA_F_SECONDARY). The VIP is added
+        after the node's own address, so it becomes secondary and never the VRRP source; keepalived
+        does the same. Note: deleting a primary also deletes its secondaries unless
+        net.ipv4.conf.<if>.promote_secondaries=1; that shows up here as AddressRemoved events.
+        """
+        kwargs: dict[str, Any] = {
+            "index": ifindex,
+            "address": str(addr.ip),
+            "prefixlen": addr.network.prefixlen,
+        }
+        if label is not None:
+            kwargs["label"] = label
+        try:
+            await self._requests().addr("add", **kwargs)
+        except NetlinkError as e:
+            if e.code == errno.EEXIST:
+                return False
+            raise
+        return True
+
+    async def remove_address(self, ifindex: int, addr: IPv4Interface) -> bool:
+        """Remove a VIP; False if it was not there (EADDRNOTAVAIL / ENOENT are not errors)."""
+        try:
+            await self._requests().addr(
+                "del", index=ifindex, address=str(addr.ip), prefixlen=addr.network.prefixlen
+            )
+        except NetlinkError as e:
+            if e.code in (errno.EADDRNOTAVAIL, errno.ENOENT):
+                return False
+            raise
+        return True
+
+    async def add_addresses(self, ifindex: int, addrs: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        """Add many VIPs (see add_address) in batched requests: errno per address.
+
+        0 is added, EEXIST was already there (exactly that address/prefix), anything else a failure.
+        """
+        return await self._bulk(RTM_NEWADDR, ifindex, addrs)
+
+    async def remove_addresses(
+        self, ifindex: int, addrs: Sequence[IPv4Interface]
+    ) -> dict[IPv4Interface, int]:
+        """Remove many VIPs in batched requests: errno per address.
+
+        0 is removed, EADDRNOTAVAIL (or ENOENT) was not there, anything else a failure.
+        """
+        return await self._bulk(RTM_DELADDR, ifindex, addrs)
+
+    async def _bulk(
+        self, kind: int, ifindex: int, addrs: Sequence[IPv4Interface]
+    ) -> dict[IPv4Interface, int]:
+        self._requests()
+        todo = list(dict.fromkeys(addrs))
+        results: dict[IPv4Interface, int] = {}
+        async with self._batch_lock:
+            try:
+                for start in range(0, len(todo), BATCH_SIZE):
+                    await self._send_batch(kind, ifindex, todo[start : start + BATCH_SIZE], results)
+            except (OSError, TimeoutError) as e:
+                # Unanswered requests may still be applied later; the pyroute2 path is idempotent.
+                self._close_batch()
+                rest = [a for a in todo if a not in results]
+                log.warning("netlink_batch_failed", error=str(e) or type(e).__name__, fallback=len(rest))
+                codes = await asyncio.gather(*(self._one(kind, ifindex, a) for a in rest))
+                results.update(zip(rest, codes, strict=True))
+        return results
+
+    async def _one(self, kind: int, ifindex: int, addr: IPv4Interface) -> int:
+        """The per-address pyroute2 path, as an errno."""
+        try:
+            if kind == RTM_NEWADDR:
+                return 0 if await self.add_address(ifindex, addr) else errno.EEXIST
+            return 0 if await self.remove_address(ifindex, addr) else errno.EADDRNOTAVAIL
+        except NetlinkError as e:
+            return int(e.code or errno.EIO)
+        except OSError as e:
+            return e.errno or errno.EIO
+
+    def _batch_socket(self) -> socket.socket:
+        if self._batch is None:
+            sock = socket.socket(
+                socket.AF_NETLINK,
+                socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC,
+                socket.NETLINK_ROUTE,
+            )
+            try:
+                sock.bind((0, 0))
+                with contextlib.suppress(OSError):  # ACKs without a copy of the request: smaller
+                    sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
+            except BaseException:
+                sock.close()
+                raise
+            self._batch = sock
+        return self._batch
+
+    async def _send_batch(
+        self, kind: int, ifindex: int, addrs: list[IPv4Interface], results: dict[IPv4Interface, int]
+    ) -> None:
+        sock = self._batch_socket()
+        loop = asyncio.get_running_loop()
+        pending: dict[int, IPv4Interface] = {}
+        chunks: list[bytes] = []
+        for addr in addrs:
+            self._seq = self._seq % 0xFFFFFFFF + 1
+            pending[self._seq] = addr
+            chunks.append(encode_addr_request(kind, self._seq, ifindex, addr))
+        async with asyncio.timeout(BATCH_TIMEOUT):
+            await loop.sock_sendall(sock, b"".join(chunks))
+            while pending:
+                try:
+                    data = sock.recv(65536)  # the ACKs are usually queued already: no loop round trip
+                except BlockingIOError:
+                    data = await loop.sock_recv(sock, 65536)
+                for seq, code in decode_acks(data):
+                    addr_done = pending.pop(seq, None)
+                    if addr_done is not None:
+                        results[addr_done] = code
+
+    async def events(self) -> AsyncGenerator[NetEvent, None]:
+        """Link and IPv4 address changes, forever. LinkChanged only when `up` actually changes.
+
+        Needs subscribe=True. Only one consumer at a time.
+        """
+        if self._mon is None:
+            raise RuntimeError("Netlink(subscribe=True) inside 'async with' is needed for events()")
+        failures = 0
+        while self._mon is not None:
+            got = False
+            try:
+                async for msg in self._mon.get():
+                    got, failures = True, 0
+                    event = self._decode(msg)
+                    if event is not None:
+                        yield event
+            except (OSError, NetlinkError) as e:
+                # ENOBUFS: the kernel dropped notifications; pyroute2's socket is unusable after it.
+                failures += 1
+                if failures > _MAX_REOPEN:
+                    raise
+                code = e.code if isinstance(e, NetlinkError) else e.errno
+                reason = errno.errorcode.get(code or 0, str(e))
+                self._mon.close()
+                self._mon = await self._open_monitor()
+                yield EventsLost(reason=reason)
+                continue
+            if not got:
+                return  # pyroute2 hands out an empty batch once the socket is closed
+
+    def _decode(self, msg: Any) -> NetEvent | None:
+        kind = msg["header"]["type"]
+        if kind in (RTM_NEWLINK, RTM_DELLINK):
+            ifindex = int(msg["index"])
+            removed = kind == RTM_DELLINK
+            up = not removed and _link_usable(msg)
+            if removed:
+                self._link_up.pop(ifindex, None)
+            elif self._link_up.get(ifindex) == up:
+                return None  # MTU, stats, promiscuity... not a state change
+            else:
+                self._link_up[ifindex] = up
+            return LinkChanged(ifindex, str(msg.get("IFLA_IFNAME")), up, removed)
+        if kind in (RTM_NEWADDR, RTM_DELADDR) and msg["family"] == socket.AF_INET:
+            cls = AddressAdded if kind == RTM_NEWADDR else AddressRemoved
+            return cls(int(msg["index"]), _address(msg))
+        return None

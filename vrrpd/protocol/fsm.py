@@ -1,0 +1,488 @@
+"""The VRRPv2 virtual router state machine (RFC 3768 §6), sans-I/O.
+
+Everything that affects a transition lives in this module: a reader finds every §6.4 rule here, each next to
+the section it implements, and every deliberate keepalived-compatible deviation marked "Deviation".
+
+One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
+`set_priority`, `set_fault`), received advertisements (`receive`) and timer expiry (`on_timer`) — and every
+entry point takes `now` (monotonic seconds) and returns a list of `Action`s for the caller to carry out in
+order. `deadline` tells the caller when to call `on_timer` next. No sockets, no clock, no logging here:
+the caller owns all three, which is what makes each rule testable to the millisecond.
+
+Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's bad advertisement is a
+`Dropped` action carrying a `DropReason`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+
+from vrrpd.protocol.packet import (
+    AUTH_DATA_LEN,
+    AUTH_NONE,
+    AUTH_PASS,
+    PRIORITY_OWNER,
+    PRIORITY_STOP,
+    Advertisement,
+    DropReason,
+    Received,
+    check_advert,
+    pad_password,
+)
+
+# Deviation (keepalived): a master answers a lower-priority advert at once to end a split brain quickly.
+# The answer — and the §6.4.3 answer to a priority-0 advert — is rate-limited to one per this many seconds,
+# so a flood of hostile adverts cannot make us flood the segment in turn.
+ANSWER_MIN_GAP = 0.1
+
+
+class State(enum.Enum):
+    """RFC 3768 §6.4 states, plus FAULT (keepalived): interface down or a fatal check failing."""
+
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+class Reason(enum.Enum):
+    """Why a transition happened; logged and reported with every `StateChanged`."""
+
+    STARTUP = "startup"  # §6.4.1: INIT -> BACKUP
+    ADDRESS_OWNER = "address_owner"  # §6.4.1: priority 255 goes straight to MASTER
+    MASTER_DOWN = "master_down_timer"  # §6.4.2: no advert from a master within Master_Down_Interval
+    PREEMPTED = "preempted"  # §6.4.3: a higher priority (or equal, higher address) master exists
+    SHUTDOWN = "shutdown"  # §6.4.2/§6.4.3: Shutdown event
+    FAULT = "fault"  # keepalived: interface down or a fatal check failing
+    RECOVERED = "recovered"  # the last fault cleared: a normal election starts again
+
+
+class Fault(enum.Enum):
+    """Sources of FAULT; the router stays in FAULT while any is active."""
+
+    INTERFACE = "interface_down"
+    CHECK = "check_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SendAdvert:
+    """Send this advertisement (to 224.0.0.18, or to each unicast peer)."""
+
+    advert: Advertisement
+
+
+@dataclass(frozen=True, slots=True)
+class AddVips:
+    """Install the virtual addresses on the interface."""
+
+    vips: tuple[IPv4Interface, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveVips:
+    """Remove the virtual addresses from the interface."""
+
+    vips: tuple[IPv4Interface, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SendGarp:
+    """Broadcast `count` gratuitous ARP requests for each address (§6.4.2 'Broadcast a gratuitous ARP')."""
+
+    addresses: tuple[IPv4Address, ...]
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The router moved from `old` to `new`; `master` is the master as far as this router knows."""
+
+    old: State
+    new: State
+    reason: Reason
+    priority: int
+    master: IPv4Address | None
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    """A received advertisement failed a §7.1 check."""
+
+    reason: DropReason
+    source: IPv4Address
+    advert: Advertisement
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | StateChanged | Dropped
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    """What the state machine needs of one virtual router's configuration. Validated on construction."""
+
+    vrid: int
+    priority: int
+    primary_address: IPv4Address
+    vips: tuple[IPv4Interface, ...]
+    advert_int: int = 1
+    preempt: bool = True
+    preempt_delay: float = 0.0
+    auth_pass: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
+    unicast_peers: tuple[IPv4Address, ...] = ()
+    garp_master_repeat: int = 5
+    garp_master_delay: float = 5.0
+    garp_master_refresh: float = 0.0
+    lower_priority_answer: bool = True
+    # Deviation (keepalived eVIPs): installed and announced like `vips`, never carried in adverts, so the
+    # §5.3.5 one-octet count does not bound them and §7.1's address check does not cover them.
+    excluded: tuple[IPv4Interface, ...] = ()
+    auth_data: bytes = field(init=False, repr=False)
+    # The addresses as they appear in an advertisement (no prefix length). Derived from `vips` once:
+    # every received advert is checked against it.
+    vip_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
+    # What a master installs and announces: `vips` then `excluded` (with and without prefix lengths).
+    installed: tuple[IPv4Interface, ...] = field(init=False, repr=False)
+    garp_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vrid <= 255:
+            raise ValueError(f"vrid {self.vrid} out of range 1..255")
+        if not 1 <= self.priority <= 255:
+            raise ValueError(f"priority {self.priority} out of range 1..255")
+        if not 1 <= self.advert_int <= 255:
+            raise ValueError(f"advert_int {self.advert_int} out of range 1..255")
+        if not self.vips:
+            raise ValueError("a virtual router needs at least one virtual address")
+        if len(self.vips) > 255:
+            raise ValueError("at most 255 virtual addresses fit in one advertisement")
+        if self.preempt_delay < 0 or self.garp_master_delay < 0 or self.garp_master_refresh < 0:
+            raise ValueError("delays must be >= 0")
+        if self.garp_master_repeat < 1:
+            raise ValueError("garp_master_repeat must be >= 1")
+        data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
+        object.__setattr__(self, "auth_data", data)
+        object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
+        installed = self.vips + self.excluded
+        if len({v.ip for v in installed}) != len(installed):
+            raise ValueError("a virtual address is listed twice (advertised or excluded)")
+        object.__setattr__(self, "installed", installed)
+        object.__setattr__(self, "garp_addresses", tuple(v.ip for v in installed))
+
+    def check(self, received: Received) -> DropReason | None:
+        """§7.1's configuration checks of a received advert against this router; None means accept."""
+        return check_advert(
+            received,
+            vrid=self.vrid,
+            adver_int=self.advert_int,
+            addresses=self.vip_addresses,
+            own_addresses=(self.primary_address,),
+            auth_type=self.auth_type,
+            auth_data=self.auth_data,
+            unicast_peers=self.unicast_peers,
+        )
+
+    @property
+    def auth_type(self) -> int:
+        """0 (none) or 1 (simple text password, RFC 2338)."""
+        return AUTH_PASS if self.auth_pass else AUTH_NONE
+
+
+def skew_time(priority: int) -> float:
+    """§6.1: Skew_Time = (256 - Priority) / 256 seconds."""
+    return (256 - priority) / 256
+
+
+def master_down_interval(advert_int: int, priority: int) -> float:
+    """§6.1: Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time."""
+    return 3 * advert_int + skew_time(priority)
+
+
+class Router:
+    """One VRRP virtual router. See the module docstring for the calling convention."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.state = State.INIT
+        self.priority = config.priority  # effective priority (health checks may lower it)
+        self.master_address: IPv4Address | None = None
+        self.faults: set[Fault] = set()
+        # Timers are absolute monotonic times, or None when not running.
+        self._master_down_at: float | None = None  # §6.2 Master_Down_Timer
+        self._adver_at: float | None = None  # §6.2 Adver_Timer
+        self._garp_at: float | None = None  # keepalived garp_master_delay: the second GARP burst
+        self._refresh_at: float | None = None  # keepalived garp_master_refresh
+        self._preempt_hold_until: float | None = None  # keepalived preempt_delay
+        self._last_advert_at: float | None = None
+        # The last advert that passed §7.1 and the configuration it passed under (see `receive`).
+        self._accepted: tuple[Received, RouterConfig] | None = None
+
+    # -- what the caller asks ------------------------------------------------------------------------
+
+    @property
+    def deadline(self) -> float | None:
+        """The absolute monotonic time at which `on_timer` must be called next, or None."""
+        # Written out rather than min() over a filtered list: called after every advert received.
+        earliest = self._master_down_at
+        for t in (self._adver_at, self._garp_at, self._refresh_at):
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return earliest
+
+    @property
+    def skew_time(self) -> float:
+        """§6.1 Skew_Time at the current effective priority."""
+        return skew_time(self.priority)
+
+    @property
+    def master_down_interval(self) -> float:
+        """§6.1 Master_Down_Interval at the current effective priority."""
+        return master_down_interval(self.config.advert_int, self.priority)
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[Action]:
+        """§6.4.1 Startup event."""
+        if self.state is not State.INIT:
+            raise RuntimeError(f"start() in state {self.state.value}: the router is already running")
+        if self.faults:
+            return self._enter_fault(now)
+        return self._startup(now, Reason.STARTUP)
+
+    def shutdown(self, now: float) -> list[Action]:
+        """§6.4.2 / §6.4.3 Shutdown event. Idempotent: shutting down a stopped router does nothing."""
+        if self.state is State.INIT:
+            return []
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            # §6.4.3: "Send an ADVERTISEMENT with Priority = 0" so backups take over after Skew_Time.
+            actions.append(self._advert(now, PRIORITY_STOP))
+            actions.append(RemoveVips(self.config.installed))
+        self._stop_timers()
+        self._preempt_hold_until = None
+        actions.append(self._transition(State.INIT, Reason.SHUTDOWN, master=None))
+        return actions
+
+    def set_priority(self, now: float, priority: int) -> list[Action]:
+        """Change the effective priority (health checks with a weight use this).
+
+        Takes effect in the next advertisement and in Skew_Time; the election then runs by the normal rules
+        (a higher-priority backup with preemption takes over after Master_Down_Interval, §6.4.2).
+        """
+        del now  # part of every entry point's signature; a priority change arms no timer by itself
+        owner = self.config.priority == PRIORITY_OWNER
+        if not 1 <= priority <= 255:
+            raise ValueError(f"priority {priority} out of range 1..255")
+        if owner != (priority == PRIORITY_OWNER):
+            raise ValueError("priority 255 belongs to the address owner and cannot be gained or lost")
+        self.priority = priority
+        return []
+
+    def set_fault(self, now: float, fault: Fault, active: bool) -> list[Action]:
+        """Raise or clear a fault source (interface down, fatal check failing).
+
+        keepalived's FAULT state: no adverts, VIPs removed. Leaving it re-runs §6.4.1 Startup, i.e. BACKUP
+        and a normal election (or MASTER at once for the address owner).
+        """
+        was_faulty = bool(self.faults)
+        if active:
+            self.faults.add(fault)
+        else:
+            self.faults.discard(fault)
+        if self.state is State.INIT or was_faulty == bool(self.faults):
+            return []
+        if self.faults:
+            return self._enter_fault(now, announce=fault is not Fault.INTERFACE)
+        return self._startup(now, Reason.RECOVERED)
+
+    # -- received advertisements ---------------------------------------------------------------------
+
+    def receive(self, now: float, received: Received) -> list[Action]:
+        """An advertisement for this VRID arrived (already through `packet.decode_ipv4`).
+
+        Passing the very `Received` object of an earlier call is allowed and cheaper: the §7.1 checks are
+        a pure function of the (immutable) advert and the configuration, so a repeat of the last accepted
+        advert under the same `config` object skips them. A caller that decodes a byte-identical datagram
+        once (the steady state: a master repeats its advert every interval) gets that for free; the
+        transition rules below run for every advert either way.
+        """
+        cfg, accepted = self.config, self._accepted
+        if accepted is None or accepted[0] is not received or accepted[1] is not cfg:
+            reason = cfg.check(received)
+            if reason is not None:
+                return [Dropped(reason, received.source, received.advert)]
+            self._accepted = (received, cfg)
+        # Deviation (RFC 9568 erratum 8298, keepalived): the address owner processes adverts instead of
+        # discarding them (§7.1), so two misconfigured owners still elect one master by address.
+        if self.state is State.BACKUP:
+            return self._backup_receive(now, received)
+        if self.state is State.MASTER:
+            return self._master_receive(now, received)
+        return []  # INIT and FAULT take no part in the election
+
+    def _backup_receive(self, now: float, received: Received) -> list[Action]:
+        adv, cfg = received.advert, self.config
+        if adv.priority == PRIORITY_STOP:
+            # §6.4.2: "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to
+            # Skew_Time". The master is leaving; the highest-priority backup's timer fires first.
+            self._master_down_at = now + self.skew_time
+            self.master_address = None
+            return []
+        if not cfg.preempt or adv.priority >= self.priority:
+            # §6.4.2: "If Preempt_Mode is False, or If the Priority in the ADVERTISEMENT is greater than or
+            # equal to the local Priority, then: Reset the Master_Down_Timer to Master_Down_Interval".
+            # An equal-priority master is never preempted by a backup.
+            self._master_down_at = now + self.master_down_interval
+            self.master_address = received.source
+            if adv.priority >= self.priority:
+                self._preempt_hold_until = None
+            return []
+        if cfg.preempt_delay > 0:
+            # Deviation (keepalived preempt_delay): a backup that would preempt a lower-priority master
+            # first accepts its adverts for preempt_delay seconds, counted from the first such advert since
+            # it became backup — whatever state it was configured or started in.
+            if self._preempt_hold_until is None:
+                self._preempt_hold_until = now + cfg.preempt_delay
+            if now < self._preempt_hold_until:
+                self._master_down_at = now + self.master_down_interval
+                self.master_address = received.source
+                return []
+        # §6.4.2: "Otherwise: Discard the ADVERTISEMENT" — the Master_Down_Timer then fires and we preempt.
+        return []
+
+    def _master_receive(self, now: float, received: Received) -> list[Action]:
+        adv, cfg = received.advert, self.config
+        if adv.priority == PRIORITY_STOP:
+            # §6.4.3: "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT; Reset the
+            # Adver_Timer to Advertisement_Interval".
+            if not self._answered_recently(now):
+                self._adver_at = now + cfg.advert_int
+                return [self._advert(now, self.priority)]
+            return []
+        if adv.priority > self.priority or (
+            adv.priority == self.priority and received.source > cfg.primary_address
+        ):
+            # §6.4.3: "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
+            # Priority in the ADVERTISEMENT is equal to the local Priority and the primary IP Address of
+            # the sender is greater than the local primary IP Address, then: Cancel Adver_Timer; Set
+            # Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state".
+            self._stop_timers()
+            self._master_down_at = now + self.master_down_interval
+            return [
+                self._transition(State.BACKUP, Reason.PREEMPTED, received.source),
+                RemoveVips(cfg.installed),
+            ]
+        # §6.4.3: "Otherwise: Discard ADVERTISEMENT". Deviation (keepalived default): answer with our own
+        # advert at once, so a lower-priority router that believes itself master steps down now rather
+        # than at our next Adver_Timer expiry.
+        if cfg.lower_priority_answer and not self._answered_recently(now):
+            return [self._advert(now, self.priority)]
+        return []
+
+    # -- timers ----------------------------------------------------------------------------------------
+
+    def on_timer(self, now: float) -> list[Action]:
+        """Run every timer due at `now`. Calling it early is harmless (it does nothing)."""
+        actions: list[Action] = []
+        cfg = self.config
+        if self._master_down_at is not None and now >= self._master_down_at:
+            # §6.4.2: "If the Master_Down_Timer fires, then: Send an ADVERTISEMENT; Broadcast a gratuitous
+            # ARP request ...; Set the Adver_Timer to Advertisement_Interval; Transition to the {Master}
+            # state".
+            actions += self._become_master(now, Reason.MASTER_DOWN)
+        if self._adver_at is not None and now >= self._adver_at:
+            # §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
+            # Advertisement_Interval". Rescheduled from the previous expiry (not from `now`) so a late
+            # wake-up does not drift the period; after a long stall it restarts from now, never bursts.
+            actions.append(self._advert(now, self.priority))
+            self._adver_at = _next_period(self._adver_at, cfg.advert_int, now)
+        if self._garp_at is not None and now >= self._garp_at:
+            # keepalived garp_master_delay: a second burst once the new master is settled.
+            self._garp_at = None
+            actions.append(SendGarp(cfg.garp_addresses, cfg.garp_master_repeat))
+        if self._refresh_at is not None and now >= self._refresh_at:
+            # keepalived garp_master_refresh: keep switches' and clients' caches fresh while MASTER.
+            self._refresh_at = _next_period(self._refresh_at, cfg.garp_master_refresh, now)
+            actions.append(SendGarp(cfg.garp_addresses, 1))
+        return actions
+
+    # -- transitions -----------------------------------------------------------------------------------
+
+    def _startup(self, now: float, reason: Reason) -> list[Action]:
+        if self.priority == PRIORITY_OWNER:
+            # §6.4.1: "If the Priority = 255 (i.e., the router owns the IP address(es) associated with the
+            # virtual router) then: Send an ADVERTISEMENT; Broadcast a gratuitous ARP ...; Set the
+            # Adver_Timer ...; Transition to the {Master} state".
+            return self._become_master(now, Reason.ADDRESS_OWNER)
+        # §6.4.1: "else: Set the Master_Down_Timer to Master_Down_Interval; Transition to {Backup}".
+        self._stop_timers()
+        self._master_down_at = now + self.master_down_interval
+        self._preempt_hold_until = None
+        return [self._transition(State.BACKUP, reason, master=None)]
+
+    def _become_master(self, now: float, reason: Reason) -> list[Action]:
+        cfg = self.config
+        self._stop_timers()
+        self._preempt_hold_until = None
+        # The advert goes first: it is what stops the other routers' Master_Down_Timers, and installing
+        # addresses through netlink takes longer than one sendto(). GARPs follow the addresses (a client
+        # answering a GARP must reach an installed VIP).
+        advert = self._advert(now, self.priority)
+        actions: list[Action] = [
+            advert,
+            self._transition(State.MASTER, reason, master=cfg.primary_address),
+            AddVips(cfg.installed),
+            SendGarp(cfg.garp_addresses, cfg.garp_master_repeat),
+        ]
+        self._adver_at = now + cfg.advert_int
+        if cfg.garp_master_delay > 0:
+            self._garp_at = now + cfg.garp_master_delay
+        if cfg.garp_master_refresh > 0:
+            self._refresh_at = now + cfg.garp_master_refresh
+        return actions
+
+    def _enter_fault(self, now: float, announce: bool = True) -> list[Action]:
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            if announce:
+                # keepalived: a master leaving for FAULT sends priority 0 so a backup takes over after
+                # Skew_Time instead of Master_Down_Interval. Pointless when the interface itself is down.
+                actions.append(self._advert(now, PRIORITY_STOP))
+            actions.append(RemoveVips(self.config.installed))
+        self._stop_timers()
+        self._preempt_hold_until = None
+        actions.insert(0, self._transition(State.FAULT, Reason.FAULT, master=None))
+        return actions
+
+    def _transition(self, new: State, reason: Reason, master: IPv4Address | None) -> StateChanged:
+        old, self.state, self.master_address = self.state, new, master
+        return StateChanged(old, new, reason, self.priority, master)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _advert(self, now: float, priority: int) -> SendAdvert:
+        cfg = self.config
+        self._last_advert_at = now
+        return SendAdvert(
+            Advertisement(
+                vrid=cfg.vrid,
+                priority=priority,
+                addresses=cfg.vip_addresses,
+                adver_int=cfg.advert_int,
+                auth_type=cfg.auth_type,
+                auth_data=cfg.auth_data,
+            )
+        )
+
+    def _answered_recently(self, now: float) -> bool:
+        last = self._last_advert_at
+        return last is not None and now - last < ANSWER_MIN_GAP
+
+    def _stop_timers(self) -> None:
+        self._master_down_at = self._adver_at = self._garp_at = self._refresh_at = None
+
+
+def _next_period(previous: float, period: float, now: float) -> float:
+    nxt = previous + period
+    return nxt if nxt > now else now + period

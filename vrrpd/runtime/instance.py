@@ -1,0 +1,561 @@
+"""One running virtual router: the sans-I/O `Router` plus the I/O that carries out its actions.
+
+Owns, per instance: the single timer re-armed after every call into the router (aioquic's pattern), the
+ordered action worker (an advert is sent before VIPs are installed, GARPs after), the health check's effect
+(FAULT or a lower priority), notify calls, and the counters that status and metrics report. It does not
+own sockets or netlink handles: the interface (`vrrpd.runtime.daemon`) lends them.
+
+It also feeds every received advert to its `vrrpd.protocol.conflicts.ConflictDetector` (another cluster on our
+VRID), and applies a reloaded configuration live when `vrrpd.config.diff` says that is possible
+(`reconfigure`): the router keeps its state, only its `RouterConfig` is swapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import errno
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Protocol
+
+from vrrpd import logs
+from vrrpd.config import InstanceConfig
+from vrrpd.protocol import fsm
+from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
+from vrrpd.protocol.packet import PRIORITY_OWNER, VRRP_MULTICAST, Advertisement, DropReason, Received, encode
+from vrrpd.runtime.healthcheck import HealthCheck
+
+log = logs.get_logger("vrrpd.runtime.instance")
+
+# The kernel lets an ordinary process oversleep a timeout by up to 0.1% of it (timer slack: ~3.6 ms on a
+# Master_Down_Interval), which keepalived avoids with a timerfd. We wake this much early and then arm the
+# exact deadline as a short timeout: measured, link-cut failover excess 5.1 ms -> 2.1 ms (benchmarks.md).
+PREWAKE = 0.025
+
+# Batch VIP results (errno per VIP) that leave the VIP where it should be: already there / already gone.
+_ADD_OK = frozenset({0, errno.EEXIST})
+_REMOVE_OK = frozenset({0, errno.EADDRNOTAVAIL, errno.ENOENT})
+
+
+class Transport(Protocol):
+    """What an instance needs from its interface; `vrrpd.runtime.daemon.Interface` implements it."""
+
+    ifindex: int
+
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None: ...
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None: ...
+    def send_garp(self, vip: IPv4Address, count: int) -> None: ...
+    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool: ...
+    async def remove_vip(self, vip: IPv4Interface) -> bool: ...
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
+
+
+@dataclass
+class Counters:
+    """Monotonic counters for status and metrics."""
+
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    send_errors: int = 0
+    netlink_errors: int = 0
+    garps_sent: int = 0
+    transitions: int = 0
+    vips_restored: int = 0
+    drops: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+@dataclass
+class LastTransition:
+    """The most recent state change, for status."""
+
+    old: str
+    new: str
+    reason: str
+    wall_time: float
+
+
+def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterConfig:
+    """The state machine's view of an instance's configuration."""
+    return fsm.RouterConfig(
+        vrid=config.virtual_router_id,
+        priority=config.priority,
+        primary_address=primary,
+        vips=config.virtual_ipaddress,
+        excluded=config.virtual_ipaddress_excluded,
+        advert_int=config.advert_int,
+        preempt=config.preempt,
+        preempt_delay=config.preempt_delay,
+        auth_pass=config.auth_pass,
+        unicast_peers=tuple(config.unicast_peer),
+        garp_master_repeat=config.garp_master_repeat,
+        garp_master_delay=config.garp_master_delay,
+        garp_master_refresh=config.garp_master_refresh,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingAdvert:
+    """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
+
+    payload: bytes
+    destinations: tuple[IPv4Address, ...]
+
+
+_Step = fsm.Action | _PendingAdvert
+_Work = tuple[list[_Step], "asyncio.Future[None] | None"]
+
+
+def effective_priority(base: int, weight: int, check_up: bool) -> int:
+    """keepalived's weight semantics: a failing check lowers the priority by `weight`, clamped to 1..254.
+
+    The address owner (255) never changes priority (config validation refuses a weight for it).
+    """
+    if base == PRIORITY_OWNER or check_up or weight == 0:
+        return base
+    return max(1, min(254, base - weight))
+
+
+class Instance:
+    """A configured VRRP instance bound to an interface, running its `fsm.Router`."""
+
+    def __init__(
+        self,
+        config: InstanceConfig,
+        primary: IPv4Address,
+        transport: Transport,
+        notify: Callable[[str, str, int], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.transport = transport
+        self._notify = notify
+        self._loop = loop
+        self.primary = primary
+        self.router = fsm.Router(router_config(config, primary))
+        self.counters = Counters()
+        self.last_transition: LastTransition | None = None
+        self.check: HealthCheck | None = None  # set by the daemon; status reads its last probe
+        self.check_up: bool | None = None
+        self.check_detail = ""
+        self.conflicts = ConflictDetector(
+            config.advert_int, config.is_owner, self.router.config.vip_addresses
+        )
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None  # the router deadline the timer serves
+        self._conflict_timer: asyncio.TimerHandle | None = None
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._held: set[IPv4Interface] = set()  # VIPs installed by this instance, as the worker last did
+        self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
+        self._seen_state = fsm.State.INIT
+        # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
+        self._deferred: fsm.RouterConfig | None = None
+        self._last_encoded: tuple[Advertisement, bytes] | None = None  # see `_encoded`
+        self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(interface, VRID): the virtual router's identity, which a reload matches instances by."""
+        return (self.config.interface, self.config.virtual_router_id)
+
+    @property
+    def vips_held(self) -> tuple[IPv4Interface, ...]:
+        """The VIPs this instance has installed (in configuration order)."""
+        return tuple(v for v in self.config.vips if v in self._held)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker and the router (§6.4.1 Startup)."""
+        self._worker = self._loop.create_task(self._work(), name=f"instance-{self.name}")
+        self._feed(self.router.start(self._loop.time()))
+
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound on the handover, not a cancel
+        """Shutdown event: priority-0 advert and VIPs removed (when MASTER), then the worker ends."""
+        self._cancel_timer()
+        self._cancel_conflict_timer()
+        if self._vip_retry is not None:
+            self._vip_retry.cancel()
+        self._feed(self.router.shutdown(self._loop.time()), rearm=False)
+        self._queue.put_nowait(([], None))  # sentinel: the worker exits after draining what came before
+        if self._worker is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._worker), timeout)
+            except TimeoutError:
+                self._worker.cancel()
+                log.warning("instance_stop_timeout", instance=self.name, timeout=timeout)
+
+    # -- inputs ------------------------------------------------------------------------------------------
+
+    def receive(self, received: Received, now: float | None = None) -> None:
+        """An advertisement for our VRID arrived on our interface; `now` is when it was read (the
+        reader's wake-up, `loop.time()` clock), the current time if omitted."""
+        self.counters.adverts_received += 1
+        if now is None:
+            now = self._loop.time()
+        actions = self.router.receive(now, received)
+        self._feed(actions)
+        drop = None
+        if actions:  # the steady state (a backup hearing its master) has none
+            drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped)), None)
+        self._conflict_events(self.conflicts.observe(now, received, drop))
+
+    def link_changed(self, up: bool) -> None:
+        """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""
+        self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.INTERFACE, not up))
+
+    def check_changed(self, up: bool, detail: str) -> None:
+        """A health check flipped. weight 0 → FAULT (ipfailover); else priority − weight (keepalived)."""
+        self.check_up, self.check_detail = up, detail
+        log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
+        self._apply_check()
+
+    def _apply_check(self) -> None:
+        """Derive FAULT and the effective priority from the check's state and the configuration.
+
+        Written as a function of the whole state (not of the last flip) so that a reload changing the
+        weight, the base priority or removing the check lands in the right place.
+        """
+        check = self.config.check
+        up = check is None or self.check_up is not False
+        weight = check.weight if check is not None else 0
+        now = self._loop.time()
+        self._feed(self.router.set_fault(now, fsm.Fault.CHECK, check is not None and weight == 0 and not up))
+        prio = effective_priority(self.config.priority, weight if check is not None else 0, up)
+        if prio != self.router.priority:
+            self._feed(self.router.set_priority(now, prio))
+
+    # -- reload --------------------------------------------------------------------------------------------
+
+    def reconfigure(self, config: InstanceConfig) -> None:
+        """Swap in a changed configuration without a transition (a reload; see `vrrpd.config.diff`).
+
+        The caller has checked that the change needs no restart (same interface, VRID and source
+        address; not across priority 255). VIPs no longer configured are queued for removal here; call
+        `install_vips` once every instance's removals are done (a VIP may move between instances).
+        """
+        old = self.router.config
+        new = router_config(config, self.primary)
+        self.config, self.name = config, config.name
+        if (
+            self.router.state is fsm.State.MASTER
+            and old.garp_master_refresh > 0
+            and new.garp_master_refresh != old.garp_master_refresh
+        ):
+            # The running refresh timer reschedules itself with the configured period: swapping in 0
+            # would make it fire continuously, and a new period cannot be re-armed from outside the
+            # router. Keep the old period until this instance next leaves MASTER (then no timer runs).
+            self._deferred = new
+            new = dataclasses.replace(new, garp_master_refresh=old.garp_master_refresh)
+        else:
+            self._deferred = None
+        self.router.config = new
+        self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
+        stale = tuple(v for v in self._held if v not in config.vips)
+        if stale:
+            self._queue.put_nowait(([fsm.RemoveVips(stale)], None))
+        self._apply_check()
+        self._rearm()
+
+    def install_vips(self) -> None:
+        """After a reload: a MASTER installs (and announces) the configured VIPs it does not hold yet."""
+        if self.router.state is not fsm.State.MASTER:
+            return
+        missing = tuple(v for v in self.config.vips if v not in self._held)
+        if missing:
+            repeat = self.router.config.garp_master_repeat
+            self._queue.put_nowait(
+                ([fsm.AddVips(missing), fsm.SendGarp(tuple(v.ip for v in missing), repeat)], None)
+            )
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait for the worker
+        """Wait until every action queued so far has been carried out (at most `timeout` seconds)."""
+        if self._worker is None or self._worker.done():
+            return
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._queue.put_nowait(([], done))
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout)
+        except TimeoutError:
+            log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
+
+    def vip_removed(self, vip: IPv4Interface) -> None:
+        """Someone deleted one of our VIPs while we are MASTER: put it back and tell the operator."""
+        if self.router.state is not fsm.State.MASTER or vip not in self.config.vips:
+            return
+        self.counters.vips_restored += 1
+        log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
+        self._queue.put_nowait(([fsm.AddVips((vip,)), fsm.SendGarp((vip.ip,), 1)], None))
+
+    def count_drop(self, reason: DropReason) -> None:
+        """A packet for this instance failed a §7.1 check before reaching the router."""
+        self.counters.drops[reason.value] += 1
+
+    # -- the timer ---------------------------------------------------------------------------------------
+
+    def _feed(self, actions: list[fsm.Action], rearm: bool = True) -> None:
+        if actions:
+            steps: list[_Step] = list(actions)
+            if isinstance(actions[0], fsm.SendAdvert) and not self._adverts_queued:
+                # Sent here, from the timer or receive callback, rather than after a hop through the
+                # worker queue: the other routers' timers wait for it (the FSM puts it first for that
+                # reason). Only when no earlier advert is still queued, so adverts keep their order.
+                steps = self._send_now(actions[0].advert) + steps[1:]
+            if steps:
+                self._adverts_queued += sum(isinstance(a, fsm.SendAdvert | _PendingAdvert) for a in steps)
+                self._queue.put_nowait((steps, None))
+        state = self.router.state
+        if state is not self._seen_state:
+            # Told synchronously (the worker logs the change later): whether we advertise decides what
+            # counts as a second master.
+            self._seen_state = state
+            self.conflicts.set_master(self._loop.time(), state is fsm.State.MASTER)
+            if self._deferred is not None and state is not fsm.State.MASTER:
+                self.router.config, self._deferred = self._deferred, None
+        if rearm:
+            self._rearm()
+
+    def _rearm(self) -> None:
+        deadline = self.router.deadline
+        timer, armed = self._timer, self._armed_for
+        if timer is not None and (
+            deadline == armed
+            or (
+                deadline is not None
+                and armed is not None
+                and deadline > armed
+                and timer.when() - self._loop.time() > self.router.config.advert_int
+            )
+        ):
+            # A later deadline (a backup hearing its master: every advert moves Master_Down on) keeps
+            # the armed, earlier timer while the next advert is due before it fires; the advert that
+            # comes closer re-arms it. Cheaper than re-creating the timer on every advert, and than
+            # letting it fire early (a loop wake-up) every Master_Down_Interval.
+            return
+        self._cancel_timer()
+        self._armed_for = deadline
+        if deadline is None:
+            return
+        if deadline - self._loop.time() > 2 * PREWAKE and self.router.state is not fsm.State.MASTER:
+            # A master's timers (the advert period, GARP repeats) can take the kernel's slack of ~1 ms:
+            # it does not drift the period (`fsm._next_period`), and a pre-wake would double its wake-ups.
+            self._timer = self._loop.call_at(deadline - PREWAKE, self._prewake)
+        else:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _prewake(self) -> None:
+        # The long wait is over; the last PREWAKE seconds are a short timeout the kernel honours closely.
+        # The deadline may have moved later since this timer was armed: then this re-arms for it (a
+        # pre-wake again when it is still far off).
+        self._timer = self._armed_for = None
+        self._rearm()
+
+    def _on_timer(self) -> None:
+        self._timer = self._armed_for = None
+        self._feed(self.router.on_timer(self._loop.time()))
+
+    def _send_now(self, advert: Advertisement) -> list[_Step]:
+        """Send `advert` with non-blocking sends; what a full socket buffer refused, for the worker."""
+        payload = self._encoded(advert)
+        peers: Sequence[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
+        for n, dst in enumerate(peers):
+            try:
+                self.transport.send_vrrp_now(payload, dst)
+            except BlockingIOError:
+                return [_PendingAdvert(payload, tuple(peers[n:]))]
+            except OSError as exc:
+                self._send_failed(dst, exc)
+            else:
+                self.counters.adverts_sent += 1
+        return []
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = self._armed_for = None
+
+    # -- conflicts ---------------------------------------------------------------------------------------
+
+    def _conflict_events(self, events: list[ConflictEvent]) -> None:
+        for event in events:
+            c = event.conflict
+            fields = {
+                "instance": self.name,
+                "vrid": self.router.config.vrid,
+                "interface": self.config.interface,
+                "kind": c.kind.value,
+                "source": str(c.source),
+                "detail": c.detail,
+            }
+            if event.detected:
+                log.warning("vrid_conflict", **fields)
+            else:
+                log.info("vrid_conflict_cleared", adverts=c.adverts, **fields)
+        deadline = self.conflicts.deadline
+        if self._conflict_timer is not None and (deadline is None or self._conflict_timer.when() != deadline):
+            self._cancel_conflict_timer()
+        if deadline is not None and self._conflict_timer is None:
+            self._conflict_timer = self._loop.call_at(deadline, self._on_conflict_timer)
+
+    def _on_conflict_timer(self) -> None:
+        self._conflict_timer = None
+        self._conflict_events(self.conflicts.expire(self._loop.time()))
+
+    def _cancel_conflict_timer(self) -> None:
+        if self._conflict_timer is not None:
+            self._conflict_timer.cancel()
+            self._conflict_timer = None
+
+    # -- carrying out actions ------------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            actions, done = await self._queue.get()
+            for action in actions:
+                try:
+                    await self._execute(action)
+                except Exception:  # one failed action must not stop the instance
+                    log.exception("action_failed", instance=self.name, action=type(action).__name__)
+            if done is not None:
+                if not done.done():
+                    done.set_result(None)
+            elif not actions and self.router.state is fsm.State.INIT:
+                return
+
+    async def _execute(self, action: _Step) -> None:
+        match action:
+            case fsm.SendAdvert(advert=advert):
+                self._adverts_queued -= 1
+                peers = self.config.unicast_peer or (VRRP_MULTICAST,)
+                await self._send_advert(self._encoded(advert), peers)
+            case _PendingAdvert(payload=payload, destinations=destinations):
+                self._adverts_queued -= 1
+                await self._send_advert(payload, destinations)
+            case fsm.AddVips(vips=vips):
+                failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
+                self._held.update(v for v in vips if v not in failed)
+                if failed and self._vip_retry is None:
+                    # A MASTER without its VIP black-holes the traffic while the backups, hearing its
+                    # adverts, never take over: retry once per advertisement interval while MASTER.
+                    self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
+            case fsm.RemoveVips(vips=vips):
+                # Also whatever we still hold that is no longer configured (a reload shrank the list).
+                stale = [v for v in self._held if v not in self.config.vips]
+                targets = tuple(dict.fromkeys([*vips, *stale]))
+                await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
+                self._held.difference_update(targets)
+            case fsm.SendGarp(addresses=addresses, count=count):
+                # One round over every VIP, then the repeats (keepalived's order): the last of many
+                # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
+                unsent: set[IPv4Address] = set()
+                for _ in range(count):
+                    for addr in addresses:
+                        if addr in unsent:
+                            continue
+                        try:
+                            self.transport.send_garp(addr, 1)
+                            self.counters.garps_sent += 1
+                        except OSError as exc:
+                            unsent.add(addr)
+                            self.counters.send_errors += 1
+                            log.warning("garp_failed", instance=self.name, vip=str(addr), error=str(exc))
+            case fsm.StateChanged():
+                self._state_changed(action)
+            case fsm.Dropped(reason=reason, source=source):
+                self.counters.drops[reason.value] += 1
+                _drop_log.hit(
+                    f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
+                )
+
+    def _encoded(self, advert: Advertisement) -> bytes:
+        """`encode(advert)`, computed once per distinct advert: a master sends the same one every period."""
+        cached = self._last_encoded
+        if cached is None or cached[0] != advert:
+            cached = self._last_encoded = (advert, encode(advert))
+        return cached[1]
+
+    async def _send_advert(self, payload: bytes, peers: Iterable[IPv4Address]) -> None:
+        for dst in peers:
+            try:
+                await self.transport.send_vrrp(payload, dst)
+                self.counters.adverts_sent += 1
+            except OSError as exc:
+                self._send_failed(dst, exc)
+
+    def _send_failed(self, dst: IPv4Address, exc: OSError) -> None:
+        self.counters.send_errors += 1
+        _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
+
+    async def _each(
+        self,
+        vips: tuple[IPv4Interface, ...],
+        op: Callable[[Sequence[IPv4Interface]], Awaitable[dict[IPv4Interface, int]]],
+        ok: frozenset[int],
+    ) -> set[IPv4Interface]:
+        """Run the batch `op` on the VIPs; those it failed for (counted and logged).
+
+        `ok` holds the errnos that leave the VIP where it should be (0, and EEXIST on add or
+        EADDRNOTAVAIL / ENOENT on remove); a VIP missing from the result failed too.
+        """
+        if not vips:
+            return set()
+        try:
+            results = await op(vips)
+        except Exception as exc:  # the whole batch: every VIP failed
+            results, reason = {}, str(exc)
+        else:
+            reason = "no result"
+        failed: set[IPv4Interface] = set()
+        for vip in vips:
+            code = results.get(vip)
+            if code is None or code not in ok:
+                failed.add(vip)
+                self.counters.netlink_errors += 1
+                error = reason if code is None else f"[Errno {code}] {os.strerror(code)}"
+                log.error("vip_update_failed", instance=self.name, vip=str(vip), error=error)
+        return failed
+
+    def _retry_vips(self) -> None:
+        self._vip_retry = None
+        self.install_vips()  # a no-op unless MASTER and something configured is still missing
+
+    def _state_changed(self, change: fsm.StateChanged) -> None:
+        self.counters.transitions += 1
+        self.last_transition = LastTransition(
+            change.old.value, change.new.value, change.reason.value, time.time()
+        )
+        log.info(
+            "state_change",
+            instance=self.name,
+            vrid=self.router.config.vrid,
+            old=change.old.value,
+            new=change.new.value,
+            reason=change.reason.value,
+            priority=change.priority,
+            master=str(change.master) if change.master else None,
+        )
+        state = "STOP" if change.new is fsm.State.INIT else change.new.value
+        self._notify(self.name, state, change.priority)
+
+
+class _DropLog:
+    """Adapter onto `vrrpd.logs.RateLimitedLog` that supplies the clock."""
+
+    def __init__(self, event: str) -> None:
+        self._limited = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), event)
+
+    def hit(self, key: str, **fields: object) -> None:
+        self._limited.hit(key, time.monotonic(), **fields)
+
+
+_drop_log = _DropLog("advert_dropped")
+# Its own event name: passing event="send_failed" to the drop log clashed with the log call's `event`
+# argument, so every failed send raised TypeError instead of being counted and logged.
+_send_log = _DropLog("send_failed")
