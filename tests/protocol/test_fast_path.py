@@ -122,9 +122,10 @@ class Side:
         return (r.state, r.deadline, r.master_address, r.priority, self.counters, self.interface_drops)
 
 
-def _reconfigure(side: Side, **changes: object) -> None:
+def _reconfigure(side: Side, now: float, **changes: object) -> list[fsm.Action]:
     # A new configuration object per router, as `Instance.reconfigure` makes one.
-    side.router.config = dataclasses.replace(side.router.config, **changes)  # type: ignore[arg-type]
+    new = dataclasses.replace(side.router.config, **changes)  # type: ignore[arg-type]
+    return side.tally(side.router.reconfigure(now, new))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,17 +177,14 @@ def test_fast_path_and_full_path_agree(
             a = full.tally(full.router.set_priority(now, arg))
             b = fast.tally(fast.router.set_priority(now, arg))
         elif op == "auth":
-            for side in (full, fast):
-                _reconfigure(side, auth_pass=arg)
-            a = b = []
+            a = _reconfigure(full, now, auth_pass=arg)
+            b = _reconfigure(fast, now, auth_pass=arg)
         elif op == "vips":
-            for side in (full, fast):
-                _reconfigure(side, vips=arg)
-            a = b = []
+            a = _reconfigure(full, now, vips=arg)
+            b = _reconfigure(fast, now, vips=arg)
         elif op == "preempt":
-            for side in (full, fast):
-                _reconfigure(side, preempt=arg)
-            a = b = []
+            a = _reconfigure(full, now, preempt=arg)
+            b = _reconfigure(fast, now, preempt=arg)
         elif op == "fault":
             assert isinstance(arg, bool)
             a = full.tally(full.router.set_fault(now, fsm.Fault.CHECK, arg))

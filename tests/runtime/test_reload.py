@@ -3,9 +3,10 @@ transport)."""
 
 from __future__ import annotations
 
-import asyncio
 from ipaddress import IPv4Interface
 from typing import Any
+
+import pytest
 
 from tests.support.fakes import FakeTransport, instance_config, run
 from vrrpd.config import Config, parse_config
@@ -144,15 +145,14 @@ def test_check_weight_and_removal_land_in_the_right_state() -> None:
     run(body, priority=100, check=check)
 
 
-def test_turning_garp_refresh_off_while_master_is_deferred_until_it_leaves_master() -> None:
+def test_turning_garp_refresh_off_while_master_stops_it_at_once() -> None:
     async def body(inst: Instance, t: FakeTransport) -> None:
+        before = inst.router.deadline  # the refresh, half an advert interval after becoming master
         inst.reconfigure(instance_config(garp_master_refresh=0, preempt_delay=2))
-        # The running refresh timer keeps its period (0 would make it fire continuously) ...
-        assert inst.router.config.garp_master_refresh == 1
-        assert inst.router.config.preempt_delay == 2  # ... everything else is live
-        await asyncio.sleep(0.05)
-        assert inst.router.deadline is not None
-        inst.link_changed(False)  # leaves MASTER (FAULT): now the new value applies
         assert inst.router.config.garp_master_refresh == 0
+        assert inst.router.config.preempt_delay == 2  # everything else is live too
+        assert inst.router.state is fsm.State.MASTER
+        # Only the Adver_Timer is left (a refresh timer kept with period 0 would fire continuously).
+        assert before is not None and inst.router.deadline == pytest.approx(before + 0.5, abs=1e-9)
 
-    run(body, garp_master_refresh=1)
+    run(body, garp_master_refresh=0.5)

@@ -4,10 +4,11 @@ Everything that affects a transition lives in this module: a reader finds every 
 the section it implements, and every deliberate keepalived-compatible deviation marked "Deviation".
 
 One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
-`set_priority`, `set_fault`), received advertisements (`receive`) and timer expiry (`on_timer`) — and every
-entry point takes `now` (monotonic seconds) and returns a list of `Action`s for the caller to carry out in
-order. `deadline` tells the caller when to call `on_timer` next. No sockets, no clock, no logging here:
-the caller owns all three, which is what makes each rule testable to the millisecond.
+`set_priority`, `set_fault`, `set_health`, `reconfigure`, `vips_missing`, `vip_deleted`), received
+advertisements (`receive`) and timer expiry (`on_timer`) — and every entry point takes `now` (monotonic
+seconds) and returns a list of `Action`s for the caller to carry out in order. `deadline` tells the caller
+when to call `on_timer` next. No sockets, no clock, no logging here: the caller owns all three, which is
+what makes each rule testable to the millisecond.
 
 Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's bad advertisement is a
 `Dropped` action carrying a `DropReason`.
@@ -16,6 +17,7 @@ Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
@@ -135,6 +137,9 @@ class RouterConfig:
     garp_master_delay: float = 5.0
     garp_master_refresh: float = 0.0
     lower_priority_answer: bool = True
+    # The health check's effect (keepalived's weight): None without a check; 0 puts the router in FAULT while
+    # the check fails (ipfailover); n > 0 lowers the priority by n instead (see `effective_priority`).
+    health_weight: int | None = None
     # Deviation (keepalived eVIPs): installed and announced like `vips`, never carried in adverts, so the
     # §5.3.5 one-octet count does not bound them and §7.1's address check does not cover them.
     excluded: tuple[IPv4Interface, ...] = ()
@@ -161,6 +166,10 @@ class RouterConfig:
             raise ValueError("delays must be >= 0")
         if self.garp_master_repeat < 1:
             raise ValueError("garp_master_repeat must be >= 1")
+        if self.health_weight is not None and not 0 <= self.health_weight <= 253:
+            raise ValueError(f"health_weight {self.health_weight} out of range 0..253")
+        if self.priority == PRIORITY_OWNER and self.health_weight:
+            raise ValueError("the address owner's priority cannot change: its health weight must be 0")
         data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
         object.__setattr__(self, "auth_data", data)
         object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
@@ -199,6 +208,16 @@ def master_down_interval(advert_int: int, priority: int) -> float:
     return 3 * advert_int + skew_time(priority)
 
 
+def effective_priority(base: int, weight: int, healthy: bool) -> int:
+    """keepalived's weight semantics: a failing check lowers the priority by `weight`, clamped to 1..254.
+
+    The address owner (255) never changes priority (`RouterConfig` refuses a weight for it).
+    """
+    if base == PRIORITY_OWNER or healthy or weight == 0:
+        return base
+    return max(1, min(254, base - weight))
+
+
 class Router:
     """One VRRP virtual router. See the module docstring for the calling convention."""
 
@@ -208,6 +227,8 @@ class Router:
         self.priority = config.priority  # effective priority (health checks may lower it)
         self.master_address: IPv4Address | None = None
         self.faults: set[Fault] = set()
+        # The health check's verdict: None while there is none (no check configured), which counts as up.
+        self.health: bool | None = None
         # Timers are absolute monotonic times, or None when not running.
         self._master_down_at: float | None = None  # §6.2 Master_Down_Timer
         self._adver_at: float | None = None  # §6.2 Adver_Timer
@@ -295,6 +316,86 @@ class Router:
         if self.faults:
             return self._enter_fault(now, announce=fault is not Fault.INTERFACE)
         return self._startup(now, Reason.RECOVERED)
+
+    def set_health(self, now: float, up: bool) -> list[Action]:
+        """The health check's verdict changed (or was first given, before `start`).
+
+        With `health_weight` 0 a failing check is a fault (`Fault.CHECK`: ipfailover's behaviour); with a
+        weight > 0 it lowers the effective priority by the weight instead (keepalived's track_script
+        weight). Without a configured check (`health_weight` None) the verdict is recorded only.
+        """
+        self.health = up
+        return self._apply_health(now)
+
+    def reconfigure(self, now: float, config: RouterConfig) -> list[Action]:
+        """A reload changed this virtual router's configuration: swap it in, keeping the state.
+
+        The VRID, the primary address and address ownership (priority 255, §6.4.1) are what the router
+        is and how it starts; changing one of them is a restart (`shutdown`, a new `Router`), and asking
+        for it here raises. Everything else applies from now on: the next advert carries the new
+        addresses, interval, priority and authentication; a master gives up at once the addresses no
+        longer configured (`RemoveVips`). Addresses newly configured are not installed here: the caller
+        reports them through `vips_missing` once every router's removals are done, since on a reload an
+        address may move from one virtual router to another.
+
+        The health check: a check newly configured starts up (a reload must not put a serving master in
+        FAULT before the check has even run), a changed one keeps its verdict, a removed one takes its
+        fault or lowered priority with it.
+        """
+        old = self.config
+        if config.vrid != old.vrid:
+            raise ValueError(f"reconfigure cannot change the VRID ({old.vrid} -> {config.vrid})")
+        if config.primary_address != old.primary_address:
+            raise ValueError("reconfigure cannot change the primary address: restart the router")
+        if (config.priority == PRIORITY_OWNER) != (old.priority == PRIORITY_OWNER):
+            raise ValueError("priority 255 belongs to the address owner: gaining or losing it is a restart")
+        self.config = config
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            keep = set(config.installed)
+            dropped = tuple(v for v in old.installed if v not in keep)
+            if dropped:
+                actions.append(RemoveVips(dropped))
+            if config.garp_master_refresh != old.garp_master_refresh:
+                # keepalived garp_master_refresh: the new period counts from the reload; 0 stops it.
+                period = config.garp_master_refresh
+                self._refresh_at = now + period if period > 0 else None
+        if config.health_weight is None:
+            self.health = None
+        elif old.health_weight is None:
+            self.health = True
+        if (config.priority, config.health_weight) != (old.priority, old.health_weight):
+            actions += self._apply_health(now)
+        return actions
+
+    def vips_missing(self, now: float, vips: Iterable[IPv4Interface]) -> list[Action]:
+        """Some configured addresses are not installed: a reload added them, or the kernel refused them.
+
+        A master installs and announces them as it would on becoming master (`garp_master_repeat`
+        GARPs each); in any other state nothing is missing, and addresses this router does not
+        install are ignored.
+        """
+        del now  # part of every entry point's signature; installing arms no timer
+        if self.state is not State.MASTER:
+            return []
+        cfg = self.config
+        ours = set(cfg.installed)
+        missing = tuple(v for v in vips if v in ours)
+        if not missing:
+            return []
+        return [AddVips(missing), SendGarp(tuple(v.ip for v in missing), cfg.garp_master_repeat)]
+
+    def vip_deleted(self, now: float, vip: IPv4Interface) -> list[Action]:
+        """Someone deleted one of our addresses from the interface (the kernel told the caller).
+
+        keepalived: a master puts it back and sends one GARP — the address did not move, so the
+        neighbours' caches still point here and one announcement refreshes them. Otherwise nothing:
+        a backup must not hold the address.
+        """
+        del now  # part of every entry point's signature; restoring arms no timer
+        if self.state is not State.MASTER or vip not in self.config.installed:
+            return []
+        return [AddVips((vip,)), SendGarp((vip.ip,), 1)]
 
     # -- received advertisements ---------------------------------------------------------------------
 
@@ -474,6 +575,18 @@ class Router:
                 auth_data=cfg.auth_data,
             )
         )
+
+    def _apply_health(self, now: float) -> list[Action]:
+        # A function of the whole state (the verdict, the weight, the base priority), not of the last
+        # change: a reload changing any of them then lands in the right place.
+        # The priority first: a transition this causes (FAULT, or a recovery's new election and its
+        # Master_Down_Interval) then runs at the priority that holds after it.
+        cfg = self.config
+        weight = cfg.health_weight
+        failing = weight is not None and self.health is False
+        priority = effective_priority(cfg.priority, weight or 0, not failing)
+        actions = self.set_priority(now, priority) if priority != self.priority else []
+        return actions + self.set_fault(now, Fault.CHECK, failing and weight == 0)
 
     def _answered_recently(self, now: float) -> bool:
         last = self._last_advert_at

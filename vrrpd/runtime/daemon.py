@@ -745,18 +745,16 @@ class Daemon:
             await prev.stop()
         inst.reconfigure(new)
         if old.check != new.check and new.check is not None:
-            # A changed check inherits the old one's verdict and a new one on a running instance starts up:
-            # a reload must not put a serving master in FAULT for rise × interval. The check then judges
-            # the service as usual (fall failures to go down).
-            up = prev.up if prev is not None else True
-            inst.check_up = up
+            # The router keeps a changed check's verdict and starts a new one up (a reload must not put a
+            # serving master in FAULT for rise × interval); the new checker starts from that verdict and
+            # then judges the service as usual (fall failures to go down).
             iface = self.interfaces[new.interface]
-            check = self._make_check(inst, new, iface, initial_up=up)
+            check = self._make_check(inst, new, iface, initial_up=inst.check_up is not False)
             inst.check = check
             self._checks[inst.key] = check
             check.start()
         elif new.check is None:
-            inst.check, inst.check_up = None, None
+            inst.check = None
         if (old.notify, old.notify_timeout) != (new.notify, new.notify_timeout):
             replaced = self._notifiers.get(inst.key)
             notifier = Notifier(str(new.notify) if new.notify else None, new.notify_timeout)

@@ -1,20 +1,20 @@
 """One running virtual router: the sans-I/O `Router` plus the I/O that carries out its actions.
 
-Owns, per instance: the single timer re-armed after every call into the router (aioquic's pattern), the
-ordered action worker (an advert is sent before VIPs are installed, GARPs after), the health check's effect
-(FAULT or a lower priority), notify calls, and the counters that status and metrics report. It does not
-own sockets or netlink handles: the interface (`vrrpd.runtime.daemon`) lends them.
+A thin adapter: every event (a received advert, a timer, the link, the health check's verdict, a reload,
+a VIP deleted behind our back) goes to a `Router` entry point; the adapter carries out the actions it
+returns and re-arms its single timer (aioquic's pattern). It makes no protocol decision.
 
-It also feeds every received advert to its `vrrpd.protocol.conflicts.ConflictDetector` (another cluster on our
-VRID), and applies a reloaded configuration live when `vrrpd.config.diff` says that is possible
-(`reconfigure`): the router keeps its state, only its `RouterConfig` is swapped.
+Owns, per instance: that timer, the ordered action worker (an advert is sent before VIPs are installed,
+GARPs after), which VIPs are actually installed (`vips_held`: what the kernel accepted), notify calls,
+and the counters that status and metrics report. It does not own sockets or netlink handles: the
+interface lends them. It also feeds every received advert to its `ConflictDetector` (another cluster on
+our VRID).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import errno
 import os
 import time
@@ -27,7 +27,7 @@ from vrrpd import logs
 from vrrpd.config import InstanceConfig
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
-from vrrpd.protocol.packet import PRIORITY_OWNER, VRRP_MULTICAST, Advertisement, DropReason, Received, encode
+from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, Received, encode
 from vrrpd.runtime.healthcheck import HealthCheck
 
 log = logs.get_logger("vrrpd.runtime.instance")
@@ -96,6 +96,7 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
         garp_master_repeat=config.garp_master_repeat,
         garp_master_delay=config.garp_master_delay,
         garp_master_refresh=config.garp_master_refresh,
+        health_weight=config.check.weight if config.check is not None else None,
     )
 
 
@@ -109,16 +110,6 @@ class _PendingAdvert:
 
 _Step = fsm.Action | _PendingAdvert
 _Work = tuple[list[_Step], "asyncio.Future[None] | None"]
-
-
-def effective_priority(base: int, weight: int, check_up: bool) -> int:
-    """keepalived's weight semantics: a failing check lowers the priority by `weight`, clamped to 1..254.
-
-    The address owner (255) never changes priority (config validation refuses a weight for it).
-    """
-    if base == PRIORITY_OWNER or check_up or weight == 0:
-        return base
-    return max(1, min(254, base - weight))
 
 
 class Instance:
@@ -142,8 +133,6 @@ class Instance:
         self.counters = Counters()
         self.last_transition: LastTransition | None = None
         self.check: HealthCheck | None = None  # set by the daemon; status reads its last probe
-        self.check_up: bool | None = None
-        self.check_detail = ""
         self.conflicts = ConflictDetector(
             config.advert_int, config.is_owner, self.router.config.vip_addresses
         )
@@ -155,8 +144,6 @@ class Instance:
         self._held: set[IPv4Interface] = set()  # VIPs installed by this instance, as the worker last did
         self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
         self._seen_state = fsm.State.INIT
-        # A RouterConfig that cannot be swapped in while MASTER (see `reconfigure`); applied on leaving it.
-        self._deferred: fsm.RouterConfig | None = None
         self._last_encoded: tuple[Advertisement, bytes] | None = None  # see `_encoded`
         self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
 
@@ -164,6 +151,11 @@ class Instance:
     def key(self) -> tuple[str, int]:
         """(interface, VRID): the virtual router's identity, which a reload matches instances by."""
         return (self.config.interface, self.config.virtual_router_id)
+
+    @property
+    def check_up(self) -> bool | None:
+        """The health check's verdict as the router last heard it; None without a check."""
+        return self.router.health
 
     @property
     def vips_held(self) -> tuple[IPv4Interface, ...]:
@@ -212,68 +204,30 @@ class Instance:
         self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.INTERFACE, not up))
 
     def check_changed(self, up: bool, detail: str) -> None:
-        """A health check flipped. weight 0 → FAULT (ipfailover); else priority − weight (keepalived)."""
-        self.check_up, self.check_detail = up, detail
+        """The health check's verdict: the router decides its effect (FAULT or a lower priority)."""
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
-        self._apply_check()
-
-    def _apply_check(self) -> None:
-        """Derive FAULT and the effective priority from the check's state and the configuration.
-
-        Written as a function of the whole state (not of the last flip) so that a reload changing the
-        weight, the base priority or removing the check lands in the right place.
-        """
-        check = self.config.check
-        up = check is None or self.check_up is not False
-        weight = check.weight if check is not None else 0
-        now = self._loop.time()
-        self._feed(self.router.set_fault(now, fsm.Fault.CHECK, check is not None and weight == 0 and not up))
-        prio = effective_priority(self.config.priority, weight if check is not None else 0, up)
-        if prio != self.router.priority:
-            self._feed(self.router.set_priority(now, prio))
+        self._feed(self.router.set_health(self._loop.time(), up))
 
     # -- reload --------------------------------------------------------------------------------------------
 
     def reconfigure(self, config: InstanceConfig) -> None:
-        """Swap in a changed configuration without a transition (a reload; see `vrrpd.config.diff`).
+        """Apply a changed configuration without a transition (a reload; see `Router.reconfigure`).
 
         The caller has checked that the change needs no restart (same interface, VRID and source
-        address; not across priority 255). VIPs no longer configured are queued for removal here; call
-        `install_vips` once every instance's removals are done (a VIP may move between instances).
+        address; not across priority 255). Call `install_vips` once every instance's removals are done
+        (a VIP may move between instances).
         """
-        old = self.router.config
-        new = router_config(config, self.primary)
         self.config, self.name = config, config.name
-        if (
-            self.router.state is fsm.State.MASTER
-            and old.garp_master_refresh > 0
-            and new.garp_master_refresh != old.garp_master_refresh
-        ):
-            # The running refresh timer reschedules itself with the configured period: swapping in 0
-            # would make it fire continuously, and a new period cannot be re-armed from outside the
-            # router. Keep the old period until this instance next leaves MASTER (then no timer runs).
-            self._deferred = new
-            new = dataclasses.replace(new, garp_master_refresh=old.garp_master_refresh)
-        else:
-            self._deferred = None
-        self.router.config = new
+        actions = self.router.reconfigure(self._loop.time(), router_config(config, self.primary))
+        new = self.router.config
         self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
-        stale = tuple(v for v in self._held if v not in config.vips)
-        if stale:
-            self._queue.put_nowait(([fsm.RemoveVips(stale)], None))
-        self._apply_check()
-        self._rearm()
+        self._feed(actions)
 
     def install_vips(self) -> None:
-        """After a reload: a MASTER installs (and announces) the configured VIPs it does not hold yet."""
-        if self.router.state is not fsm.State.MASTER:
-            return
-        missing = tuple(v for v in self.config.vips if v not in self._held)
+        """Report the configured VIPs not installed (after a reload, or a refusal): a master adds them."""
+        missing = [v for v in self.config.vips if v not in self._held]
         if missing:
-            repeat = self.router.config.garp_master_repeat
-            self._queue.put_nowait(
-                ([fsm.AddVips(missing), fsm.SendGarp(tuple(v.ip for v in missing), repeat)], None)
-            )
+            self._feed(self.router.vips_missing(self._loop.time(), missing))
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait for the worker
         """Wait until every action queued so far has been carried out (at most `timeout` seconds)."""
@@ -287,12 +241,12 @@ class Instance:
             log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
 
     def vip_removed(self, vip: IPv4Interface) -> None:
-        """Someone deleted one of our VIPs while we are MASTER: put it back and tell the operator."""
-        if self.router.state is not fsm.State.MASTER or vip not in self.config.vips:
-            return
-        self.counters.vips_restored += 1
-        log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
-        self._queue.put_nowait(([fsm.AddVips((vip,)), fsm.SendGarp((vip.ip,), 1)], None))
+        """Someone deleted an address on our interface: if it is one of a master's VIPs, it goes back."""
+        actions = self.router.vip_deleted(self._loop.time(), vip)
+        if actions:
+            self.counters.vips_restored += 1
+            log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
+            self._feed(actions)
 
     def count_drop(self, reason: DropReason) -> None:
         """A packet for this instance failed a §7.1 check before reaching the router."""
@@ -317,8 +271,6 @@ class Instance:
             # counts as a second master.
             self._seen_state = state
             self.conflicts.set_master(self._loop.time(), state is fsm.State.MASTER)
-            if self._deferred is not None and state is not fsm.State.MASTER:
-                self.router.config, self._deferred = self._deferred, None
         if rearm:
             self._rearm()
 
