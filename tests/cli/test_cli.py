@@ -117,6 +117,25 @@ def test_run_config_error_exits_before_the_daemon(tmp_path: Path, capsys: pytest
     assert "no such network interface" in one_error_line(capsys)
 
 
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_deeply_nested_toml_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # 400 nested inline tables used to end in a RecursionError traceback and exit 1, so systemd's
+    # RestartPreventExitStatus=2 did not apply and the unit restarted forever.
+    path = write(tmp_path, VALID + "x = " + "{a = " * 400 + "1" + "}" * 400 + "\n")
+    assert main([command, "--config", str(path)]) == 2
+    assert one_error_line(capsys) == f"vrrpd: {path}: nested deeper than 16 levels of arrays and tables"
+
+
+def test_misspelled_password_key_is_not_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, VALID.replace("auth_pass", "auth_pas"))
+    assert main(["check-config", "--config", str(path)]) == 2
+    line = one_error_line(capsys)
+    assert "hunter2" not in line
+    assert 'vrrp_instance[0].auth_pas = <hidden>: unknown key; did you mean "auth_pass"?' in line
+
+
 @pytest.mark.parametrize(
     "argv",
     [[], ["frobnicate"], ["check-config", "--bogus"], ["lab", "--nodes", "1"], ["lab", "--nodes", "x"]],

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from vrrpd.config import (
+    MAX_CONFIG_BYTES,
     MAX_EXCLUDED,
+    MAX_NESTING,
     CheckConfig,
     Config,
     ConfigError,
@@ -634,6 +636,61 @@ def test_repr_shows_the_instance_but_not_its_password() -> None:
     inst = parse(toml({"auth_pass": '"s3cr3t"'})).vrrp_instance[0]
     assert repr(inst).startswith("InstanceConfig(name='VI_1', interface='eth0', virtual_router_id=51,")
     assert "auth_pass" not in repr(inst) and "s3cr3t" not in str([inst])
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["auth_pas", "authpass", "password", "passwd", "secret", "api_token", "auth_key", "credentials", "PWD"],
+)
+def test_unknown_keys_that_look_like_secrets_never_echo_their_value(key: str) -> None:
+    # A misspelled auth_pass used to be echoed verbatim in check-config, reload_failed and last_error.
+    message = error_of(toml({key: '"s3cr3tpw"'}))
+    assert "s3cr3tpw" not in message
+    assert f"vrrp_instance[0].{key} = <hidden>: unknown key" in message
+    message = error_of(toml(global_={key: '["s3cr3tpw", {a = "s3cr3tpw"}]'}))
+    assert "s3cr3tpw" not in message and f"global.{key} = <hidden>" in message
+
+
+def test_other_unknown_keys_still_show_their_value() -> None:
+    message = error_of(toml({"priorty": "100"}))
+    assert 'vrrp_instance[0].priorty = 100: unknown key; did you mean "priority"?' in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[" * 400 + "1" + "]" * 400,
+        "{a = " * 400 + "1" + "}" * 400,
+        "[" * 40 + "]" * 40,
+        "{a=" * 40 + "1" + "}" * 40,
+    ],
+)
+def test_deep_nesting_is_one_line_not_a_recursion_error(value: str, tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(f"x = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert message == f"{path}: nested deeper than {MAX_NESTING} levels of arrays and tables"
+
+
+def test_nesting_within_the_bound_is_validated_as_usual() -> None:
+    message = error_of(toml(global_={"router_id": "[[[[1]]]]"}))
+    assert "global.router_id = [[[[1]]]]: must be" in message
+
+
+def test_config_file_size_is_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("w") as f:
+        f.write(toml())
+        f.truncate(MAX_CONFIG_BYTES + 1)  # sparse: no need to write megabytes
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (
+        f"{path}: file is {MAX_CONFIG_BYTES + 1} bytes; the limit is {MAX_CONFIG_BYTES} bytes (4 MiB)"
+    )
+    path.write_text(toml())
+    assert load_config(path, env={}).vrrp_instance[0].name == "VI_1"
 
 
 def test_describe_lists_resolved_instances() -> None:

@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import functools
 import os
+import signal
 import socket
 import stat
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -185,6 +187,60 @@ def test_cancelled_program_is_killed_and_reaped(tmp_path: Path) -> None:
 
     run(main())
     assert gone(int(pidfile.read_text()))
+
+
+def wait_not_running(pid: int, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not not_running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_background_child_does_not_outlive_its_program(tmp_path: Path) -> None:
+    # A check (or notify hook) that starts `sleep 300 &` and exits 0 used to leave one orphan per run.
+    # The program leads its own process group; the group is killed once the program is done.
+    pidfile = tmp_path / "child.pid"
+    script = tmp_path / "bg.sh"
+    script.write_text(f'#!/bin/sh\nsleep 300 &\necho $! > "{pidfile}"\nexit 0\n')
+    script.chmod(0o755)
+    outcome = asyncio.run(run_program([str(script)], 5.0))
+    assert outcome.ok
+    child = int(pidfile.read_text())
+    try:
+        assert wait_not_running(child), f"background child {child} outlived its program"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_a_check_that_backgrounds_a_child_leaves_no_orphans(tmp_path: Path) -> None:
+    pids = tmp_path / "children.pid"
+    script = tmp_path / "check.sh"
+    script.write_text(f'#!/bin/sh\nsleep 300 &\necho $! >> "{pids}"\nexit 0\n')
+    script.chmod(0o755)
+
+    async def main() -> None:
+        check = HealthCheck(
+            lambda: script_probe(str(script), 1.0), 0.05, 1, 1, lambda up, detail: None, name="bg"
+        )
+        check.start()
+        for _ in range(200):  # bounded: 5 runs take ~0.3 s
+            await asyncio.sleep(0.02)
+            if pids.exists() and len(pids.read_text().split()) >= 5:
+                break
+        await check.stop()
+
+    asyncio.run(main())
+    children = [int(p) for p in pids.read_text().split()]
+    assert len(children) >= 5
+    try:
+        assert [p for p in children if not wait_not_running(p)] == []
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_run_program_reports_signal(tmp_path: Path) -> None:

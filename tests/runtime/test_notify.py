@@ -13,7 +13,7 @@ import pytest
 import structlog
 
 from tests.support.aio import run
-from vrrpd.runtime.notify import Notifier, NotifyFifo
+from vrrpd.runtime.notify import SUPERSEDE_AFTER, Notifier, NotifyFifo
 
 
 def recording_script(tmp_path: Path, body: str = "") -> tuple[str, Path]:
@@ -147,6 +147,75 @@ def test_queue_overflow_drops_the_oldest(tmp_path: Path) -> None:
         run(main())
     assert [c[3] for c in calls(out)] == ["MASTER", "FAULT"]  # the latest state survives
     assert [(e["event"], e["state"]) for e in logs] == [("notify_dropped", "BACKUP")]
+
+
+def test_a_hung_program_never_delays_the_newest_state(tmp_path: Path) -> None:
+    # Three flaps while the BACKUP hook hangs (notify_timeout 10 s): the calls queued behind it used to
+    # wait 10 s each, delivering the final MASTER ~30 s late. Now the hung run is killed once a newer
+    # state waits and its grace is over, the overtaken states are skipped (and named), order is kept.
+    script, out = recording_script(tmp_path, '[ "$3" = BACKUP ] && exec sleep 30')
+
+    async def main() -> float:
+        notifier = Notifier(script, 10.0)
+        notifier.start()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for state in ("BACKUP", "MASTER") * 3:
+            notifier.notify("VI_1", state, 100)
+            await asyncio.sleep(0.01)
+        while not calls(out) and loop.time() - started < 5.0:  # noqa: ASYNC110 - a file, not an event
+            await asyncio.sleep(0.01)
+        elapsed = loop.time() - started
+        await notifier.drain(5.0)
+        await notifier.close()
+        return elapsed
+
+    with structlog.testing.capture_logs() as logs:
+        elapsed = run(main(), timeout=20.0)
+    assert [c[3] for c in calls(out)] == ["MASTER"]  # the hook records after the hanging branch
+    assert elapsed < SUPERSEDE_AFTER + 1.0, elapsed
+    [superseded] = [e for e in logs if e["event"] == "notify_superseded"]
+    assert superseded["state"] == "BACKUP" and superseded["rc"] is None
+    [skipped] = [e for e in logs if e["event"] == "notify_skipped"]
+    assert skipped["instance"] == "VI_1"
+    assert skipped["skipped"] == ["MASTER 100", "BACKUP 100", "MASTER 100", "BACKUP 100"]
+    assert skipped["delivering"] == "MASTER 100"
+
+
+def test_a_slow_program_without_a_newer_state_keeps_its_whole_timeout(tmp_path: Path) -> None:
+    # Superseding is only for a program that holds up a newer state; alone, it may use its timeout.
+    script, out = recording_script(tmp_path, "sleep 1.5")
+
+    async def main() -> None:
+        notifier = Notifier(script, 5.0)
+        notifier.start()
+        notifier.notify("VI_1", "MASTER", 100)
+        await notifier.drain(5.0)
+        await notifier.close()
+
+    with structlog.testing.capture_logs() as logs:
+        run(main())
+    assert [c[3] for c in calls(out)] == ["MASTER"]
+    assert logs == []
+
+
+def test_each_instance_keeps_its_newest_state_after_a_hung_program(tmp_path: Path) -> None:
+    script, out = recording_script(tmp_path, '[ "$3" = FAULT ] && exec sleep 30')
+
+    async def main() -> None:
+        notifier = Notifier(script, 0.3)
+        notifier.start()
+        notifier.notify("VI_1", "FAULT", 0)
+        for name, state in (("VI_1", "BACKUP"), ("VI_2", "BACKUP"), ("VI_1", "MASTER"), ("VI_2", "MASTER")):
+            notifier.notify(name, state, 100)
+        await notifier.drain(5.0)
+        await notifier.close()
+
+    with structlog.testing.capture_logs() as logs:
+        run(main())
+    assert [(c[2], c[3]) for c in calls(out)] == [("VI_1", "MASTER"), ("VI_2", "MASTER")]
+    skipped = {e["instance"]: e["skipped"] for e in logs if e["event"] == "notify_skipped"}
+    assert skipped == {"VI_1": ["BACKUP 100"], "VI_2": ["BACKUP 100"]}
 
 
 # --- NotifyFifo --------------------------------------------------------------------------------

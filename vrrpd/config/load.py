@@ -18,7 +18,7 @@ import socket
 import tomllib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, TypeVar
@@ -35,6 +35,15 @@ ENV_PREFIX = "VRRPD_"
 ENV_ALLOWLIST = frozenset({"VRRPD_CONFIG", "VRRPD_LAB_PREFIX"})
 # The source of a configuration built from the pod environment (--openshift): no file to re-read.
 FROM_ENVIRONMENT = "environment (--openshift)"
+# Parsing is pure Python (~5 MB/s): a 92 MB file took 23 s. The largest real configuration (255
+# instances of 255 VIPs) is about 1.3 MB; past this bound a file is refused before it is parsed.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+# Arrays and tables inside each other: a configuration needs 5 (vrrp_instance[0].check.key = [..]).
+# tomllib recurses per level and ends in a RecursionError near 300; refused in one line long before.
+MAX_NESTING = 16
+# Keys whose value may be a credential: auth_pass, its misspellings (auth_pas, authpass) and other
+# tools' names (password, secret, token...). Their values are never echoed, not even for an unknown key.
+_SECRET_LIKE = re.compile(r"pass|pw|secret|token|auth|cred|key|priv", re.IGNORECASE)
 
 # ---------------------------------------------------------------------------------------------
 # Validation: the walk over the TOML tables
@@ -253,10 +262,15 @@ def _environment(env: Mapping[str, str]) -> dict[str, str]:
 def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -> Config:
     """Validate TOML ``text``; ``source`` names it in errors; ``env`` defaults to ``os.environ``."""
     environment = os.environ if env is None else env
+    too_deep = ConfigIssue(source, f"nested deeper than {MAX_NESTING} levels of arrays and tables")
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_issue(source, str(exc))) from None
+    except RecursionError:
+        raise ConfigError(too_deep) from None
+    if _deeper_than(data, MAX_NESTING):
+        raise ConfigError(too_deep)
     overrides = _environment(environment)
     if overrides:
         table = data.get("global", {})
@@ -270,10 +284,16 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     """Read and validate the TOML file at ``path`` (does not check that interfaces exist)."""
     source = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)  # never more: a huge file is not read into memory
+            size = os.fstat(file.fileno()).st_size
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise ConfigError(ConfigIssue(source, f"cannot read file: {reason}")) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        what = f"{size} bytes" if size > MAX_CONFIG_BYTES else "too long"  # a pipe has no size
+        limit = f"{MAX_CONFIG_BYTES} bytes ({MAX_CONFIG_BYTES >> 20} MiB)"
+        raise ConfigError(ConfigIssue(source, f"file is {what}; the limit is {limit}"))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -281,6 +301,22 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
             ConfigIssue(source, f"not UTF-8 text (invalid byte at offset {exc.start})")
         ) from None
     return parse_config(text, source, env)
+
+
+def _deeper_than(data: object, limit: int) -> bool:
+    """True if arrays and tables nest more than ``limit`` levels (the document itself is level 1).
+
+    Iterative: a recursive walk would fail the same way as the parser on a hostile file.
+    """
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        assert isinstance(children, Iterable)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def check_interfaces(config: Config) -> None:
@@ -332,9 +368,15 @@ def _key_path(loc: tuple[str | int, ...]) -> str:
     return out
 
 
+def _secret_like(key: str) -> bool:
+    """Whether the last name in a key path (``vrrp_instance[0].auth_pas``) may name a credential."""
+    names = [part for part in re.split(r"[.\[\]]", key) if part and not part.isdigit()]
+    return bool(names) and _SECRET_LIKE.search(names[-1]) is not None
+
+
 def _render(value: object, key: str = "") -> str:
-    if key.endswith("auth_pass"):
-        return "<hidden>"  # never echo a password, even a wrong one
+    if _secret_like(key):
+        return "<hidden>"  # never echo a password, even a wrong one or under a misspelled key
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

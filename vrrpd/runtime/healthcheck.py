@@ -5,8 +5,9 @@ This module owns:
 * the probes — `tcp_probe` and `script_probe`, async callables whose answer is a `ProbeResult`
   (truthy when healthy, with a one-line ``detail`` an operator can read);
 * `run_program`, the one place that spawns an external program: no shell, a minimal environment,
-  stdio on /dev/null, a hard timeout, and on timeout or cancellation the whole process group killed
-  and the child reaped, so no zombie and no stray grandchild outlive a check or a notify script;
+  stdio on /dev/null, a hard timeout, and when it ends (exit, timeout, abort or cancellation) its whole
+  process group killed and the child reaped, so no zombie and no stray grandchild outlive a check or a
+  notify script;
 * `HealthCheck`, the rise/fall debouncer that runs a probe every ``interval`` seconds in its own
   task and reports only flips.
 
@@ -71,6 +72,9 @@ class RunOutcome:
 
     rc: int | None
     reason: str
+    # Ended by us rather than on its own: ``timeout`` expired, or ``abort`` was set (superseded).
+    timed_out: bool = False
+    aborted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -89,10 +93,21 @@ def _describe_rc(rc: int) -> str:
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
     # The child leads its own session (start_new_session), so its pid is its process group:
     # killing the group also takes down grandchildren such as a shell script's `sleep`.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    _kill_leftovers(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
+
+
+def _kill_leftovers(pgid: int) -> None:
+    """SIGKILL what is left of a program's process group: children it started in the background.
+
+    Also after a normal exit: a check that runs `sleep 300 &` and exits 0 would otherwise leave one
+    orphan per interval. The kernel does not hand out a pid while a process group still uses it as its
+    id, so this reaches only that group's members (ESRCH, suppressed, once none is left). A child that
+    calls setsid() itself leaves the group and is not reached; only a cgroup (systemd's KillMode) is.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
@@ -106,11 +121,17 @@ async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
 
 # The probes take `timeout` (ruff ASYNC109 would have callers wrap them in asyncio.timeout):
 # expiry is an answer here — unhealthy, program killed and reaped — not an exception to unwind.
-async def run_program(argv: Sequence[str], timeout: float) -> RunOutcome:  # noqa: ASYNC109
+async def run_program(
+    argv: Sequence[str],
+    timeout: float,  # noqa: ASYNC109
+    *,
+    abort: asyncio.Event | None = None,
+) -> RunOutcome:
     """Run ``argv`` (no shell) with `MINIMAL_ENV` and stdio on /dev/null, for at most ``timeout``
-    seconds. Never raises for the program's own failures: a missing or non-executable file, a
-    non-zero exit and a timeout all come back as a `RunOutcome`. Cancellation kills and reaps the
-    program before propagating."""
+    seconds, in a process group of its own that is killed when the program ends (no orphans).
+    Never raises for the program's own failures: a missing or non-executable file, a non-zero exit
+    and a timeout all come back as a `RunOutcome`. Setting ``abort`` kills it early (``aborted``).
+    Cancellation kills and reaps the program before propagating."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -126,17 +147,37 @@ async def run_program(argv: Sequence[str], timeout: float) -> RunOutcome:  # noq
         return RunOutcome(None, "not executable")
     except OSError as exc:
         return RunOutcome(None, f"cannot execute: {exc.strerror or exc}")
+    started = asyncio.get_running_loop().time()
     try:
         async with asyncio.timeout(timeout):
-            rc = await proc.wait()
+            rc = await _exit_or_abort(proc, abort)
     except TimeoutError:
         await _kill_and_reap(proc)
-        return RunOutcome(None, f"timed out after {timeout}s")
+        return RunOutcome(None, f"timed out after {timeout}s", timed_out=True)
     except BaseException:
         # Cancelled (daemon stopping): the program must not outlive us as an orphan.
         await _kill_and_reap(proc)
         raise
+    if rc is None:
+        await _kill_and_reap(proc)
+        ran = asyncio.get_running_loop().time() - started
+        return RunOutcome(None, f"superseded after {ran:.1f}s", aborted=True)
+    _kill_leftovers(proc.pid)
     return RunOutcome(rc, _describe_rc(rc))
+
+
+async def _exit_or_abort(proc: asyncio.subprocess.Process, abort: asyncio.Event | None) -> int | None:
+    """The program's exit status, or None as soon as ``abort`` is set (the program still runs)."""
+    if abort is None:
+        return await proc.wait()
+    exited = asyncio.ensure_future(proc.wait())
+    aborted = asyncio.ensure_future(abort.wait())
+    try:
+        await asyncio.wait((exited, aborted), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        aborted.cancel()
+        exited.cancel()  # no-op once done; otherwise the caller kills and reaps the program
+    return exited.result() if exited.done() and not exited.cancelled() else None
 
 
 async def script_probe(

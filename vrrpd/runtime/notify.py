@@ -5,7 +5,8 @@ order, without ever blocking or failing the daemon:
 
 * `Notifier` runs the configured program as keepalived's ``notify`` does —
   ``path INSTANCE <name> <STATE> <priority>`` — one call at a time, in the order the state
-  changes happened, each bounded by a timeout (killed and reaped when it expires);
+  changes happened, each bounded by a timeout (killed and reaped when it expires), and never lets a
+  hung program delay a newer state (it is killed, the states it held up skipped and logged);
 * `NotifyFifo` writes keepalived's ``vrrp_notify_fifo`` line ``INSTANCE "<name>" <STATE> <prio>``
   to a FIFO without blocking, dropping (and counting) lines nobody is there to read.
 
@@ -16,6 +17,7 @@ must not stop a failover. Which states exist and when to notify is the caller's 
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import os
 import stat
@@ -23,11 +25,15 @@ import stat
 from vrrpd.logs import get_logger
 from vrrpd.runtime.healthcheck import run_program
 
-__all__ = ["Notifier", "NotifyFifo"]
+__all__ = ["SUPERSEDE_AFTER", "Notifier", "NotifyFifo"]
 
 _log = get_logger(__name__)
 
 _Call = tuple[str, str, int]
+
+# How long a running program may hold up a newer state before it is killed: long enough for any sane
+# hook (they take milliseconds), short enough that a hung one delays failover news by no more.
+SUPERSEDE_AFTER = 1.0
 
 _FIFO_REASONS = {
     errno.ENXIO: "no reader",
@@ -40,9 +46,14 @@ _FIFO_REASONS = {
 class Notifier:
     """Ordered, bounded delivery of keepalived-style notify calls to the program at ``path``.
 
-    ``path=None`` (nothing configured) makes every method a no-op. At most ``max_pending``
-    calls wait in the queue; past that the *oldest* waiting call is dropped, so the latest
-    state — the one that matters — is always delivered.
+    ``path=None`` (nothing configured) makes every method a no-op. Calls run one at a time in the order
+    they were made. A late notification is worse than a dropped one, so nothing waits behind a program
+    that hangs: when a newer call is waiting and the running program has had `SUPERSEDE_AFTER`
+    seconds (or its shorter timeout), it is killed (``notify_superseded``), and after any call that ended
+    without exiting on its own (timed out or superseded) only the newest waiting call of each instance
+    is kept: the older ones are skipped and named in one ``notify_skipped`` line. So the newest state
+    starts at most ``SUPERSEDE_AFTER`` seconds after it happened, and states are never delivered out
+    of order. At most ``max_pending`` calls wait; past that the *oldest* waiting call is dropped.
     """
 
     def __init__(self, path: str | None, timeout: float, *, max_pending: int = 256) -> None:
@@ -50,9 +61,14 @@ class Notifier:
             raise ValueError(f"notify timeout must be > 0 seconds, got {timeout!r}")
         self.path = path
         self.timeout = timeout
-        # Only with a program to run: an asyncio.Queue holds four deques (~3 KiB), and the daemon makes
-        # one Notifier per instance, most of them with nothing configured.
-        self._queue: asyncio.Queue[_Call] | None = None if path is None else asyncio.Queue(max_pending)
+        self.max_pending = max_pending
+        self.skipped = 0  # calls never run because a newer state overtook them
+        self._pending: collections.deque[_Call] = collections.deque()
+        # Created lazily (the daemon makes one Notifier per instance, most with nothing configured).
+        self._wake: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._abort: asyncio.Event | None = None  # set to kill the running program
+        self._started_at = 0.0  # loop time the running program started
         self._worker: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -61,26 +77,38 @@ class Notifier:
             return
         self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"notify:{self.path}")
 
+    @property
+    def alive(self) -> bool:
+        """False when the worker ended on its own (a bug); never started counts as alive."""
+        return self._worker is None or not self._worker.done() or self._worker.cancelled()
+
     def notify(self, instance: str, state: str, priority: int) -> None:
         """Queue ``path INSTANCE instance state priority``; returns at once."""
-        if self._queue is None:
+        if self.path is None:
             return
-        if self._queue.full():
-            dropped = self._queue.get_nowait()
-            self._queue.task_done()
+        if len(self._pending) >= self.max_pending:
+            dropped = self._pending.popleft()
             _log.warning("notify_dropped", instance=dropped[0], state=dropped[1], reason="queue full")
-        self._queue.put_nowait((instance, state, priority))
+        self._pending.append((instance, state, priority))
+        self._events()[0].set()
+        abort = self._abort
+        if abort is not None and not abort.is_set():
+            # A program is running and a newer state now waits behind it: give it its grace, no more.
+            self._supersede_later(abort)
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded, logs, never raises
         """Wait until every queued call has run, for at most ``timeout`` seconds (shutdown:
         deliver the STOP notification, but do not hang the exit on a slow hook)."""
-        if self._queue is None:
+        if self.path is None:
             return
+        _wake, idle = self._events()
         try:
             async with asyncio.timeout(timeout):
-                await self._queue.join()
+                while self._pending or self._abort is not None:
+                    idle.clear()
+                    await idle.wait()
         except TimeoutError:
-            _log.warning("notify_drain_timeout", pending=self._queue.qsize(), waited=timeout)
+            _log.warning("notify_drain_timeout", pending=len(self._pending), waited=timeout)
 
     async def close(self) -> None:
         """Stop the worker; a running call is killed and reaped, queued calls are discarded."""
@@ -89,28 +117,73 @@ class Notifier:
             return
         worker.cancel()
         await asyncio.wait([worker])
-        if self._queue is not None and not self._queue.empty():
-            _log.warning("notify_discarded", pending=self._queue.qsize())
+        if self._pending:
+            _log.warning("notify_discarded", pending=len(self._pending))
+
+    def _events(self) -> tuple[asyncio.Event, asyncio.Event]:
+        if self._wake is None or self._idle is None:
+            self._wake, self._idle = asyncio.Event(), asyncio.Event()
+        return self._wake, self._idle
 
     async def _work(self) -> None:
-        assert self.path is not None and self._queue is not None  # start() needs a path
+        assert self.path is not None  # start() needs a path
+        wake, idle = self._events()
+        loop = asyncio.get_running_loop()
         while True:  # ends by cancellation in close()
-            instance, state, priority = await self._queue.get()
+            if not self._pending:
+                idle.set()
+                wake.clear()
+                await wake.wait()
+                continue
+            instance, state, priority = self._pending.popleft()
+            abort = self._abort = asyncio.Event()
+            self._started_at = loop.time()
+            if self._pending:  # already something newer waiting
+                self._supersede_later(abort)
             try:
                 argv = [self.path, "INSTANCE", instance, state, str(priority)]
-                outcome = await run_program(argv, self.timeout)
-                if not outcome.ok:
-                    _log.warning(
-                        "notify_failed",
-                        instance=instance,
-                        state=state,
-                        priority=priority,
-                        path=self.path,
-                        rc=outcome.rc,
-                        reason=outcome.reason,
-                    )
+                outcome = await run_program(argv, self.timeout, abort=abort)
             finally:
-                self._queue.task_done()
+                self._abort = None
+            if outcome.ok:
+                continue
+            event = "notify_superseded" if outcome.aborted else "notify_failed"
+            _log.warning(
+                event,
+                instance=instance,
+                state=state,
+                priority=priority,
+                path=self.path,
+                rc=outcome.rc,
+                reason=outcome.reason,
+            )
+            if outcome.timed_out or outcome.aborted:
+                self._skip_overtaken()
+
+    def _supersede_later(self, abort: asyncio.Event) -> None:
+        # A timeout no longer than the grace ends the program first anyway. A handle that fires after its
+        # program ended sets an Event nobody waits on any more: harmless.
+        if self.timeout > SUPERSEDE_AFTER:
+            loop = asyncio.get_running_loop()
+            loop.call_at(max(loop.time(), self._started_at + SUPERSEDE_AFTER), abort.set)
+
+    def _skip_overtaken(self) -> None:
+        """After a program that did not exit on its own: keep only each instance's newest waiting call."""
+        newest = {instance: n for n, (instance, _s, _p) in enumerate(self._pending)}
+        kept = [call for n, call in enumerate(self._pending) if newest[call[0]] == n]
+        skipped = [call for n, call in enumerate(self._pending) if newest[call[0]] != n]
+        if not skipped:
+            return
+        self._pending = collections.deque(kept)
+        self.skipped += len(skipped)
+        for instance in dict.fromkeys(call[0] for call in skipped):
+            _log.warning(
+                "notify_skipped",
+                instance=instance,
+                skipped=[f"{s} {p}" for i, s, p in skipped if i == instance],
+                delivering=next(f"{s} {p}" for i, s, p in kept if i == instance),
+                reason="the previous program did not finish in time; only the newest state is delivered",
+            )
 
 
 class NotifyFifo:
