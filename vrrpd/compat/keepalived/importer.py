@@ -53,6 +53,8 @@ Level = Literal["not carried over", "note"]
 AUTH_PASS_MAX = 8
 # keepalived's own ranges for values it accepts (outside them it ignores the keyword).
 KEEPALIVED_MAX_PREEMPT_DELAY = 1000.0
+PRIORITY_OWNER = 255
+DEFAULT_PRIORITY = 100  # keepalived's VRRP_PRIO_DFL
 
 # Shells whose `-c '</dev/tcp/HOST/PORT'` is a TCP connect check (bash's /dev/tcp; dash has none).
 _BASH = frozenset({"bash", "/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash"})
@@ -471,10 +473,14 @@ class _Converter:
         return handle
 
     def _i_priority(self, draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
-        value = self._int(stmt)
-        if value is not None:
-            draft.keys["priority"], draft.where_of["priority"] = value, stmt.where
-            ctx.priority_set = True
+        text = stmt.args[0] if stmt.args else ""
+        value = int(text) if text.isdigit() else 0
+        if not 1 <= value <= PRIORITY_OWNER:
+            # keepalived: "Priority not valid! must be between 1 & 255. Using default 100"
+            self.note(stmt.where, "priority", f"{text!r} is not 1..255: keepalived uses 100 instead, as here")
+            value = DEFAULT_PRIORITY
+        draft.keys["priority"], draft.where_of["priority"] = value, stmt.where
+        ctx.priority_set = True
 
     def _i_advert_int(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         value = self._number(stmt)
