@@ -8,7 +8,9 @@ raises `InvariantError` when the codec breaks a promise:
 * `decode_vrrp` accepts exactly what RFC 3768 §7.1 accepts, restated independently here (version 2,
   type 1, length = 16 + 4 × count, the one's complement sum of the words a non-zero multiple of 0xffff,
   VRID ≠ 0), and `decode_ipv4` exactly what the IP rules accept (IPv4, 20 ≤ IHL ≤ length, total length =
-  bytes received, protocol 112, TTL 255 if sent to 224.0.0.18, then the VRRP rules on the payload);
+  bytes received, protocol 112, TTL 255 if sent to 224.0.0.18, then the VRRP rules on the payload — RFC
+  3768's for version 2, RFC 5798's for version 3: length = 8 + 4 × count, the sum verifying with the IPv4
+  pseudo-header);
 * whatever decodes re-encodes to exactly the bytes it came from;
 * `check_advert` on a decoded datagram returns what the §7.1 configuration checks, restated here, return,
   and the order of the address list never changes the verdict.
@@ -50,6 +52,7 @@ from vrrpd.protocol.packet import (
     VRRP_MULTICAST,
     Advertisement,
     DropReason,
+    IPAddress,
     Received,
     check_advert,
     decode_ipv4,
@@ -91,6 +94,26 @@ def vrrp_acceptable(data: bytes) -> bool:
     )
 
 
+def vrrp3_acceptable(data: bytes, src: bytes, dst: bytes) -> bool:
+    """RFC 5798 §7.1 over IPv4: version 3, type 1, length = 8 + 4 × count, VRID ≠ 0, and the sum verifying
+    with the pseudo-header (source, destination, 0, 112, length) — or, sent to a unicast address, with
+    224.0.0.18 as its destination (keepalived's old unicast checksum, accepted on receipt)."""
+
+    def pseudo(to: bytes) -> bytes:
+        return src + to + bytes([0, 112]) + len(data).to_bytes(2, "big")
+
+    return (
+        len(data) >= 8
+        and data[0] == 0x31
+        and len(data) == 8 + 4 * data[3]
+        and (
+            ones_complement_ok(pseudo(dst) + data)
+            or (dst != VRRP_MULTICAST.packed and ones_complement_ok(pseudo(VRRP_MULTICAST.packed) + data))
+        )
+        and data[1] != 0
+    )
+
+
 def ipv4_acceptable(data: bytes) -> bool:
     ihl = (data[0] & 0x0F) * 4 if data else 0
     return (
@@ -100,7 +123,7 @@ def ipv4_acceptable(data: bytes) -> bool:
         and int.from_bytes(data[2:4], "big") == len(data)
         and (data[8] == 255 or data[16:20] != VRRP_MULTICAST.packed)  # TTL binds multicast adverts only
         and data[9] == 112
-        and vrrp_acceptable(data[ihl:])
+        and (vrrp_acceptable(data[ihl:]) or vrrp3_acceptable(data[ihl:], data[12:16], data[16:20]))
     )
 
 
@@ -110,11 +133,11 @@ class Config:
 
     vrid: int
     adver_int: int
-    addresses: tuple[IPv4Address, ...]
-    own_addresses: tuple[IPv4Address, ...]
+    addresses: tuple[IPAddress, ...]
+    own_addresses: tuple[IPAddress, ...]
     auth_type: int
     auth_data: bytes
-    unicast_peers: tuple[IPv4Address, ...]
+    unicast_peers: tuple[IPAddress, ...]
 
     def check(self, rx: Received) -> DropReason | None:
         return check_advert(
@@ -126,12 +149,15 @@ class Config:
             auth_type=self.auth_type,
             auth_data=self.auth_data,
             unicast_peers=self.unicast_peers,
+            version=2,
         )
 
     def expected(self, rx: Received) -> DropReason | None:
         """§7.1's configuration checks restated, in the RFC's order."""
         adv = rx.advert
         checks = (
+            (rx.source.version != 4, DropReason.WRONG_FAMILY),
+            (adv.version != 2, DropReason.BAD_VERSION),  # a v2 router; decode_ipv4 also decodes v3
             (rx.source in self.own_addresses, DropReason.OWN_PACKET),
             (bool(self.unicast_peers) and rx.source not in self.unicast_peers, DropReason.NOT_A_PEER),
             (not self.unicast_peers and rx.destination != VRRP_MULTICAST, DropReason.BAD_DESTINATION),
@@ -175,8 +201,9 @@ def judge_ipv4(data: bytes, config: Config | None) -> list[str]:
     ihl = (data[0] & 0x0F) * 4
     if (result.source.packed, result.destination.packed, result.ttl) != (data[12:16], data[16:20], data[8]):
         raise InvariantError(f"IP fields wrong in {result!r}")
-    if encode(result.advert) != data[ihl:]:
-        raise InvariantError(f"{result.advert!r} re-encodes to {encode(result.advert).hex()}")
+    wire = encode(result.advert, source=result.source, destination=result.destination)
+    if wire != data[ihl:]:
+        raise InvariantError(f"{result.advert!r} re-encodes to {wire.hex()}")
     if config is not None:
         verdict = config.check(result)
         if verdict != config.expected(result):
@@ -285,7 +312,7 @@ def ip_header(rng: random.Random, payload_len: int) -> bytes:
     return fixed + options
 
 
-def random_config(rng: random.Random, adv: Advertisement, src: IPv4Address) -> Config:
+def random_config(rng: random.Random, adv: Advertisement, src: IPAddress) -> Config:
     """Agree with the advert field by field 4 times in 5, so every verdict (and acceptance) occurs."""
 
     def agree() -> bool:

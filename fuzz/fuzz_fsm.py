@@ -67,6 +67,7 @@ from vrrpd.protocol.packet import (
     VRRP_MULTICAST,
     Advertisement,
     DropReason,
+    IPAddress,
     Received,
     decode_ipv4,
     encode,
@@ -298,7 +299,7 @@ class Harness:
         self,
         received: Received,
         actions: list[fsm.Action],
-        before: tuple[State, float | None, IPv4Address | None, int, frozenset[Fault]],
+        before: tuple[State, float | None, IPAddress | None, int, frozenset[Fault]],
         was_master: bool,
     ) -> None:
         cfg, r = self.cfg, self.router
@@ -317,7 +318,7 @@ class Harness:
         adv = received.advert
         if was_master and r.state is not State.MASTER:
             outranks = adv.priority > before[3] or (
-                adv.priority == before[3] and received.source > cfg.primary_address
+                adv.priority == before[3] and int(received.source) > int(cfg.primary_address)
             )
             if adv.priority == PRIORITY_STOP or not outranks:
                 raise self.fail(f"MASTER stepped down for an advert that does not outrank it: {adv!r}")

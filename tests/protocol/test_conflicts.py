@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from vrrpd.protocol.conflicts import MAX_TRACKED, ConflictDetector, ConflictKind
 from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, Received
@@ -19,7 +19,7 @@ def rx(
     return Received(Advertisement(51, priority, vips, adver_int=adver_int), src, VRRP_MULTICAST, 255)
 
 
-def kinds(det: ConflictDetector) -> list[tuple[str, IPv4Address]]:
+def kinds(det: ConflictDetector) -> list[tuple[str, IPv4Address | IPv6Address]]:
     return [(c.kind.value, c.source) for c in det.active()]
 
 

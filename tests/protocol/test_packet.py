@@ -238,7 +238,9 @@ def test_header_and_auth_only_decodes() -> None:
 
 @pytest.mark.parametrize("version", [0, 1, 3, 15])
 def test_wrong_version_dropped(version: int) -> None:
-    assert decode_vrrp(encode(advert(version=version))) is DropReason.BAD_VERSION
+    # The v2 layout with another version nibble (`encode` gives version 3 the v3 layout, so it is forged).
+    forged = rechecksum(bytes([version << 4 | 1]) + encode(advert())[1:])
+    assert decode_vrrp(forged) is DropReason.BAD_VERSION
 
 
 def test_version_2_accepted() -> None:
@@ -402,7 +404,7 @@ def test_ip_payload_drop_reasons_pass_through() -> None:
     wire = encode(advert())
     bad_sum = wire[:6] + bytes([wire[6] ^ 0xFF]) + wire[7:]
     assert decode_ipv4(ipv4(bad_sum)) is DropReason.BAD_CHECKSUM
-    assert decode_ipv4(ipv4(encode(advert(version=3)))) is DropReason.BAD_VERSION
+    assert decode_ipv4(ipv4(encode(advert(version=4)))) is DropReason.BAD_VERSION
     assert decode_ipv4(ipv4(wire[:10])) is DropReason.TRUNCATED
 
 

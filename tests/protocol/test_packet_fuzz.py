@@ -32,6 +32,7 @@ from vrrpd.protocol.packet import (
     VRRP_MULTICAST,
     Advertisement,
     DropReason,
+    IPAddress,
     Received,
     decode_ipv4,
     decode_vrrp,
@@ -233,7 +234,7 @@ def assert_ipv4_result(datagram: bytes) -> Received | DropReason:
         assert result.source.packed == datagram[12:16]
         assert result.destination.packed == datagram[16:20]
         assert result.ttl == 255 or result.destination != VRRP_MULTICAST
-        assert encode(result.advert) == datagram[ihl:]
+        assert encode(result.advert, source=result.source, destination=result.destination) == datagram[ihl:]
     return result
 
 
@@ -266,7 +267,7 @@ def test_mutated_datagrams_into_decode_ipv4(data: st.DataObject) -> None:
 
 
 @st.composite
-def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPv4Address) -> Config:
+def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPAddress) -> Config:
     """A local configuration agreeing with the advert field by field, or not: every verdict occurs."""
 
     def either(theirs: object, other: st.SearchStrategy[Any]) -> Any:

@@ -23,6 +23,7 @@ from vrrpd.protocol.packet import (
     Advertisement,
     DropReason,
     Received,
+    check_advert,
     decode_ipv4,
     decode_vrrp,
     encode,
@@ -138,15 +139,23 @@ def test_scapy_ttl_64_dropped() -> None:
     assert decode_ipv4(scapy_ip(VRRP(addrlist=["192.0.2.100"]), ttl=64)) is DropReason.TTL_NOT_255
 
 
-def test_scapy_vrrpv3_is_bad_version() -> None:
-    datagram = scapy_ip(VRRPv3(vrid=51, addrlist=["192.0.2.100", "192.0.2.101"]))
-    assert decode_ipv4(datagram) is DropReason.BAD_VERSION
+def test_scapy_vrrpv3_is_bad_version_for_a_v2_router() -> None:
+    # decode_ipv4 decodes both versions (test_packet_v3_scapy.py); a v2 virtual router drops v3 adverts.
+    vips = (IPv4Address("192.0.2.100"), IPv4Address("192.0.2.101"))
+    got = decode_ipv4(scapy_ip(VRRPv3(vrid=51, addrlist=[str(v) for v in vips])))
+    assert isinstance(got, Received)
+    verdict = check_advert(
+        got, vrid=51, adver_int=1, addresses=vips, own_addresses=(IPv4Address("192.0.2.1"),), version=2
+    )
+    assert verdict is DropReason.BAD_VERSION
 
 
 def test_scapy_short_vrrpv3_is_bad_version_not_truncated() -> None:
-    # A VRRPv3 advert for one IPv4 address is 12 bytes: shorter than a v2 header plus auth data.
-    datagram = scapy_ip(VRRPv3(vrid=51, addrlist=["192.0.2.100"]))
-    assert decode_ipv4(datagram) is DropReason.BAD_VERSION
+    # A VRRPv3 advert for one IPv4 address is 12 bytes: shorter than a v2 header plus auth data. The bare v2
+    # decoder must say "wrong version", not "truncated".
+    message = bytes(scapy_ip(VRRPv3(vrid=51, addrlist=["192.0.2.100"])))[20:]
+    assert len(message) == 12
+    assert decode_vrrp(message) is DropReason.BAD_VERSION
 
 
 def test_scapy_wrong_checksum_dropped() -> None:

@@ -25,9 +25,8 @@ from __future__ import annotations
 import collections
 import enum
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
 
-from vrrpd.protocol.packet import PRIORITY_OWNER, PRIORITY_STOP, DropReason, Received
+from vrrpd.protocol.packet import PRIORITY_OWNER, PRIORITY_STOP, DropReason, IPAddress, Received
 
 # A source unheard for this many advertisement intervals (+1 s, the worst Skew_Time) has stopped: the
 # same horizon as the §6.1 Master_Down_Interval after which a backup would stop waiting for it.
@@ -56,7 +55,7 @@ class Conflict:
     """One (kind, source) conflict: when it was first and last shown, by how many adverts, and why."""
 
     kind: ConflictKind
-    source: IPv4Address
+    source: IPAddress
     first_seen: float
     last_seen: float
     adverts: int
@@ -82,20 +81,20 @@ class _Run:
 class ConflictDetector:
     """Per-instance conflict tracker. Feed it every received advert for our VRID with its verdict."""
 
-    def __init__(self, advert_int: int, owner: bool, vips: tuple[IPv4Address, ...]) -> None:
+    def __init__(self, advert_int: int, owner: bool, vips: tuple[IPAddress, ...]) -> None:
         self.advert_int = advert_int
         self.owner = owner
         self.vips = vips
         self.detected: collections.Counter[str] = collections.Counter()  # episodes, by kind value
-        self._conflicts: dict[tuple[ConflictKind, IPv4Address], Conflict] = {}
-        self._runs: dict[IPv4Address, _Run] = {}
+        self._conflicts: dict[tuple[ConflictKind, IPAddress], Conflict] = {}
+        self._runs: dict[IPAddress, _Run] = {}
         # The last source seen and its run, matched by identity: a repeated advert comes back from
         # `packet.DecodeCache` as the same object, so the steady state skips `IPv4Address.__hash__` (Python).
-        self._last: tuple[IPv4Address, _Run] | None = None
+        self._last: tuple[IPAddress, _Run] | None = None
         self._master_since: float | None = None
         self._clear_after = CLEAR_INTERVALS * advert_int + 1.0
 
-    def reconfigure(self, advert_int: int, owner: bool, vips: tuple[IPv4Address, ...]) -> None:
+    def reconfigure(self, advert_int: int, owner: bool, vips: tuple[IPAddress, ...]) -> None:
         """The instance's configuration changed (reload); running conflicts are kept until they clear."""
         self.advert_int, self.owner, self.vips = advert_int, owner, vips
         self._clear_after = CLEAR_INTERVALS * advert_int + 1.0
@@ -154,7 +153,7 @@ class ConflictDetector:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _track_master(self, now: float, src: IPv4Address, priority: int) -> list[ConflictEvent]:
+    def _track_master(self, now: float, src: IPAddress, priority: int) -> list[ConflictEvent]:
         if priority == PRIORITY_STOP:
             self._runs.pop(src, None)  # §6.4.3: it is leaving; its stretch as master is over
             self._last = None
@@ -189,7 +188,7 @@ class ConflictDetector:
                 return self._sighting(now, ConflictKind.SECOND_MASTER, src, detail)
         return []
 
-    def _sighting(self, now: float, kind: ConflictKind, src: IPv4Address, detail: str) -> list[ConflictEvent]:
+    def _sighting(self, now: float, kind: ConflictKind, src: IPAddress, detail: str) -> list[ConflictEvent]:
         key = (kind, src)
         known = self._conflicts.get(key)
         if known is not None:

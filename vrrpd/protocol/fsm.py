@@ -29,6 +29,7 @@ from vrrpd.protocol.packet import (
     PRIORITY_STOP,
     Advertisement,
     DropReason,
+    IPAddress,
     Received,
     check_advert,
     pad_password,
@@ -105,7 +106,7 @@ class StateChanged:
     new: State
     reason: Reason
     priority: int
-    master: IPv4Address | None
+    master: IPAddress | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +114,7 @@ class Dropped:
     """A received advertisement failed a §7.1 check."""
 
     reason: DropReason
-    source: IPv4Address
+    source: IPAddress
     advert: Advertisement
 
 
@@ -225,7 +226,7 @@ class Router:
         self.config = config
         self.state = State.INIT
         self.priority = config.priority  # effective priority (health checks may lower it)
-        self.master_address: IPv4Address | None = None
+        self.master_address: IPAddress | None = None
         self.faults: set[Fault] = set()
         # The health check's verdict: None while there is none (no check configured), which counts as up.
         self.health: bool | None = None
@@ -461,8 +462,10 @@ class Router:
                 self._adver_at = now + cfg.advert_int
                 return [self._advert(now, self.priority)]
             return []
+        # The check made the sender's family ours; as integers, addresses compare as the unsigned numbers
+        # §6.4.3 means (for IPv6 in RFC 5798 as for IPv4).
         if adv.priority > self.priority or (
-            adv.priority == self.priority and received.source > cfg.primary_address
+            adv.priority == self.priority and int(received.source) > int(cfg.primary_address)
         ):
             # §6.4.3: "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
             # Priority in the ADVERTISEMENT is equal to the local Priority and the primary IP Address of
@@ -556,7 +559,7 @@ class Router:
         actions.insert(0, self._transition(State.FAULT, Reason.FAULT, master=None))
         return actions
 
-    def _transition(self, new: State, reason: Reason, master: IPv4Address | None) -> StateChanged:
+    def _transition(self, new: State, reason: Reason, master: IPAddress | None) -> StateChanged:
         old, self.state, self.master_address = self.state, new, master
         return StateChanged(old, new, reason, self.priority, master)
 
