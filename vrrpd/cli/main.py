@@ -34,7 +34,7 @@ def _lab_nodes(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from vrrpd.compat.openshift import env as openshift  # noqa: PLC0415 - after defer_openssl(), see main()
+    from vrrpd.cli import openshift  # noqa: PLC0415 - after defer_openssl(), see main()
     from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - after defer_openssl(), see main()
 
     parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRPv2 daemon (RFC 3768).")
@@ -95,10 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_config(path: str, interface_check: bool) -> int:
+def _check_config(path: str, interface_check: bool, file_check: bool) -> int:
     from vrrpd.config import check_interfaces, describe, load_config  # noqa: PLC0415 - see main()
 
-    config = load_config(path)
+    config = load_config(path, check_files=file_check)
     if interface_check:
         check_interfaces(config)
     print(describe(config))
@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["run"]:
             nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
     # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
-    from vrrpd.compat.openshift import env as openshift  # noqa: PLC0415
+    from vrrpd.cli import openshift  # noqa: PLC0415
     from vrrpd.compat.openshift import manifest  # noqa: PLC0415
+    from vrrpd.compat.openshift.run import run_daemon  # noqa: PLC0415
     from vrrpd.config import ConfigError  # noqa: PLC0415
 
     parser = _parser()
@@ -144,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check-config":
             if args.openshift or args.node_address or args.toml:
                 return openshift.check_main(args)
-            return _check_config(args.config, not args.no_interface_check)
+            return _check_config(args.config, not args.no_interface_check, not args.no_file_check)
         if args.command == "run":
-            return openshift.run_daemon(os.environ) if args.openshift else _run(args.config)
+            return run_daemon(os.environ) if args.openshift else _run(args.config)
         if args.command == "manifest":
             return manifest.main(args)
         if args.command == "cleanup":

@@ -27,7 +27,8 @@ import msgspec
 from msgspec import Meta, Struct
 
 from vrrpd.config.errors import ConfigError, ConfigIssue, InvalidValue, RuleBroken
-from vrrpd.config.schema import Config, GlobalConfig, Parse
+from vrrpd.config.schema import FILES_CHECKED, Config, GlobalConfig, Parse
+from vrrpd.config.servicelinks import is_service_link
 
 ENV_PREFIX = "VRRPD_"
 # VRRPD_* variables that are not [global] keys but are still legitimate: the CLI's default config
@@ -242,6 +243,8 @@ def _environment(env: Mapping[str, str]) -> dict[str, str]:
     for var in sorted(env):
         if not var.startswith(ENV_PREFIX) or var in ENV_ALLOWLIST:
             continue
+        if var not in known and is_service_link(var, env[var]):
+            continue  # injected by a Service named vrrpd[-…] (docs/openshift.md): not ours to judge
         if var in known:
             overrides[known[var]] = env[var]
             continue
@@ -259,8 +262,13 @@ def _environment(env: Mapping[str, str]) -> dict[str, str]:
     return overrides
 
 
-def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -> Config:
-    """Validate TOML ``text``; ``source`` names it in errors; ``env`` defaults to ``os.environ``."""
+def parse_config(
+    text: str, source: str, env: Mapping[str, str] | None = None, check_files: bool = True
+) -> Config:
+    """Validate TOML ``text``; ``source`` names it in errors; ``env`` defaults to ``os.environ``.
+
+    ``check_files`` False: programs (check, notify) need only be absolute paths, not exist here.
+    """
     environment = os.environ if env is None else env
     too_deep = ConfigIssue(source, f"nested deeper than {MAX_NESTING} levels of arrays and tables")
     try:
@@ -277,10 +285,14 @@ def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -
         # A non-table [global] is left for validation to report.
         if isinstance(table, dict):
             data["global"] = {**table, **overrides}
-    return _validate(Config, data, source, overrides)
+    token = FILES_CHECKED.set(check_files)
+    try:
+        return _validate(Config, data, source, overrides)
+    finally:
+        FILES_CHECKED.reset(token)
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, check_files: bool = True) -> Config:
     """Read and validate the TOML file at ``path`` (does not check that interfaces exist)."""
     source = str(path)
     try:
@@ -300,7 +312,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         raise ConfigError(
             ConfigIssue(source, f"not UTF-8 text (invalid byte at offset {exc.start})")
         ) from None
-    return parse_config(text, source, env)
+    return parse_config(text, source, env, check_files)
 
 
 def _deeper_than(data: object, limit: int) -> bool:

@@ -248,6 +248,21 @@ class Netlink:
             primary=primary,
         )
 
+    async def route_device(self, destination: IPv4Address) -> str | None:
+        """The interface the kernel routes ``destination`` through (``ip route get``); None if unreachable."""
+        ipr = self._requests()
+        try:
+            reply = await ipr.route("get", dst=str(destination))  # a list, like link("get")
+        except NetlinkError as e:
+            if e.code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                return None
+            raise
+        for msg in reply:
+            oif = msg.get("RTA_OIF")
+            if oif is not None:
+                return socket.if_indextoname(int(oif))
+        return None
+
     async def addresses(self, ifindex: int) -> list[IPv4Interface]:
         """Every IPv4 address on the interface, primary ones first as the kernel lists them."""
         ipr = self._requests()

@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from vrrpd.cli.main import main
-from vrrpd.compat.openshift import env as openshift
 from vrrpd.compat.openshift import manifest
+from vrrpd.compat.openshift.plan import load
 
 ROUTER_US_WEST = [
     "ipf-ha-router-us-west",
@@ -90,6 +90,8 @@ def test_router_us_west_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert spec["replicas"] == 5
     assert spec["strategy"] == {"type": "Recreate"}
     assert pod["hostNetwork"] is True
+    # A Service named vrrpd or openshift-ha must not inject VRRPD_SERVICE_HOST & co. (issue 13, item 14).
+    assert pod["enableServiceLinks"] is False
     assert pod["serviceAccountName"] == "ipfailover"
     assert pod["nodeSelector"] == {"ha-router": "geo-us-west"}
     # One pod per node by required anti-affinity on the hostname (not the image's hostPort trick).
@@ -106,7 +108,6 @@ def test_router_us_west_example(capsys: pytest.CaptureFixture[str]) -> None:
         "OPENSHIFT_HA_CONFIG_NAME": "ipf-ha-router-us-west",
         "OPENSHIFT_HA_VIRTUAL_IPS": "10.245.2.101-105",
         "OPENSHIFT_HA_MONITOR_PORT": "80",
-        "OPENSHIFT_HA_VRRP_ID_OFFSET": "0",
         "OPENSHIFT_HA_REPLICA_COUNT": "5",
         "OPENSHIFT_HA_PREEMPTION": "preempt_delay 300",
         "OPENSHIFT_HA_CHECK_INTERVAL": "2",
@@ -134,7 +135,7 @@ def test_the_rendered_environment_is_what_the_container_accepts(capsys: pytest.C
     # Round trip: the pod's env, fed to `vrrpd run --openshift`'s parser on a node, gives the groups.
     _, docs = render([*GEO_CACHE, "--virtual-ip-groups=2", "--vrrp-id-offset=10"], capsys)
     env = env_of(docs) | {"VRRPD_ROUTER_ID": "node-a"}
-    plan = openshift.load(env, host=None, node_address=IPv4Address("192.0.2.11"))
+    plan = load(env, host=None, node_address=IPv4Address("192.0.2.11"))
     assert [(i.name, i.virtual_router_id, len(i.vips)) for i in plan.config.vrrp_instance] == [
         ("ipf_ha_geo_cache_VIP_1", 11, 2),
         ("ipf_ha_geo_cache_VIP_2", 12, 2),
@@ -164,6 +165,7 @@ def test_all_flags_reach_the_environment(capsys: pytest.CaptureFixture[str]) -> 
         "--check-interval=3",
         "--notify-script=/etc/keepalive/notify.sh",
         "--preemption-strategy=nopreempt",
+        "--vrrp-id-offset=0",
         "--unicast-peers=10.0.0.11,10.0.0.12",
         "--firewall",
         "--image=registry.example/vrrpd:1.0",
@@ -175,6 +177,7 @@ def test_all_flags_reach_the_environment(capsys: pytest.CaptureFixture[str]) -> 
     assert env["OPENSHIFT_HA_CHECK_INTERVAL"] == "3"
     assert env["OPENSHIFT_HA_NOTIFY_SCRIPT"] == "/etc/keepalive/notify.sh"
     assert env["OPENSHIFT_HA_PREEMPTION"] == "nopreempt"
+    assert env["OPENSHIFT_HA_VRRP_ID_OFFSET"] == "0"
     assert env["OPENSHIFT_HA_UNICAST_PEERS"] == "10.0.0.11,10.0.0.12"
     assert env["OPENSHIFT_HA_NFTABLES_RULE"]
     assert container(docs)["image"] == "registry.example/vrrpd:1.0"
@@ -201,7 +204,8 @@ def test_yaml_round_trips_exactly() -> None:
         ),
         (
             ["ipf", "--virtual-ips=10.245.2.1", "--watch-port=http"],
-            'vrrpd: --watch-port = "http": must be a TCP port',
+            'vrrpd: --watch-port = "http": the image\'s check could never connect (FAULT for ever); '
+            "must be a TCP port",
         ),
         (
             ["ipf", "--virtual-ips=10.245.2.1", "--preemption-strategy=eager"],

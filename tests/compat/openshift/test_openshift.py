@@ -17,6 +17,8 @@ import pytest
 
 from vrrpd.compat.openshift import env as openshift
 from vrrpd.compat.openshift import spread
+from vrrpd.compat.openshift.plan import Plan, load, load_for_cleanup
+from vrrpd.compat.openshift.render import describe_plan
 from vrrpd.config import ConfigError
 
 A = IPv4Address
@@ -24,16 +26,22 @@ NODE = A("192.0.2.11")
 
 
 class FakeHost:
-    """A host with the given interfaces and primary addresses."""
+    """A host with the given interfaces and primary addresses, and the device of its default route."""
 
-    def __init__(self, interfaces: Mapping[str, IPv4Address | None] | None = None) -> None:
+    def __init__(
+        self, interfaces: Mapping[str, IPv4Address | None] | None = None, route: str | None = "eth0"
+    ) -> None:
         self.interfaces = dict(interfaces if interfaces is not None else {"lo": A("127.0.0.1"), "eth0": NODE})
+        self.route = route
 
     def interface_names(self) -> list[str]:
         return list(self.interfaces)
 
     def primary_address(self, interface: str) -> IPv4Address | None:
         return self.interfaces[interface]
+
+    def route_interface(self) -> str | None:
+        return self.route
 
 
 def env(**variables: str) -> dict[str, str]:
@@ -47,8 +55,8 @@ def settings(**variables: str) -> openshift.Settings:
     return openshift.parse_env(env(**variables))
 
 
-def plan(*host: FakeHost, **variables: str) -> openshift.Plan:
-    return openshift.load(env(**variables), host[0] if host else FakeHost())
+def plan(*host: FakeHost, **variables: str) -> Plan:
+    return load(env(**variables), host[0] if host else FakeHost())
 
 
 def error(**variables: str) -> str:
@@ -75,8 +83,8 @@ def script(tmp_path: Path) -> str:
     [
         ("1.2.3.4-6,1.2.3.9", ["1.2.3.4", "1.2.3.5", "1.2.3.6", "1.2.3.9"]),
         ("1.2.3.4", ["1.2.3.4"]),
-        ("1.2.3.4 1.2.3.5, 1.2.3.6", ["1.2.3.4", "1.2.3.5", "1.2.3.6"]),
-        ("  1.2.3.4,,1.2.3.5  ", ["1.2.3.4", "1.2.3.5"]),
+        ("1.2.3.4, 1.2.3.5,\t1.2.3.6", ["1.2.3.4", "1.2.3.5", "1.2.3.6"]),  # the image deletes the spaces
+        ("  1.2.3.4,,1.2.3.5 , ", ["1.2.3.4", "1.2.3.5"]),
         ("10.1.1.100-100", ["10.1.1.100"]),
         ("1.2.3.254-255", ["1.2.3.254", "1.2.3.255"]),  # .255 is a fine /32 VIP inside a larger net
         ("1.2.3.4-1.2.3.6", ["1.2.3.4", "1.2.3.5", "1.2.3.6"]),
@@ -90,14 +98,27 @@ def test_virtual_ips_accepted(value: str, expected: list[str]) -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("1.2.3.6-4", "the range end must be 6..255"),
-        ("1.2.3.4-300", "the range end must be 4..255"),
-        ("1.2.3.4-1.2.4.6", "may only vary the last octet"),
+        ("1.2.3.6-4", "a reversed range; the image dropped it"),
+        ("1.2.3.4-300", "at most 255; the image wrote 1.2.3.256 and beyond, which keepalived skipped"),
+        (
+            "1.2.3.4-1.2.4.6",
+            "may only vary the last octet; the image kept only the end's last octet (1.2.3.4-6)",
+        ),
         ("1.2.3", "is not an IPv4 address"),
         ("1.2.3.256", "is not an IPv4 address"),
-        ("10.0.0.1/24", "no prefix length"),
-        ("2001:db8::1", "IPv6 is not supported yet (VRRPv3)"),
-        ("1.2.3.4,2001:db8::1-3", "IPv6 is not supported yet (VRRPv3)"),
+        ("1.2.3.04", "a leading zero; the image wrote it and keepalived skipped it"),
+        (
+            "10.0.0.1/24",
+            "a prefix length: each VIP is a /32 and the image deletes the '/' (the image read 10.0.0.124)",
+        ),
+        (
+            "1.2.3.4 1.2.3.5",
+            "spaces between entries: the image deletes spaces (the image wrote no VIP at all)",
+        ),
+        ("1.2.3.4-6 1.2.3.9", "the image deletes spaces (the image read 1.2.3.4 ... 1.2.3.9 (6 VIPs))"),
+        ("1.2.3.4,1.2.3.x", "the image deletes 'x'"),
+        ("2001:db8::1", "IPv6 VIPs are not supported yet (VRRPv3)"),
+        ("1.2.3.4,2001:db8::1-3", "IPv6 VIPs are not supported yet (VRRPv3)"),
         ("224.0.0.18", "not a unicast address"),
         ("127.0.0.1", "not a unicast address"),
         ("0.0.0.0", "not a unicast address"),
@@ -105,6 +126,7 @@ def test_virtual_ips_accepted(value: str, expected: list[str]) -> None:
         ("1.2.3.4,1.2.3.4", "listed twice"),
         ("1.2.3.4-5,1.2.3.5", "listed twice"),
         ("a.b.c.d", "is not an IPv4 address"),
+        ("1.2.3.4-5-6", "the range end must be a last octet"),
         (" , ", "no address given"),
     ],
 )
@@ -117,7 +139,7 @@ def test_virtual_ips_refused(value: str, problem: str) -> None:
 
 def test_virtual_ips_required() -> None:
     with pytest.raises(ConfigError, match=r"^OPENSHIFT_HA_VIRTUAL_IPS: missing \(required: "):
-        openshift.load({}, FakeHost())
+        load({}, FakeHost())
 
 
 def test_this_nodes_own_address_is_not_a_vip() -> None:
@@ -147,10 +169,21 @@ def test_vip_groups(vips: str, groups: str | None, sizes: list[int]) -> None:
     assert (groups == "10") == any("only 2 VIPs" in n for n in s.notes)
 
 
-@pytest.mark.parametrize("value", ["-1", "three", "1.5", "256"])
-def test_vip_groups_refused(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-1", "not a whole number"),
+        ("three", "not a whole number"),
+        ("1.5", "not a whole number"),
+        ("256", "out of range 0..255"),
+        ("03", "a leading zero: bash reads 03 as octal 3"),
+        ("08", "a leading zero: bash reads 08 as octal, and fails on it"),
+    ],
+)
+def test_vip_groups_refused(value: str, problem: str) -> None:
     assert error(VIP_GROUPS=value).startswith(
-        f'OPENSHIFT_HA_VIP_GROUPS = "{value}": must be an integer 1..255'
+        f'OPENSHIFT_HA_VIP_GROUPS = "{value}": {problem}; the image made one group per VIP; must be an '
+        "integer 0..255"
     )
 
 
@@ -174,9 +207,18 @@ def test_config_name(name: str | None, instance: str, auth: str) -> None:
     assert {i.auth_pass for i in p.config.vrrp_instance} == {auth}  # keepalived truncates to 8
 
 
-@pytest.mark.parametrize("value", ["-lead", "has space", "x" * 57, "ünï"])
-def test_config_name_refused(value: str) -> None:
-    assert error(CONFIG_NAME=value).startswith("OPENSHIFT_HA_CONFIG_NAME = ")
+@pytest.mark.parametrize(
+    ("value", "image"),
+    [
+        ("-lead", "the image named its instances _lead_VIP_<n> and authenticated with '-lead'"),
+        ("has space", "the image named its instances hasspace_VIP_<n> and authenticated with 'has'"),
+        ("x" * 57, f"the image named its instances {'x' * 57}_VIP_<n> and authenticated with 'xxxxxxxx'"),
+        ("ünï", "the image named its instances n_VIP_<n>"),
+    ],
+)
+def test_config_name_refused_with_what_the_image_did(value: str, image: str) -> None:
+    text = error(CONFIG_NAME=value)
+    assert text.startswith("OPENSHIFT_HA_CONFIG_NAME = ") and image in text
 
 
 # ---- VRIDs: OPENSHIFT_HA_VRRP_ID_OFFSET and HA_EXCLUDED_VRRP_IDS -----------------------------------------
@@ -185,13 +227,14 @@ def test_config_name_refused(value: str) -> None:
 @pytest.mark.parametrize(
     ("offset", "excluded", "vrids"),
     [
-        (None, None, [1, 2, 3]),
+        (None, None, [11, 12, 13]),  # the image's default offset: 10
         ("0", None, [1, 2, 3]),
         ("10", None, [11, 12, 13]),
+        (" 7 ", None, [8, 9, 10]),
         ("0", "2", [1, 3, 4]),
         ("0", "2 3", [1, 4, 5]),
-        ("0", "1,2", [3, 4, 5]),
-        ("10", "12, 99", [11, 13, 14]),
+        ("0", " 1\t2 ", [3, 4, 5]),
+        (None, "12 99", [11, 13, 14]),
         ("252", None, [253, 254, 255]),
     ],
 )
@@ -211,8 +254,21 @@ def test_vrids(offset: str | None, excluded: str | None, vrids: list[int]) -> No
         ({"VRRP_ID_OFFSET": "255"}, 'OPENSHIFT_HA_VRRP_ID_OFFSET = "255"', "integer 0..254"),
         ({"VRRP_ID_OFFSET": "-1"}, "OPENSHIFT_HA_VRRP_ID_OFFSET", "integer 0..254"),
         ({"VRRP_ID_OFFSET": "ten"}, "OPENSHIFT_HA_VRRP_ID_OFFSET", "integer 0..254"),
+        (
+            {"VRRP_ID_OFFSET": "010"},
+            'OPENSHIFT_HA_VRRP_ID_OFFSET = "010": a leading zero: bash reads 010 as octal 8 (the image\'s '
+            "VRIDs started at 9)",
+            "integer 0..254",
+        ),
+        ({"VRRP_ID_OFFSET": "09"}, 'OPENSHIFT_HA_VRRP_ID_OFFSET = "09": a leading zero', "fails on it"),
         ({"HA_EXCLUDED_VRRP_IDS": "0"}, "HA_EXCLUDED_VRRP_IDS", "VRIDs 1..255"),
-        ({"HA_EXCLUDED_VRRP_IDS": "5,x"}, "HA_EXCLUDED_VRRP_IDS", "'x'"),
+        (
+            {"HA_EXCLUDED_VRRP_IDS": "12,13"},
+            "HA_EXCLUDED_VRRP_IDS",
+            "'12,13': the image splits this list at spaces",
+        ),
+        ({"HA_EXCLUDED_VRRP_IDS": "012"}, "HA_EXCLUDED_VRRP_IDS", "as text, so it excluded nothing"),
+        ({"HA_EXCLUDED_VRRP_IDS": "5 x"}, "HA_EXCLUDED_VRRP_IDS", "'x'"),
     ],
 )
 def test_vrids_refused(variables: dict[str, str], start: str, problem: str) -> None:
@@ -223,23 +279,48 @@ def test_vrids_refused(variables: dict[str, str], start: str, problem: str) -> N
 # ---- OPENSHIFT_HA_NETWORK_INTERFACE ---------------------------------------------------------------------
 
 
-def test_interface_default_eth0_and_explicit() -> None:
-    assert plan().config.vrrp_instance[0].interface == "eth0"
-    host = FakeHost({"lo": A("127.0.0.1"), "ens3": NODE})
-    assert plan(host, NETWORK_INTERFACE="ens3").config.vrrp_instance[0].interface == "ens3"
+@pytest.mark.parametrize(
+    ("interfaces", "route", "chosen", "how"),
+    [
+        (["eth0"], "eth0", "eth0", "the device of the route to 8.8.8.8"),
+        (["eth0", "eth1"], "eth0", "eth1", "the first of enp0s3, enp0s8, eth1, ens3"),
+        (["ens3", "eth1", "enp0s8"], "ens3", "enp0s8", "the first of enp0s3, enp0s8, eth1, ens3"),
+        (["bond0", "eth0"], "bond0", "bond0", "the device of the route to 8.8.8.8"),
+    ],
+)
+def test_interface_unset_is_chosen_as_the_image_does_and_said(
+    interfaces: list[str], route: str, chosen: str, how: str
+) -> None:
+    addresses = {name: A(f"192.0.2.{20 + i}") for i, name in enumerate(interfaces)}
+    p = plan(FakeHost({"lo": A("127.0.0.1"), **addresses}, route))
+    assert p.interface == chosen == p.config.vrrp_instance[0].interface
+    (note,) = [n for n in p.notes if n.startswith("OPENSHIFT_HA_NETWORK_INTERFACE is unset")]
+    assert f"interface {chosen}: " in note and how in note
+    assert p.node == addresses[chosen]  # the spread and the check use the chosen interface's address
 
 
-def test_interface_missing_is_refused_not_guessed() -> None:
-    host = FakeHost({"lo": A("127.0.0.1"), "ens3": NODE, "ens4": A("198.51.100.5")})
-    with pytest.raises(ConfigError) as info:
-        plan(host)
-    assert str(info.value) == (
-        "OPENSHIFT_HA_NETWORK_INTERFACE: not set, and the default eth0 does not exist on this host; set it "
-        "to the interface that carries the VIPs (this host has: ens3, ens4)"
-    )
+def test_interface_explicit_and_blank() -> None:
+    host = FakeHost({"lo": A("127.0.0.1"), "eth0": NODE, "eth1": A("198.51.100.5")})
+    assert plan(host, NETWORK_INTERFACE=" eth0 ").interface == "eth0"
+    assert plan(host, NETWORK_INTERFACE="  ").interface == "eth1"  # blank is unset, as in the image
+
+
+def test_interface_missing_is_refused_naming_the_images_choice() -> None:
+    host = FakeHost({"lo": A("127.0.0.1"), "ens3": NODE, "ens4": A("198.51.100.5")}, route="ens4")
     with pytest.raises(ConfigError) as info:
         plan(host, NETWORK_INTERFACE="enp0s8")
-    assert str(info.value).startswith('OPENSHIFT_HA_NETWORK_INTERFACE = "enp0s8": no such interface')
+    assert str(info.value) == (
+        'OPENSHIFT_HA_NETWORK_INTERFACE = "enp0s8": no such interface on this host (the image used ens3 '
+        "instead: the first of enp0s3, enp0s8, eth1, ens3 that exists on this host, as the image picks); "
+        "this host has: ens3, ens4"
+    )
+    with pytest.raises(ConfigError) as info:
+        plan(FakeHost({"lo": A("127.0.0.1"), "bond0": NODE}, route=None))
+    assert str(info.value) == (
+        "OPENSHIFT_HA_NETWORK_INTERFACE: not set, and none of enp0s3, enp0s8, eth1, ens3 exists and there "
+        "is no default route (the image wrote an empty interface); set it to the interface that carries "
+        "the VIPs (this host has: bond0)"
+    )
 
 
 @pytest.mark.parametrize("value", ["eth0:1", "a/b", "x" * 16, "two words"])
@@ -275,10 +356,21 @@ def test_monitor_port_values() -> None:
     assert plan(MONITOR_PORT="0").config.vrrp_instance[0].check is None
 
 
-@pytest.mark.parametrize("value", ["80a", "65536", "-1", "http"])
-def test_monitor_port_refused(value: str) -> None:
-    # The image stripped non-digits: "80a" became 80 and "8o80" became 880.
-    assert error(MONITOR_PORT=value).startswith(f'OPENSHIFT_HA_MONITOR_PORT = "{value}": must be a TCP port')
+@pytest.mark.parametrize(
+    ("value", "image"),
+    [
+        ("80a", "the image deleted all but the digits and checked port 80"),
+        ("8o80", "the image deleted all but the digits and checked port 880"),
+        ("-1", "the image deleted all but the digits and checked port 1"),
+        ("65536", "the image's check could never connect (FAULT for ever)"),
+        ("080", "the image's check could never connect (FAULT for ever)"),
+        ("http", "the image's check could never connect (FAULT for ever)"),
+    ],
+)
+def test_monitor_port_refused(value: str, image: str) -> None:
+    assert error(MONITOR_PORT=value).startswith(
+        f'OPENSHIFT_HA_MONITOR_PORT = "{value}": {image}; must be a TCP port'
+    )
 
 
 def test_check_script_replaces_tcp_check(script: str) -> None:
@@ -294,9 +386,12 @@ def test_check_script_replaces_tcp_check(script: str) -> None:
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("relative.sh", "absolute path"),
-        ("/bin/sh -c true", "no arguments"),
-        ("/nonexistent/check.sh", "no such file"),
+        ("relative.sh", "not an absolute path (keepalived searched PATH for it)"),
+        ("/bin/sh -c true", "has arguments: the image's keepalived ran /bin/sh with them"),
+        (
+            "/nonexistent/check.sh",
+            "no such file in this container; the image's keepalived ran without any health check",
+        ),
     ],
 )
 def test_check_script_refused(value: str, problem: str) -> None:
@@ -307,12 +402,12 @@ def test_check_script_refused(value: str, problem: str) -> None:
 def test_cleanup_needs_no_scripts() -> None:
     # A cleanup Job carries the Deployment's environment but not its ConfigMap with the scripts.
     variables = env(CHECK_SCRIPT="/etc/keepalive/check.sh", NOTIFY_SCRIPT="/etc/keepalive/notify.sh")
-    p = openshift.load_for_cleanup(variables, FakeHost())
+    p = load_for_cleanup(variables, FakeHost())
     assert [str(v) for v in p.config.vrrp_instance[0].vips] == ["192.0.2.100/32"]
     check = p.config.vrrp_instance[0].check
     assert (check is None or check.script is None) and p.config.vrrp_instance[0].notify is None
     with pytest.raises(ConfigError, match="no such file in this container"):
-        openshift.load(variables, FakeHost())
+        load(variables, FakeHost())
 
 
 def test_check_script_not_executable(tmp_path: Path) -> None:
@@ -321,17 +416,39 @@ def test_check_script_not_executable(tmp_path: Path) -> None:
     assert "not executable" in error(CHECK_SCRIPT=str(path))
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("2", 2.0), ("1", 1.0), ("0.5", 0.5), ("10", 10.0)])
-def test_check_interval(value: str, seconds: float) -> None:
-    check = plan(CHECK_INTERVAL=value).config.vrrp_instance[0].check
+@pytest.mark.parametrize(
+    ("value", "seconds", "note"),
+    [
+        ("2", 2.0, None),
+        ("1", 1.0, None),
+        ("10", 10.0, None),
+        ("0", 1.0, "0 means 1 s, as keepalived read it"),
+        ("1.5", 1.0, "1.5 is not a whole number: keepalived ignored it and checked every 1 s (its default)"),
+        ("0.5", 1.0, "0.5 is not a whole number"),
+    ],
+)
+def test_check_interval_is_what_keepalived_used(value: str, seconds: float, note: str | None) -> None:
+    p = plan(CHECK_INTERVAL=value)
+    check = p.config.vrrp_instance[0].check
     assert check is not None and check.interval == seconds == check.timeout
-
-
-@pytest.mark.parametrize("value", ["0", "-2", "two", "3601"])
-def test_check_interval_refused(value: str) -> None:
-    assert error(CHECK_INTERVAL=value).startswith(
-        f'OPENSHIFT_HA_CHECK_INTERVAL = "{value}": must be a number'
+    noted = [n for n in p.notes if n.startswith("OPENSHIFT_HA_CHECK_INTERVAL")]
+    assert (note is None and not noted) or (
+        note is not None and note in noted[0] and "vrrpd uses 1 s" in noted[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-2", "not a number of seconds 1..3600"),
+        ("two", "not a number of seconds"),
+        ("3601", "more than vrrpd's"),
+    ],
+)
+def test_check_interval_refused(value: str, problem: str) -> None:
+    text = error(CHECK_INTERVAL=value)
+    assert text.startswith(f'OPENSHIFT_HA_CHECK_INTERVAL = "{value}": {problem}')
+    assert "keepalived ignored it (1 s); must be a whole number of seconds" in text
 
 
 # ---- OPENSHIFT_HA_NOTIFY_SCRIPT -------------------------------------------------------------------------
@@ -342,7 +459,10 @@ def test_notify_script(script: str) -> None:
         str(i.notify) for i in plan(NOTIFY_SCRIPT=script, VIRTUAL_IPS="192.0.2.100-101").config.vrrp_instance
     } == {script}
     assert plan().config.vrrp_instance[0].notify is None
-    assert error(NOTIFY_SCRIPT="notify.sh").startswith('OPENSHIFT_HA_NOTIFY_SCRIPT = "notify.sh": must be')
+    assert error(NOTIFY_SCRIPT="notify.sh").startswith(
+        'OPENSHIFT_HA_NOTIFY_SCRIPT = "notify.sh": not an absolute'
+    )
+    assert "keepalived ran without notifications" in error(NOTIFY_SCRIPT="/nonexistent/notify.sh")
 
 
 # ---- OPENSHIFT_HA_PREEMPTION ----------------------------------------------------------------------------
@@ -356,7 +476,9 @@ def test_notify_script(script: str) -> None:
         ("preempt_delay 0", True, 0.0),
         ("  preempt_delay   60 ", True, 60.0),
         ("preempt_delay 1.5", True, 1.5),
+        ("preempt_delay 1000", True, 1000.0),
         ("nopreempt", False, 0.0),
+        ("preempt", True, 0.0),  # a keepalived keyword too: preempt at once
     ],
 )
 def test_preemption(value: str | None, preempt: bool, delay: float) -> None:
@@ -366,12 +488,25 @@ def test_preemption(value: str | None, preempt: bool, delay: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["preempt", "preempt_delay", "preempt_delay x", "nopreempt 5", "NOPREEMPT", "3600.5"]
+    ("value", "problem"),
+    [
+        ("preempt_delay", "keepalived read 'preempt_delay' as an unknown keyword"),
+        ("nopreempt 5", "keepalived read 'nopreempt' as an unknown keyword"),
+        ("NOPREEMPT", "keepalived read 'NOPREEMPT' as an unknown keyword, ignored it and preempted at once"),
+        ("3600.5", "keepalived read '3600.5' as an unknown keyword"),
+        ("preempt_delay x", "preempt_delay 'x' is not 0..1000 seconds: keepalived refused it"),
+        ("preempt_delay 1001", "preempt_delay '1001' is not 0..1000 seconds"),
+        (" nopreempt", "spaces around nopreempt: the image did not recognise it"),
+    ],
 )
-def test_preemption_refused(value: str) -> None:
-    assert error(PREEMPTION=value).startswith(
-        f'OPENSHIFT_HA_PREEMPTION = "{value}": must be "nopreempt" or "preempt_delay N"'
-    )
+def test_preemption_refused(value: str, problem: str) -> None:
+    assert error(PREEMPTION=value).startswith(f'OPENSHIFT_HA_PREEMPTION = "{value}": {problem}')
+
+
+def test_preempt_delay_difference_is_said() -> None:
+    (note,) = [n for n in plan().notes if n.startswith("preempt_delay 300")]
+    assert "cleared preempt_delay on its state MASTER instances" in note
+    assert not [n for n in plan(PREEMPTION="nopreempt").notes if "state MASTER" in n]
 
 
 # ---- OPENSHIFT_HA_REPLICA_COUNT -------------------------------------------------------------------------
@@ -380,27 +515,27 @@ def test_preemption_refused(value: str) -> None:
 def test_replica_count() -> None:
     assert settings().replica_count == 1
     assert settings(REPLICA_COUNT="5").replica_count == 5
-    for bad in ("0", "-1", "many"):
-        assert error(REPLICA_COUNT=bad).startswith(
-            f'OPENSHIFT_HA_REPLICA_COUNT = "{bad}": must be an integer'
-        )
+    for bad in ("0", "-1", "many", "05"):
+        text = error(REPLICA_COUNT=bad)
+        assert text.startswith(f'OPENSHIFT_HA_REPLICA_COUNT = "{bad}": ')
+        assert "(the image counted 1); must be an integer 1..254" in text
     # With a peer list, a mismatch is pointed out (not refused: the list is what counts).
     p = plan(REPLICA_COUNT="5", UNICAST_PEERS="192.0.2.11,192.0.2.12")
-    assert "peer list has 2 nodes" in openshift.describe_plan(p)
+    assert "peer list has 2 nodes" in describe_plan(p)
 
 
 # ---- unicast: OPENSHIFT_HA_UNICAST_PEERS and _USE_UNICAST -----------------------------------------------
 
 
 def test_unicast_peers_exclude_self_and_rank_exactly() -> None:
-    p = plan(VIRTUAL_IPS="192.0.2.100-103", UNICAST_PEERS="192.0.2.11, 192.0.2.12,192.0.2.13 192.0.2.14")
+    p = plan(VIRTUAL_IPS="192.0.2.100-103", UNICAST_PEERS="192.0.2.11, 192.0.2.12,192.0.2.13,,192.0.2.14 ")
     assert p.method == "rank"
     assert {i.unicast_peer for i in p.config.vrrp_instance} == {
         (A("192.0.2.12"), A("192.0.2.13"), A("192.0.2.14"))
     }
     assert [g.expected_master for g in p.groups] == [A(f"192.0.2.{i}") for i in (11, 12, 13, 14)]
     assert [i.priority for i in p.config.vrrp_instance] == [254, 104, 154, 204]
-    assert not p.notes
+    assert not [n for n in p.notes if "UNICAST_PEERS" in n]
 
 
 def test_unicast_peers_without_self_is_noted() -> None:
@@ -412,6 +547,7 @@ def test_unicast_peers_without_self_is_noted() -> None:
     ("value", "problem"),
     [
         ("192.0.2.12,2001:db8::2", "IPv6 is not supported yet"),
+        ("192.0.2.12 192.0.2.13", "the image splits at commas only and keepalived took the first address"),
         ("192.0.2.12,192.0.2.12", "listed twice"),
         ("192.0.2.12,node-b", "is not an IPv4 address"),
         ("192.0.2.100", "also a VIP"),
@@ -441,8 +577,8 @@ def test_rendezvous_without_a_node_list() -> None:
     p = plan(VIRTUAL_IPS="192.0.2.100-101")
     assert p.method == "rendezvous"
     assert [i.priority for i in p.config.vrrp_instance] == [
-        spread.rendezvous_priority(NODE, 1),
-        spread.rendezvous_priority(NODE, 2),
+        spread.rendezvous_priority(NODE, 11),
+        spread.rendezvous_priority(NODE, 12),
     ]
     assert all(g.expected_master is None for g in p.groups)
     assert all(i.unicast_peer == () for i in p.config.vrrp_instance)
@@ -453,7 +589,7 @@ def test_spread_nodes_give_rank_with_multicast() -> None:
     assert p.method == "rank"
     assert all(i.unicast_peer == () for i in p.config.vrrp_instance)  # adverts stay multicast
     assert [g.expected_master for g in p.groups] == [A(f"192.0.2.{i}") for i in (11, 12, 13, 14)]
-    assert "exact round-robin; adverts multicast" in openshift.describe_plan(p)
+    assert "exact round-robin; adverts multicast" in describe_plan(p)
 
 
 def test_spread_nodes_refused() -> None:
@@ -487,6 +623,33 @@ def test_unknown_variable_with_a_hint() -> None:
     text = error(MONITOR_PROT="80")
     assert text.startswith(
         "OPENSHIFT_HA_MONITOR_PROT: unknown ipfailover variable; did you mean OPENSHIFT_HA_MONITOR_PORT?"
+    )
+
+
+def test_service_links_never_stop_the_pod() -> None:
+    # A Service named openshift-ha (or vrrpd) in the namespace: issue 13, item 14.
+    links = {
+        "OPENSHIFT_HA_SERVICE_HOST": "203.0.113.40",
+        "OPENSHIFT_HA_SERVICE_PORT": "9650",
+        "OPENSHIFT_HA_PORT": "tcp://203.0.113.40:9650",
+        "OPENSHIFT_HA_PORT_9650_TCP_ADDR": "203.0.113.40",
+        "VRRPD_SERVICE_HOST": "203.0.113.41",
+        "VRRPD_PORT_9650_TCP": "tcp://203.0.113.41:9650",
+    }
+    p = load(env() | links, FakeHost())
+    (note,) = [n for n in p.notes if "service-link" in n]
+    assert note.startswith("ignored 4 Kubernetes service-link variable(s)") and "enableServiceLinks" in note
+    # The same names with values no Service would inject are typos again.
+    assert "OPENSHIFT_HA_SERVICE_HOST: unknown ipfailover variable" in error(SERVICE_HOST="yes")
+
+
+def test_a_service_link_over_a_real_variable_is_named() -> None:
+    # A Service named openshift-ha-monitor injects OPENSHIFT_HA_MONITOR_PORT=tcp://...
+    text = error(MONITOR_PORT="tcp://203.0.113.40:80")
+    assert text.startswith('OPENSHIFT_HA_MONITOR_PORT = "tcp://203.0.113.40:80": the image deleted all but')
+    assert text.endswith(
+        "looks like a Kubernetes service link (a Service named after the variable): set "
+        "enableServiceLinks: false in the pod spec"
     )
 
 
@@ -552,8 +715,8 @@ def test_check_config_openshift_prints_groups_priorities_masters() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    vip1 = "ipf_ha_geo_cache_VIP_1: vrid 1, VIPs 192.0.2.101, 192.0.2.102; priority 204"
-    vip2 = "ipf_ha_geo_cache_VIP_2: vrid 2, VIPs 192.0.2.103, 192.0.2.104; priority 254"
+    vip1 = "ipf_ha_geo_cache_VIP_1: vrid 11, VIPs 192.0.2.101, 192.0.2.102; priority 204"
+    vip2 = "ipf_ha_geo_cache_VIP_2: vrid 12, VIPs 192.0.2.103, 192.0.2.104; priority 254"
     assert f"{vip1}; expected master 192.0.2.11\n" in out
     assert f"{vip2}; expected master 192.0.2.12 (this node)\n" in out
     assert "auth: PASS 'ipf-ha-g'" in out
@@ -610,6 +773,36 @@ def test_bad_input_is_one_line_exit_2(args: list[str], environ: dict[str, str], 
     assert proc.returncode == 2
     assert proc.stderr.startswith(start), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_off_node_check_skips_host_local_files() -> None:
+    # Migration step 1 (docs/openshift.md): the check script exists in the pod only.
+    environ = {
+        "OPENSHIFT_HA_VIRTUAL_IPS": "192.0.2.101",
+        "OPENSHIFT_HA_CHECK_SCRIPT": "/etc/keepalive/check.sh",
+        "OPENSHIFT_HA_NOTIFY_SCRIPT": "/etc/keepalive/notify.sh",
+    }
+    base = ["check-config", "--openshift", "--no-interface-check", "--node-address", "192.0.2.12"]
+    refused = vrrpd(*base, environ=environ)
+    assert refused.returncode == 2 and "no such file in this container" in refused.stderr
+    proc = vrrpd(*base, "--no-file-check", environ=environ)
+    assert proc.returncode == 0, proc.stderr
+    assert "script /etc/keepalive/check.sh" in proc.stdout
+    assert (
+        vrrpd(*base, "--no-file-check", environ=environ | {"OPENSHIFT_HA_CHECK_SCRIPT": "x.sh"}).returncode
+        == 2
+    )
+
+
+def test_no_file_check_applies_to_a_configuration_file(tmp_path: Path) -> None:
+    path = tmp_path / "vrrpd.toml"
+    path.write_text(
+        '[[vrrp_instance]]\nname = "VI_1"\ninterface = "eth0"\nvirtual_router_id = 51\n'
+        'virtual_ipaddress = ["192.0.2.100/24"]\nnotify = "/etc/vrrpd/notify.sh"\n'
+    )
+    args = ["check-config", "--config", str(path), "--no-interface-check"]
+    assert vrrpd(*args, environ={}).returncode == 2
+    assert vrrpd(*args, "--no-file-check", environ={}).returncode == 0
 
 
 def test_config_and_openshift_are_exclusive() -> None:

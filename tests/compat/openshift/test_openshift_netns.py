@@ -35,6 +35,9 @@ GEO_CACHE = {
     "OPENSHIFT_HA_MONITOR_PORT": str(PORT),
     "OPENSHIFT_HA_REPLICA_COUNT": "4",
     "OPENSHIFT_HA_VRRP_ID_OFFSET": "0",
+    # Lab nodes have only eth0 and no default route: with the variable unset, the image (and vrrpd)
+    # would find no interface.
+    "OPENSHIFT_HA_NETWORK_INTERFACE": "eth0",
     "OPENSHIFT_HA_CHECK_INTERVAL": "0.5",
     # Pods start a fraction of a second apart here; a short delay lets a late, better node take its
     # groups quickly instead of after the image's five minutes.

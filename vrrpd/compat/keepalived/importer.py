@@ -312,6 +312,14 @@ class _Converter:
                 self.note(stmt.where, kw, "off, as in vrrpd")
             elif kw == "vrrp_lower_prio_no_advert" and not _bool_arg(stmt):
                 self.note(stmt.where, kw, "off, as in vrrpd (a master answers a lower-priority advert)")
+            elif kw == "max_auto_priority":
+                # Written by every ipfailover image since 2024 (OCPBUGS-29593) to quiet a notice.
+                self.note(
+                    stmt.where,
+                    kw,
+                    "keepalived's cap on the real-time scheduling priority of its own processes; vrrpd is "
+                    "an ordinary process, and nothing VRRP peers see depends on it",
+                )
             else:
                 self.lost(stmt.where, kw, "global_defs keyword not supported by vrrpd")
 
@@ -343,9 +351,18 @@ class _Converter:
                         Finding(stmt.where, kw, "not carried over", "arguments after the quoted script")
                     )
             elif kw in ("interval", "timeout"):
-                value = self._number(stmt)
-                if value is not None and value > 0:
-                    setattr(script, kw, value)
+                # keepalived reads whole seconds (read_unsigned_strvec): 0 becomes 1, and anything else
+                # (1.5 included) is ignored, leaving the default (interval 1 s; timeout = interval).
+                text = stmt.args[0] if stmt.args else ""
+                if text.isdigit():
+                    setattr(script, kw, float(max(1, int(text))))
+                else:
+                    default = "1 s, its default" if kw == "interval" else "the interval"
+                    self.note(
+                        stmt.where,
+                        kw,
+                        f"{text!r} is not a whole number: keepalived ignores it ({default}), as here",
+                    )
             elif kw in ("rise", "fall"):
                 value = self._number(stmt)
                 if value is not None:
@@ -394,6 +411,7 @@ class _Converter:
         draft = _Draft(block.where)
         draft.keys["name"], draft.where_of["name"] = name, block.where
         ctx = _InstanceContext()
+        mcast_src: list[Statement] = []
         handlers: dict[str, Callable[[_Draft, _InstanceContext, Statement], None]] = {
             "interface": self._i_interface,
             "state": self._i_state,
@@ -408,6 +426,7 @@ class _Converter:
             "virtual_ipaddress_excluded": self._i_vips("virtual_ipaddress_excluded"),
             "unicast_peer": self._i_unicast_peer,
             "unicast_src_ip": self._i_unicast_src,
+            "mcast_src_ip": lambda _d, _c, s: mcast_src.append(s),
             "track_script": self._i_track_script,
             "track_interface": self._i_track_interface,
             "notify": self._i_notify,
@@ -449,6 +468,8 @@ class _Converter:
                 self.lost(stmt.where, kw, _INSTANCE_UNSUPPORTED[kw])
             else:
                 self.lost(stmt.where, kw, "unknown or unsupported vrrp_instance keyword")
+        for stmt in mcast_src:
+            self._mcast_src(draft, stmt)
         self._resolve(draft, ctx)
         self.drafts.append(draft)
 
@@ -600,6 +621,19 @@ class _Converter:
     def _i_unicast_src(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         if stmt.args:
             draft.keys["unicast_src_ip"], draft.where_of["unicast_src_ip"] = stmt.args[0], stmt.where
+
+    def _mcast_src(self, draft: _Draft, stmt: Statement) -> None:
+        # keepalived keeps one source address: mcast_src_ip and unicast_src_ip both set it, the later
+        # line winning (the ipfailover image writes mcast_src_ip for MULTICAST_SOURCE_IPADDRESS).
+        if "unicast_peer" not in draft.keys or not stmt.args:
+            self.lost(stmt.where, stmt.keyword, _INSTANCE_UNSUPPORTED["mcast_src_ip"])
+            return
+        later = draft.where_of.get("unicast_src_ip")
+        if later is not None and later > stmt.where:
+            self.note(stmt.where, stmt.keyword, "unicast_src_ip, set later, replaces it (as in keepalived)")
+            return
+        draft.keys["unicast_src_ip"], draft.where_of["unicast_src_ip"] = stmt.args[0], stmt.where
+        self.note(stmt.where, stmt.keyword, "with unicast peers it is the adverts' source: unicast_src_ip")
 
     def _i_track_script(self, _draft: _Draft, ctx: _InstanceContext, block: Statement) -> None:
         for stmt in block.block or ():

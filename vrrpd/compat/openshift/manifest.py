@@ -102,13 +102,13 @@ def options_from_args(args: argparse.Namespace) -> Options:
         openshift.CONFIG_NAME: name,
         openshift.VIRTUAL_IPS: args.virtual_ips or "",
         openshift.MONITOR_PORT: args.watch_port,
-        openshift.VRRP_ID_OFFSET: args.vrrp_id_offset,
         openshift.REPLICA_COUNT: str(replicas),
         openshift.PREEMPTION: args.preemption_strategy,
         openshift.CHECK_INTERVAL: args.check_interval,
     }
     optional = {
         openshift.VIP_GROUPS: args.virtual_ip_groups,
+        openshift.VRRP_ID_OFFSET: args.vrrp_id_offset,
         openshift.NETWORK_INTERFACE: args.interface,
         openshift.CHECK_SCRIPT: args.check_script,
         openshift.NOTIFY_SCRIPT: args.notify_script,
@@ -221,6 +221,9 @@ def objects(opts: Options) -> list[dict[str, Any]]:
     pod_spec: dict[str, Any] = {
         "serviceAccountName": account,
         "hostNetwork": True,  # the VIPs go on the node's own interface
+        # A Service named vrrpd or openshift-ha would inject VRRPD_SERVICE_HOST, OPENSHIFT_HA_PORT… into
+        # the pod; the daemon tolerates them, but they have no business in its environment.
+        "enableServiceLinks": False,
         "dnsPolicy": "ClusterFirstWithHostNet",
         # A graceful stop hands over in well under a second (priority-0 advert); 10 s is plenty.
         "terminationGracePeriodSeconds": 10,
@@ -354,10 +357,15 @@ def add_parser(commands: Any) -> None:
     p.add_argument("--kind", choices=KINDS, default="deployment", help="workload kind (default: deployment)")
     p.add_argument("--watch-port", default="80", metavar="PORT", help="TCP port checked on the node; 0: none")
     p.add_argument(
-        "--interface", metavar="IF", help="interface for VRRP and the VIPs (default in the pod: eth0)"
+        "--interface",
+        metavar="IF",
+        help="interface for VRRP and the VIPs (default: as the image picks on each node: the first of "
+        "enp0s3, enp0s8, eth1, ens3 that exists, else the default-route device)",
     )
     p.add_argument(
-        "--vrrp-id-offset", default="0", metavar="N", help="VRID = offset + group number (default: 0)"
+        "--vrrp-id-offset",
+        metavar="N",
+        help=f"VRID = offset + group number (default: {openshift.DEFAULT_VRRP_ID_OFFSET}, as the image)",
     )
     p.add_argument("--virtual-ip-groups", metavar="N", help="VRRP groups the VIPs are split into")
     p.add_argument("--check-script", metavar="PATH", help="check script in the pod (replaces --watch-port)")

@@ -1,0 +1,55 @@
+"""``vrrpd cleanup``: remove a configuration's VIPs (and an nftables table) after the daemon is gone.
+
+For a node that lost its daemon for good (SIGKILL, OOM, a pod that will not come back): the VIPs it
+held stay on the interface until removed. This replaces the ipfailover image's privileged removal job
+and serves systemd hosts alike. The node's own (primary) address and the addresses of an address owner
+(priority 255) are never removed; nothing but the listed VIPs and the named table is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+
+from vrrpd.config import Config
+from vrrpd.kernel import firewall
+
+__all__ = ["cleanup"]
+
+
+def cleanup(config: Config, firewall_table: str | None, out: Callable[[str], None] = print) -> int:
+    """Remove this node's VIPs of ``config``, then the table ``inet <firewall_table>`` if given."""
+    from vrrpd.kernel.netlink import InterfaceNotFound, Netlink  # noqa: PLC0415 - pyroute2 is heavy
+
+    async def remove_vips() -> int:
+        removed = 0
+        async with Netlink(subscribe=False) as netlink:
+            for inst in config.vrrp_instance:
+                if inst.is_owner:
+                    out(f"{inst.name}: skipped: priority 255, its addresses are the host's own")
+                    continue
+                try:
+                    link = await netlink.link(inst.interface)
+                except InterfaceNotFound:
+                    out(f"{inst.name}: skipped: no interface {inst.interface} on this host")
+                    continue
+                present = {a.ip: a for a in await netlink.addresses(link.ifindex)}
+                for vip in inst.vips:
+                    if vip.ip in present and vip.ip != link.primary:
+                        await netlink.remove_address(link.ifindex, present[vip.ip])
+                        out(f"{inst.name}: removed {present[vip.ip]} from {inst.interface}")
+                        removed += 1
+        return removed
+
+    removed = asyncio.run(remove_vips())
+    if firewall_table is not None:
+        try:
+            gone = firewall.remove(firewall_table)
+        except firewall.FirewallError as exc:
+            print(f"vrrpd: {exc}", file=sys.stderr)
+            return 1
+        if gone:
+            out(f"removed nftables table inet {firewall_table}")
+    out(f"cleanup done: {removed} VIP(s) removed")
+    return 0
