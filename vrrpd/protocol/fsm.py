@@ -4,11 +4,11 @@ Everything that affects a transition lives in this module: a reader finds every 
 the section it implements, and every deliberate keepalived-compatible deviation marked "Deviation".
 
 One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
-`set_priority`, `set_fault`, `set_health`, `reconfigure`, `vips_missing`, `vip_deleted`), received
-advertisements (`receive`) and timer expiry (`on_timer`) — and every entry point takes `now` (monotonic
-seconds) and returns a list of `Action`s for the caller to carry out in order. `deadline` tells the caller
-when to call `on_timer` next. No sockets, no clock, no logging here: the caller owns all three, which is
-what makes each rule testable to the millisecond.
+`set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vip_deleted`),
+received advertisements (`receive`) and timer expiry (`on_timer`) — and every entry point takes `now`
+(monotonic seconds) and returns a list of `Action`s for the caller to carry out in order. `deadline` tells
+the caller when to call `on_timer` next. No sockets, no clock, no logging here: the caller owns all three,
+which is what makes each rule testable to the millisecond.
 
 Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's bad advertisement is a
 `Dropped` action carrying a `DropReason`.
@@ -34,6 +34,8 @@ from vrrpd.protocol.packet import (
     check_advert,
     pad_password,
 )
+from vrrpd.protocol.tracking import Tracked, faulted
+from vrrpd.protocol.tracking import effective_priority as tracking_priority
 
 # Deviation (keepalived): a master answers a lower-priority advert at once to end a split brain quickly.
 # The answer — and the §6.4.3 answer to a priority-0 advert — is rate-limited to one per this many seconds,
@@ -137,7 +139,17 @@ class RouterConfig:
     garp_master_repeat: int = 5
     garp_master_delay: float = 5.0
     garp_master_refresh: float = 0.0
+    # keepalived garp_master_refresh_repeat: GARPs per address at each refresh.
+    garp_master_refresh_repeat: int = 1
     lower_priority_answer: bool = True
+    # keepalived garp_lower_prio_repeat / garp_lower_prio_delay: a master hearing a lower-priority advert
+    # announces its addresses again (a burst now, another after the delay; 0 repeats: none). Off here;
+    # the configuration's default is keepalived's (5 GARPs, 5 s).
+    garp_lower_prio_repeat: int = 0
+    garp_lower_prio_delay: float = 5.0
+    # keepalived track_script: named checks and their weights (`vrrpd.protocol.tracking`); their
+    # results arrive through `set_tracked`.
+    tracked: tuple[tuple[str, Tracked], ...] = ()
     # The health check's effect (keepalived's weight): None without a check; 0 puts the router in FAULT while
     # the check fails (ipfailover); n > 0 lowers the priority by n instead (see `effective_priority`).
     health_weight: int | None = None
@@ -165,8 +177,12 @@ class RouterConfig:
             raise ValueError("at most 255 virtual addresses fit in one advertisement")
         if self.preempt_delay < 0 or self.garp_master_delay < 0 or self.garp_master_refresh < 0:
             raise ValueError("delays must be >= 0")
-        if self.garp_master_repeat < 1:
-            raise ValueError("garp_master_repeat must be >= 1")
+        if self.garp_master_repeat < 1 or self.garp_master_refresh_repeat < 1:
+            raise ValueError("garp_master_repeat and garp_master_refresh_repeat must be >= 1")
+        if self.garp_lower_prio_repeat < 0 or self.garp_lower_prio_delay < 0:
+            raise ValueError("garp_lower_prio_repeat and garp_lower_prio_delay must be >= 0")
+        if len({name for name, _ in self.tracked}) != len(self.tracked):
+            raise ValueError("a tracked script is listed twice")
         if self.health_weight is not None and not 0 <= self.health_weight <= 253:
             raise ValueError(f"health_weight {self.health_weight} out of range 0..253")
         if self.priority == PRIORITY_OWNER and self.health_weight:
@@ -230,11 +246,17 @@ class Router:
         self.faults: set[Fault] = set()
         # The health check's verdict: None while there is none (no check configured), which counts as up.
         self.health: bool | None = None
+        # Each tracked script's status (`set_tracked`): None until its first result.
+        self.tracked_status: dict[str, bool | None] = {name: None for name, _ in config.tracked}
+        if any(faulted(tracked, None) for _, tracked in config.tracked):
+            # keepalived: an instance tracking a weight-0 script waits in FAULT for its first result.
+            self.faults.add(Fault.CHECK)
         # Timers are absolute monotonic times, or None when not running.
         self._master_down_at: float | None = None  # §6.2 Master_Down_Timer
         self._adver_at: float | None = None  # §6.2 Adver_Timer
         self._garp_at: float | None = None  # keepalived garp_master_delay: the second GARP burst
         self._refresh_at: float | None = None  # keepalived garp_master_refresh
+        self._lower_garp_at: float | None = None  # keepalived garp_lower_prio_delay: the second burst
         self._preempt_hold_until: float | None = None  # keepalived preempt_delay
         self._last_advert_at: float | None = None
         # The last advert that passed §7.1 and the configuration it passed under (see `receive`).
@@ -247,7 +269,7 @@ class Router:
         """The absolute monotonic time at which `on_timer` must be called next, or None."""
         # Written out rather than min() over a filtered list: called after every advert received.
         earliest = self._master_down_at
-        for t in (self._adver_at, self._garp_at, self._refresh_at):
+        for t in (self._adver_at, self._garp_at, self._refresh_at, self._lower_garp_at):
             if t is not None and (earliest is None or t < earliest):
                 earliest = t
         return earliest
@@ -328,6 +350,18 @@ class Router:
         self.health = up
         return self._apply_health(now)
 
+    def set_tracked(self, now: float, name: str, status: bool | None) -> list[Action]:
+        """A tracked script's status changed (keepalived track_script): OK, failed, or None (no result).
+
+        The effective priority becomes the configured one plus every tracked script's contribution,
+        clamped to 1..254, and a failing weight-0 script puts the router in FAULT (`Fault.CHECK`):
+        keepalived's arithmetic, in `vrrpd.protocol.tracking`. A name not tracked raises.
+        """
+        if name not in self.tracked_status:
+            raise KeyError(f"{name!r} is not a tracked script of this router")
+        self.tracked_status[name] = status
+        return self._apply_health(now)
+
     def reconfigure(self, now: float, config: RouterConfig) -> list[Action]:
         """A reload changed this virtual router's configuration: swap it in, keeping the state.
 
@@ -365,7 +399,18 @@ class Router:
             self.health = None
         elif old.health_weight is None:
             self.health = True
-        if (config.priority, config.health_weight) != (old.priority, old.health_weight):
+        # A script still tracked keeps its status; one newly tracked has none yet, except that a new
+        # weight-0 script does not fault a running router before it has run (keepalived's reload).
+        kept = self.tracked_status
+        self.tracked_status = {
+            name: kept.get(name, not tracked.reverse if tracked.weight == 0 else None)
+            for name, tracked in config.tracked
+        }
+        if (config.priority, config.health_weight, config.tracked) != (
+            old.priority,
+            old.health_weight,
+            old.tracked,
+        ):
             actions += self._apply_health(now)
         return actions
 
@@ -481,7 +526,14 @@ class Router:
         # advert at once, so a lower-priority router that believes itself master steps down now rather
         # than at our next Adver_Timer expiry.
         if cfg.lower_priority_answer and not self._answered_recently(now):
-            return [self._advert(now, self.priority)]
+            actions: list[Action] = [self._advert(now, self.priority)]
+            # keepalived garp_lower_prio_repeat: the lower-priority router may have claimed the addresses
+            # in the neighbours' caches; announce them again now and once more after the delay.
+            if cfg.garp_lower_prio_repeat:
+                actions.append(SendGarp(cfg.garp_addresses, cfg.garp_lower_prio_repeat))
+                if cfg.garp_lower_prio_delay > 0:
+                    self._lower_garp_at = now + cfg.garp_lower_prio_delay
+            return actions
         return []
 
     # -- timers ----------------------------------------------------------------------------------------
@@ -508,7 +560,11 @@ class Router:
         if self._refresh_at is not None and now >= self._refresh_at:
             # keepalived garp_master_refresh: keep switches' and clients' caches fresh while MASTER.
             self._refresh_at = _next_period(self._refresh_at, cfg.garp_master_refresh, now)
-            actions.append(SendGarp(cfg.garp_addresses, 1))
+            actions.append(SendGarp(cfg.garp_addresses, cfg.garp_master_refresh_repeat))
+        if self._lower_garp_at is not None and now >= self._lower_garp_at:
+            self._lower_garp_at = None
+            if self.state is State.MASTER and cfg.garp_lower_prio_repeat:
+                actions.append(SendGarp(cfg.garp_addresses, cfg.garp_lower_prio_repeat))
         return actions
 
     # -- transitions -----------------------------------------------------------------------------------
@@ -587,9 +643,15 @@ class Router:
         cfg = self.config
         weight = cfg.health_weight
         failing = weight is not None and self.health is False
-        priority = effective_priority(cfg.priority, weight or 0, not failing)
+        # The single [vrrp_instance.check] is a tracked script of weight -weight whose "no verdict yet"
+        # counts as up; the named scripts follow keepalived exactly (vrrpd.protocol.tracking).
+        terms = [(tracked, self.tracked_status.get(name)) for name, tracked in cfg.tracked]
+        if weight:
+            terms.append((Tracked(-weight), not failing))
+        priority = tracking_priority(cfg.priority, terms)
+        fault = (failing and weight == 0) or any(faulted(tracked, status) for tracked, status in terms)
         actions = self.set_priority(now, priority) if priority != self.priority else []
-        return actions + self.set_fault(now, Fault.CHECK, failing and weight == 0)
+        return actions + self.set_fault(now, Fault.CHECK, fault)
 
     def _answered_recently(self, now: float) -> bool:
         last = self._last_advert_at
@@ -597,6 +659,7 @@ class Router:
 
     def _stop_timers(self) -> None:
         self._master_down_at = self._adver_at = self._garp_at = self._refresh_at = None
+        self._lower_garp_at = None
 
 
 def _next_period(previous: float, period: float, now: float) -> float:
