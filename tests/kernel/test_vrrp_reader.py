@@ -21,8 +21,9 @@ from tests.support.hostile import vrrp_frame
 from vrrpd import logs
 from vrrpd.kernel import vrrp_socket
 from vrrpd.kernel.vrrp_socket import DRAIN_LIMIT, VrrpSocket
+from vrrpd.protocol.admission import SenderAdmission
 from vrrpd.protocol.packet import DecodeCache, Received
-from vrrpd.runtime.daemon import Interface, SenderAdmission
+from vrrpd.runtime.interface import Interface
 
 SRC = IPv4Address("127.0.0.1")
 

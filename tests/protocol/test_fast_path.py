@@ -90,7 +90,7 @@ OPS = st.one_of(
 
 @dataclasses.dataclass
 class Side:
-    """One router and the counters `vrrpd.runtime.instance.Instance` / `vrrpd.runtime.daemon.Interface`
+    """One router and the counters `vrrpd.runtime.instance.Instance` / `vrrpd.runtime.interface.Interface`
     derive from it."""
 
     router: fsm.Router

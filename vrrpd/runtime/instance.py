@@ -43,7 +43,7 @@ _REMOVE_OK = frozenset({0, errno.EADDRNOTAVAIL, errno.ENOENT})
 
 
 class Transport(Protocol):
-    """What an instance needs from its interface; `vrrpd.runtime.daemon.Interface` implements it."""
+    """What an instance needs from its interface; `vrrpd.runtime.interface.Interface` implements it."""
 
     ifindex: int
 

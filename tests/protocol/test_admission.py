@@ -1,4 +1,4 @@
-"""`vrrpd.runtime.daemon.SenderAdmission`: the per-sender budget in front of the decoder (unit tests, no
+"""`vrrpd.protocol.admission.SenderAdmission`: the per-sender budget in front of the decoder (unit tests, no
 namespaces).
 
 The namespace proof — a 10,000 pkt/s flood leaves the master alone — is tests/runtime/test_hostile_wire.py.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 from tests.support.hostile import vrrp_frame
-from vrrpd.runtime.daemon import SenderAdmission
+from vrrpd.protocol.admission import SenderAdmission
 
 
 def _key(src: str, vrid: int = 51) -> bytes:
