@@ -2,7 +2,8 @@
 
 Run inside a namespace as `python -m vrrpd.testing.icmp DST --count N --timeout T`: it sends up to N
 echo requests over a raw ICMP socket (root, which the lab has anyway), waits up to T seconds for each
-matching reply, and exits 0 at the first reply, 1 if none came. Standard library only.
+matching reply, and exits 0 at the first reply, 1 if none came. DST may be IPv4 or IPv6 (ICMPv6 echo,
+RFC 4443 §4: the kernel fills in the checksum of a raw ICMPv6 socket). Standard library only.
 """
 
 from __future__ import annotations
@@ -40,8 +41,39 @@ def _is_reply(packet: bytes, dst: str, ident: int, seq: int) -> bool:
     return icmp_type == 0 and (r_ident, r_seq) == (ident, seq)
 
 
+ICMP6_ECHO_REQUEST = 128
+ICMP6_ECHO_REPLY = 129
+
+
+def echo6_request(ident: int, seq: int, payload: bytes = b"vrrpd-lab") -> bytes:
+    return struct.pack("!BBHHH", ICMP6_ECHO_REQUEST, 0, 0, ident, seq) + payload
+
+
+def _ping6(dst: str, count: int, timeout: float, ident: int) -> bool:
+    # A raw ICMPv6 socket hands over the ICMPv6 message only; the source comes with recvfrom.
+    want = socket.inet_pton(socket.AF_INET6, dst)
+    with socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6) as sock:
+        for seq in range(1, count + 1):
+            sock.sendto(echo6_request(ident, seq), (dst, 0))
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                sock.settimeout(left)
+                try:
+                    packet, addr = sock.recvfrom(65535)
+                except TimeoutError:
+                    break
+                if len(packet) < 8 or socket.inet_pton(socket.AF_INET6, addr[0].partition("%")[0]) != want:
+                    continue
+                icmp_type, _code, _sum, r_ident, r_seq = struct.unpack_from("!BBHHH", packet)
+                if icmp_type == ICMP6_ECHO_REPLY and (r_ident, r_seq) == (ident, seq):
+                    return True
+    return False
+
+
 def ping(dst: str, count: int = 1, timeout: float = 1.0) -> bool:
     ident = os.getpid() & 0xFFFF
+    if ":" in dst:
+        return _ping6(dst, count, timeout, ident)
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
         for seq in range(1, count + 1):
             sock.sendto(echo_request(ident, seq), (dst, 0))

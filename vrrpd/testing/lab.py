@@ -13,7 +13,10 @@ Topology for `Lab(nodes=2, prefix="vrrpd")` (<id> is 6 random hex digits, one la
     vrrpd-<id>-cl eth0 192.0.2.200 -- pcl /
 
 Logical names "n1".."nN", "cl" and "sw" are what every method takes. IPv6 is disabled in the lab so
-captures carry only the IPv4 traffic under test. Pings use `vrrpd.testing.icmp` (a raw-socket echo),
+captures carry only the IPv4 traffic under test, unless `Lab(ipv6=True)` (VRRPv3 over IPv6): then nodes
+and client also get 2001:db8::<host>/64 (n1 2001:db8::b) and a link-local address, with duplicate
+address detection, router solicitations and autoconfiguration off so the lab stays deterministic.
+Pings use `vrrpd.testing.icmp` (a raw-socket echo, IPv4 or IPv6),
 never iputils-ping, so the lab runs on a machine with only iproute2 and Python.
 
 Synchronous on purpose: this is test tooling, and `ip` subprocesses (each bounded by a timeout)
@@ -50,6 +53,14 @@ _NO_IPV6 = (
     "for f in /proc/sys/net/ipv6/conf/all/disable_ipv6 /proc/sys/net/ipv6/conf/default/disable_ipv6;"
     ' do [ -w "$f" ] && echo 1 > "$f"; done; true'
 )
+# With Lab(ipv6=True), instead: IPv6 on, but quiet and deterministic — no duplicate address detection (the
+# link-local source is usable at once), no router solicitations or autoconfiguration, no forwarding.
+_QUIET_IPV6 = (
+    "for k in accept_dad=0 dad_transmits=0 accept_ra=0 autoconf=0 router_solicitations=0 forwarding=0;"
+    " do for c in all default; do f=/proc/sys/net/ipv6/conf/$c/${k%%=*};"
+    ' [ -w "$f" ] && echo ${k#*=} > "$f"; done; done; true'
+)
+TEST_NET6 = ipaddress.IPv6Network("2001:db8::/64")  # RFC 3849 documentation prefix
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so `-m vrrpd.testing.*` always imports
 
 
@@ -283,6 +294,7 @@ class Lab:
         prefix: str = "vrrpd",
         subnet: str = "192.0.2.0/24",
         log_dir: Path | str | None = None,
+        ipv6: bool = False,
     ) -> None:
         if not 1 <= nodes <= 32:
             raise LabError(f"nodes={nodes}: a lab has 1 to 32 nodes")
@@ -303,6 +315,9 @@ class Lab:
         self.switch = "sw"
         self._ips = {n: str(net[10 + i]) for i, n in enumerate(self.nodes, start=1)}
         self._ips[self.client] = str(net[200])
+        # ipv6=True: nodes and client also get 2001:db8::<same host number>/64 (the switch stays IPv4-only).
+        self.ipv6 = ipv6
+        self._ip6s = {m: str(TEST_NET6[int(ipaddress.IPv4Address(a)) & 0xFF]) for m, a in self._ips.items()}
         self._port = {n: f"p{n[1:]}" for n in self.nodes} | {self.client: "pcl"}
         self._own_log_dir = log_dir is None  # a temp dir, made by start(), removed by close()
         self.log_dir = Path(log_dir) if log_dir is not None else Path()
@@ -331,6 +346,14 @@ class Lab:
     @property
     def namespaces(self) -> list[str]:
         return [self.ns(m) for m in self.members]
+
+    def ip6(self, name: str) -> str:
+        """The fixed IPv6 address of a node or the client (e.g. "2001:db8::b"); needs Lab(ipv6=True)."""
+        if not self.ipv6:
+            raise LabError(f"{self!r} was built without IPv6: Lab(ipv6=True)")
+        if name not in self._ip6s:
+            raise LabError(f"{name!r} has no address: expected one of {[*self.nodes, self.client]}")
+        return self._ip6s[name]
 
     def ip(self, name: str) -> str:
         """The fixed address of a node or the client (e.g. "192.0.2.11")."""
@@ -373,7 +396,8 @@ class Lab:
             _run(["ip", "netns", "add", self.ns(member)])
             self._created.append(self.ns(member))  # only what we made: teardown deletes these
             # IPv6 off before any interface exists, so no DAD/MLD/RS noise shows up in captures.
-            self.run(member, ["sh", "-c", _NO_IPV6], check=False)
+            quiet = self.ipv6 and member != self.switch
+            self.run(member, ["sh", "-c", _QUIET_IPV6 if quiet else _NO_IPV6], check=False)
             _ipn(self.ns(member), "link set lo up")
         _ipn(sw, "link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0")
         _ipn(sw, "link set br0 up")
@@ -384,6 +408,8 @@ class Lab:
             _ipn(ns, f"link add eth0 address {mac} type veth peer name {port} netns {sw}")
             _ipn(sw, f"link set {port} master br0 up")
             _ipn(ns, f"addr add {self._ips[member]}/{self.subnet.prefixlen} dev eth0")
+            if self.ipv6:
+                _ipn(ns, f"addr add {self._ip6s[member]}/{TEST_NET6.prefixlen} dev eth0 nodad")
             _ipn(ns, "link set eth0 up")
 
     def close(self) -> None:
@@ -548,9 +574,23 @@ class Lab:
             for a in link.get("addr_info", [])
         ]
 
+    def addresses6(self, name: str) -> list[str]:
+        """IPv6 addresses ("2001:db8::b/64") on a member's interfaces, loopback and link-local excluded."""
+        return [
+            f"{a['local']}/{a['prefixlen']}"
+            for link in self._ip_json(name, "-6", "addr", "show")
+            if link.get("ifname") != "lo"
+            for a in link.get("addr_info", [])
+            if a.get("scope") != "link"
+        ]
+
     def holders(self, ip: str) -> list[str]:
-        """Which nodes currently have `ip` configured (a healthy VRRP group: exactly one)."""
-        return [n for n in self.nodes if any(a.split("/")[0] == ip for a in self.addresses(n))]
+        """Which nodes currently have `ip` (IPv4 or IPv6) configured (a healthy VRRP group: exactly one)."""
+        listed = self.addresses6 if ":" in ip else self.addresses
+        wanted = ipaddress.ip_address(ip)
+        return [
+            n for n in self.nodes if any(ipaddress.ip_address(a.split("/")[0]) == wanted for a in listed(n))
+        ]
 
     def node_mac(self, name: str, iface: str = "eth0") -> str:
         links = self._ip_json(name, "link", "show", iface)

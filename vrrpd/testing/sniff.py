@@ -1,6 +1,6 @@
 """Packet capture for the lab: a tcpdump-free sniffer and the typed events it records.
 
-This module owns three things: the event dataclasses (`VrrpEvent`, `ArpEvent`, `IcmpEvent`), the
+This module owns three things: the event dataclasses (`VrrpEvent`, `ArpEvent`, `IcmpEvent`, `NaEvent`), the
 byte-level parser that turns one Ethernet frame into at most one event (`parse_frame`), and a tiny
 program, run inside the lab's switch namespace as
 
@@ -32,10 +32,13 @@ from typing import Any, Literal
 
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
 IPPROTO_ICMP = 1
 IPPROTO_VRRP = 112
+IPPROTO_ICMPV6 = 58
+ND_NEIGHBOR_ADVERT = 136
 # Not exported by Python's socket module; these are the asm-generic values (x86, arm, riscv...).
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
@@ -45,7 +48,11 @@ SO_TIMESTAMPNS = 35
 
 @dataclass(frozen=True)
 class VrrpEvent:
-    """One VRRP advertisement seen on the bridge (IPv4 protocol 112)."""
+    """One VRRP advertisement seen on the bridge (IPv4 protocol 112, or IPv6 next header 112).
+
+    `adver_int` is the field as sent: seconds in version 2, centiseconds (12 bits) in version 3, which
+    has no authentication (`auth_type` 0). `ttl` is the IPv6 hop limit for IPv6.
+    """
 
     time: float
     src_mac: str
@@ -98,7 +105,29 @@ class IcmpEvent:
         return self.type == 8
 
 
-Event = VrrpEvent | ArpEvent | IcmpEvent
+@dataclass(frozen=True)
+class NaEvent:
+    """One ICMPv6 Neighbor Advertisement (RFC 4861 §4.4): "`target` is at `lladdr`"."""
+
+    time: float
+    src_mac: str
+    dst_mac: str
+    src: str
+    dst: str
+    hop_limit: int
+    target: str
+    router: bool
+    solicited: bool
+    override: bool
+    lladdr: str | None  # the Target Link-Layer Address option, if present
+    kind: Literal["na"] = "na"
+
+    @property
+    def unsolicited(self) -> bool:
+        return not self.solicited
+
+
+Event = VrrpEvent | ArpEvent | IcmpEvent | NaEvent
 
 
 def _mac(raw: bytes) -> str:
@@ -126,6 +155,92 @@ def parse_frame(frame: bytes, when: float) -> Event | None:
         return _parse_arp(frame[offset:], when, src_mac, dst_mac)
     if ethertype == ETH_P_IP:
         return _parse_ipv4(frame[offset:], when, src_mac, dst_mac)
+    if ethertype == ETH_P_IPV6:
+        return _parse_ipv6(frame[offset:], when, src_mac, dst_mac)
+    return None
+
+
+def _vrrp(
+    payload: bytes, *, when: float, src_mac: str, dst_mac: str, src: str, dst: str, ttl: int
+) -> Event | None:
+    """The VRRP message after either IP header; addresses are 4 or 16 bytes by the IP version."""
+    if len(payload) < 8:
+        return None
+    vt, vrid, prio, count = struct.unpack_from("!BBBB", payload, 0)
+    size = 16 if ":" in src else 4
+    if len(payload) < 8 + size * count:
+        return None
+    if vt >> 4 == 3:  # RFC 5798 §5.2: 4 reserved bits, 12-bit Max Adver Int in centiseconds, no auth
+        auth, adver = 0, struct.unpack_from("!H", payload, 4)[0] & 0x0FFF
+    else:
+        auth, adver = payload[4], payload[5]
+    ip = (lambda raw: str(ipaddress.IPv6Address(raw))) if size == 16 else _ip
+    addrs = tuple(ip(payload[8 + size * i : 8 + size * (i + 1)]) for i in range(count))
+    return VrrpEvent(
+        time=when,
+        src_mac=src_mac,
+        dst_mac=dst_mac,
+        src_ip=src,
+        dst_ip=dst,
+        ttl=ttl,
+        version=vt >> 4,
+        type=vt & 0x0F,
+        vrid=vrid,
+        priority=prio,
+        auth_type=auth,
+        adver_int=adver,
+        addresses=addrs,
+    )
+
+
+def _parse_ipv6(body: bytes, when: float, src_mac: str, dst_mac: str) -> Event | None:
+    # Only packets without extension headers: VRRP, NA and echo never carry one (MLD reports, which
+    # carry hop-by-hop options, are not events).
+    if len(body) < 40 or body[0] >> 4 != 6:
+        return None
+    next_header, hop_limit = body[6], body[7]
+    src, dst = str(ipaddress.IPv6Address(body[8:24])), str(ipaddress.IPv6Address(body[24:40]))
+    payload = body[40:]
+    if next_header == IPPROTO_VRRP:
+        return _vrrp(payload, when=when, src_mac=src_mac, dst_mac=dst_mac, src=src, dst=dst, ttl=hop_limit)
+    if next_header != IPPROTO_ICMPV6 or len(payload) < 8:
+        return None
+    if payload[0] == ND_NEIGHBOR_ADVERT and len(payload) >= 24:
+        (flags,) = struct.unpack_from("!I", payload, 4)
+        lladdr = None
+        offset = 24
+        while offset + 8 <= len(payload):  # options: type, length in units of 8 bytes
+            opt_type, opt_len = payload[offset], payload[offset + 1]
+            if opt_len == 0:
+                break
+            if opt_type == 2 and opt_len == 1:  # Target Link-Layer Address
+                lladdr = _mac(payload[offset + 2 : offset + 8])
+            offset += 8 * opt_len
+        return NaEvent(
+            time=when,
+            src_mac=src_mac,
+            dst_mac=dst_mac,
+            src=src,
+            dst=dst,
+            hop_limit=hop_limit,
+            target=str(ipaddress.IPv6Address(payload[8:24])),
+            router=bool(flags & 0x80000000),
+            solicited=bool(flags & 0x40000000),
+            override=bool(flags & 0x20000000),
+            lladdr=lladdr,
+        )
+    if payload[0] in (128, 129):  # ICMPv6 echo request / reply, reported as IPv4's 8 / 0
+        ident, seq = struct.unpack_from("!HH", payload, 4)
+        return IcmpEvent(
+            time=when,
+            src_mac=src_mac,
+            dst_mac=dst_mac,
+            src=src,
+            dst=dst,
+            type=8 if payload[0] == 128 else 0,
+            id=ident,
+            seq=seq,
+        )
     return None
 
 
@@ -159,26 +274,8 @@ def _parse_ipv4(body: bytes, when: float, src_mac: str, dst_mac: str) -> Event |
     if ihl < 20 or frag & 0x1FFF:  # later fragments carry no header to read
         return None
     payload = body[ihl:]
-    if proto == IPPROTO_VRRP and len(payload) >= 8:
-        vt, vrid, prio, count, auth, adver = struct.unpack_from("!BBBBBB", payload, 0)
-        if len(payload) < 8 + 4 * count:
-            return None
-        addrs = tuple(_ip(payload[8 + 4 * i : 12 + 4 * i]) for i in range(count))
-        return VrrpEvent(
-            time=when,
-            src_mac=src_mac,
-            dst_mac=dst_mac,
-            src_ip=src,
-            dst_ip=dst,
-            ttl=ttl,
-            version=vt >> 4,
-            type=vt & 0x0F,
-            vrid=vrid,
-            priority=prio,
-            auth_type=auth,
-            adver_int=adver,
-            addresses=addrs,
-        )
+    if proto == IPPROTO_VRRP:
+        return _vrrp(payload, when=when, src_mac=src_mac, dst_mac=dst_mac, src=src, dst=dst, ttl=ttl)
     if proto == IPPROTO_ICMP and len(payload) >= 8 and payload[0] in (0, 8):
         icmp_type = payload[0]
         ident, seq = struct.unpack_from("!HH", payload, 4)
@@ -209,6 +306,8 @@ def event_from_json(line: str) -> Event:
         return ArpEvent(**data)
     if kind == "icmp":
         return IcmpEvent(**data)
+    if kind == "na":
+        return NaEvent(**data)
     raise ValueError(f"unknown event kind {kind!r}")
 
 
