@@ -30,6 +30,7 @@ from vrrpd.kernel.netlink import (
     NLMSG_ERROR,
     RTM_DELADDR,
     RTM_NEWADDR,
+    Address,
     Netlink,
     decode_acks,
     encode_addr_request,
@@ -171,13 +172,12 @@ def test_batch_failure_falls_back_to_per_address_requests() -> None:
         nl = Netlink(subscribe=False)
         nl._ipr = object()  # "inside async with", without a real socket
 
-        async def send_batch(
-            kind: int, ifindex: int, addrs: list[IPv4Interface], results: dict[IPv4Interface, int]
-        ) -> None:
+        async def send_batch(kind: int, ifindex: int, addrs: list[Any], results: dict[Any, int]) -> None:
             results[done] = 0
             raise TimeoutError
 
-        async def add_address(ifindex: int, addr: IPv4Interface, label: str | None = None) -> bool:
+        async def add_address(ifindex: int, addr: Address, label: str | None = None) -> bool:
+            assert isinstance(addr, IPv4Interface)
             calls.append(addr)
             if addr == rest[1]:
                 raise NetlinkError(errno.EPERM)

@@ -1,7 +1,8 @@
 """rtnetlink adapter: interface facts, VIP add/remove, and link/address events, via AsyncIPRoute.
 
 Owns: the two pyroute2 `AsyncIPRoute` sockets (one for requests, one subscribed to
-RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR) and the translation of netlink messages into small typed values;
+RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR | RTNLGRP_IPV6_IFADDR) and the translation of netlink messages into
+small typed values;
 plus one raw NETLINK_ROUTE socket for bulk VIP changes (`add_addresses` / `remove_addresses`), which
 packs RTM_NEWADDR / RTM_DELADDR itself: pyroute2 costs ~2 ms of CPU per address, the raw batch ~40 us.
 
@@ -19,13 +20,13 @@ import socket
 import struct
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_LINK
+from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 from vrrpd import logs
 
@@ -39,6 +40,11 @@ RTM_DELADDR: Final = 21
 IFF_UP: Final = 0x1
 IFF_RUNNING: Final = 0x40
 IFA_F_SECONDARY: Final = 0x01
+# IPv6 VIPs skip duplicate address detection, as keepalived adds them: usable at once (a tentative address
+# cannot be a source), and a VIP that moves between nodes must not end "dadfailed" after a brief overlap.
+IFA_F_NODAD: Final = 0x02
+IFA_F_DADFAILED: Final = 0x08
+IFA_F_TENTATIVE: Final = 0x40
 # <linux/netlink.h>, <linux/if_addr.h>
 NLMSG_ERROR: Final = 2
 NLM_F_REQUEST: Final = 0x1
@@ -47,12 +53,15 @@ NLM_F_EXCL: Final = 0x200
 NLM_F_CREATE: Final = 0x400
 IFA_ADDRESS: Final = 1
 IFA_LOCAL: Final = 2
+IFA_FLAGS: Final = 8
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10
 
 _NLMSGHDR: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 _RTA_IN_ADDR: Final = struct.Struct("=HH4s")  # rta_len, rta_type, an IPv4 address
+_RTA_IN6_ADDR: Final = struct.Struct("=HH16s")  # rta_len, rta_type, an IPv6 address
+_RTA_U32: Final = struct.Struct("=HHI")  # rta_len, rta_type, a 32-bit value
 _ERRNO: Final = struct.Struct("=i")
 # Requests per datagram: the kernel handles a datagram's messages in order and queues one ACK each
 # before sendmsg returns, so a batch's ACKs (~100 kB of socket memory for 128) must fit the receive buffer.
@@ -63,6 +72,11 @@ BATCH_TIMEOUT: Final = 2.0
 # A broken monitor socket is reopened this many times in a row (no message in between) before
 # events() gives up and raises.
 _MAX_REOPEN: Final = 3
+
+
+# An IPv4 or an IPv6 VIP: the batch methods answer in the type they were given.
+_Vip = TypeVar("_Vip", IPv4Interface, IPv6Interface)
+Address = IPv4Interface | IPv6Interface
 
 
 class InterfaceNotFound(LookupError):
@@ -76,6 +90,9 @@ class LinkInfo:
     mac: str  # "aa:bb:cc:dd:ee:ff"
     up: bool  # administratively up *and* carrier/operstate usable (IFF_UP and IFF_RUNNING)
     primary: IPv4Address | None  # first non-secondary IPv4 address: the VRRP source (§5.2.1)
+    # The IPv6 link-local address: the VRRPv3 source for IPv6 (RFC 5798 §5.1.2.1). Still tentative (DAD
+    # under way) counts: the IPv6 socket binds it with IPV6_FREEBIND. One that failed DAD does not.
+    link_local: IPv6Address | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +106,13 @@ class LinkChanged:
 @dataclass(frozen=True, slots=True)
 class AddressAdded:
     ifindex: int
-    addr: IPv4Interface
+    addr: Address
 
 
 @dataclass(frozen=True, slots=True)
 class AddressRemoved:
     ifindex: int
-    addr: IPv4Interface
+    addr: Address
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,26 +141,48 @@ def _address(msg: Any) -> IPv4Interface:
     return IPv4Interface(f"{local}/{msg['prefixlen']}")
 
 
-def _is_secondary(msg: Any) -> bool:
+def _address6(msg: Any) -> IPv6Interface:
+    # IPv6: IFA_ADDRESS is the address; IFA_LOCAL appears only with a point-to-point peer.
+    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    return IPv6Interface(f"{local}/{msg['prefixlen']}")
+
+
+def _flags(msg: Any) -> int:
+    # IFA_FLAGS (32 bits) supersedes ifa_flags (8 bits) when the kernel sends it.
     flags = msg.get("IFA_FLAGS")
-    return bool((flags if flags is not None else msg["flags"]) & IFA_F_SECONDARY)
+    return int(flags if flags is not None else msg["flags"])
 
 
-def encode_addr_request(kind: int, seq: int, ifindex: int, addr: IPv4Interface) -> bytes:
+def _is_secondary(msg: Any) -> bool:
+    return bool(_flags(msg) & IFA_F_SECONDARY)
+
+
+def encode_addr_request(kind: int, seq: int, ifindex: int, addr: Address) -> bytes:
     """One RTM_NEWADDR / RTM_DELADDR request, as `ip addr add|del ADDR/LEN dev IF` sends it.
 
-    IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no IFA_BROADCAST
-    unless asked with `brd`, so neither do we). NEWADDR is CREATE|EXCL: an existing address is EEXIST.
+    IPv4: IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no
+    IFA_BROADCAST unless asked with `brd`, so neither do we). IPv6: IFA_LOCAL only (as keepalived), and a
+    new address carries IFA_F_NODAD, in IFA_FLAGS and in ifa_flags. NEWADDR is CREATE|EXCL: an existing
+    address is EEXIST.
     """
     flags = NLM_F_REQUEST | NLM_F_ACK
     if kind == RTM_NEWADDR:
         flags |= NLM_F_CREATE | NLM_F_EXCL
     ip = addr.ip.packed
-    body = (
-        _IFADDRMSG.pack(socket.AF_INET, addr.network.prefixlen, 0, 0, ifindex)
-        + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
-        + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
-    )
+    prefixlen = addr.network.prefixlen
+    if isinstance(addr, IPv6Interface):
+        nodad = IFA_F_NODAD if kind == RTM_NEWADDR else 0
+        body = _IFADDRMSG.pack(socket.AF_INET6, prefixlen, nodad, 0, ifindex) + _RTA_IN6_ADDR.pack(
+            _RTA_IN6_ADDR.size, IFA_LOCAL, ip
+        )
+        if nodad:
+            body += _RTA_U32.pack(_RTA_U32.size, IFA_FLAGS, nodad)
+    else:
+        body = (
+            _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, 0, ifindex)
+            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
+            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
+        )
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
 
 
@@ -212,7 +251,7 @@ class Netlink:
     async def _open_monitor() -> Any:
         mon = AsyncIPRoute()
         try:
-            await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR)
+            await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         except BaseException:
             mon.close()
             raise
@@ -238,6 +277,11 @@ class Netlink:
             if not _is_secondary(amsg):
                 primary = _address(amsg).ip
                 break
+        link_local: IPv6Address | None = None
+        async for amsg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex):
+            address = _address6(amsg).ip
+            if address.is_link_local and not _flags(amsg) & IFA_F_DADFAILED and link_local is None:
+                link_local = address
         up = _link_usable(msg)
         self._link_up[ifindex] = up
         return LinkInfo(
@@ -246,6 +290,7 @@ class Netlink:
             mac=str(msg.get("IFLA_ADDRESS") or "00:00:00:00:00:00"),
             up=up,
             primary=primary,
+            link_local=link_local,
         )
 
     async def route_device(self, destination: IPv4Address) -> str | None:
@@ -268,8 +313,15 @@ class Netlink:
         ipr = self._requests()
         return [_address(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex)]
 
-    async def add_address(self, ifindex: int, addr: IPv4Interface, label: str | None = None) -> bool:
+    async def addresses6(self, ifindex: int) -> list[IPv6Interface]:
+        """Every IPv6 address on the interface (link-local included), as the kernel lists them."""
+        ipr = self._requests()
+        return [_address6(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex)]
+
+    async def add_address(self, ifindex: int, addr: Address, label: str | None = None) -> bool:
         """Add a VIP with its configured prefix; False if exactly that address/prefix was there.
+
+        An IPv6 VIP is added with IFA_F_NODAD (see the constant) and without a label (IPv4 only).
 
         The kernel makes the first address of a subnet the primary (the default source for that
         subnet) and every later one in the same subnet secondary (IFA_F_SECONDARY). The VIP is added
@@ -282,7 +334,9 @@ class Netlink:
             "address": str(addr.ip),
             "prefixlen": addr.network.prefixlen,
         }
-        if label is not None:
+        if isinstance(addr, IPv6Interface):
+            kwargs["flags"] = IFA_F_NODAD
+        elif label is not None:
             kwargs["label"] = label
         try:
             await self._requests().addr("add", **kwargs)
@@ -292,7 +346,7 @@ class Netlink:
             raise
         return True
 
-    async def remove_address(self, ifindex: int, addr: IPv4Interface) -> bool:
+    async def remove_address(self, ifindex: int, addr: Address) -> bool:
         """Remove a VIP; False if it was not there (EADDRNOTAVAIL / ENOENT are not errors)."""
         try:
             await self._requests().addr(
@@ -304,28 +358,24 @@ class Netlink:
             raise
         return True
 
-    async def add_addresses(self, ifindex: int, addrs: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_addresses(self, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
         """Add many VIPs (see add_address) in batched requests: errno per address.
 
         0 is added, EEXIST was already there (exactly that address/prefix), anything else a failure.
         """
         return await self._bulk(RTM_NEWADDR, ifindex, addrs)
 
-    async def remove_addresses(
-        self, ifindex: int, addrs: Sequence[IPv4Interface]
-    ) -> dict[IPv4Interface, int]:
+    async def remove_addresses(self, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
         """Remove many VIPs in batched requests: errno per address.
 
         0 is removed, EADDRNOTAVAIL (or ENOENT) was not there, anything else a failure.
         """
         return await self._bulk(RTM_DELADDR, ifindex, addrs)
 
-    async def _bulk(
-        self, kind: int, ifindex: int, addrs: Sequence[IPv4Interface]
-    ) -> dict[IPv4Interface, int]:
+    async def _bulk(self, kind: int, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
         self._requests()
         todo = list(dict.fromkeys(addrs))
-        results: dict[IPv4Interface, int] = {}
+        results: dict[_Vip, int] = {}
         async with self._batch_lock:
             try:
                 for start in range(0, len(todo), BATCH_SIZE):
@@ -339,7 +389,7 @@ class Netlink:
                 results.update(zip(rest, codes, strict=True))
         return results
 
-    async def _one(self, kind: int, ifindex: int, addr: IPv4Interface) -> int:
+    async def _one(self, kind: int, ifindex: int, addr: Address) -> int:
         """The per-address pyroute2 path, as an errno."""
         try:
             if kind == RTM_NEWADDR:
@@ -367,12 +417,10 @@ class Netlink:
             self._batch = sock
         return self._batch
 
-    async def _send_batch(
-        self, kind: int, ifindex: int, addrs: list[IPv4Interface], results: dict[IPv4Interface, int]
-    ) -> None:
+    async def _send_batch(self, kind: int, ifindex: int, addrs: list[_Vip], results: dict[_Vip, int]) -> None:
         sock = self._batch_socket()
         loop = asyncio.get_running_loop()
-        pending: dict[int, IPv4Interface] = {}
+        pending: dict[int, _Vip] = {}
         chunks: list[bytes] = []
         for addr in addrs:
             self._seq = self._seq % 0xFFFFFFFF + 1
@@ -391,7 +439,7 @@ class Netlink:
                         results[addr_done] = code
 
     async def events(self) -> AsyncGenerator[NetEvent, None]:
-        """Link and IPv4 address changes, forever. LinkChanged only when `up` actually changes.
+        """Link and address (IPv4 and IPv6) changes, forever. LinkChanged only when `up` actually changes.
 
         Needs subscribe=True. Only one consumer at a time.
         """
@@ -433,7 +481,8 @@ class Netlink:
             else:
                 self._link_up[ifindex] = up
             return LinkChanged(ifindex, str(msg.get("IFLA_IFNAME")), up, removed)
-        if kind in (RTM_NEWADDR, RTM_DELADDR) and msg["family"] == socket.AF_INET:
+        if kind in (RTM_NEWADDR, RTM_DELADDR) and msg["family"] in (socket.AF_INET, socket.AF_INET6):
             cls = AddressAdded if kind == RTM_NEWADDR else AddressRemoved
-            return cls(int(msg["index"]), _address(msg))
+            addr: Address = _address(msg) if msg["family"] == socket.AF_INET else _address6(msg)
+            return cls(int(msg["index"]), addr)
         return None

@@ -3,13 +3,14 @@
 Owns: opening and configuring the kernel sockets (multicast membership, TTL, TOS, device binding,
 source address) and moving whole datagrams in and out: `start_reading` installs one permanent reader
 that drains the socket and hands each datagram, with the wake-up time, to a callback (the daemon's
-receive path); `send_now`
-is a plain non-blocking `sendto`, `send` its awaitable form; `recv` awaits a single datagram (tools, tests).
+receive path); `send_now` is a plain non-blocking `sendto`, `send` its awaitable form; `recv` awaits a
+single datagram (tools, tests). The reader (`DatagramReader`) is shared with the IPv6 transport,
+`vrrpd.kernel.vrrp_socket6`. VRRPv3 over IPv4 (RFC 5798 §5.1.1) uses these same sockets: only the
+payload differs, and the codec computes its checksum over the IPv4 pseudo-header.
 
 Must not: parse or build VRRP payloads, validate TTL/checksums, or decide anything about the
-protocol (that is `vrrpd.protocol.packet` / `vrrpd.protocol.fsm`). It deals in bytes and addresses only, and
-it lets
-the kernel build the IPv4 header (no IP_HDRINCL).
+protocol (that is `vrrpd.protocol.packet` / `vrrpd.protocol.fsm`). It deals in bytes and addresses only,
+and it lets the kernel build the IPv4 header (no IP_HDRINCL).
 
 Two sockets, like keepalived (`open_vrrp_send_socket` / `open_vrrp_read_socket`): a raw socket bound
 to an address only receives datagrams whose *destination* is that address, so the socket bound to
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import socket
 import struct
 from collections.abc import Callable
@@ -62,7 +64,7 @@ def _mreqn(group: IPv4Address, address: IPv4Address, ifindex: int) -> bytes:
     return _IP_MREQN.pack(group.packed, address.packed, ifindex)
 
 
-def _attach_drop_all(sock: socket.socket) -> None:
+def attach_drop_all(sock: socket.socket) -> None:
     """Attach the one-instruction BPF program `ret #0`: the socket never queues a datagram."""
     insn = ctypes.create_string_buffer(_SOCK_FILTER.pack(_BPF_RET_K, 0, 0, 0))
     # struct sock_fprog { unsigned short len; struct sock_filter *filter; } with native alignment.
@@ -74,17 +76,18 @@ def _ignore(*_: object) -> None:
     pass
 
 
-class VrrpSocket:
-    """One interface's VRRP transport: `recv()` full IPv4 datagrams, `send()` payloads."""
+class DatagramReader:
+    """The receive side shared by the IPv4 and IPv6 transports: one permanent reader on `rx` that
+    drains it, lingers during bursts and pauses after errors, delivering what `recv_one()` returns.
 
-    def __init__(
-        self, rx: socket.socket, tx: socket.socket, ifname: str, ifindex: int, src: IPv4Address
-    ) -> None:
+    `recv_one` reads one datagram without blocking (BlockingIOError when none is queued): the socket's
+    own `recv` for IPv4, which hands over the IP header; `recvmsg` plus a rebuilt header for IPv6
+    (`vrrpd.kernel.vrrp_socket6`).
+    """
+
+    def __init__(self, rx: socket.socket, recv_one: Callable[[], bytes]) -> None:
         self._rx = rx
-        self._tx = tx
-        self.ifname = ifname
-        self.ifindex = ifindex
-        self.src = src
+        self._recv_one = recv_one
         self._loop: asyncio.AbstractEventLoop | None = None  # while a reader is installed
         self._deliver: Callable[[bytes, float], None] = _ignore
         self._error: Callable[[OSError], None] = _ignore
@@ -92,56 +95,9 @@ class VrrpSocket:
         self._resume: asyncio.TimerHandle | None = None  # the next linger read, or restart after an error
         self._last_wake = -LINGER  # loop time of the last wake-up that read the socket
 
-    @classmethod
-    def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
-        """Open both sockets on `ifname`; `src` must be the interface's primary address.
-
-        Raises OSError (EPERM without CAP_NET_RAW, ENODEV, EADDRNOTAVAIL if `src` is not local).
-        If the primary address changes, close and open again.
-        """
-        rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
-        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
-        try:
-            for sock in (rx, tx):
-                sock.setblocking(False)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-                # Own advertisements must not come back to us (keepalived does the same).
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-                # Only groups this socket joined, on this interface (keepalived if_setsockopt_mcast_all).
-                sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
-
-            _attach_drop_all(tx)
-            tx.bind((str(src), 0))  # RFC 3768 §5.2.1: source is the interface's primary address
-            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
-            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
-            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, VRRP_TOS)
-            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_GROUP, src, ifindex))
-
-            if multicast:
-                rx.setsockopt(
-                    socket.IPPROTO_IP,
-                    socket.IP_ADD_MEMBERSHIP,
-                    _mreqn(VRRP_GROUP, IPv4Address(0), ifindex),
-                )
-        except BaseException:
-            rx.close()
-            tx.close()
-            raise
-        return cls(rx, tx, ifname, ifindex, src)
-
     def fileno(self) -> int:
         """The receiving socket's descriptor (readable when a datagram is waiting)."""
         return self._rx.fileno()
-
-    async def recv(self) -> tuple[bytes, IPv4Address]:
-        """Next datagram for protocol 112 on this interface, IPv4 header included, and its source.
-
-        One awaited datagram at a time (a future and a selector registration each): for tools and
-        tests. The daemon reads with `start_reading`.
-        """
-        loop = asyncio.get_running_loop()
-        data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
-        return data, IPv4Address(addr[0])
 
     def start_reading(
         self,
@@ -222,10 +178,10 @@ class VrrpSocket:
 
     def _read(self, now: float) -> int:
         """Deliver up to DRAIN_LIMIT queued datagrams, all stamped `now`; how many were delivered."""
-        recv, deliver = self._rx.recv, self._deliver
+        recv, deliver = self._recv_one, self._deliver
         for n in range(DRAIN_LIMIT):
             try:
-                data = recv(_RECV_SIZE)
+                data = recv()
             except BlockingIOError:
                 return n
             except OSError as exc:
@@ -249,6 +205,67 @@ class VrrpSocket:
         self._resume = None
         if self._loop is not None:
             self._listen()
+
+
+class VrrpSocket(DatagramReader):
+    """One interface's VRRP transport: `recv()` full IPv4 datagrams, `send()` payloads."""
+
+    def __init__(
+        self, rx: socket.socket, tx: socket.socket, ifname: str, ifindex: int, src: IPv4Address
+    ) -> None:
+        # A partial of the C method: the per-datagram cost is what it was before the reader was shared.
+        super().__init__(rx, functools.partial(rx.recv, _RECV_SIZE))
+        self._tx = tx
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.src = src
+
+    @classmethod
+    def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
+        """Open both sockets on `ifname`; `src` must be the interface's primary address.
+
+        Raises OSError (EPERM without CAP_NET_RAW, ENODEV, EADDRNOTAVAIL if `src` is not local).
+        If the primary address changes, close and open again.
+        """
+        rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            for sock in (rx, tx):
+                sock.setblocking(False)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+                # Own advertisements must not come back to us (keepalived does the same).
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+                # Only groups this socket joined, on this interface (keepalived if_setsockopt_mcast_all).
+                sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
+
+            attach_drop_all(tx)
+            tx.bind((str(src), 0))  # RFC 3768 §5.2.1: source is the interface's primary address
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, VRRP_TOS)
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_GROUP, src, ifindex))
+
+            if multicast:
+                rx.setsockopt(
+                    socket.IPPROTO_IP,
+                    socket.IP_ADD_MEMBERSHIP,
+                    _mreqn(VRRP_GROUP, IPv4Address(0), ifindex),
+                )
+        except BaseException:
+            rx.close()
+            tx.close()
+            raise
+        return cls(rx, tx, ifname, ifindex, src)
+
+    async def recv(self) -> tuple[bytes, IPv4Address]:
+        """Next datagram for protocol 112 on this interface, IPv4 header included, and its source.
+
+        One awaited datagram at a time (a future and a selector registration each): for tools and
+        tests. The daemon reads with `start_reading`.
+        """
+        loop = asyncio.get_running_loop()
+        data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
+        return data, IPv4Address(addr[0])
 
     def send_now(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
         """Send one VRRP payload at once with a non-blocking `sendto`.

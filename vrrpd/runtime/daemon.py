@@ -318,7 +318,7 @@ class Daemon:
                 await self._interface_gone(target)
             elif isinstance(event, LinkChanged):
                 self._link_state(target, event.up)
-            elif isinstance(event, AddressRemoved):
+            elif isinstance(event, AddressRemoved) and isinstance(event.addr, IPv4Interface):
                 for inst in list(target.instances.values()):
                     inst.vip_removed(event.addr)
 
