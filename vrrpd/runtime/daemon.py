@@ -21,6 +21,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable
+from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
