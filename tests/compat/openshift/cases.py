@@ -201,7 +201,22 @@ CASES = (
         {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "/nonexistent/check"},
         expect=refuse("OPENSHIFT_HA_CHECK_SCRIPT", "without"),
     ),
+    Case(
+        "check_script_with_arguments",
+        {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "/usr/bin/env true"},
+        expect=refuse("OPENSHIFT_HA_CHECK_SCRIPT", "keepalived ran /usr/bin/env with them"),
+    ),
+    Case(
+        "check_script_relative",
+        {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "env"},
+        expect=refuse("OPENSHIFT_HA_CHECK_SCRIPT", "searched PATH"),
+    ),
     Case("notify_script", {**THREE, "OPENSHIFT_HA_NOTIFY_SCRIPT": "/bin/true"}),
+    Case(
+        "notify_script_with_arguments",
+        {**THREE, "OPENSHIFT_HA_NOTIFY_SCRIPT": "/usr/bin/env true"},
+        expect=refuse("OPENSHIFT_HA_NOTIFY_SCRIPT", "keepalived ran /usr/bin/env with them"),
+    ),
     Case(
         "notify_script_missing",
         {**THREE, "OPENSHIFT_HA_NOTIFY_SCRIPT": "/nonexistent/notify"},
@@ -235,6 +250,11 @@ CASES = (
         "name_too_long",
         {**ONE, "OPENSHIFT_HA_CONFIG_NAME": "a" * 60},
         expect=refuse("OPENSHIFT_HA_CONFIG_NAME", "the image"),
+    ),
+    Case(
+        "name_with_other_punctuation",
+        {**THREE, "OPENSHIFT_HA_CONFIG_NAME": "ha@1"},
+        expect=refuse("OPENSHIFT_HA_CONFIG_NAME", "the image named its instances ha1_VIP_<n>"),
     ),
     Case("replicas_three", {**THREE, "OPENSHIFT_HA_REPLICA_COUNT": "3"}),
     # Kubernetes service links and typos.
