@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,12 +27,10 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from vrrpd import __version__, logs
+from vrrpd.ops.view import DaemonView
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictKind
 from vrrpd.protocol.packet import DropReason
-
-if TYPE_CHECKING:
-    from vrrpd.runtime.daemon import Daemon
 
 log = logs.get_logger("vrrpd.ops.metrics")
 
@@ -48,7 +45,7 @@ _INSTANCE_LABELS = ["vrrp_instance", "interface", "vrid"]
 class DaemonCollector(Collector):
     """Turns the daemon's state into metric families on every scrape."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonView) -> None:
         self._daemon = daemon
 
     def collect(self) -> Iterable[Metric]:
@@ -134,13 +131,13 @@ class DaemonCollector(Collector):
             labels=_INSTANCE_LABELS,
         )
         for inst in d.instances:
-            cfg, router, c = inst.config, inst.router, inst.counters
+            cfg, c = inst.config, inst.counters
             lab = [inst.name, cfg.interface, str(cfg.virtual_router_id)]
             for s in fsm.State:
-                state.add_metric([*lab, s.value], int(router.state is s))
-            prio.add_metric(lab, router.priority)
+                state.add_metric([*lab, s.value], int(inst.state is s))
+            prio.add_metric(lab, inst.priority)
             base.add_metric(lab, cfg.priority)
-            master.add_metric(lab, int(router.state is fsm.State.MASTER))
+            master.add_metric(lab, int(inst.state is fsm.State.MASTER))
             transitions.add_metric(lab, c.transitions)
             sent.add_metric(lab, c.adverts_sent)
             received.add_metric(lab, c.adverts_received)
@@ -173,7 +170,7 @@ class DaemonCollector(Collector):
             labels=["interface", "reason"],
         )
         for iface in d.interfaces.values():
-            iface_up.add_metric([iface.name], int(iface.link.up))
+            iface_up.add_metric([iface.name], int(iface.up))
             for reason, n in sorted(iface.drops.items()):
                 iface_drops.add_metric([iface.name, reason], n)
         yield iface_up
@@ -194,7 +191,7 @@ def _counter(name: str, doc: str, labels: list[str], values: Sequence[tuple[list
     return family
 
 
-def make_registry(daemon: Daemon) -> CollectorRegistry:
+def make_registry(daemon: DaemonView) -> CollectorRegistry:
     """A registry of its own (not the global default) with our collector and the process metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DaemonCollector(daemon))
@@ -281,7 +278,7 @@ class HttpServer:
         return status, ctype, body, method == "HEAD"
 
 
-def routes(daemon: Daemon, registry: CollectorRegistry) -> dict[str, Route]:
+def routes(daemon: DaemonView, registry: CollectorRegistry) -> dict[str, Route]:
     """/metrics, /healthz and /readyz for `daemon`."""
     text = "text/plain; charset=utf-8"
 
@@ -297,7 +294,7 @@ def routes(daemon: Daemon, registry: CollectorRegistry) -> dict[str, Route]:
         return 200, text, b"ok\n"
 
     def readyz() -> tuple[int, str, bytes]:
-        states = ", ".join(f"{i.name} {i.router.state.value}" for i in daemon.instances) or "no instances"
+        states = ", ".join(f"{i.name} {i.state.value}" for i in daemon.instances) or "no instances"
         if daemon.ready:
             return 200, text, f"ready: {states}\n".encode()
         return 503, text, f"not ready: {states}\n".encode()

@@ -18,15 +18,12 @@ import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vrrpd import __version__
 from vrrpd.config import ConfigError, load_config
 from vrrpd.ops.control import CommandError, ControlError, request
-
-if TYPE_CHECKING:
-    from vrrpd.runtime.daemon import Daemon
-    from vrrpd.runtime.instance import Instance
+from vrrpd.ops.view import DaemonView, InstanceView
 
 SCHEMA_VERSION = 1
 DEFAULT_SOCKET = "/run/vrrpd/vrrpd.sock"
@@ -43,7 +40,7 @@ def iso(wall: float | None) -> str | None:
 # -- building the document (in the daemon) ---------------------------------------------------------------
 
 
-def snapshot(daemon: Daemon, loop_now: float) -> dict[str, Any]:
+def snapshot(daemon: DaemonView, loop_now: float) -> dict[str, Any]:
     """The status document; `loop_now` is the event loop's clock, to turn loop times into wall times."""
     wall_now = time.time()
 
@@ -84,7 +81,7 @@ def snapshot(daemon: Daemon, loop_now: float) -> dict[str, Any]:
             {
                 "name": iface.name,
                 "ifindex": iface.ifindex,
-                "up": iface.link.up,
+                "up": iface.up,
                 "source": str(iface.src),
                 "drops": dict(sorted(iface.drops.items())),
             }
@@ -93,8 +90,8 @@ def snapshot(daemon: Daemon, loop_now: float) -> dict[str, Any]:
     }
 
 
-def _instance(inst: Instance, wall: Any) -> dict[str, Any]:
-    cfg, router, counters = inst.config, inst.router, inst.counters
+def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
+    cfg, counters = inst.config, inst.counters
     check: dict[str, Any] | None = None
     if cfg.check is not None:
         c = cfg.check
@@ -113,14 +110,14 @@ def _instance(inst: Instance, wall: Any) -> dict[str, Any]:
         "name": inst.name,
         "interface": cfg.interface,
         "vrid": cfg.virtual_router_id,
-        "state": router.state.value,
-        "priority": {"base": cfg.priority, "effective": router.priority},
-        "master": str(router.master_address) if router.master_address else None,
+        "state": inst.state.value,
+        "priority": {"base": cfg.priority, "effective": inst.priority},
+        "master": str(inst.master) if inst.master else None,
         "advert_int": cfg.advert_int,
         "vips": [str(v) for v in cfg.vips],
         "vips_excluded": [str(v) for v in cfg.virtual_ipaddress_excluded],
         "vips_held": [str(v) for v in inst.vips_held],
-        "faults": sorted(f.value for f in router.faults),
+        "faults": sorted(f.value for f in inst.faults),
         "check": check,
         "last_transition": None
         if last is None

@@ -31,12 +31,13 @@ from vrrpd.config.diff import InstanceKey, key_of
 from vrrpd.kernel.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, LinkInfo, Netlink
 from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
+from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
 from vrrpd.runtime.healthcheck import HealthCheck, ProbeResult, script_probe, tcp_probe
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface, StartupError
 from vrrpd.runtime.notify import Notifier, NotifyFifo
-from vrrpd.runtime.reconfigure import Reloader, ReloadStats
+from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
 
 if TYPE_CHECKING:

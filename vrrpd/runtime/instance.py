@@ -14,20 +14,20 @@ our VRID).
 from __future__ import annotations
 
 import asyncio
-import collections
 import errno
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Protocol
 
 from vrrpd import logs
 from vrrpd.config import InstanceConfig
+from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
-from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, Received, encode
+from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, IPAddress, Received, encode
 from vrrpd.runtime.healthcheck import HealthCheck
 
 log = logs.get_logger("vrrpd.runtime.instance")
@@ -54,30 +54,6 @@ class Transport(Protocol):
     async def remove_vip(self, vip: IPv4Interface) -> bool: ...
     async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
     async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
-
-
-@dataclass
-class Counters:
-    """Monotonic counters for status and metrics."""
-
-    adverts_sent: int = 0
-    adverts_received: int = 0
-    send_errors: int = 0
-    netlink_errors: int = 0
-    garps_sent: int = 0
-    transitions: int = 0
-    vips_restored: int = 0
-    drops: collections.Counter[str] = field(default_factory=collections.Counter)
-
-
-@dataclass
-class LastTransition:
-    """The most recent state change, for status."""
-
-    old: str
-    new: str
-    reason: str
-    wall_time: float
 
 
 def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterConfig:
@@ -151,6 +127,26 @@ class Instance:
     def key(self) -> tuple[str, int]:
         """(interface, VRID): the virtual router's identity, which a reload matches instances by."""
         return (self.config.interface, self.config.virtual_router_id)
+
+    @property
+    def state(self) -> fsm.State:
+        """The router's state."""
+        return self.router.state
+
+    @property
+    def priority(self) -> int:
+        """The router's effective priority."""
+        return self.router.priority
+
+    @property
+    def master(self) -> IPAddress | None:
+        """The master as far as the router knows."""
+        return self.router.master_address
+
+    @property
+    def faults(self) -> frozenset[fsm.Fault]:
+        """The router's active fault sources."""
+        return frozenset(self.router.faults)
 
     @property
     def check_up(self) -> bool | None:

@@ -49,6 +49,11 @@ class Interface:
         self._admission = SenderAdmission()
         self._decoder = DecodeCache()
 
+    @property
+    def up(self) -> bool:
+        """The link's carrier, as the daemon last saw it."""
+        return self.link.up
+
     @classmethod
     def open(cls, link: LinkInfo, src: IPv4Address | None, netlink: Netlink) -> Interface:
         """Open the sockets on `link`, sending from `src` (else the link's primary address).

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from vrrpd import logs
@@ -28,6 +27,7 @@ from vrrpd.config import (
 )
 from vrrpd.config.diff import Change, InstancePlan, ReloadPlan, key_of, plan
 from vrrpd.ops.control import CommandError
+from vrrpd.ops.view import ReloadStats
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import StartupError
 from vrrpd.runtime.sdnotify import SdNotifier
@@ -36,18 +36,6 @@ log = logs.get_logger("vrrpd.runtime.reconfigure")
 
 # Bound on carrying out a live instance's queued removals before anything takes an address.
 DRAIN_TIMEOUT = 10.0
-
-
-@dataclass
-class ReloadStats:
-    """Reload outcomes, for status and metrics."""
-
-    succeeded: int = 0
-    failed: int = 0
-    last_at: float | None = None  # wall clock
-    last_ok: bool | None = None
-    last_error: str | None = None
-    last_changes: dict[str, list[str]] = field(default_factory=dict)
 
 
 class ReloadHost(Protocol):
