@@ -12,6 +12,7 @@ a copy is at hand (``VRRPD_IPFAILOVER_LIB`` or the fetched mirror) and compares.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -20,10 +21,11 @@ import pytest
 from tests.compat.openshift import image
 from tests.compat.openshift.cases import CASES, SAME, Case
 from tests.compat.openshift.image import Check, FakeHost, Instance
+from vrrpd.cli.main import main
 from vrrpd.compat.keepalived.conf import parse_text
 from vrrpd.compat.keepalived.importer import convert_parsed
 from vrrpd.compat.openshift.plan import load
-from vrrpd.config import Config, ConfigError
+from vrrpd.config import Config, ConfigError, parse_config
 
 INDEX = json.loads(image.INDEX.read_text())
 
@@ -116,14 +118,18 @@ def test_import_keepalived_converts_the_images_output_to_the_same_instances(case
     assert [_cleared(i) if i.name in masters else i for i in expected] == list(imported)
 
 
+def test_import_keepalived_exits_0_on_the_images_default_output(tmp_path: Path) -> None:
+    out = tmp_path / "vrrpd.toml"
+    assert main(["import-keepalived", str(image.GOLDEN / "defaults.conf"), "-o", str(out)]) == 0
+    assert _config(out.read_text()).vrrp_instance[0].name == "OpenShift_IPFailover_VIP_1"
+
+
 def _cleared(instance: Instance) -> Instance:
-    from dataclasses import replace
 
     return replace(instance, preempt_delay=0.0)
 
 
 def _config(toml: str) -> Config:
-    from vrrpd.config import parse_config
 
     return parse_config(toml, "<imported>", {})
 
