@@ -214,7 +214,7 @@ BOUNDS: list[tuple[str, dict[str, str], bool]] = [
     ("instance", {"interface": '"abcdefghijklmnop"'}, False),
     ("instance", {"interface": '"a/b"'}, False),
     ("instance", {"virtual_ipaddress": '["192.0.2.1"]'}, True),
-    ("instance", {"virtual_ipaddress": "[]"}, False),
+    ("instance", {"virtual_ipaddress": "[]"}, True),  # keepalived's cloud-failover instances (issue 14)
     ("instance", {"virtual_ipaddress": '"192.0.2.1"'}, False),
     ("instance", {"virtual_ipaddress": '["192.0.2.1/33"]'}, False),
     ("instance", {"virtual_ipaddress": '["192.0.2.256"]'}, False),
@@ -323,10 +323,9 @@ def test_excluded_vips_are_installed_but_not_advertised() -> None:
     assert inst.vips == inst.virtual_ipaddress + inst.virtual_ipaddress_excluded
     assert parse(toml()).vrrp_instance[0].virtual_ipaddress_excluded == ()
     assert f"0..{MAX_EXCLUDED}" in error_of(toml({"virtual_ipaddress_excluded": vips(MAX_EXCLUDED + 1)}))
-    # An instance still needs an advertised address: §7.1 compares the advert's list with it.
-    assert "virtual_ipaddress" in error_of(
-        toml({"virtual_ipaddress": "[]", "virtual_ipaddress_excluded": '["192.0.2.7"]'})
-    )
+    # Only excluded addresses, as keepalived allows: the adverts carry a count of 0 (§7.1 compares that).
+    only = parse(toml({"virtual_ipaddress": "[]", "virtual_ipaddress_excluded": '["192.0.2.7"]'}))
+    assert only.vrrp_instance[0].vips == only.vrrp_instance[0].virtual_ipaddress_excluded
     assert "virtual_ipaddress_excluded[0]" in error_of(toml({"virtual_ipaddress_excluded": '["224.0.0.1"]'}))
 
 

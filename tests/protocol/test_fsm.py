@@ -764,7 +764,6 @@ def test_set_priority_cannot_gain_or_lose_255() -> None:
         ("garp_master_delay", -0.5),
         ("garp_master_refresh", -1.0),
         ("garp_master_repeat", 0),
-        ("vips", ()),
     ],
 )
 def test_bad_config_raises(field: str, value: Any) -> None:

@@ -20,7 +20,16 @@ from vrrpd.config.load import (
     parse_config,
     to_dict,
 )
-from vrrpd.config.schema import MAX_EXCLUDED, CheckConfig, Config, GlobalConfig, InstanceConfig, ListenAddress
+from vrrpd.config.schema import (
+    MAX_EXCLUDED,
+    CheckConfig,
+    Config,
+    GlobalConfig,
+    InstanceConfig,
+    ListenAddress,
+    RouteConfig,
+    RuleConfig,
+)
 
 __all__ = [
     "ENV_ALLOWLIST",
@@ -36,6 +45,8 @@ __all__ = [
     "GlobalConfig",
     "InstanceConfig",
     "ListenAddress",
+    "RouteConfig",
+    "RuleConfig",
     "check_interfaces",
     "describe",
     "fields_of",

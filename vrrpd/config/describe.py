@@ -22,6 +22,9 @@ def _describe_check(check: CheckConfig) -> str:
     )
 
 
+_NO_VIPS = "none (adverts carry no address; the notify program is expected to move the service address)"
+
+
 def describe(config: Config) -> str:
     """The resolved configuration for ``check-config``; never includes the password itself."""
     g = config.global_
@@ -43,7 +46,7 @@ def describe(config: Config) -> str:
         lines += [
             f"instance {inst.name}: interface {inst.interface}, vrid {inst.virtual_router_id}, "
             f"priority {priority}, advert_int {inst.advert_int}s, preempt {preempt}",
-            f"  vips: {', '.join(map(str, inst.virtual_ipaddress))}",
+            f"  vips: {', '.join(map(str, inst.virtual_ipaddress)) or _NO_VIPS}",
             *(
                 [f"  excluded vips (not in adverts): {', '.join(map(str, inst.virtual_ipaddress_excluded))}"]
                 if inst.virtual_ipaddress_excluded
@@ -54,5 +57,7 @@ def describe(config: Config) -> str:
             f"  notify: {inst.notify or 'none'} (timeout {_seconds(inst.notify_timeout)})",
             f"  garp: {inst.garp_master_repeat} on becoming master, second burst after {second}, "
             f"refresh {refresh}",
+            *(f"  route (while master): {route}" for route in inst.virtual_routes),
+            *(f"  rule (while master): {rule}" for rule in inst.virtual_rules),
         ]
     return "\n".join(lines)

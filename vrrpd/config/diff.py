@@ -21,6 +21,8 @@ from vrrpd.protocol.packet import PRIORITY_OWNER
 # applied live (see docs/operations.md for what each live change does).
 RESTART_REASONS = {
     "unicast_src_ip": "the advertisement source address changes (the router's primary address, §5.2.1)",
+    "virtual_routes": "virtual routes are installed and removed with the VIPs, on a transition",
+    "virtual_rules": "virtual rules are installed and removed with the VIPs, on a transition",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
 

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
@@ -27,6 +27,8 @@ from vrrpd.config.errors import InvalidValue, RuleBroken
 # Excluded VIPs are not in adverts, so §5.3.5's 255 does not bound them; this bound keeps one instance's
 # takeover (one netlink batch per 128 addresses, garp_master_repeat GARPs each) in the tens of milliseconds.
 MAX_EXCLUDED = 4096
+# Virtual routes and rules go one netlink request each on every takeover: keep that in milliseconds.
+MAX_ROUTES = 256
 # sun_path is 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
 
@@ -175,6 +177,114 @@ def _parse_executable(value: object) -> Path:
 _EXECUTABLE = "an absolute path to an executable file"
 
 # ---------------------------------------------------------------------------------------------
+# Virtual routes and rules (keepalived's virtual_routes / virtual_rules): installed after the VIPs on
+# becoming MASTER, removed before them on leaving it.
+
+_NETWORK = 'an IPv4 network such as "198.51.100.0/24" (a host address without a prefix is /32), or "default"'
+_IFNAME = "a network interface name (1..15 characters, no '/', ':' or spaces)"
+_IFNAME_RE = r"^[^\x00-\x20\x7f/:]{1,15}$"
+_U32 = 2**32 - 1
+# Tables 0 (unspec), 253 (default), 255 (local) are the kernel's own; "main" is 254.
+_TABLE = "a routing table number 1..4294967295 except 253 and 255 (254 = main)"
+
+
+def _parse_network(value: object) -> IPv4Network:
+    if value == "default":
+        return IPv4Network("0.0.0.0/0")
+    if not isinstance(value, str):
+        raise InvalidValue(f"must be {_NETWORK}")
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError as exc:
+        detail = "host bits set" if "host bits set" in str(exc) else None
+        hint = f" ({detail}: write the network address)" if detail else ""
+        raise InvalidValue(f"must be {_NETWORK}{hint}") from None
+    if net.version == 6:
+        raise InvalidValue(f"IPv6 is not supported yet (VRRPv3); must be {_NETWORK}")
+    assert isinstance(net, IPv4Network)
+    return net
+
+
+def _check_table(table: int | None, where: str) -> None:
+    if table is not None and table in (253, 255):
+        raise RuleBroken((where,), table, f"must be {_TABLE}")
+
+
+class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_instance.virtual_routes]]``: a route the master installs with its VIPs."""
+
+    to: Annotated[IPv4Network, Parse(_parse_network), Meta(description=_NETWORK)]
+    via: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    dev: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
+    src: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    metric: Annotated[int, Meta(ge=0, le=_U32, description="an integer 0..4294967295")] | None = None
+    table: Annotated[int, Meta(ge=1, le=_U32, description=_TABLE)] | None = None
+    scope: (
+        Annotated[
+            Literal["global", "site", "link", "host", "nowhere"],
+            Meta(description='one of "global", "site", "link", "host", "nowhere"'),
+        ]
+        | None
+    ) = None
+    type: Annotated[
+        Literal["unicast", "blackhole", "unreachable", "prohibit"],
+        Meta(description='one of "unicast", "blackhole", "unreachable", "prohibit"'),
+    ] = "unicast"
+
+    def __post_init__(self) -> None:
+        _check_table(self.table, "table")
+        if self.type == "unicast" and self.via is None and self.dev is None:
+            raise RuleBroken((), None, "a unicast route needs via, dev or both (the kernel has no next hop)")
+        if self.type != "unicast" and (self.via is not None or self.dev is not None):
+            raise RuleBroken(("type",), self.type, "a route of this type has no next hop: remove via and dev")
+
+    def __str__(self) -> str:
+        parts: list[str] = [] if self.type == "unicast" else [self.type]
+        parts.append("default" if self.to.prefixlen == 0 else str(self.to))
+        for key in ("via", "dev", "src", "metric", "table", "scope"):
+            value = getattr(self, key)
+            if value is not None:
+                parts += [key, str(value)]
+        return " ".join(parts)
+
+
+class RuleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_instance.virtual_rules]]``: a policy-routing rule the master installs with its VIPs."""
+
+    from_: Annotated[IPv4Network, Parse(_parse_network), Meta(description=_NETWORK)] | None = msgspec.field(
+        default=None, name="from"
+    )
+    to: Annotated[IPv4Network, Parse(_parse_network), Meta(description=_NETWORK)] | None = None
+    iif: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
+    oif: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
+    fwmark: Annotated[int, Meta(ge=0, le=_U32, description="an integer 0..4294967295")] | None = None
+    priority: Annotated[int, Meta(ge=1, le=32765, description="an integer 1..32765")] | None = None
+    table: Annotated[int, Meta(ge=1, le=_U32, description=_TABLE)] | None = None
+    type: Annotated[
+        Literal["table", "blackhole", "unreachable", "prohibit"],
+        Meta(description='one of "table", "blackhole", "unreachable", "prohibit"'),
+    ] = "table"
+
+    def __post_init__(self) -> None:
+        _check_table(self.table, "table")
+        if self.type == "table" and self.table is None:
+            raise RuleBroken((), None, 'a rule needs a table to look up (or type "blackhole", ...)')
+        if self.type != "table" and self.table is not None:
+            raise RuleBroken(("table",), self.table, f'a rule of type "{self.type}" looks up no table')
+
+    def __str__(self) -> str:
+        parts: list[str] = []
+        for key, value in (("from", self.from_), ("to", self.to), ("iif", self.iif), ("oif", self.oif)):
+            if value is not None:
+                parts += [key, str(value)]
+        if self.fwmark is not None:
+            parts += ["fwmark", hex(self.fwmark)]
+        if self.priority is not None:
+            parts += ["priority", str(self.priority)]
+        parts += ["table", str(self.table)] if self.type == "table" else [self.type]
+        return " ".join(parts)
+
+
 # Structs. Each field's Meta description is the "what is allowed" text of its error messages.
 # The walk below reports unknown and missing keys itself; forbid_unknown_fields keeps msgspec's own
 # decoders (msgspec.convert, msgspec.json) to the same contract.
@@ -234,11 +344,13 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     preempt_delay: Annotated[
         float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600")
     ] = 0.0
+    # Empty (or omitted) is allowed, as in keepalived: a cloud-failover instance installs no address itself,
+    # its notify program moves it through the provider's API; its adverts carry a count of 0.
     virtual_ipaddress: Annotated[
         tuple[IPv4Interface, ...],
         Parse(_parse_vip, each=True),
-        Meta(min_length=1, max_length=255, description=f"a list of 1..255 addresses, each {_VIP}"),
-    ]
+        Meta(max_length=255, description=f"a list of 0..255 addresses, each {_VIP}"),
+    ] = ()
     # keepalived's eVIPs: installed, removed and announced like the others, but not carried in adverts
     # (§5.3.5's one-octet count caps an advert at 255 addresses).
     virtual_ipaddress_excluded: Annotated[
@@ -273,6 +385,15 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         float, Meta(ge=0, le=86400, description="a number of seconds >= 0 and <= 86400 (0 = off)")
     ] = 0.0
     check: Annotated[CheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
+    # keepalived's virtual_routes / virtual_rules: present only while MASTER, like the VIPs.
+    virtual_routes: Annotated[
+        tuple[RouteConfig, ...],
+        Meta(max_length=MAX_ROUTES, description="an array of [[vrrp_instance.virtual_routes]] tables"),
+    ] = ()
+    virtual_rules: Annotated[
+        tuple[RuleConfig, ...],
+        Meta(max_length=MAX_ROUTES, description="an array of [[vrrp_instance.virtual_rules]] tables"),
+    ] = ()
 
     def __repr__(self) -> str:
         # Keep the password out of logged reprs (str() is the repr too).

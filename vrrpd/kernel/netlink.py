@@ -1,4 +1,4 @@
-"""rtnetlink adapter: interface facts, VIP add/remove, and link/address events, via AsyncIPRoute.
+"""rtnetlink adapter: interface facts, VIP add/remove, virtual routes and rules, and link/address events.
 
 Owns: the two pyroute2 `AsyncIPRoute` sockets (one for requests, one subscribed to
 RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR | RTNLGRP_IPV6_IFADDR) and the translation of netlink messages into
@@ -22,13 +22,14 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from pyroute2 import AsyncIPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
 
 from vrrpd import logs
+from vrrpd.config import RouteConfig, RuleConfig
 
 log = logs.get_logger("vrrpd.kernel.netlink")
 
@@ -77,6 +78,13 @@ _MAX_REOPEN: Final = 3
 # An IPv4 or an IPv6 VIP: the batch methods answer in the type they were given.
 _Vip = TypeVar("_Vip", IPv4Interface, IPv6Interface)
 Address = IPv4Interface | IPv6Interface
+
+# RTPROT_KEEPALIVED: what keepalived marks its virtual routes and rules with. vrrpd uses the same value so
+# that `ip route show proto keepalived` and existing tooling keep finding them after a migration.
+RTPROT_VRRP: Final = 18
+_ROUTE_TYPES: Final = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+_SCOPES: Final = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+_RULE_ACTIONS: Final = {"table": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8}  # FR_ACT_*
 
 
 class InterfaceNotFound(LookupError):
@@ -357,6 +365,62 @@ class Netlink:
                 return False
             raise
         return True
+
+    async def _ifindex(self, name: str) -> int:
+        (msg,) = await self._requests().link("get", ifname=name)
+        return int(msg["index"])
+
+    async def route(self, command: Literal["add", "del"], route: RouteConfig) -> int:
+        """Add or delete one virtual route; the errno (0 done, EEXIST / ESRCH: already so)."""
+        kwargs: dict[str, Any] = {
+            "dst": str(route.to.network_address),
+            "dst_len": route.to.prefixlen,
+            "type": _ROUTE_TYPES[route.type],
+            "proto": RTPROT_VRRP,
+            "table": route.table or 254,
+        }
+        if route.via is not None:
+            kwargs["gateway"] = str(route.via)
+        if route.src is not None:
+            kwargs["prefsrc"] = str(route.src)
+        if route.metric is not None:
+            kwargs["priority"] = route.metric
+        if route.scope is not None:
+            kwargs["scope"] = _SCOPES[route.scope]
+        try:
+            if route.dev is not None:
+                kwargs["oif"] = await self._ifindex(route.dev)
+            await self._requests().route(command, **kwargs)
+        except NetlinkError as e:
+            return int(e.code or errno.EIO)
+        return 0
+
+    async def rule(self, command: Literal["add", "del"], rule: RuleConfig) -> int:
+        """Add or delete one virtual rule; the errno (0 done, EEXIST / ENOENT: already so)."""
+        kwargs: dict[str, Any] = {
+            "family": socket.AF_INET,
+            "action": _RULE_ACTIONS[rule.type],
+            "protocol": RTPROT_VRRP,
+        }
+        if rule.from_ is not None:
+            kwargs |= {"src": str(rule.from_.network_address), "src_len": rule.from_.prefixlen}
+        if rule.to is not None:
+            kwargs |= {"dst": str(rule.to.network_address), "dst_len": rule.to.prefixlen}
+        if rule.table is not None:
+            kwargs["table"] = rule.table
+        if rule.priority is not None:
+            kwargs["priority"] = rule.priority
+        if rule.iif is not None:
+            kwargs["iifname"] = rule.iif
+        if rule.oif is not None:
+            kwargs["oifname"] = rule.oif
+        if rule.fwmark is not None:
+            kwargs["fwmark"] = rule.fwmark
+        try:
+            await self._requests().rule(command, **kwargs)
+        except NetlinkError as e:
+            return int(e.code or errno.EIO)
+        return 0
 
     async def add_addresses(self, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
         """Add many VIPs (see add_address) in batched requests: errno per address.

@@ -171,8 +171,6 @@ class RouterConfig:
             raise ValueError(f"priority {self.priority} out of range 1..255")
         if not 1 <= self.advert_int <= 255:
             raise ValueError(f"advert_int {self.advert_int} out of range 1..255")
-        if not self.vips:
-            raise ValueError("a virtual router needs at least one virtual address")
         if len(self.vips) > 255:
             raise ValueError("at most 255 virtual addresses fit in one advertisement")
         if self.preempt_delay < 0 or self.garp_master_delay < 0 or self.garp_master_refresh < 0:

@@ -190,7 +190,8 @@ class Daemon:
         notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
         notifier.start()
         self._notifiers[key] = notifier
-        inst = Instance(inst_cfg, iface.src, iface, self._notify_for(key), asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        inst = Instance(inst_cfg, iface.src, iface, self._notify_for(key), loop, routing=self._netlink)
         iface.instances[inst_cfg.virtual_router_id] = inst
         self.instances.append(inst)
         if not iface.link.up:
@@ -257,6 +258,22 @@ class Daemon:
             if vip.ip in present and vip.ip != iface.src:
                 await netlink.remove_address(iface.ifindex, vip)
                 log.warning("stale_vip_removed", instance=cfg.name, interface=iface.name, vip=str(vip))
+        # Its virtual routes and rules too (they follow the VIPs: only the master has them).
+        for rule in cfg.virtual_rules:
+            if await netlink.rule("del", rule) == 0:
+                log.warning("stale_rule_removed", instance=cfg.name, rule=str(rule))
+        for route in cfg.virtual_routes:
+            if await netlink.route("del", route) == 0:
+                log.warning("stale_route_removed", instance=cfg.name, route=str(route))
+        if not cfg.vips:
+            # keepalived warns too ("No VIP specified; at least one is sensible"): legitimate for cloud
+            # failover, where the notify program moves the address, and a mistake otherwise.
+            log.warning(
+                "instance_without_vips",
+                instance=cfg.name,
+                notify=str(cfg.notify) if cfg.notify else None,
+                detail="adverts carry no address; nothing is installed on becoming master",
+            )
 
     def start_check(self, inst: Instance) -> None:
         """A reload gave a running instance a new check: it starts from the router's verdict."""

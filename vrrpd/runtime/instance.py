@@ -20,10 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
-from typing import Protocol
+from typing import Literal, Protocol
 
 from vrrpd import logs
-from vrrpd.config import InstanceConfig
+from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig
 from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
@@ -37,6 +37,9 @@ log = logs.get_logger("vrrpd.runtime.instance")
 # exact deadline as a short timeout: measured, link-cut failover excess 5.1 ms -> 2.1 ms (benchmarks.md).
 PREWAKE = 0.025
 
+# Route and rule results (errno) that leave them where they should be: already there / already gone.
+_ROUTE_ADD_OK = frozenset({0, errno.EEXIST})
+_ROUTE_DEL_OK = frozenset({0, errno.ESRCH, errno.ENOENT})
 # Batch VIP results (errno per VIP) that leave the VIP where it should be: already there / already gone.
 _ADD_OK = frozenset({0, errno.EEXIST})
 _REMOVE_OK = frozenset({0, errno.EADDRNOTAVAIL, errno.ENOENT})
@@ -54,6 +57,13 @@ class Transport(Protocol):
     async def remove_vip(self, vip: IPv4Interface) -> bool: ...
     async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
     async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
+
+
+class Routing(Protocol):
+    """Where an instance installs its virtual routes and rules (`vrrpd.kernel.netlink.Netlink`)."""
+
+    async def route(self, command: Literal["add", "del"], route: RouteConfig) -> int: ...
+    async def rule(self, command: Literal["add", "del"], rule: RuleConfig) -> int: ...
 
 
 def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterConfig:
@@ -77,6 +87,17 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
 
 
 @dataclass(frozen=True, slots=True)
+class _Routes:
+    """Install (`up`) or remove the configured virtual routes and rules.
+
+    Queued by `_feed` right after the router's AddVips and right before its RemoveVips (keepalived's
+    order: a route may name a VIP as its source, so it follows the addresses in and precedes them out).
+    """
+
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _PendingAdvert:
     """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
 
@@ -84,7 +105,7 @@ class _PendingAdvert:
     destinations: tuple[IPv4Address, ...]
 
 
-_Step = fsm.Action | _PendingAdvert
+_Step = fsm.Action | _PendingAdvert | _Routes
 _Work = tuple[list[_Step], "asyncio.Future[None] | None"]
 
 
@@ -98,8 +119,11 @@ class Instance:
         transport: Transport,
         notify: Callable[[str, str, int], None],
         loop: asyncio.AbstractEventLoop,
+        *,
+        routing: Routing | None = None,
     ) -> None:
         self.config = config
+        self._routing = routing
         self.name = config.name
         self.transport = transport
         self._notify = notify
@@ -258,6 +282,8 @@ class Instance:
                 # worker queue: the other routers' timers wait for it (the FSM puts it first for that
                 # reason). Only when no earlier advert is still queued, so adverts keep their order.
                 steps = self._send_now(actions[0].advert) + steps[1:]
+            if self.config.virtual_routes or self.config.virtual_rules:
+                steps = _with_routes(steps)
             if steps:
                 self._adverts_queued += sum(isinstance(a, fsm.SendAdvert | _PendingAdvert) for a in steps)
                 self._queue.put_nowait((steps, None))
@@ -399,6 +425,8 @@ class Instance:
                 targets = tuple(dict.fromkeys([*vips, *stale]))
                 await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
                 self._held.difference_update(targets)
+            case _Routes(up=up):
+                await self._routes(up)
             case fsm.SendGarp(addresses=addresses, count=count):
                 # One round over every VIP, then the repeats (keepalived's order): the last of many
                 # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
@@ -470,6 +498,35 @@ class Instance:
                 log.error("vip_update_failed", instance=self.name, vip=str(vip), error=error)
         return failed
 
+    async def _routes(self, up: bool) -> None:
+        """Install or remove the virtual routes and rules; a failure is counted and logged, not retried
+        (as in keepalived: the next transition tries again)."""
+        routing = self._routing
+        if routing is None:
+            return
+        command: Literal["add", "del"] = "add" if up else "del"
+        ok = _ROUTE_ADD_OK if up else _ROUTE_DEL_OK
+        # Rules point into tables the routes fill: routes first in, rules first out.
+        cfg = self.config
+        work: list[tuple[str, RouteConfig | RuleConfig]] = [("route", r) for r in cfg.virtual_routes]
+        rules: list[tuple[str, RouteConfig | RuleConfig]] = [("rule", r) for r in cfg.virtual_rules]
+        work = work + rules if up else rules + work
+        for kind, item in work:
+            if isinstance(item, RouteConfig):
+                code = await routing.route(command, item)
+            else:
+                code = await routing.rule(command, item)
+            if code not in ok:
+                self.counters.netlink_errors += 1
+                log.error(
+                    "virtual_route_failed",
+                    instance=self.name,
+                    kind=kind,
+                    command=command,
+                    entry=str(item),
+                    error=f"[Errno {code}] {os.strerror(code)}",
+                )
+
     def _retry_vips(self) -> None:
         self._vip_retry = None
         self.install_vips()  # a no-op unless MASTER and something configured is still missing
@@ -491,6 +548,18 @@ class Instance:
         )
         state = "STOP" if change.new is fsm.State.INIT else change.new.value
         self._notify(self.name, state, change.priority)
+
+
+def _with_routes(steps: list[_Step]) -> list[_Step]:
+    """`steps` with the virtual routes going up after the router's AddVips and down before its RemoveVips."""
+    out: list[_Step] = []
+    for step in steps:
+        if isinstance(step, fsm.RemoveVips):
+            out.append(_Routes(up=False))
+        out.append(step)
+        if isinstance(step, fsm.AddVips):
+            out.append(_Routes(up=True))
+    return out
 
 
 class _DropLog:

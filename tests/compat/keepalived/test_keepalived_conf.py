@@ -254,6 +254,8 @@ def test_ipfailover_config_converts_cleanly() -> None:
             "fall": 1,
             "weight": 0,
         },
+        "virtual_routes": [],
+        "virtual_rules": [],
     }
     # The "master" slot: state MASTER is a note, and keepalived clears preempt_delay with it.
     assert vip2["priority"] == 244 and vip2["preempt_delay"] == 0.0 and vip2["preempt"] is True

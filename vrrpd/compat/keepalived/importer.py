@@ -63,7 +63,8 @@ _ALWAYS_TRUE = frozenset({"true", "/bin/true", "/usr/bin/true", ":"})
 
 # Keys that an instance cannot do without: if vrrpd refuses one, the whole instance is dropped.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # vrrpd's instance names (vrrpd.config)
-_REQUIRED = frozenset({"name", "interface", "virtual_router_id", "virtual_ipaddress"})
+# virtual_ipaddress is not among them: keepalived runs an instance without VIPs (cloud failover).
+_REQUIRED = frozenset({"name", "interface", "virtual_router_id"})
 _KEY_ORDER = (
     "name",
     "interface",
@@ -82,6 +83,8 @@ _KEY_ORDER = (
     "garp_master_delay",
     "garp_master_refresh",
 )
+_VIP_KEYS = ("virtual_ipaddress", "virtual_ipaddress_excluded")
+_TABLE_ARRAYS = ("virtual_routes", "virtual_rules")  # rendered as [[vrrp_instance.KEY]] tables
 _CHECK_ORDER = ("tcp_port", "host", "script", "interval", "timeout", "rise", "fall", "weight")
 _ISSUE_KEY = re.compile(
     r"^vrrp_instance\[(?P<index>\d+)\](?:\.(?P<key>[a-z_]+)(?:\[(?P<item>\d+)\]|\.(?P<sub>[a-z_]+))?)?"
@@ -115,8 +118,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_vmac_addr": "virtual MAC interfaces are not supported",
     "use_ipvlan": "ipvlan interfaces are not supported",
     "native_ipv6": "IPv6 (VRRPv3) is not supported yet",
-    "virtual_routes": "virtual routes are not supported",
-    "virtual_rules": "virtual rules are not supported",
     "track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
     "track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
     "track_bfd": "BFD tracking is not supported",
@@ -210,6 +211,7 @@ class _Draft:
     check_where: dict[str, Location] = field(default_factory=dict)
     item_where: dict[str, list[Location]] = field(default_factory=dict)
     vip_devs: list[tuple[str, str, Location]] = field(default_factory=list)  # (address, dev, where)
+    vip_lines: int = 0  # address lines in the keepalived block, converted or not
 
 
 class _Converter:
@@ -456,6 +458,8 @@ class _Converter:
                 "vrrpd does not send an advert before stepping down to a higher priority"
             ),
             "down_timer_adverts": self._i_down_timer,
+            "virtual_routes": self._i_table_lines("virtual_routes"),
+            "virtual_rules": self._i_table_lines("virtual_rules"),
             "unicast_ttl": self._i_unicast_ttl,
         }
         for stmt in block.block or ():
@@ -470,6 +474,13 @@ class _Converter:
                 self.lost(stmt.where, kw, "unknown or unsupported vrrp_instance keyword")
         for stmt in mcast_src:
             self._mcast_src(draft, stmt)
+        if not draft.vip_lines:
+            self.note(
+                block.where,
+                f"vrrp_instance {name}",
+                "no virtual_ipaddress: keepalived warns and runs it without addresses, and so does vrrpd "
+                "(adverts carry none; for cloud failover the notify program moves the address)",
+            )
         self._resolve(draft, ctx)
         self.drafts.append(draft)
 
@@ -571,6 +582,7 @@ class _Converter:
         vips: list[str] = draft.keys.get(key, [])  # keepalived merges repeated blocks
         wheres: list[Location] = draft.item_where.get(key, [])
         for stmt in block.block or ():
+            draft.vip_lines += 1
             address = stmt.keyword
             try:
                 parsed = ipaddress.ip_interface(address)
@@ -603,6 +615,29 @@ class _Converter:
             draft.keys[key] = vips
             draft.where_of.setdefault(key, block.where)
             draft.item_where[key] = wheres
+
+    def _i_table_lines(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
+        """virtual_routes / virtual_rules: one route or rule per line, each an array-of-tables entry."""
+        parse, kind = (_route_line, "route") if key == "virtual_routes" else (_rule_line, "rule")
+
+        def handle(draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+            tables: list[dict[str, Any]] = draft.keys.get(key, [])  # keepalived merges repeated blocks
+            wheres = draft.item_where.get(key, [])
+            for stmt in block.block or ():
+                line = " ".join((stmt.keyword, *stmt.args))
+                keys, lost = parse([stmt.keyword, *stmt.args])
+                if lost:
+                    problem = f"{', '.join(lost)}: not supported; the {kind} is not converted"
+                    self.lost(stmt.where, line, problem)
+                    continue
+                tables.append(keys)
+                wheres.append(stmt.where)
+            if tables:
+                draft.keys[key] = tables
+                draft.where_of.setdefault(key, block.where)
+                draft.item_where[key] = wheres
+
+        return handle
 
     def _i_unicast_peer(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
         peers: list[str] = []
@@ -988,6 +1023,113 @@ def _tcp_target(argv: list[str]) -> tuple[str, int] | None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# virtual_routes / virtual_rules lines (keepalived's vrrp_iproute.c / vrrp_iprule.c words)
+
+_ROUTE_TYPES = frozenset({"unicast", "blackhole", "unreachable", "prohibit"})
+_RULE_TYPES = frozenset({"blackhole", "unreachable", "prohibit"})
+_TABLE_NAMES = {"main": 254, "default": 253, "local": 255}
+_SCOPE_NAMES = {"global": "global", "universe": "global", "site": "site", "link": "link", "host": "host"}
+_SCOPE_NAMES |= {"nowhere": "nowhere"}
+
+
+def _table_number(word: str) -> int | str:
+    if word in _TABLE_NAMES:
+        return _TABLE_NAMES[word]
+    return int(word, 0) if re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", word) else word
+
+
+def _route_line(words: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """One keepalived route line → vrrpd's keys and the words not carried over."""
+    keys: dict[str, Any] = {}
+    lost: list[str] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        value = rest.pop(0) if rest and word in _ROUTE_VALUE_WORDS else None
+        if word in ("via", "gw") and value is not None:
+            keys["via"] = value
+        elif word in ("dev", "oif") and value is not None:
+            keys["dev"] = value
+        elif word == "src" and value is not None:
+            keys["src"] = value
+        elif word in ("metric", "priority", "preference") and value is not None:
+            keys["metric"] = int(value) if value.isdigit() else value
+        elif word == "table" and value is not None:
+            keys["table"] = _table_number(value)
+        elif word == "scope" and value is not None:
+            keys["scope"] = _SCOPE_NAMES.get(value, value)
+        elif word == "no_track":
+            continue  # vrrpd never watches its virtual routes and rules (docs/migrating-from-keepalived.md)
+        elif word == "inet":
+            continue
+        elif value is not None:
+            lost.append(f"{word} {value}")
+        elif word == "to" and rest:
+            continue
+        elif word in _ROUTE_TYPES and rest:
+            keys["type"] = word
+        elif "to" not in keys and (word == "default" or re.fullmatch(r"[0-9.]+(/[0-9]+)?", word)):
+            keys["to"] = word
+        else:
+            lost.append(word)
+    return keys, lost
+
+
+_ROUTE_VALUE_WORDS = frozenset(
+    {"via", "gw", "dev", "oif", "src", "metric", "priority", "preference", "table", "scope", "protocol"}
+    | {"tos", "dsfield", "mtu", "advmss", "realms", "as", "expires", "hoplimit", "rtt", "rttvar"}
+    | {"reordering", "window", "cwnd", "ssthresh", "rto_min", "initcwnd", "initrwnd", "features"}
+    | {"quickack", "congctl", "pref", "encap", "ttl-propagate", "fastopen_no_cookie", "vrf", "track_group"}
+)
+_RULE_VALUE_WORDS = frozenset(
+    {"from", "to", "table", "lookup", "preference", "order", "priority", "tos", "dsfield", "fwmark"}
+    | {"realms", "suppress_prefixlength", "sup_pl", "suppress_ifgroup", "sup_group", "dev", "iif", "oif"}
+    | {"tunnel-id", "uidrange", "protocol", "ipproto", "sport", "dport", "goto", "track_group", "type"}
+)
+
+
+def _rule_line(words: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """One keepalived rule line → vrrpd's keys and the words not carried over."""
+    keys: dict[str, Any] = {}
+    lost: list[str] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        value = rest.pop(0) if rest and word in _RULE_VALUE_WORDS else None
+        if word == "type" and value is not None:
+            word, value = value, None
+        if word == "from" and value is not None:
+            keys["from"] = "default" if value == "all" else value
+        elif word == "to" and value is not None:
+            keys["to"] = "default" if value == "all" else value
+        elif word in ("table", "lookup") and value is not None:
+            keys["table"] = _table_number(value)
+        elif word in ("preference", "order", "priority") and value is not None:
+            keys["priority"] = int(value) if value.isdigit() else value
+        elif word in ("iif", "dev") and value is not None:
+            keys["iif"] = value
+        elif word == "oif" and value is not None:
+            keys["oif"] = value
+        elif word == "fwmark" and value is not None and re.fullmatch(r"0x[0-9a-fA-F]+|[0-9]+", value):
+            keys["fwmark"] = int(value, 0)
+        elif word in _RULE_TYPES:
+            keys["type"] = word
+        elif word == "no_track":
+            continue  # vrrpd never watches its virtual routes and rules (docs/migrating-from-keepalived.md)
+        elif word == "inet":
+            continue
+        elif value is not None:
+            lost.append(f"{word} {value}")
+        else:
+            lost.append(word)
+    if keys.get("from") == "default":
+        del keys["from"]  # "from all" is what a rule without from matches
+    if keys.get("to") == "default":
+        del keys["to"]
+    return keys, lost
+
+
+# ---------------------------------------------------------------------------------------------------
 # TOML
 
 
@@ -1030,6 +1172,10 @@ def _render(
                 check["script"] = stand_in["path"]
             lines += ["", "[vrrp_instance.check]"]
             lines += [f"{key} = {_toml_value(check[key])}" for key in _CHECK_ORDER if key in check]
+        for key in _TABLE_ARRAYS:
+            for table in keys.get(key, ()):
+                lines += ["", f"[[vrrp_instance.{key}]]"]
+                lines += [f"{k} = {_toml_value(v)}" for k, v in table.items()]
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
@@ -1047,6 +1193,8 @@ class _Validator:
     def run(self) -> None:
         conv = self.conv
         self._global_keys()
+        for draft in list(conv.drafts):
+            self._without_vips(draft)
         for _ in range(1000):  # each round removes at least one value: bounded by the file's size
             kept = conv.drafts
             if not kept:
@@ -1105,12 +1253,25 @@ class _Validator:
         elif key in draft.keys:
             conv.lost(where, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
         draft.keys.pop(key, None)
-        if key in _REQUIRED:
+        if key in _VIP_KEYS:
+            self._without_vips(draft)
+        elif key in _REQUIRED:
             conv.drafts.remove(draft)
             conv.lost(
                 draft.where,
                 f"vrrp_instance {draft.keys.get('name', '?')}",
                 f"not converted: {key} is required and has no usable value",
+            )
+
+    def _without_vips(self, draft: _Draft) -> None:
+        """An instance whose keepalived addresses were all refused is not converted: without them it would
+        be a different virtual router (keepalived runs it with them). Only one that had none converts."""
+        if draft.vip_lines and not any(key in draft.keys for key in _VIP_KEYS) and draft in self.conv.drafts:
+            self.conv.drafts.remove(draft)
+            self.conv.lost(
+                draft.where,
+                f"vrrp_instance {draft.keys.get('name', '?')}",
+                "not converted: none of its virtual addresses can be carried over",
             )
 
     def _drop_check(self, draft: _Draft, sub: str | None, issue: ConfigIssue, shown: str) -> None:

@@ -1,0 +1,134 @@
+"""Configuration keys of keepalived parity (issue 14): instances without VIPs, virtual routes and rules.
+
+Both sides of each rule: the table that loads (and what it loads as) and the one refused with a one-line
+error naming the key.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+
+import pytest
+
+from vrrpd.config import ConfigError, RouteConfig, RuleConfig, describe, parse_config, to_dict
+
+HEAD = """
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+"""
+
+
+def load(extra: str = ""):  # type: ignore[no-untyped-def]
+    return parse_config(HEAD + extra, "test.toml", env={})
+
+
+def refused(extra: str) -> str:
+    with pytest.raises(ConfigError) as exc:
+        load(extra)
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+def test_an_instance_without_vips_loads_and_describes_itself() -> None:
+    config = load()
+    assert config.vrrp_instance[0].virtual_ipaddress == ()
+    assert config.vrrp_instance[0].vips == ()
+    assert "vips: none (adverts carry no address" in describe(config)
+    assert load("virtual_ipaddress = []\n").vrrp_instance[0].vips == ()
+
+
+def test_more_than_255_advertised_vips_are_still_refused() -> None:
+    vips = ", ".join(f'"192.0.2.{i}"' for i in range(1, 255)) + ', "198.51.100.1", "198.51.100.2"'
+    assert "virtual_ipaddress" in refused(f"virtual_ipaddress = [{vips}]\n")
+
+
+def test_routes_and_rules_load_with_their_values() -> None:
+    config = load(
+        """
+[[vrrp_instance.virtual_routes]]
+to = "198.51.100.0/24"
+via = "192.0.2.1"
+dev = "eth0"
+src = "192.0.2.100"
+metric = 5
+table = 100
+scope = "global"
+
+[[vrrp_instance.virtual_routes]]
+to = "default"
+via = "192.0.2.254"
+
+[[vrrp_instance.virtual_routes]]
+to = "203.0.113.0/24"
+type = "blackhole"
+
+[[vrrp_instance.virtual_rules]]
+from = "192.0.2.100"
+table = 100
+priority = 100
+
+[[vrrp_instance.virtual_rules]]
+to = "203.0.113.9"
+iif = "eth0"
+fwmark = 16
+type = "prohibit"
+"""
+    )
+    inst = config.vrrp_instance[0]
+    first, default, blackhole = inst.virtual_routes
+    assert first == RouteConfig(
+        to=IPv4Network("198.51.100.0/24"),
+        via=IPv4Address("192.0.2.1"),
+        dev="eth0",
+        src=IPv4Address("192.0.2.100"),
+        metric=5,
+        table=100,
+        scope="global",
+    )
+    assert default.to == IPv4Network("0.0.0.0/0")
+    assert str(default) == "default via 192.0.2.254"
+    assert str(blackhole) == "blackhole 203.0.113.0/24"
+    lookup, prohibit = inst.virtual_rules
+    assert lookup == RuleConfig(from_=IPv4Network("192.0.2.100/32"), table=100, priority=100)
+    assert str(prohibit) == "to 203.0.113.9/32 iif eth0 fwmark 0x10 prohibit"
+    text = describe(config)
+    assert "route (while master): 198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.100" in text
+    assert "rule (while master): from 192.0.2.100/32 priority 100 table 100" in text
+    # The TOML key is "from" both ways.
+    assert to_dict(inst)["virtual_rules"][0]["from"] == "192.0.2.100/32"
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('to = "198.51.100.7/24"\nvia = "192.0.2.1"', "host bits set"),
+        ('to = "198.51.100.0/24"', "needs via, dev or both"),
+        ('to = "198.51.100.0/24"\ntype = "blackhole"\nvia = "192.0.2.1"', "has no next hop"),
+        ('to = "198.51.100.0/24"\nvia = "192.0.2.1"\ntable = 255', "except 253 and 255"),
+        ('to = "198.51.100.0/24"\nvia = "192.0.2.1"\nscope = "galaxy"', "scope"),
+        ('to = "2001:db8::/32"\nvia = "192.0.2.1"', "IPv6 is not supported yet"),
+        ('to = "198.51.100.0/24"\ngateway = "192.0.2.1"', "unknown key (known: dev, metric"),
+    ],
+)
+def test_a_bad_route_is_refused_naming_its_key(table: str, expected: str) -> None:
+    text = refused(f"\n[[vrrp_instance.virtual_routes]]\n{table}\n")
+    assert "vrrp_instance[0].virtual_routes[0]" in text
+    assert expected in text
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('from = "192.0.2.100"', "needs a table"),
+        ('from = "192.0.2.100"\ntable = 100\ntype = "prohibit"', "looks up no table"),
+        ('from = "192.0.2.100"\ntable = 253', "except 253 and 255"),
+        ('from = "192.0.2.100"\ntable = 100\npriority = 0', "1..32765"),
+    ],
+)
+def test_a_bad_rule_is_refused_naming_its_key(table: str, expected: str) -> None:
+    text = refused(f"\n[[vrrp_instance.virtual_rules]]\n{table}\n")
+    assert "vrrp_instance[0].virtual_rules[0]" in text
+    assert expected in text
