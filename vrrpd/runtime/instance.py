@@ -90,8 +90,9 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
 class _Routes:
     """Install (`up`) or remove the configured virtual routes and rules.
 
-    Queued by `_feed` right after the router's AddVips and right before its RemoveVips (keepalived's
-    order: a route may name a VIP as its source, so it follows the addresses in and precedes them out).
+    Queued by `_feed` right after the AddVips of a transition to MASTER and right before the RemoveVips of
+    one out of it (keepalived's order: a route may name a VIP as its source, so it follows the addresses
+    in and precedes them out).
     """
 
     up: bool
@@ -551,13 +552,19 @@ class Instance:
 
 
 def _with_routes(steps: list[_Step]) -> list[_Step]:
-    """`steps` with the virtual routes going up after the router's AddVips and down before its RemoveVips."""
+    """`steps` with the virtual routes going up after the VIPs when they make this router MASTER, and down
+    before the VIPs when they take it out of MASTER; any other VIP change (a reload, a VIP restored)
+    leaves the routes alone."""
+    change = next((s for s in steps if isinstance(s, fsm.StateChanged)), None)
+    if change is None or (change.old is fsm.State.MASTER) == (change.new is fsm.State.MASTER):
+        return steps
+    up = change.new is fsm.State.MASTER
     out: list[_Step] = []
     for step in steps:
-        if isinstance(step, fsm.RemoveVips):
+        if not up and isinstance(step, fsm.RemoveVips):
             out.append(_Routes(up=False))
         out.append(step)
-        if isinstance(step, fsm.AddVips):
+        if up and isinstance(step, fsm.AddVips):
             out.append(_Routes(up=True))
     return out
 
