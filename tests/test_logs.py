@@ -3,17 +3,20 @@ and RateLimitedLog line counts for a simulated flood with explicit clock values.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
-from vrrpd.logs import RateLimitedLog, configure, get_logger
+from vrrpd.logs import FloodGuard, RateLimitedLog, configure, get_logger, write_failures
 
 
 class FakeTty(io.StringIO):
@@ -184,3 +187,91 @@ def test_level_and_period_are_respected() -> None:
         assert [(e["log_level"], e.get("suppressed")) for e in logs] == [("debug", None), ("debug", 1)]
     with pytest.raises(ValueError, match="period"):
         RateLimitedLog(get_logger("x"), "noise", period=0)
+
+
+# --- logging never raises, and no error floods it ----------------------------------------------------
+
+
+def test_disk_full_drops_and_counts_lines_instead_of_raising() -> None:
+    # /dev/full fails every write with ENOSPC, as a full disk under a redirected log does.
+    with open("/dev/full", "w") as full:
+        configure("json", "info", full)
+        before = write_failures().get("ENOSPC", 0)
+        log = get_logger("vrrpd.test")
+        log.warning("vip_removed", vip="192.0.2.100")  # used to raise OSError in the calling task
+        log.error("still_fine")
+        logging.getLogger("asyncio").error("from the standard library")
+    assert write_failures()["ENOSPC"] - before == 3
+
+
+def test_a_vanished_reader_drops_and_counts_lines_instead_of_raising() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # stderr's reader went away (journald restarted, a pipe's consumer died)
+    with os.fdopen(write_end, "w") as stream:
+        configure("json", "info", stream)
+        before = write_failures().get("EPIPE", 0)
+        get_logger("vrrpd.test").warning("link_changed", interface="eth0", up=False)
+        assert write_failures()["EPIPE"] - before == 1
+
+
+def test_a_closed_stream_is_counted_too() -> None:
+    stream = io.StringIO()
+    configure("json", "info", stream)
+    stream.close()
+    before = write_failures().get("ValueError", 0)
+    get_logger("vrrpd.test").info("anything")
+    assert write_failures()["ValueError"] - before == 1
+
+
+def test_lines_already_buffered_in_the_stream_come_first(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    with path.open("w") as stream:
+        stream.write("earlier\n")  # still in Python's buffer when the sink takes over the descriptor
+        configure("json", "info", stream)
+        get_logger("vrrpd.test").info("later")
+    first, second = path.read_text().splitlines()
+    assert first == "earlier" and json.loads(second)["event"] == "later"
+
+
+def test_repeated_errors_are_guarded_with_a_count() -> None:
+    out = io.StringIO()
+    configure("json", "info", out)
+    log = get_logger("vrrpd.test")
+    for n in range(1000):
+        log.error("accept_failed", n=n)
+        log.info("routine", n=n)  # below error: never limited
+    recs = lines(out)
+    assert [r["n"] for r in recs if r["event"] == "accept_failed"] == list(range(10))
+    assert sum(r["event"] == "routine" for r in recs) == 1000
+
+
+def test_guard_lets_the_next_period_through_with_the_suppressed_count() -> None:
+    guard = FloodGuard(burst=2, period=10.0)
+    key = ("vrrpd.test", "accept_failed")
+    assert [guard.admit(key, t) for t in (0.0, 1.0, 2.0, 3.0)] == [0, 0, None, None]
+    assert guard.admit(key, 10.0) == 2  # the line after the period carries suppressed=2
+    assert guard.admit(("vrrpd.test", "other"), 3.0) == 0  # keys are independent
+
+
+def test_guard_key_table_is_bounded() -> None:
+    guard = FloodGuard(burst=1, period=10.0, max_keys=2)
+    assert guard.admit(("a", "1"), 0.0) == 0
+    assert guard.admit(("a", "2"), 0.0) == 0
+    assert guard.admit(("a", "3"), 0.0) == 0  # shares the overflow key
+    assert guard.admit(("a", "4"), 0.0) is None  # ... which is now at its burst
+
+
+def test_asyncio_error_flood_is_guarded() -> None:
+    # Descriptors exhausted: asyncio's default exception handler logged one error per accept attempt
+    # (3,465 lines in 10 s measured in the lab). Through the guard, 10 lines and then a count.
+    out = io.StringIO()
+    configure("json", "info", out)
+
+    async def flood() -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(500):
+            loop.call_exception_handler({"message": "socket.accept() out of system resource"})
+
+    asyncio.run(flood())
+    recs = [r for r in lines(out) if r["event"].startswith("socket.accept()")]
+    assert len(recs) == 10 and all(r["logger"] == "asyncio" for r in recs)

@@ -4,6 +4,11 @@ This module owns the one structlog configuration (`configure`), the logger helpe
 module uses (`get_logger`), and `RateLimitedLog`, which keeps a flood of bad packets from turning
 into a flood of log lines. It must not decide *what* is logged; modules do that.
 
+Logging never raises into the daemon: the sink (`SafeStream`) drops and counts a line the stream
+refuses (stderr's reader gone: EPIPE; disk full: ENOSPC), see `write_failures`. And no error floods
+it: `FloodGuard` lets through at most a burst of identical error lines (asyncio's own included) per
+period, and the next line says how many were suppressed.
+
 Output: one JSON object per line (ISO-8601 UTC timestamp, level, logger, event and fields,
 tracebacks as dicts) when the stream is not a TTY — journald, files, log shippers — and
 structlog's human console renderer when it is. Records from the standard `logging` module
@@ -12,15 +17,29 @@ structlog's human console renderer when it is. Records from the standard `loggin
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
-from typing import Any, TextIO
+import threading
+import time
+from collections import Counter
+from typing import Any, TextIO, cast
 
 import structlog
 import structlog.tracebacks
 from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
-__all__ = ["LEVELS", "LOG_FORMATS", "RateLimitedLog", "configure", "get_logger"]
+__all__ = [
+    "LEVELS",
+    "LOG_FORMATS",
+    "FloodGuard",
+    "RateLimitedLog",
+    "SafeStream",
+    "configure",
+    "get_logger",
+    "write_failures",
+]
 
 LOG_FORMATS = ("auto", "json", "console")
 LEVELS: dict[str, int] = {
@@ -55,6 +74,170 @@ def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict)
     return event_dict
 
 
+# Write failures of the log sink, by errno name ("EPIPE", "ENOSPC"...): the one place they can be
+# counted, since they cannot be logged. Read with `write_failures`; exported as a metric.
+_write_failures: Counter[str] = Counter()
+_write_failures_lock = threading.Lock()
+
+
+def write_failures() -> dict[str, int]:
+    """Log lines lost so far because the sink refused them, by errno name (empty: none lost)."""
+    with _write_failures_lock:
+        return dict(_write_failures)
+
+
+def _count_failure(exc: BaseException) -> None:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        name = errno.errorcode.get(exc.errno, str(exc.errno))
+    else:
+        name = type(exc).__name__  # ValueError: the stream was closed under us
+    with _write_failures_lock:
+        _write_failures[name] += 1
+
+
+class SafeStream:
+    """A log sink that never raises: a line the stream refuses is dropped and counted.
+
+    Why: a log call sits inside every task of the daemon. When stderr's reader goes away (EPIPE) or the
+    disk under a redirected log fills up (ENOSPC), the stream raises on the next line, and a task that
+    logs — the netlink watcher restoring deleted VIPs, a receive loop — would die of it. Losing log lines
+    is the lesser harm; each loss is counted (`write_failures`).
+
+    A stream with a file descriptor is written with ``os.write`` on it, whole lines at a time: Python's
+    own buffer would keep a refused line and fail again on every later write (and once more at exit).
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        try:
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            self._fd = None
+        if self._fd is not None:
+            # Anything already buffered goes first, so our unbuffered lines stay in order after it.
+            self._flush_stream()
+        self._lock = threading.Lock()  # logging may be called from executor threads too
+
+    def write(self, text: str) -> int:
+        """Write ``text`` (a whole line, as the loggers call it); never raises."""
+        with self._lock:
+            try:
+                if self._fd is None:
+                    self.stream.write(text)
+                    self.stream.flush()
+                else:
+                    data = text.encode("utf-8", "backslashreplace")
+                    while data:
+                        data = data[os.write(self._fd, data) :]
+            except (OSError, ValueError) as exc:
+                _count_failure(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is buffered on the descriptor path; a plain stream is flushed, failures counted."""
+        if self._fd is None:
+            with self._lock:
+                self._flush_stream()
+
+    def _flush_stream(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            _count_failure(exc)
+
+    def isatty(self) -> bool:
+        return _is_tty(self.stream)
+
+
+class FloodGuard:
+    """At most ``burst`` lines per key and ``period`` seconds; the rest are counted, not written.
+
+    Applied to every error (and, from other libraries such as asyncio, every warning) before it is
+    rendered, keyed by logger and event: a fault that repeats on every loop iteration — asyncio's
+    "socket.accept() out of system resource" when descriptors run out — becomes a handful of lines
+    per period instead of thousands per second. The first line after a period with drops carries
+    ``suppressed=N``. At most ``max_keys`` keys are tracked; beyond that new keys share one.
+    """
+
+    OVERFLOW_KEY = ("", "other")
+
+    def __init__(self, burst: int = 10, period: float = 60.0, max_keys: int = 256) -> None:
+        if burst < 1 or period <= 0:
+            raise ValueError(f"flood guard needs burst >= 1 and period > 0, got {burst!r}/{period!r}")
+        self.burst = burst
+        self.period = period
+        self.max_keys = max_keys
+        self._keys: dict[tuple[str, str], list[float]] = {}  # key -> [window start, lines, suppressed]
+        self._lock = threading.Lock()
+
+    def admit(self, key: tuple[str, str], now: float) -> int | None:
+        """None if the line must be dropped; else how many were dropped before it (0: none)."""
+        with self._lock:
+            state = self._keys.get(key)
+            if state is None:
+                if len(self._keys) >= self.max_keys:
+                    self._forget(now)
+                if len(self._keys) >= self.max_keys:
+                    key = self.OVERFLOW_KEY
+                    state = self._keys.get(key)
+                if state is None:
+                    self._keys[key] = [now, 1, 0]
+                    return 0
+            if now - state[0] >= self.period:
+                suppressed = int(state[2])
+                state[:] = [now, 1, 0]
+                return suppressed
+            if state[1] < self.burst:
+                state[1] += 1
+                return 0
+            state[2] += 1
+            return None
+
+    def _forget(self, now: float) -> None:
+        for key in [k for k, s in self._keys.items() if now - s[0] >= self.period and not s[2]]:
+            del self._keys[key]
+
+
+# Levels the guard applies to: our events from error up; records of other libraries from warning.
+_GUARDED = frozenset({"error", "critical", "exception"})
+
+
+class _GuardProcessor:
+    """structlog processor: drops an error line the guard refuses, adds ``suppressed`` to the next one."""
+
+    def __init__(self, guard: FloodGuard) -> None:
+        self._guard = guard
+
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+        if method not in _GUARDED:
+            return event_dict
+        key = (str(getattr(logger, "name", "") or ""), str(event_dict.get("event", "")))
+        suppressed = self._guard.admit(key, time.monotonic())
+        if suppressed is None:
+            raise structlog.DropEvent
+        if suppressed:
+            event_dict["suppressed"] = suppressed
+        return event_dict
+
+
+class _GuardFilter(logging.Filter):
+    """The same guard for records of the standard `logging` module (asyncio, pyroute2)."""
+
+    def __init__(self, guard: FloodGuard) -> None:
+        super().__init__()
+        self._guard = guard
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        suppressed = self._guard.admit((record.name, str(record.msg)), time.monotonic())
+        if suppressed is None:
+            return False
+        if suppressed:
+            record.suppressed = suppressed
+        return True
+
+
 def configure(log_format: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog (and the stdlib root logger) to write to ``stream``.
 
@@ -68,8 +251,11 @@ def configure(log_format: str = "auto", level: str = "info", stream: TextIO | No
     levelno = LEVELS.get(level.lower())
     if levelno is None:
         raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
-    out = sys.stderr if stream is None else stream
-    as_json = log_format == "json" or (log_format == "auto" and not _is_tty(out))
+    target = sys.stderr if stream is None else stream
+    out = target if isinstance(target, SafeStream) else SafeStream(target)
+    sink = cast(TextIO, out)  # duck-typed: write, flush, isatty
+    as_json = log_format == "json" or (log_format == "auto" and not out.isatty())
+    guard = FloodGuard()  # fresh per configure(): counts do not leak between configurations
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -87,25 +273,31 @@ def configure(log_format: str = "auto", level: str = "info", stream: TextIO | No
             structlog.processors.JSONRenderer(),
         ]
     else:
-        renderer = [structlog.dev.ConsoleRenderer(colors=_is_tty(out))]
+        renderer = [structlog.dev.ConsoleRenderer(colors=out.isatty())]
 
     structlog.configure(
         processors=[
             _add_logger_name,
+            _GuardProcessor(guard),
             *shared,
             structlog.processors.StackInfoRenderer(),
             *renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(levelno),
-        logger_factory=lambda *args: _NamedWriteLogger(out, args[0] if args else None),
+        logger_factory=lambda *args: _NamedWriteLogger(sink, args[0] if args else None),
         # Not cached: module-level loggers created at import must follow a later configure().
         cache_logger_on_first_use=False,
     )
 
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(sink)
+    handler.addFilter(_GuardFilter(guard))
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=["suppressed"]),
+                *shared,
+            ],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import urllib.error
 import urllib.request
 from ipaddress import IPv4Address
@@ -106,3 +107,52 @@ def test_slow_or_garbage_clients_do_not_hurt() -> None:
             await server.close()
 
     asyncio.run(main())
+
+
+def test_idle_connections_are_bounded_and_never_starve_a_scrape() -> None:
+    # 1,100 idle connections used to hold 1,100 descriptors for READ_TIMEOUT each (EMFILE for the TCP
+    # check, then FAULT). Now at most max_connections are open; the oldest idle one makes room.
+    async def main() -> tuple[int, int, int]:
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        server = HttpServer("127.0.0.1", 0, routes(daemon, make_registry(daemon)), max_connections=8)
+        await server.start()
+        idle: list[socket.socket] = []
+        most = 0
+        try:
+            for _ in range(200):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex(("127.0.0.1", server.bound_port))
+                idle.append(s)
+                await asyncio.sleep(0)
+                most = max(most, server.open_connections)
+            await asyncio.sleep(0.2)
+            most = max(most, server.open_connections)
+            code, _, body = await asyncio.to_thread(get, f"http://127.0.0.1:{server.bound_port}/healthz")
+            assert (code, body) == (200, "ok\n")
+            return most, server.evicted, server.open_connections
+        finally:
+            for s in idle:
+                s.close()
+            await server.close()
+
+    most, evicted, still_open = asyncio.run(main())
+    assert most <= 8
+    assert evicted >= 190  # the idle ones made room for each other, and for the scrape
+    assert still_open <= 8
+
+
+def test_listener_is_alive_until_closed() -> None:
+    async def main() -> list[bool]:
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        server = HttpServer("127.0.0.1", 0, routes(daemon, make_registry(daemon)))
+        seen = [server.alive]
+        await server.start()
+        seen.append(server.alive)
+        server._accepting[0].cancel()  # as an exception escaping the accept loop would end it
+        await asyncio.sleep(0)
+        seen.append(server.alive)
+        await server.close()
+        return seen
+
+    assert asyncio.run(main()) == [False, True, False]

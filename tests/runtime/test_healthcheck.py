@@ -189,7 +189,7 @@ def test_cancelled_program_is_killed_and_reaped(tmp_path: Path) -> None:
     assert gone(int(pidfile.read_text()))
 
 
-def wait_not_running(pid: int, timeout: float = 2.0) -> bool:
+def wait_not_running(pid: int, timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while not not_running(pid):
         if time.monotonic() > deadline:
@@ -226,15 +226,15 @@ def test_a_check_that_backgrounds_a_child_leaves_no_orphans(tmp_path: Path) -> N
             lambda: script_probe(str(script), 1.0), 0.05, 1, 1, lambda up, detail: None, name="bg"
         )
         check.start()
-        for _ in range(200):  # bounded: 5 runs take ~0.3 s
+        for _ in range(500):  # bounded (10 s); 3 runs take ~0.2 s on an idle machine
             await asyncio.sleep(0.02)
-            if pids.exists() and len(pids.read_text().split()) >= 5:
+            if pids.exists() and len(pids.read_text().split()) >= 3:
                 break
         await check.stop()
 
     asyncio.run(main())
     children = [int(p) for p in pids.read_text().split()]
-    assert len(children) >= 5
+    assert len(children) >= 3
     try:
         assert [p for p in children if not wait_not_running(p)] == []
     finally:

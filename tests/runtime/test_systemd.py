@@ -41,6 +41,8 @@ def test_unit_contract() -> None:
     assert set(service["CapabilityBoundingSet"].split()) == caps
     assert service["DynamicUser"] == "yes"  # not root: the two capabilities are all it has
     assert service["KillMode"] == "mixed" and service["RestartPreventExitStatus"] == "2"
+    # Not systemd's default 1024: descriptor exhaustion made the TCP health check fail (FAULT).
+    assert service["LimitNOFILE"] == "65536"
     for key in (
         "NoNewPrivileges",
         "ProtectSystem",

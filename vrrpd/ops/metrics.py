@@ -16,7 +16,8 @@ Metric names and labels are documented in docs/operations.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
+import socket
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import generate_latest
@@ -37,7 +38,13 @@ log = logs.get_logger("vrrpd.ops.metrics")
 # Our names are all legacy-valid, so the classic text format is exact and every Prometheus parses it.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MAX_REQUEST_HEAD = 8192
+# An idle client is dropped after READ_TIMEOUT; a scraper sends its request at once.
 READ_TIMEOUT = 5.0
+WRITE_TIMEOUT = 10.0
+# Scrapes and probes are a handful at a time; 32 descriptors is a bounded share of even a 1024 limit.
+MAX_CONNECTIONS = 32
+LISTEN_BACKLOG = 128
+ACCEPT_BACKOFF = 0.1
 # Not "instance": Prometheus sets that label on every scraped series (the target) and would rename ours.
 _INSTANCE_LABELS = ["vrrp_instance", "interface", "vrid"]
 
@@ -58,6 +65,13 @@ class DaemonCollector(Collector):
         if d.reloads.last_ok is not None:
             last_ok.append(([], int(d.reloads.last_ok)))
         yield _gauge("vrrpd_config_last_reload_successful", "1 if the last reload applied", [], last_ok)
+        lost = [([reason], n) for reason, n in sorted(logs.write_failures().items())]
+        yield _counter(
+            "vrrpd_log_write_failures",
+            "Log lines lost because the log stream refused them (EPIPE: reader gone, ENOSPC: disk full)",
+            ["reason"],
+            lost,
+        )
         if d.fifo is not None:
             yield _counter(
                 "vrrpd_notify_fifo_lines", "Lines written to the notify FIFO", [], [([], d.fifo.written)]
@@ -205,58 +219,154 @@ Route = Callable[[], tuple[int, str, bytes]]
 
 
 class HttpServer:
-    """A minimal asyncio HTTP/1.1 server: GET/HEAD on a fixed set of paths, one request per connection."""
+    """A minimal asyncio HTTP/1.1 server: GET/HEAD on a fixed set of paths, one request per connection.
 
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
+    Bounded, so that no client can make it eat the descriptors the daemon needs (a TCP health check
+    needs one to connect; systemd's default limit is 1024): at most ``max_connections`` connections are
+    open at once. When a new one arrives at the limit, the oldest connection still waiting for its
+    request head is dropped to make room — an idle client cannot hold a slot against a scraper that
+    sends its request at once; if every slot is busy answering, accepting waits (new clients queue in
+    the kernel's backlog, costing us nothing). A request head must arrive within ``READ_TIMEOUT``, the
+    answer must be taken within ``WRITE_TIMEOUT``. accept() failures (EMFILE...) pause accepting for
+    ``ACCEPT_BACKOFF`` and are logged at most once per key and period.
+    """
+
+    def __init__(
+        self, host: str, port: int, routes: dict[str, Route], *, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
         self.host = host
         self.port = port
+        self.max_connections = max_connections
+        self.accept_errors = 0
+        self.evicted = 0  # idle connections dropped to make room
         self._routes = routes
-        self._server: asyncio.Server | None = None
+        self._sockets: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
+        self._connections: set[asyncio.Task[None]] = set()
+        self._waiting: dict[asyncio.Task[None], None] = {}  # still reading their head, oldest first
+        self._slot_freed = asyncio.Event()
+        self._accept_log = logs.RateLimitedLog(log, "http_accept_failed", level="error")
+
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (at most ``max_connections``)."""
+        return len(self._connections)
 
     async def start(self) -> None:
         """Listen; raises OSError (address in use, not local...)."""
-        self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_REQUEST_HEAD)
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        port = self.port
+        try:
+            for family, kind, proto, _name, addr in dict.fromkeys(
+                (i[0], i[1], i[2], "", i[4]) for i in infos
+            ):
+                sock = socket.socket(family, kind, proto)
+                self._sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((addr[0], port, *addr[2:]))
+                port = sock.getsockname()[1]  # port 0: the same ephemeral port on every address
+                sock.listen(LISTEN_BACKLOG)
+                sock.setblocking(False)
+        except BaseException:
+            self._close_sockets()
+            raise
+        self._accepting = [
+            loop.create_task(self._accept_loop(sock), name=f"http-accept:{self.host}:{port}")
+            for sock in self._sockets
+        ]
+
+    @property
+    def alive(self) -> bool:
+        """False once an accept loop ended on its own (a bug; reported by /healthz)."""
+        return bool(self._accepting) and not any(t.done() for t in self._accepting)
 
     @property
     def bound_port(self) -> int:
         """The port actually bound (useful with port 0 in tests)."""
-        assert self._server is not None and self._server.sockets
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._sockets
+        return int(self._sockets[0].getsockname()[1])
 
     async def close(self) -> None:
-        """Stop listening (connections in flight finish on their own, bounded by READ_TIMEOUT)."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+        """Stop listening and drop the connections in flight."""
+        tasks = [*self._accepting, *self._connections]
+        self._accepting = []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._close_sockets()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                head = await reader.readuntil(b"\r\n\r\n")
-            status, ctype, body, head_only = self._respond(head)
-            reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(
-                status, "Service Unavailable"
-            )
-            headers = (
-                f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(headers.encode("ascii") + (b"" if head_only else body))
-            await writer.drain()
-        except (
-            TimeoutError,
-            asyncio.IncompleteReadError,
-            asyncio.LimitOverrunError,
-            ConnectionError,
-            OSError,
-        ):
-            pass  # a slow, truncated or vanished client gets nothing more
-        finally:
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+    async def _accept_loop(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # ends by cancellation in close()
+            await self._make_room()
+            try:
+                conn, _peer = await loop.sock_accept(listener)
+            except OSError as exc:
+                self.accept_errors += 1
+                name = errno.errorcode.get(exc.errno or 0, "error")
+                self._accept_log.hit(name, loop.time(), error=exc.strerror or str(exc))
+                await asyncio.sleep(ACCEPT_BACKOFF)  # descriptors free up as connections end
+                continue
+            task = loop.create_task(self._handle(conn))
+            self._connections.add(task)
+            self._waiting[task] = None
+            task.add_done_callback(self._finished)
+
+    async def _make_room(self) -> None:
+        while len(self._connections) >= self.max_connections:
+            oldest = next(iter(self._waiting), None)
+            if oldest is not None:
+                del self._waiting[oldest]
+                self.evicted += 1
+                oldest.cancel()
+                await asyncio.wait([oldest])  # its socket is closed before we accept another
+                continue
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._connections.discard(task)
+        self._waiting.pop(task, None)
+        self._slot_freed.set()
+
+    async def _handle(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        with conn:
+            conn.setblocking(False)
+            try:
+                async with asyncio.timeout(READ_TIMEOUT):
+                    head = await _read_head(loop, conn)
+                if task is not None:
+                    self._waiting.pop(task, None)  # busy now: no longer the first to be dropped
+                if head is None:
+                    return  # too long, or closed before the head ended: nothing to answer
+                async with asyncio.timeout(WRITE_TIMEOUT):
+                    await loop.sock_sendall(conn, self._response(head))
+                conn.shutdown(socket.SHUT_WR)
+            except (TimeoutError, OSError):
+                pass  # a slow, truncated or vanished client gets nothing more
+
+    def _response(self, head: bytes) -> bytes:
+        status, ctype, body, head_only = self._respond(head)
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(
+            status, "Service Unavailable"
+        )
+        headers = (
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
+        return headers.encode("ascii") + (b"" if head_only else body)
 
     def _respond(self, head: bytes) -> tuple[int, str, bytes, bool]:
         text = "text/plain; charset=utf-8"
@@ -276,6 +386,19 @@ class HttpServer:
             log.exception("http_route_failed", path=path)
             return 503, text, f"error: {exc!r}\n".encode(), method == "HEAD"
         return status, ctype, body, method == "HEAD"
+
+
+async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes | None:
+    """The request head up to its blank line; None if it exceeds MAX_REQUEST_HEAD or the peer closes."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_REQUEST_HEAD:
+            return None
+        chunk = await loop.sock_recv(conn, 4096)
+        if not chunk:
+            return None
+        data += chunk
+    return data
 
 
 def routes(daemon: DaemonView, registry: CollectorRegistry) -> dict[str, Route]:

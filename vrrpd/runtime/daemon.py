@@ -50,6 +50,8 @@ log = logs.get_logger("vrrpd.runtime.daemon")
 # generous: with a handful of VIPs the whole stop takes milliseconds and SIGTERM exits well within 1 s.
 STOP_TIMEOUT = 10.0
 NOTIFY_DRAIN_TIMEOUT = 0.3
+# How often the supervisor looks for dead tasks (/healthz answers at once; the log and STATUS within this).
+SUPERVISE_PERIOD = 1.0
 
 
 class Daemon:
@@ -97,8 +99,15 @@ class Daemon:
         return self._running and all(i.router.state is not fsm.State.INIT for i in self.instances)
 
     def dead_tasks(self) -> list[str]:
-        """Names of long-running tasks that ended: the process lives but no longer does its job (/healthz)."""
-        return [t.get_name() for t in self._tasks if t.done()]
+        """Names of long-running tasks that ended: the process lives but no longer does its job (/healthz,
+        and the systemd watchdog pings stop). Receive loops, the netlink watcher, the supervisor, every
+        health check and notify worker, the HTTP listener."""
+        dead = [t.get_name() for t in self._tasks if t.done()]
+        dead += [f"healthcheck:{c.name}" for c in self._checks.values() if c.died]
+        dead += [f"notify:{n.path}" for n in self._notifiers.values() if not n.alive]
+        if self._http is not None and not self._http.alive:
+            dead.append("http")
+        return dead
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -133,11 +142,8 @@ class Daemon:
                 )
                 if sd is not None:
                     await sd.ready(self.summary())
-                    interval = watchdog_interval()
-                    if interval:
-                        self._tasks.append(
-                            loop.create_task(self._watchdog(sd, interval / 2), name="sd-watchdog")
-                        )
+                supervisor = self._supervise(sd, watchdog_interval() if sd is not None else None)
+                self._tasks.append(loop.create_task(supervisor, name="supervisor"))
                 await self._stop.wait()
                 log.info("stopping", reason="signal")
                 self._running = False
@@ -405,11 +411,32 @@ class Daemon:
             iface.close()
         log.info("stopped")
 
-    async def _watchdog(self, sd: SdNotifier, period: float) -> None:
+    async def _supervise(self, sd: SdNotifier | None, watchdog: float | None) -> None:
+        """Every SUPERVISE_PERIOD (or half the watchdog interval, if shorter): log each long-running task
+        that died, and ping systemd's watchdog (with the state summary) only while none has — so a
+        daemon that lives on without doing its job is restarted (WatchdogSec=), not trusted."""
+        period = min(SUPERVISE_PERIOD, watchdog / 2) if watchdog else SUPERVISE_PERIOD
+        reported: list[str] = []
         while True:
-            await sd.watchdog()
-            await sd.status(self.summary())
+            dead = self.dead_tasks()
+            new = [name for name in dead if name not in reported]
+            for name in new:
+                log.critical("task_died", task=name, error=self._task_error(name), watchdog_pings="stopped")
+            reported += new
+            if dead:
+                if new and sd is not None:
+                    await sd.status(f"unhealthy: {', '.join(dead)} ended; watchdog pings stopped")
+            elif sd is not None and watchdog:
+                await sd.watchdog()
+                await sd.status(self.summary())
             await asyncio.sleep(period)
+
+    def _task_error(self, name: str) -> str | None:
+        task = next((t for t in self._tasks if t.get_name() == name and t.done()), None)
+        if task is None or task.cancelled():
+            return None
+        exc = task.exception()
+        return repr(exc) if exc is not None else "returned"
 
     def summary(self) -> str:
         states = collections.Counter(i.router.state.value for i in self.instances)

@@ -266,6 +266,11 @@ class HealthCheck:
         self._failures = 0
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def died(self) -> bool:
+        """True if the probing task ended on its own (a bug: it loops until `stop`)."""
+        return self._task is not None and self._task.done()
+
     def start(self) -> None:
         """Start probing in a task of the running loop; the first probe runs immediately."""
         if self._task is not None and not self._task.done():

@@ -79,8 +79,8 @@ class Notifier:
 
     @property
     def alive(self) -> bool:
-        """False when the worker ended on its own (a bug); never started counts as alive."""
-        return self._worker is None or not self._worker.done() or self._worker.cancelled()
+        """False when the worker ended other than by `close` (a bug); never started counts as alive."""
+        return self._worker is None or not self._worker.done()
 
     def notify(self, instance: str, state: str, priority: int) -> None:
         """Queue ``path INSTANCE instance state priority``; returns at once."""
