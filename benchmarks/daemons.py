@@ -36,7 +36,8 @@ class Instance:
     preempt: bool = True
     garp_repeat: int = 5
     excluded: tuple[str, ...] = ()  # virtual_ipaddress_excluded: installed, not advertised
-    advert_int: int = 1
+    advert_int: float = 1  # seconds; fractions (centiseconds) with version 3 only
+    version: int = 2  # 3: VRRPv3 (RFC 5798)
     # keepalived's initial `state`: an address owner (priority 255) is configured MASTER there; with
     # BACKUP, keepalived 2.2.7 waits Master_Down_Interval even at 255. vrrpd has no such key (§6.4.1).
     keepalived_state: str = "BACKUP"
@@ -53,7 +54,8 @@ def vrrpd_config(lab: Lab, node: str, instances: Sequence[Instance]) -> str:
             'interface = "eth0"',
             f"virtual_router_id = {inst.vrid}",
             f"priority = {inst.priority}",
-            f"advert_int = {inst.advert_int}",
+            f"advert_int = {inst.advert_int:g}",
+            *([f"version = {inst.version}"] if inst.version != 2 else []),
             f"preempt = {'true' if inst.preempt else 'false'}",
             f"garp_master_repeat = {inst.garp_repeat}",
             "garp_master_delay = 0",
@@ -78,7 +80,8 @@ def keepalived_config(node: str, instances: Sequence[Instance], notify_fifo: Pat
             "  interface eth0",
             f"  virtual_router_id {inst.vrid}",
             f"  priority {inst.priority}",
-            f"  advert_int {inst.advert_int}",
+            f"  advert_int {inst.advert_int:g}",
+            *([f"  version {inst.version}"] if inst.version != 2 else []),
             f"  garp_master_repeat {inst.garp_repeat}",
             *(["  nopreempt"] if not inst.preempt else []),
             "  virtual_ipaddress {",

@@ -73,7 +73,7 @@ class Spec:
     name: str = "VI_1"
     vrid: int = 51
     priority: int = 100
-    advert_int: int = 1
+    advert_int: float = 1  # seconds; fractions (centiseconds) with version 3 only
     preempt: bool = True
     preempt_delay: float = 0
     auth_pass: str | None = None
@@ -83,6 +83,7 @@ class Spec:
     check: TcpCheck | None = None
     interface: str = "eth0"
     keepalived_state: str = "BACKUP"  # keepalived only: vrrpd always starts in BACKUP
+    version: int = 2  # 3: VRRPv3 (RFC 5798), IPv4 or IPv6 VIPs
 
     @property
     def script_name(self) -> str:
@@ -109,9 +110,11 @@ class Spec:
             f"    interface {self.interface}",
             f"    virtual_router_id {self.vrid}",
             f"    priority {self.priority}",
-            f"    advert_int {self.advert_int}",
+            f"    advert_int {self.advert_int:g}",
             "    garp_master_delay 0",
         ]
+        if self.version != 2:
+            lines.append(f"    version {self.version}")
         if not self.preempt:
             lines.append("    nopreempt")
         if self.preempt_delay:
@@ -139,6 +142,7 @@ class Spec:
             "virtual_router_id": self.vrid,
             "priority": self.priority,
             "advert_int": self.advert_int,
+            **({"version": self.version} if self.version != 2 else {}),
             "preempt": self.preempt,
             "preempt_delay": self.preempt_delay,
             "virtual_ipaddress": list(self.vips),
@@ -295,7 +299,8 @@ class Cluster:
             with contextlib.suppress(LabError):
                 self.lab.restore_link(node)
             # A SIGKILLed daemon leaves its VIPs behind: the next test must start from a clean node.
-            for address in self.lab.addresses(node):
+            listed = self.lab.addresses(node) + (self.lab.addresses6(node) if self.lab.ipv6 else [])
+            for address in listed:
                 if address.split("/")[0] in self.vips:
                     self.lab.run(node, ["ip", "addr", "del", address, "dev", "eth0"], check=False)
 

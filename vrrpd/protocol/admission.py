@@ -31,7 +31,13 @@ class SenderAdmission:
 
     @staticmethod
     def key(datagram: bytes) -> bytes:
-        """IPv4 source and the VRID byte, unparsed (a short or odd datagram gets a shorter key)."""
+        """Source address and the VRID byte, unparsed (a short or odd datagram gets a shorter key).
+
+        IPv4 as the raw socket delivers it; IPv6 with the fixed 40-byte header the IPv6 socket rebuilds
+        (`kernel.vrrp_socket6`): the source at 8..24, the VRID at 40 + 1.
+        """
+        if datagram and datagram[0] >> 4 == 6:
+            return datagram[8:24] + datagram[41:42]
         ihl = (datagram[0] & 0x0F) * 4 if datagram else 0
         return datagram[12:16] + datagram[ihl + 1 : ihl + 2]
 

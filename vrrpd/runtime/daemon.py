@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import os
 import signal
 import stat
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from vrrpd import logs
 from vrrpd.config import Config, GlobalConfig, InstanceConfig, ListenAddress
 from vrrpd.config.diff import InstanceKey, key_of
-from vrrpd.kernel.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, LinkInfo, Netlink
+from vrrpd.kernel.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, Netlink
 from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
 from vrrpd.ops.view import ReloadStats
@@ -390,7 +391,7 @@ class Daemon:
         if up == iface.link.up:
             return
         link = iface.link
-        iface.link = LinkInfo(link.ifindex, link.name, link.mac, up, link.primary)
+        iface.link = dataclasses.replace(link, up=up)
         log.warning("link_changed", interface=iface.name, up=up)
         for inst in iface.instances.values():
             inst.link_changed(up)

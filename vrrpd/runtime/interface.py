@@ -5,6 +5,13 @@ Where a received advert goes: the socket's reader (`kernel.vrrp_socket`) hands e
 (`protocol.packet`, through the decode cache) and passes it to the `Instance` owning its VRID. Drops
 before an instance is known (malformed, unknown VRID, rate-limited) are counted here, per interface.
 
+IPv6 (VRRPv3, RFC 5798): an interface with an IPv6 instance also has the IPv6 socket pair
+(`kernel.vrrp_socket6`, sending from the link-local address) and a Neighbor Advertisement sender
+(`kernel.ndisc`), opened with the first such instance; its datagrams (IPv6 header rebuilt by the
+socket) take the same path. A transport call picks the family by its address: a VIP or destination
+that is IPv6 goes out through the IPv6 pieces, an unsolicited NA standing in for gratuitous ARP.
+VRIDs are one space per interface here, whatever the family (see `add_instance` in the daemon).
+
 It also lends its sockets and the netlink handle to its instances (the `Transport` they send and
 install VIPs through). It makes no protocol decision and knows nothing of the daemon's lifecycle: the
 daemon opens, closes and re-opens it.
@@ -14,17 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import time
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import TypeVar
 
 from vrrpd import logs
 from vrrpd.kernel.garp import GarpSender
+from vrrpd.kernel.ndisc import NaSender
 from vrrpd.kernel.netlink import LinkInfo, Netlink
 from vrrpd.kernel.vrrp_socket import VrrpSocket
+from vrrpd.kernel.vrrp_socket6 import Vrrp6Socket
 from vrrpd.protocol.admission import SenderAdmission
 from vrrpd.protocol.packet import DecodeCache, DropReason
 from vrrpd.runtime.instance import Instance
+
+_Vip = TypeVar("_Vip", IPv4Interface, IPv6Interface)
+
+
+_IPV6_HEADER = 40
 
 
 class StartupError(Exception):
@@ -33,6 +49,10 @@ class StartupError(Exception):
 
 class Interface:
     """One network interface: its sockets, and the instances (by VRID) that run on it."""
+
+    # The IPv6 pieces, opened by `open_ipv6` with the first IPv6 instance (class defaults: none).
+    sock6: Vrrp6Socket | None = None
+    nd: NaSender | None = None
 
     def __init__(self, link: LinkInfo, src: IPv4Address, netlink: Netlink) -> None:
         self.link = link
@@ -48,6 +68,7 @@ class Interface:
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
         self._admission = SenderAdmission()
         self._decoder = DecodeCache()
+        self._reader_loop: asyncio.AbstractEventLoop | None = None  # while receive_loop runs
 
     @property
     def up(self) -> bool:
@@ -72,31 +93,89 @@ class Interface:
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+    @property
+    def src6(self) -> IPv6Address | None:
+        """The IPv6 source (the link-local address) once the IPv6 socket is open."""
+        return self.sock6.src if self.sock6 is not None else None
+
+    def open_ipv6(self, link: LinkInfo) -> IPv6Address:
+        """Open the IPv6 socket pair and the NA sender (idempotent); the link-local source they use.
+
+        Raises StartupError: no IPv6 link-local address on the interface (IPv6 disabled, or
+        addr_gen_mode none), or the sockets cannot be opened.
+        """
+        if self.sock6 is not None:
+            return self.sock6.src
+        if link.link_local is None:
+            raise StartupError(
+                f"interface {link.name} has no IPv6 link-local address: VRRPv3 over IPv6 sends from it"
+                " (RFC 5798 §5.1.2.1); is IPv6 disabled on it?"
+            )
+        try:
+            sock6 = Vrrp6Socket.open(link.name, link.ifindex, link.link_local)
+            try:
+                nd = NaSender.open(link.name, link.ifindex, link.mac)
+            except BaseException:
+                sock6.close()
+                raise
+        except OSError as exc:
+            raise StartupError(f"interface {link.name}: cannot open IPv6 raw sockets: {exc}") from exc
+        self.sock6, self.nd = sock6, nd
+        if self._reader_loop is not None:  # the receive loop is running: read the new socket too
+            sock6.start_reading(self._reader_loop, self.datagram, self._recv_error)
+        return sock6.src
+
+    def allow_rate(self, adverts_per_second: float) -> None:
+        """Let each sender send at least this many adverts per second before admission drops them.
+
+        A VRRPv3 master at advert_int 0.01 s sends 100 per second per VRID, four times the default budget.
+        """
+        self._admission.rate = max(self._admission.rate, adverts_per_second)
+        self._admission.burst = max(self._admission.burst, 2 * adverts_per_second)
+
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message."""
-        await self.sock.send(payload, dst)
+        if isinstance(dst, IPv6Address):
+            await self._ipv6().send(payload, dst)
+        else:
+            await self.sock.send(payload, dst)
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message without waiting (BlockingIOError if the buffer is full)."""
-        self.sock.send_now(payload, dst)
+        if isinstance(dst, IPv6Address):
+            self._ipv6().send_now(payload, dst)
+        else:
+            self.sock.send_now(payload, dst)
 
-    def send_garp(self, vip: IPv4Address, count: int) -> None:
-        """Transport: broadcast gratuitous ARPs for `vip`."""
-        self.garp.send(vip, count)
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
+        """Transport: announce `vip` — gratuitous ARPs for IPv4, unsolicited NAs for IPv6."""
+        if isinstance(vip, IPv6Address):
+            if self.nd is None:
+                raise OSError(f"{self.name}: IPv6 is not open on this interface")
+            self.nd.send(vip, count)
+        else:
+            self.garp.send(vip, count)
 
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
-        """Transport: install a VIP (idempotent)."""
+    def _ipv6(self) -> Vrrp6Socket:
+        if self.sock6 is None:
+            # An IPv6 instance always opens it first (`open_ipv6`): a raise here is our bug, counted
+            # by the caller as a send error rather than crashing the instance.
+            raise OSError(f"{self.name}: IPv6 is not open on this interface")
+        return self.sock6
+
+    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
+        """Transport: install a VIP (idempotent; IPv6 without duplicate address detection)."""
         return await self._netlink.add_address(self.ifindex, vip, label)
 
-    async def remove_vip(self, vip: IPv4Interface) -> bool:
+    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
         """Transport: remove a VIP (idempotent)."""
         return await self._netlink.remove_address(self.ifindex, vip)
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: install many VIPs in batches; errno per VIP (0 added, EEXIST already there)."""
         return await self._netlink.add_addresses(self.ifindex, vips)
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: remove many VIPs in batches; errno per VIP (0 removed, EADDRNOTAVAIL not there)."""
         return await self._netlink.remove_addresses(self.ifindex, vips)
 
@@ -108,10 +187,16 @@ class Interface:
         """
         loop = asyncio.get_running_loop()
         self.sock.start_reading(loop, self.datagram, self._recv_error)
+        if self.sock6 is not None:
+            self.sock6.start_reading(loop, self.datagram, self._recv_error)
+        self._reader_loop = loop
         try:
             await loop.create_future()  # never resolved: ends by cancellation
         finally:
+            self._reader_loop = None
             self.sock.stop_reading()
+            if self.sock6 is not None:
+                self.sock6.stop_reading()
 
     def _recv_error(self, exc: OSError) -> None:
         # e.g. ENETDOWN while the link is cut: counted; the socket pauses briefly and keeps listening.
@@ -129,7 +214,18 @@ class Interface:
             self._drop("rate_limited")  # a flooding sender: counted, never decoded
             return
         # Repeats of a known advert (the steady state) come back decoded already; see `DecodeCache`.
-        received = self._decoder.decode(datagram, self.instances)
+        if datagram[:1] and datagram[0] >> 4 == 6 and len(datagram) >= _IPV6_HEADER:
+            # From the IPv6 socket: the header it rebuilt carries what the kernel reported beside the
+            # payload (`kernel.vrrp_socket6`).
+            received = self._decoder.decode_ipv6(
+                datagram[_IPV6_HEADER:],
+                self.instances,
+                source=IPv6Address(datagram[8:24]),
+                destination=IPv6Address(datagram[24:40]),
+                hop_limit=datagram[7],
+            )
+        else:
+            received = self._decoder.decode(datagram, self.instances)
         if isinstance(received, DropReason):
             self._drop(received.value)
             return
@@ -149,6 +245,10 @@ class Interface:
         """Close the sockets."""
         self.sock.close()
         self.garp.close()
+        if self.sock6 is not None:
+            self.sock6.close()
+        if self.nd is not None:
+            self.nd.close()
 
     def reopen(self, link: LinkInfo) -> None:
         """The interface was deleted and created again under the same name: open the sockets on the new one.
@@ -157,12 +257,24 @@ class Interface:
         address is not back yet); then nothing has changed. `link.up` is not taken over: the caller
         applies it through the usual link-state path, so the instances see the change.
         """
-        sock = VrrpSocket.open(link.name, link.ifindex, self.src)
+        opened: list[VrrpSocket | GarpSender | Vrrp6Socket | NaSender] = []
         try:
+            sock = VrrpSocket.open(link.name, link.ifindex, self.src)
+            opened.append(sock)
             garp = GarpSender.open(link.name, link.ifindex, link.mac)
+            opened.append(garp)
+            sock6, nd = None, None
+            if self.sock6 is not None:  # IPv6 was open: it must be again, from the new link-local address
+                if link.link_local is None:
+                    raise OSError(f"interface {link.name} has no IPv6 link-local address yet")
+                sock6 = Vrrp6Socket.open(link.name, link.ifindex, link.link_local)
+                opened.append(sock6)
+                nd = NaSender.open(link.name, link.ifindex, link.mac)
+                opened.append(nd)
         except BaseException:
-            sock.close()
+            for done in opened:
+                done.close()
             raise
         self.close()
-        self.sock, self.garp, self.ifindex = sock, garp, link.ifindex
-        self.link = LinkInfo(link.ifindex, link.name, link.mac, self.link.up, link.primary)
+        self.sock, self.garp, self.sock6, self.nd, self.ifindex = sock, garp, sock6, nd, link.ifindex
+        self.link = dataclasses.replace(link, up=self.link.up)
