@@ -19,7 +19,9 @@ from typing import TypeVar
 from benchmarks import bulk, failover, plots, report, scale, startup, timing
 from benchmarks.daemons import Impl
 
-SECTIONS = ("failover", "timing", "scale", "bulk", "startup")
+SECTIONS = ("failover", "timing", "scale", "bulk", "startup", "v3")
+V3 = failover.Profile(version=3, advert_int=0.1)  # issue 16: VRRPv3 at 100 ms adverts
+V3_INSTANCES = 50
 PAIRINGS: tuple[tuple[Impl, Impl], ...] = (
     ("vrrpd", "vrrpd"),
     ("keepalived", "keepalived"),
@@ -120,6 +122,18 @@ def measure(args: argparse.Namespace, sections: Sequence[str]) -> report.Results
         for n in SCALE_SIZES:  # one section per size: a failing size does not lose the others
             no_costs: list[scale.Cost] = []
             res.costs += _section(res, f"scale {n}", functools.partial(scale.run, n, scale_seconds), no_costs)
+    if "v3" in sections:
+
+        def _v3_failovers() -> None:
+            for pair in PAIRINGS:
+                events = repeats * (2 if pair[0] != pair[1] else 1)
+                takeovers, _timelines = failover.run_pairing(pair, cuts=events, handovers=events, profile=V3)
+                res.takeovers_v3 += takeovers
+
+        _section(res, "v3 failover", _v3_failovers, None)
+        no_v3: list[scale.Cost] = []
+        run_v3 = functools.partial(scale.run, V3_INSTANCES, scale_seconds, V3.version, V3.advert_int)
+        res.costs_v3 += _section(res, f"v3 scale {V3_INSTANCES}", run_v3, no_v3)
     if "bulk" in sections:
         res.bulk = _section(res, "bulk", lambda: bulk.run(bulk.CASES, bulk_repeats), [])
     if "startup" in sections:

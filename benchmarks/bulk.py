@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from benchmarks import daemons
 from benchmarks.daemons import Impl, Instance
-from benchmarks.labtools import count_addresses, wait_for
+from benchmarks.labtools import LAB_PREFIX, count_addresses, wait_for
 from vrrpd.testing.lab import Capture, Lab, LabError
 from vrrpd.testing.sniff import ArpEvent, Event, VrrpEvent
 
@@ -107,7 +107,7 @@ class _Poller(threading.Thread):
 def run(cases: Sequence[Case], repeats: int) -> list[BulkRun]:
     """Each case `repeats` times in one one-node lab."""
     out: list[BulkRun] = []
-    with Lab(nodes=1, prefix="vbe") as lab:
+    with Lab(nodes=1, prefix=LAB_PREFIX) as lab:
         addresses = pool(lab)
         capture = lab.capture()
         windows: list[tuple[Case, float, float, list[tuple[float, float, int]], list[Instance], int]] = []

@@ -5,6 +5,9 @@ and Skew_Time are the same whichever takes over, nopreempt so nobody takes the V
 cut (or stopped) on the current master, so the roles alternate: in the mixed lab (vrrpd on n1, keepalived
 on n2) half the events are vrrpd taking over from keepalived and half the reverse.
 
+`version=3, advert_int=0.1` runs the same events with VRRPv3 over IPv4 at 100 ms adverts (issue 16): the
+bounds are then RFC 5798's, which scale Skew_Time with the interval.
+
 Every figure comes from one capture on the bridge (kernel timestamps), relative to:
 - link cut: the old master's last advert → the new master's first advert (bound: Master_Down_Interval),
   its first gratuitous ARP for the VIP, the first echo reply from the VIP the client gets;
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from benchmarks import daemons
 from benchmarks.daemons import Daemon, Impl, Instance
-from benchmarks.labtools import start_pinger, wait_holder
+from benchmarks.labtools import LAB_PREFIX, start_pinger, wait_holder
 from vrrpd.protocol.fsm import master_down_interval, skew_time
 from vrrpd.testing.lab import Lab, LabError
 from vrrpd.testing.sniff import ArpEvent, Event, IcmpEvent, VrrpEvent
@@ -30,6 +33,26 @@ VRID = 51
 PRIORITY = 100
 MDI = master_down_interval(1, PRIORITY)
 SKEW = skew_time(PRIORITY)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The protocol settings of one run: VRRPv2 at 1 s (the default), or VRRPv3 at any interval."""
+
+    version: int = 2
+    advert_int: float = 1.0
+
+    @property
+    def skew(self) -> float:
+        # RFC 3768 §6.1: (256 - Priority) / 256; RFC 5798 §6.1 scales it with Master_Adver_Interval.
+        return SKEW * (self.advert_int if self.version == 3 else 1)
+
+    @property
+    def mdi(self) -> float:
+        return 3 * self.advert_int + self.skew
+
+
+V2 = Profile()
 PING_INTERVAL = 0.005  # the "first reply" figure is quantised to this
 SETTLE = 1.3  # after a node is (back) in BACKUP: at least one advert of the master reaches it
 
@@ -49,6 +72,8 @@ class Takeover:
     # Absolute times for the timeline plot: reference, and the events around it.
     t_ref: float = 0.0
     t_trigger: float = 0.0  # link cut / SIGTERM sent (time.time())
+    version: int = 2
+    advert_int: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +85,16 @@ class Window:
     t_end: float
 
 
-def _instance() -> Instance:
-    return Instance("VI_1", VRID, PRIORITY, (f"{VIP}/24",), preempt=False)
+def _instance(profile: Profile = V2) -> Instance:
+    return Instance(
+        "VI_1",
+        VRID,
+        PRIORITY,
+        (f"{VIP}/24",),
+        preempt=False,
+        advert_int=profile.advert_int,
+        version=profile.version,
+    )
 
 
 @dataclass(frozen=True)
@@ -79,17 +112,19 @@ class Timeline:
     replies: tuple[float, ...]
 
 
-def run_pairing(impls: tuple[Impl, Impl], cuts: int, handovers: int) -> tuple[list[Takeover], list[Timeline]]:
+def run_pairing(
+    impls: tuple[Impl, Impl], cuts: int, handovers: int, profile: Profile = V2
+) -> tuple[list[Takeover], list[Timeline]]:
     """Run `cuts` link cuts then `handovers` SIGTERM handovers in one lab; n1 runs impls[0], n2 impls[1].
 
     Returns every takeover, and the timeline of the first link cut in each direction (for the plot).
     """
-    with Lab(nodes=2, prefix="vbe") as lab:
+    with Lab(nodes=2, prefix=LAB_PREFIX) as lab:
         capture = lab.capture()
         impl_of = dict(zip(lab.nodes, impls, strict=True))
         running: dict[str, Daemon] = {}
         for node in lab.nodes:
-            running[node] = daemons.start(lab, impl_of[node], node, [_instance()])
+            running[node] = daemons.start(lab, impl_of[node], node, [_instance(profile)])
         if wait_holder(lab, VIP, timeout=20.0) is None:
             raise LabError(f"no election in {impls}: holders {lab.holders(VIP)}")
         for node in lab.nodes:  # the backup is armed and hears the master
@@ -99,15 +134,15 @@ def run_pairing(impls: tuple[Impl, Impl], cuts: int, handovers: int) -> tuple[li
         lab.ping(VIP, count=3, timeout=1.0)  # the client resolves the VIP before the first event
         windows: list[Window] = []
         for _ in range(cuts):
-            windows.append(_cut_once(lab, running))
+            windows.append(_cut_once(lab, running, profile))
         for index in range(handovers):
-            windows.append(_handover_once(lab, running, impl_of, index))
+            windows.append(_handover_once(lab, running, impl_of, index, profile))
         for daemon in running.values():
             daemon.stop()
         events = capture.stop()
     macs = {n: f"02:00:00:00:00:{i:02x}" for i, n in enumerate(lab.nodes, start=1)}  # Lab's fixed MACs
     ips = {n: lab.ip(n) for n in lab.nodes}
-    results = [_reduce(w, events, impl_of, ips, macs) for w in windows]
+    results = [_reduce(w, events, impl_of, ips, macs, profile=profile) for w in windows]
     timelines: dict[tuple[Impl, Impl], Timeline] = {}
     for w, r in zip(windows, results, strict=True):
         key = (r.old_impl, r.new_impl)
@@ -140,18 +175,18 @@ def _timeline(
     )
 
 
-def _cut_once(lab: Lab, running: dict[str, Daemon]) -> Window:
+def _cut_once(lab: Lab, running: dict[str, Daemon], profile: Profile = V2) -> Window:
     master = wait_holder(lab, VIP, timeout=15.0)
     if master is None:
         raise LabError(f"no single holder before a cut: {lab.holders(VIP)}")
     backup = next(n for n in lab.nodes if n != master)
-    pinger = start_pinger(lab, VIP, seconds=MDI + 6.0, interval=PING_INTERVAL)
+    pinger = start_pinger(lab, VIP, seconds=profile.mdi + 6.0, interval=PING_INTERVAL)
     time.sleep(1.0)  # the pinger is running and the master has sent at least one more advert
     faults = running[master].count_state("FAULT")
     backups = running[master].count_state("BACKUP")
     t_cut = time.time()
     lab.cut_link(master)
-    if wait_holder(lab, VIP, timeout=MDI + 8.0, expected=backup) is None:
+    if wait_holder(lab, VIP, timeout=profile.mdi + 8.0, expected=backup) is None:
         raise LabError(f"{backup} did not take over after the cut: {lab.holders(VIP)}")
     time.sleep(0.5)  # the GARPs and a few echo replies reach the capture
     pinger.kill()
@@ -166,7 +201,9 @@ def _cut_once(lab: Lab, running: dict[str, Daemon]) -> Window:
     return Window("cut", master, backup, t_cut, t_end)
 
 
-def _handover_once(lab: Lab, running: dict[str, Daemon], impl_of: dict[str, Impl], index: int) -> Window:
+def _handover_once(
+    lab: Lab, running: dict[str, Daemon], impl_of: dict[str, Impl], index: int, profile: Profile = V2
+) -> Window:
     master = wait_holder(lab, VIP, timeout=15.0)
     if master is None:
         raise LabError(f"no single holder before a handover: {lab.holders(VIP)}")
@@ -183,7 +220,7 @@ def _handover_once(lab: Lab, running: dict[str, Daemon], impl_of: dict[str, Impl
     pinger.wait(5.0)
     t_end = time.time()
     # Restart the stopped node; it comes up BACKUP (nopreempt) and the next handover is the other way.
-    restarted = daemons.start(lab, impl_of[master], master, [_instance()], tag=f"-r{index}")
+    restarted = daemons.start(lab, impl_of[master], master, [_instance(profile)], tag=f"-r{index}")
     running[master] = restarted
     if not restarted.wait_state_count("BACKUP", 1, timeout=20.0):
         raise LabError(f"{master} ({impl_of[master]}) did not come back in BACKUP")
@@ -192,7 +229,13 @@ def _handover_once(lab: Lab, running: dict[str, Daemon], impl_of: dict[str, Impl
 
 
 def _reduce(
-    w: Window, events: Sequence[Event], impl_of: dict[str, Impl], ips: dict[str, str], macs: dict[str, str]
+    w: Window,
+    events: Sequence[Event],
+    impl_of: dict[str, Impl],
+    ips: dict[str, str],
+    macs: dict[str, str],
+    *,
+    profile: Profile = V2,
 ) -> Takeover:
     inside = [e for e in events if w.t_trigger - 5.0 <= e.time <= w.t_end]
     adverts = [e for e in inside if isinstance(e, VrrpEvent) and e.vrid == VRID]
@@ -201,15 +244,26 @@ def _reduce(
     signal_to_p0 = None
     if w.kind == "cut":
         ref = old[-1].time if old else None
-        bound = MDI
+        bound = profile.mdi
     else:
         p0 = [e for e in old if e.priority == 0 and e.time >= w.t_trigger]
         ref = p0[0].time if p0 else None
-        bound = SKEW
+        bound = profile.skew
         signal_to_p0 = None if ref is None else ref - w.t_trigger
     if ref is None:
         return Takeover(
-            w.kind, impl_of[w.old], impl_of[w.new], bound, None, None, None, None, 0.0, w.t_trigger
+            w.kind,
+            impl_of[w.old],
+            impl_of[w.new],
+            bound,
+            None,
+            None,
+            None,
+            None,
+            0.0,
+            w.t_trigger,
+            profile.version,
+            profile.advert_int,
         )
     garp = next(
         (
@@ -250,4 +304,6 @@ def _reduce(
         signal_to_p0,
         ref,
         w.t_trigger,
+        profile.version,
+        profile.advert_int,
     )

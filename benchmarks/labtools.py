@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 
 from vrrpd.testing.lab import Lab, Process, wait_until
+
+# Benchmark labs are named <prefix>-<id>-*: $VRRPD_LAB_PREFIX on a shared machine, else "vbe".
+LAB_PREFIX = os.environ.get("VRRPD_LAB_PREFIX", "vbe")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from benchmarks import daemons, procstat
 from benchmarks.daemons import Daemon, Impl, Instance
-from benchmarks.labtools import count_addresses, wait_for
+from benchmarks.labtools import LAB_PREFIX, count_addresses, wait_for
 from vrrpd.testing.lab import Lab, LabError
 
 SETTLE = 3.0
@@ -29,6 +29,8 @@ class Cost:
     backup_cpu: float
     master_mem: procstat.Memory
     backup_mem: procstat.Memory
+    version: int = 2
+    advert_int: float = 1.0
 
 
 def vips(count: int) -> list[str]:
@@ -39,22 +41,28 @@ def vips(count: int) -> list[str]:
     return pool[:count]
 
 
-def _instances(count: int, priority: int) -> list[Instance]:
-    return [Instance(f"VI_{i}", i, priority, (vip,)) for i, vip in enumerate(vips(count), start=1)]
+def _instances(count: int, priority: int, version: int = 2, advert_int: float = 1.0) -> list[Instance]:
+    return [
+        Instance(f"VI_{i}", i, priority, (vip,), version=version, advert_int=advert_int)
+        for i, vip in enumerate(vips(count), start=1)
+    ]
 
 
 def _installed(lab: Lab, count: int) -> Callable[[], bool]:
     return lambda: count_addresses(lab, "n1") >= count + 1
 
 
-def run(count: int, seconds: float) -> list[Cost]:
-    """Both implementations at once, `count` instances each; CPU over `seconds`."""
+def run(count: int, seconds: float, version: int = 2, advert_int: float = 1.0) -> list[Cost]:
+    """Both implementations at once, `count` instances each; CPU over `seconds`.
+
+    `version=3, advert_int=0.1`: VRRPv3 at 100 ms adverts, ten times the packets of the v2 runs.
+    """
     with contextlib.ExitStack() as stack:
         setups: list[tuple[Impl, Lab, Daemon, Daemon]] = []
         for impl in daemons.IMPLS:
-            lab = stack.enter_context(Lab(nodes=2, prefix="vbe"))
-            master = daemons.start(lab, impl, "n1", _instances(count, 150))
-            backup = daemons.start(lab, impl, "n2", _instances(count, 100))
+            lab = stack.enter_context(Lab(nodes=2, prefix=LAB_PREFIX))
+            master = daemons.start(lab, impl, "n1", _instances(count, 150, version, advert_int))
+            backup = daemons.start(lab, impl, "n2", _instances(count, 100, version, advert_int))
             setups.append((impl, lab, master, backup))
         for impl, lab, master, backup in setups:
             # Every VIP on the master (its own address + count), and the backup running.
@@ -83,6 +91,8 @@ def run(count: int, seconds: float) -> list[Cost]:
                     procstat.cpu_seconds(backup.pid) - b0,
                     procstat.memory(master.pid),
                     procstat.memory(backup.pid),
+                    version,
+                    advert_int,
                 )
             )
         for _impl, _lab, master, backup in setups:

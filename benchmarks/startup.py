@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchmarks import daemons
 from benchmarks.daemons import Daemon, Impl, Instance
-from benchmarks.labtools import wait_for
+from benchmarks.labtools import LAB_PREFIX, wait_for
 from vrrpd.testing.lab import Lab, LabError
 from vrrpd.testing.sniff import VrrpEvent
 
@@ -92,7 +92,7 @@ def _backup_time(lab: Lab, impl: Impl, tag: str) -> float | None:
 
 def run(repeats: int) -> tuple[list[Startup], list[ImportCost]]:
     results: list[Startup] = []
-    with Lab(nodes=1, prefix="vbe") as lab:
+    with Lab(nodes=1, prefix=LAB_PREFIX) as lab:
         capture = lab.capture()
         owners: list[Daemon] = []
         for rep in range(repeats):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from benchmarks import daemons
 from benchmarks.daemons import Impl, Instance
-from benchmarks.labtools import wait_for
+from benchmarks.labtools import LAB_PREFIX, wait_for
 from vrrpd.testing.lab import Lab, LabError
 from vrrpd.testing.sniff import VrrpEvent
 
@@ -28,7 +28,7 @@ class AdvertTiming:
 
 def run(seconds: float) -> list[AdvertTiming]:
     """Both masters together for `seconds` of steady state; returns each one's inter-advert gaps."""
-    with Lab(nodes=2, prefix="vbe") as lab:
+    with Lab(nodes=2, prefix=LAB_PREFIX) as lab:
         capture = lab.capture()
         nodes = dict(zip(daemons.IMPLS, lab.nodes, strict=True))
         running = [

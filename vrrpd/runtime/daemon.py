@@ -193,6 +193,8 @@ class Daemon:
         if iface is None:
             iface = await self._open_interface(inst_cfg)
         await self._remove_stale_vips(self._netlink, iface, inst_cfg)
+        # A sub-second VRRPv3 master sends more adverts than the flood guard's default budget allows.
+        iface.allow_rate(1.5 / inst_cfg.advert_int)
         key = key_of(inst_cfg)
         notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
         notifier.start()
