@@ -129,7 +129,7 @@ def test_metrics_and_probes_are_built_from_the_view() -> None:
     assert samples[("vrrpd_instance_check_up", lab)] == 0
     assert samples[("vrrpd_interface_drops_total", (("interface", "eth0"), ("reason", "unknown_vrid")))] == 3
     assert pages["/healthz"]()[0] == 503 and b"recv-eth0" in pages["/healthz"]()[2]
-    assert pages["/readyz"]()[2] == b"ready: VI_1 FAULT\n"
+    assert pages["/readyz"]()[2] == b"ready: VI_1 FAULT (check_failed)\n"  # the body names the faults
 
 
 def test_ops_does_not_load_the_runtime() -> None:

@@ -150,3 +150,17 @@ def test_the_same_source_object_or_an_equal_one_continues_one_run() -> None:
         events += det.observe(10.0 + t, same, None)
         events += det.observe(10.5 + t, rx(B), None)
     assert {e.conflict.source for e in events if e.conflict.kind is ConflictKind.SECOND_MASTER} == {A, B}
+
+
+def test_a_router_of_another_version_on_our_vrid_is_a_named_conflict() -> None:
+    det = ConflictDetector(1, owner=False, vips=OURS)
+    v3 = Received(Advertisement(51, 100, OURS, adver_int=100, version=3), F, VRRP_MULTICAST, 255)
+    events = det.observe(0.0, v3, DropReason.BAD_VERSION)
+    (event,) = [e for e in events if e.conflict.kind is ConflictKind.VERSION_MISMATCH]
+    assert event.detected and event.conflict.source == F and "VRRPv3" in event.conflict.detail
+    again = det.observe(1.0, v3, DropReason.BAD_VERSION)  # the same episode: counted, not reported again
+    assert [e for e in again if e.conflict.kind is ConflictKind.VERSION_MISMATCH] == []
+    assert det.detected["version_mismatch"] == 1
+    assert [c.adverts for c in det.active() if c.kind is ConflictKind.VERSION_MISMATCH] == [2]
+    # Our own version's adverts raise nothing of the kind.
+    assert det.observe(2.0, rx(A), None) == []

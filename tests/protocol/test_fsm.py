@@ -14,7 +14,7 @@ in tests/protocol/test_packet.py.
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
 import pytest
@@ -608,6 +608,13 @@ def test_check_failure_in_master_sends_priority_zero_and_removes_vips() -> None:
     assert r.deadline is None
 
 
+def test_no_address_of_its_own_goes_fault_without_advert() -> None:
+    """No source address left (§5.2.1): nothing to send a priority-0 advert from; the VIPs go."""
+    r = master(100)
+    actions = r.set_fault(5.0, Fault.NO_ADDRESS, True)
+    assert actions == [StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None), RemoveVips(VIPS)]
+
+
 @pytest.mark.parametrize("fault", list(Fault))
 def test_fault_in_backup_stops_the_master_down_timer(fault: Fault) -> None:
     r = started(100, 0.0)
@@ -960,3 +967,33 @@ def test_the_same_received_object_again_skips_only_the_checks() -> None:
     r.config = replace(r.config, auth_pass="secret")  # a new configuration: checked again, dropped
     assert r.receive(3.0, same) == [Dropped(DropReason.AUTH_TYPE_MISMATCH, HIGHER, same.advert)]
     assert r.deadline == 2.0 + 3.609375
+
+
+# -- Addresses on the interface (issue 13) -------------------------------------------------------------------
+
+
+def test_one_of_our_addresses_added_outside_master_is_removed() -> None:
+    """Only a master holds the VIPs: one that appears on a backup (or in FAULT, INIT) duplicates the
+    master's and goes; the prefix length does not matter, the address does."""
+    hand = IPv4Interface("192.0.2.100/32")
+    assert started(100).vip_added(1.0, hand) == [RemoveVips((hand,))]
+    r = started(100)
+    r.set_fault(1.0, Fault.INTERFACE, True)
+    assert r.vip_added(2.0, VIPS[1]) == [RemoveVips((VIPS[1],))]
+    assert router(100).vip_added(0.0, VIPS[0]) == [RemoveVips((VIPS[0],))]
+    assert master(100).vip_added(1.0, VIPS[0]) == []  # the master holds it anyway
+    assert started(100).vip_added(1.0, IPv4Interface("192.0.2.7/24")) == []  # not ours
+    assert started(100).vip_added(1.0, IPv4Interface(f"{ME}/24")) == []  # the interface's own address
+
+
+def test_a_new_primary_address_is_the_source_and_the_tie_break_from_now_on() -> None:
+    r = master(100)
+    new = IPv4Address("192.0.2.30")  # above HIGHER: an equal-priority advert from HIGHER no longer wins
+    assert r.set_primary_address(2.0, new) == []
+    assert state(r) is State.MASTER and r.config.primary_address == new
+    assert [a for a in r.receive(2.5, rx(100)) if isinstance(a, StateChanged)] == []
+    # Our own advert, looped back from the new address, is recognised as ours (§7.1).
+    (dropped,) = r.receive(3.0, rx(100, source=new))
+    assert isinstance(dropped, Dropped) and dropped.reason is DropReason.OWN_PACKET
+    with pytest.raises(ValueError, match="address family"):
+        r.set_primary_address(3.0, IPv6Address("2001:db8::1"))

@@ -145,3 +145,41 @@ def test_a_master_arms_its_advert_timer_without_a_prewake() -> None:
         await inst.stop(1.0)
 
     run(body())
+
+
+class Refusing(Transport):
+    """Every VIP add refused (EPERM), as without CAP_NET_ADMIN, while `refuse` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse = True
+        self.installed: set[IPv4Interface] = set()
+
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        if self.refuse:
+            return dict.fromkeys(vips, errno.EPERM)
+        self.installed.update(vips)
+        return dict.fromkeys(vips, 0)
+
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        gone = {v: 0 if v in self.installed else errno.EADDRNOTAVAIL for v in vips}
+        self.installed.difference_update(vips)
+        return gone
+
+
+def test_one_of_our_vips_added_while_not_master_is_removed() -> None:
+    async def body() -> None:
+        t = Refusing()
+        t.refuse = False
+        inst = _instance(t, priority=100)
+        inst.start()
+        vip = IPv4Interface("192.0.2.100/24")
+        t.installed.add(vip)  # added by hand on this backup
+        inst.vip_added(vip)
+        inst.vip_added(IPv4Interface("192.0.2.7/24"))  # not ours: left alone
+        inst.vip_added(IPv4Interface(f"{PRIMARY}/24"))  # the interface's own address: left alone
+        await inst.drain(1.0)
+        assert t.installed == set() and inst.counters.vips_unexpected_removed == 1
+        await inst.stop(1.0)
+
+    run(body())

@@ -316,10 +316,20 @@ class Netlink:
                 return socket.if_indextoname(int(oif))
         return None
 
-    async def addresses(self, ifindex: int) -> list[IPv4Interface]:
-        """Every IPv4 address on the interface, primary ones first as the kernel lists them."""
+    async def addresses(self, ifindex: int, primary_only: bool = False) -> list[IPv4Interface]:
+        """Every IPv4 address on the interface (only the primary ones if asked), as the kernel lists them.
+
+        A netlink error comes back as OSError (e.g. ENODEV: the interface has just gone).
+        """
         ipr = self._requests()
-        return [_address(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex)]
+        try:
+            return [
+                _address(msg)
+                async for msg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex)
+                if not (primary_only and _is_secondary(msg))
+            ]
+        except NetlinkError as e:
+            raise OSError(e.code, str(e)) from e
 
     async def addresses6(self, ifindex: int) -> list[IPv6Interface]:
         """Every IPv6 address on the interface (link-local included), as the kernel lists them."""

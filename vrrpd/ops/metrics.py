@@ -7,8 +7,9 @@ platform collectors), and `HttpServer`, an asyncio HTTP/1.1 listener without a f
 * ``GET /metrics`` — Prometheus text format 0.0.4 (`prometheus_client.generate_latest`);
 * ``GET /healthz`` — 200 while the event loop answers and the daemon's long-running tasks (receive
   loops, netlink watcher) are alive; 503 naming the dead task otherwise (liveness probe);
-* ``GET /readyz`` — 200 once every instance has left INIT (BACKUP, MASTER or FAULT), 503 before that
-  and while shutting down (readiness probe).
+* ``GET /readyz`` — 200 once every instance has left INIT (BACKUP, MASTER or FAULT), 503 before that,
+  while shutting down, and while an instance cannot serve its VIPs (FAULT because the interface has no
+  address of its own) (readiness probe).
 
 Metric names and labels are documented in docs/operations.md.
 """
@@ -28,7 +29,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from vrrpd import __version__, logs
-from vrrpd.ops.view import DaemonView
+from vrrpd.ops.view import DaemonView, InstanceView
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictKind
 from vrrpd.protocol.packet import DropReason
@@ -91,6 +92,11 @@ class DaemonCollector(Collector):
             "vrrpd_instance_base_priority", "Configured priority", labels=_INSTANCE_LABELS
         )
         master = GaugeMetricFamily("vrrpd_instance_is_master", "1 while MASTER", labels=_INSTANCE_LABELS)
+        fault = GaugeMetricFamily(
+            "vrrpd_instance_fault",
+            "1 for each fault source holding the instance in FAULT",
+            labels=[*_INSTANCE_LABELS, "fault"],
+        )
         transitions = CounterMetricFamily(
             "vrrpd_instance_transitions", "State transitions", labels=_INSTANCE_LABELS
         )
@@ -116,6 +122,11 @@ class DaemonCollector(Collector):
         restored = CounterMetricFamily(
             "vrrpd_instance_vips_restored",
             "VIPs deleted behind our back and put back",
+            labels=_INSTANCE_LABELS,
+        )
+        unexpected = CounterMetricFamily(
+            "vrrpd_instance_vips_unexpected_removed",
+            "VIPs found on the interface while not MASTER (a duplicate of the master's) and removed",
             labels=_INSTANCE_LABELS,
         )
         held = GaugeMetricFamily(
@@ -152,6 +163,8 @@ class DaemonCollector(Collector):
             prio.add_metric(lab, inst.priority)
             base.add_metric(lab, cfg.priority)
             master.add_metric(lab, int(inst.state is fsm.State.MASTER))
+            for f in fsm.Fault:
+                fault.add_metric([*lab, f.value], int(f in inst.faults))
             transitions.add_metric(lab, c.transitions)
             sent.add_metric(lab, c.adverts_sent)
             received.add_metric(lab, c.adverts_received)
@@ -162,6 +175,7 @@ class DaemonCollector(Collector):
             errors.add_metric([*lab, "send"], c.send_errors)
             errors.add_metric([*lab, "netlink"], c.netlink_errors)
             restored.add_metric(lab, c.vips_restored)
+            unexpected.add_metric(lab, c.vips_unexpected_removed)
             held.add_metric(lab, len(inst.vips_held))
             configured.add_metric(lab, len(cfg.vips))
             if cfg.check is not None:
@@ -172,8 +186,8 @@ class DaemonCollector(Collector):
                 active.add_metric([*lab, kind.value], sum(1 for x in now_active if x.kind is kind))
             if inst.last_transition is not None:
                 last_change.add_metric(lab, inst.last_transition.wall_time)
-        yield from (state, prio, base, master, transitions, sent, received, drops, garps, errors, restored)
-        yield from (held, configured, check_up, detected, active, last_change)
+        yield from (state, prio, base, master, fault, transitions, sent, received, drops, garps, errors)
+        yield from (restored, unexpected, held, configured, check_up, detected, active, last_change)
 
         iface_up = GaugeMetricFamily(
             "vrrpd_interface_up", "1 if the interface is usable", labels=["interface"]
@@ -401,6 +415,12 @@ async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> by
     return data
 
 
+def _state_text(inst: InstanceView) -> str:
+    """'VI_1 MASTER', or 'VI_1 FAULT (no_address)' naming the faults."""
+    faults = ", ".join(sorted(f.value for f in inst.faults))
+    return f"{inst.name} {inst.state.value}" + (f" ({faults})" if faults else "")
+
+
 def routes(daemon: DaemonView, registry: CollectorRegistry) -> dict[str, Route]:
     """/metrics, /healthz and /readyz for `daemon`."""
     text = "text/plain; charset=utf-8"
@@ -417,7 +437,7 @@ def routes(daemon: DaemonView, registry: CollectorRegistry) -> dict[str, Route]:
         return 200, text, b"ok\n"
 
     def readyz() -> tuple[int, str, bytes]:
-        states = ", ".join(f"{i.name} {i.state.value}" for i in daemon.instances) or "no instances"
+        states = ", ".join(_state_text(i) for i in daemon.instances) or "no instances"
         if daemon.ready:
             return 200, text, f"ready: {states}\n".encode()
         return 503, text, f"not ready: {states}\n".encode()

@@ -130,6 +130,7 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
             "send_errors": counters.send_errors,
             "netlink_errors": counters.netlink_errors,
             "vips_restored": counters.vips_restored,
+            "vips_unexpected_removed": counters.vips_unexpected_removed,
             "drops": dict(sorted(counters.drops.items())),
             "conflicts_detected": dict(sorted(inst.conflicts.detected.items())),
         },

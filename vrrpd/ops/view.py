@@ -33,6 +33,7 @@ class Counters:
     garps_sent: int = 0
     transitions: int = 0
     vips_restored: int = 0
+    vips_unexpected_removed: int = 0
     drops: collections.Counter[str] = field(default_factory=collections.Counter)
 
 

@@ -11,7 +11,9 @@ event per episode):
 * ``config_mismatch`` — same VRID, different authentication or advertisement interval;
 * ``second_master`` — a second router keeps advertising (only a master advertises in VRRPv2) for longer
   than one advertisement interval while we are MASTER, or while another master is advertising too;
-* ``duplicate_owner`` — we are the address owner (priority 255) and another router advertises 255.
+* ``duplicate_owner`` — we are the address owner (priority 255) and another router advertises 255;
+* ``version_mismatch`` — a router speaks another VRRP version (a VRRPv3 router, RFC 5798) on our VRID: the
+  two never see each other's adverts, so both become master.
 
 A conflict is keyed by (kind, source address) and clears when that source has not shown it for
 `CLEAR_INTERVALS` advertisement intervals plus a second. Like `vrrpd.protocol.fsm`, no sockets, clock or
@@ -48,6 +50,7 @@ class ConflictKind(enum.Enum):
     CONFIG_MISMATCH = "config_mismatch"
     SECOND_MASTER = "second_master"
     DUPLICATE_OWNER = "duplicate_owner"
+    VERSION_MISMATCH = "version_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,14 @@ class ConflictDetector:
             if drop is DropReason.INTERVAL_MISMATCH:
                 detail += f" ({adv.adver_int}s, ours {self.advert_int}s)"
             events += self._sighting(now, ConflictKind.CONFIG_MISMATCH, src, detail)
+        elif drop is DropReason.BAD_VERSION:
+            # RFC 3768 and RFC 5798 routers each drop the other's adverts (§7.1 version check): on one VRID
+            # they never elect together, and both become master.
+            detail = (
+                f"speaks VRRPv{adv.version} on our VRID, not our version:"
+                " neither hears the other, both become master"
+            )
+            events += self._sighting(now, ConflictKind.VERSION_MISMATCH, src, detail)
         if self.owner and adv.priority == PRIORITY_OWNER:
             detail = "also advertises priority 255 (address owner): two owners of the same addresses"
             events += self._sighting(now, ConflictKind.DUPLICATE_OWNER, src, detail)

@@ -16,6 +16,7 @@ Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class Fault(enum.Enum):
 
     INTERFACE = "interface_down"
     CHECK = "check_failed"
+    NO_ADDRESS = "no_address"  # the interface lost its own IPv4 address: nothing to advertise from (§5.2.1)
+
+
+# Faults that leave nothing to send a priority-0 advert with (no link, no source address).
+_SILENT_FAULTS = frozenset({Fault.INTERFACE, Fault.NO_ADDRESS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +341,7 @@ class Router:
         if self.state is State.INIT or was_faulty == bool(self.faults):
             return []
         if self.faults:
-            return self._enter_fault(now, announce=fault is not Fault.INTERFACE)
+            return self._enter_fault(now, announce=fault not in _SILENT_FAULTS)
         return self._startup(now, Reason.RECOVERED)
 
     def set_health(self, now: float, up: bool) -> list[Action]:
@@ -440,6 +446,35 @@ class Router:
         if self.state is not State.MASTER or vip not in self.config.installed:
             return []
         return [AddVips((vip,)), SendGarp((vip.ip,), 1)]
+
+    def vip_added(self, now: float, vip: IPv4Interface) -> list[Action]:
+        """One of our addresses appeared on the interface while this router does not hold it (the caller
+        knows what it installed itself): added by hand, or by another tool.
+
+        Only a master holds the virtual addresses: anywhere else it duplicates the master's (the ARP
+        replies of two nodes race), so it goes. A master keeps it (nothing to correct), and the address
+        owner's own address is its own.
+        """
+        del now  # part of every entry point's signature; removing arms no timer
+        cfg = self.config
+        if self.state is State.MASTER or vip.ip == cfg.primary_address:
+            return []
+        if vip.ip not in cfg.garp_addresses:  # every address we install, by IP whatever its prefix length
+            return []
+        return [RemoveVips((vip,))]
+
+    def set_primary_address(self, now: float, address: IPAddress) -> list[Action]:
+        """The interface's own (primary) address changed: the source of our adverts (§5.2.1), the address
+        the §7.1 own-packet check recognises and the §6.4.3 tie-break compares, from now on.
+
+        The state is kept (the caller reopened its sockets with the new source); while the interface had
+        no address at all the caller holds the router in `Fault.NO_ADDRESS`.
+        """
+        del now  # part of every entry point's signature; the address arms no timer
+        if address.version != self.config.primary_address.version:
+            raise ValueError(f"primary address {address} is not of the router's address family")
+        self.config = dataclasses.replace(self.config, primary_address=address)
+        return []
 
     # -- received advertisements ---------------------------------------------------------------------
 

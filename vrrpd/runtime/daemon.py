@@ -22,24 +22,33 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vrrpd import logs
 from vrrpd.config import Config, GlobalConfig, InstanceConfig, ListenAddress
 from vrrpd.config.diff import InstanceKey, key_of
-from vrrpd.kernel.netlink import AddressRemoved, EventsLost, InterfaceNotFound, LinkChanged, Netlink
+from vrrpd.kernel.netlink import (
+    AddressAdded,
+    AddressRemoved,
+    EventsLost,
+    InterfaceNotFound,
+    LinkChanged,
+    Netlink,
+)
 from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
 from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
+from vrrpd.runtime import preflight
 from vrrpd.runtime.healthcheck import HealthCheck, ProbeResult, script_probe, tcp_probe
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface, StartupError
 from vrrpd.runtime.notify import Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
+from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
     from vrrpd.ops import metrics
@@ -53,6 +62,8 @@ STOP_TIMEOUT = 10.0
 NOTIFY_DRAIN_TIMEOUT = 0.3
 # How often the supervisor looks for dead tasks (/healthz answers at once; the log and STATUS within this).
 SUPERVISE_PERIOD = 1.0
+# FAULTs that mean this node cannot serve its VIPs at all (not a link or a check): /readyz says so.
+UNSERVED_FAULTS = frozenset({fsm.Fault.NO_ADDRESS})
 
 
 class Daemon:
@@ -76,6 +87,7 @@ class Daemon:
         self._http: metrics.HttpServer | None = None
         self._running = False
         self._gone: set[str] = set()  # interfaces deleted under us, waiting to come back by name
+        self._locks: dict[InstanceKey, VridLock] = {}  # one daemon per (interface, VRID) on this host
 
     # -- what status, metrics and probes read ------------------------------------------------------------
 
@@ -96,8 +108,12 @@ class Daemon:
 
     @property
     def ready(self) -> bool:
-        """Every instance has left INIT, and the daemon is not shutting down (/readyz)."""
-        return self._running and all(i.router.state is not fsm.State.INIT for i in self.instances)
+        """Every instance has left INIT and can serve its VIPs, and the daemon is not shutting down
+        (/readyz)."""
+        return self._running and all(
+            i.router.state is not fsm.State.INIT and not i.router.faults & UNSERVED_FAULTS
+            for i in self.instances
+        )
 
     def dead_tasks(self) -> list[str]:
         """Names of long-running tasks that ended: the process lives but no longer does its job (/healthz,
@@ -189,13 +205,24 @@ class Daemon:
     async def add_instance(self, inst_cfg: InstanceConfig) -> Instance:
         """Create (not start) an instance, opening its interface if this is the first one on it."""
         assert self._netlink is not None
-        iface = self.interfaces.get(inst_cfg.interface)
-        if iface is None:
-            iface = await self._open_interface(inst_cfg)
-        await self._remove_stale_vips(self._netlink, iface, inst_cfg)
+        key = key_of(inst_cfg)
+        # Before anything is touched: a second daemon on this (interface, VRID) must not remove the first
+        # one's live VIPs as stale below.
+        try:
+            lock = VridLock.acquire(inst_cfg.interface, inst_cfg.virtual_router_id)
+        except VridLocked as exc:
+            raise StartupError(str(exc)) from None
+        try:
+            iface = self.interfaces.get(inst_cfg.interface)
+            if iface is None:
+                iface = await self._open_interface(inst_cfg)
+            await self._remove_stale_vips(self._netlink, iface, inst_cfg)
+        except BaseException:
+            lock.release()
+            raise
+        self._locks[key] = lock
         # A sub-second VRRPv3 master sends more adverts than the flood guard's default budget allows.
         iface.allow_rate(1.5 / inst_cfg.advert_int)
-        key = key_of(inst_cfg)
         notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
         notifier.start()
         self._notifiers[key] = notifier
@@ -221,6 +248,9 @@ class Daemon:
         if check is not None:
             await check.stop()
         await inst.stop(STOP_TIMEOUT)
+        lock = self._locks.pop(key, None)
+        if lock is not None:
+            lock.release()  # after its VIPs are gone: a successor may now remove what is left
         iface = self.interfaces.get(inst.config.interface)
         if iface is not None and iface.instances.get(inst.config.virtual_router_id) is inst:
             del iface.instances[inst.config.virtual_router_id]
@@ -331,6 +361,8 @@ class Daemon:
                 log.warning("netlink_events_lost", reason=event.reason)
                 for known in list(self.interfaces.values()):
                     await self._refresh_link(netlink, known)
+                    if known.name not in self._gone:
+                        await self._follow_source(netlink, known)
                 continue
             # Looked up per event: a reload may have opened or closed interfaces.
             target = next((i for i in self.interfaces.values() if i.ifindex == event.ifindex), None)
@@ -347,8 +379,78 @@ class Daemon:
             elif isinstance(event, LinkChanged):
                 self._link_state(target, event.up)
             elif isinstance(event, AddressRemoved) and isinstance(event.addr, IPv4Interface):
-                for inst in list(target.instances.values()):
+                instances = list(target.instances.values())
+                # Our source address gone, or a VIP we would put back: first see whether the interface
+                # still has an address of its own. When the primary goes, the kernel deletes (or promotes)
+                # its secondaries first, our VIPs among them: restoring one then would make it the
+                # interface's only, primary, address.
+                if event.addr.ip == target.src or any(i.restores(event.addr) for i in instances):
+                    await self._follow_source(netlink, target)
+                for inst in instances:
                     inst.vip_removed(event.addr)
+            elif isinstance(event, AddressAdded) and isinstance(event.addr, IPv4Interface):
+                if not target.has_address and event.addr.ip not in target.foreign_vips():
+                    await self._follow_source(netlink, target)
+                for inst in list(target.instances.values()):
+                    inst.vip_added(event.addr)
+
+    async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
+        """Keep advertising from the interface's own primary address (§5.2.1), whatever happens to it.
+
+        Gone with no other address of its own (a VIP never counts): every instance on the interface goes
+        FAULT (its VIPs are removed, so none is left as the interface's only address). Replaced by another
+        primary address: the sockets are reopened with it as the source. Back: the instances leave FAULT.
+        """
+        try:
+            present = await netlink.addresses(iface.ifindex)
+            if iface.src in {a.ip for a in present}:
+                src: IPv4Address | None = iface.src
+            elif iface.fixed_src:
+                src = None  # unicast_src_ip: no other address will do
+            else:
+                vips = iface.foreign_vips()
+                primaries = await netlink.addresses(iface.ifindex, primary_only=True)
+                src = next((a.ip for a in primaries if a.ip not in vips), None)
+        except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
+            log.info("interface_address_unknown", interface=iface.name, error=str(exc))
+            return
+        if src is None:
+            if iface.has_address:
+                iface.has_address = False
+                log.warning(
+                    "interface_address_lost",
+                    interface=iface.name,
+                    address=str(iface.src),
+                    detail="no IPv4 address of its own to advertise from: FAULT until one is back",
+                )
+                for inst in iface.instances.values():
+                    inst.address_changed(False)
+            return
+        if src == iface.src and iface.has_address:
+            return
+        old = iface.src
+        task, iface.recv_task = iface.recv_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._tasks.remove(task)
+        try:
+            iface.rebind(src)
+        except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
+            log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
+        else:
+            if src != old:
+                log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
+                for inst in iface.instances.values():
+                    inst.source_changed(src)
+            if not iface.has_address:
+                iface.has_address = True
+                log.warning("interface_address_back", interface=iface.name, address=str(src))
+                for inst in iface.instances.values():
+                    inst.address_changed(True)
+        task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{iface.name}")
+        iface.recv_task = task
+        self._tasks.append(task)
 
     async def _interface_gone(self, iface: Interface) -> None:
         """RTM_DELLINK: FAULT (the VIPs went with the interface), sockets closed until it comes back."""
@@ -386,6 +488,8 @@ class Daemon:
             iface.recv_task = task
             self._tasks.append(task)
             log.warning("interface_recreated", interface=iface.name, ifindex=link.ifindex)
+            # Its addresses went with the old one (our instances may be in FAULT for that): read them again.
+            await self._follow_source(netlink, iface)
         self._link_state(iface, link.up)
 
     @staticmethod
@@ -547,8 +651,17 @@ class Daemon:
         return errors
 
 
+# A start that can never work exits like a configuration error: systemd's RestartPreventExitStatus=2 then
+# does not restart it in a loop.
+EXIT_REFUSED = 2
+
+
 def run(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT; return the exit code."""
+    refused = preflight.refusal()
+    if refused is not None:
+        print(f"vrrpd: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     logs.configure(config.global_.log_format)
     try:
         return asyncio.run(Daemon(config).run())

@@ -261,6 +261,19 @@ class Instance:
         except TimeoutError:
             log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
 
+    def restores(self, vip: IPv4Interface) -> bool:
+        """Whether `vip_removed(vip)` would put the address back (we are MASTER and it is ours)."""
+        return self.router.state is fsm.State.MASTER and vip in self.router.config.installed
+
+    def source_changed(self, primary: IPv4Address) -> None:
+        """The interface advertises from another address now (§5.2.1: its primary address changed)."""
+        self.primary = primary
+        self._feed(self.router.set_primary_address(self._loop.time(), primary))
+
+    def address_changed(self, present: bool) -> None:
+        """The interface lost its own IPv4 address (no source for adverts: FAULT), or has one again."""
+        self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.NO_ADDRESS, not present))
+
     def vip_removed(self, vip: IPv4Interface) -> None:
         """Someone deleted an address on our interface: if it is one of a master's VIPs, it goes back."""
         actions = self.router.vip_deleted(self._loop.time(), vip)
@@ -268,6 +281,29 @@ class Instance:
             self.counters.vips_restored += 1
             log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
             self._feed(actions)
+
+    def vip_added(self, vip: IPv4Interface) -> None:
+        """An address appeared on our interface: one of our VIPs, while we are not MASTER, is a duplicate of
+        the master's (added by hand, or by another tool). Remove it and tell the operator.
+
+        One we installed ourselves (its event can arrive after we left MASTER) is already being removed
+        by that transition: not reported.
+        """
+        if vip in self._held:
+            return
+        actions = self.router.vip_added(self._loop.time(), vip)
+        if not actions:
+            return
+        self.counters.vips_unexpected_removed += 1
+        log.warning(
+            "vip_unexpected_removed",
+            instance=self.name,
+            vrid=self.router.config.vrid,
+            vip=str(vip),
+            state=self.router.state.value,
+            detail="one of our VIPs was added while we are not MASTER: a duplicate of the master's",
+        )
+        self._feed(actions)
 
     def count_drop(self, reason: DropReason) -> None:
         """A packet for this instance failed a §7.1 check before reaching the router."""

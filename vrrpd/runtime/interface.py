@@ -54,11 +54,13 @@ class Interface:
     sock6: Vrrp6Socket | None = None
     nd: NaSender | None = None
 
-    def __init__(self, link: LinkInfo, src: IPv4Address, netlink: Netlink) -> None:
+    def __init__(self, link: LinkInfo, src: IPv4Address, netlink: Netlink, fixed_src: bool = False) -> None:
         self.link = link
         self.ifindex = link.ifindex
         self.name = link.name
         self.src = src
+        self.fixed_src = fixed_src  # unicast_src_ip: only that address will do as the source
+        self.has_address = True  # `src` is on the interface (False: its instances are in FAULT)
         self._netlink = netlink
         self.sock = VrrpSocket.open(link.name, link.ifindex, src)
         self.garp = GarpSender.open(link.name, link.ifindex, link.mac)
@@ -82,6 +84,7 @@ class Interface:
         Raises StartupError: no source address, or the raw sockets cannot be opened (not root, no
         CAP_NET_RAW).
         """
+        fixed = src is not None
         src = src or link.primary
         if src is None:
             raise StartupError(
@@ -89,7 +92,7 @@ class Interface:
                 " (add an address, or set unicast_src_ip)"
             )
         try:
-            return cls(link, src, netlink)
+            return cls(link, src, netlink, fixed_src=fixed)
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
 
@@ -278,3 +281,18 @@ class Interface:
         self.close()
         self.sock, self.garp, self.sock6, self.nd, self.ifindex = sock, garp, sock6, nd, link.ifindex
         self.link = dataclasses.replace(link, up=self.link.up)
+
+    def rebind(self, src: IPv4Address) -> None:
+        """Open the VRRP sockets again with `src` as the source (§5.2.1: the primary address changed).
+
+        The caller has stopped the receive task. Raises OSError; then nothing has changed.
+        """
+        sock = VrrpSocket.open(self.name, self.ifindex, src)
+        self.sock.close()
+        self.sock, self.src = sock, src
+
+    def foreign_vips(self) -> set[IPv4Address]:
+        """The VIPs of the instances on this interface that are not its own address (an owner's VIP is)."""
+        return {
+            v.ip for inst in self.instances.values() if not inst.config.is_owner for v in inst.config.vips
+        }

@@ -74,7 +74,13 @@ def run_daemon(env: Mapping[str, str]) -> int:
     plan = load(env, LiveHost())
     check_interfaces(plan.config)
     from vrrpd import logs  # noqa: PLC0415 - after validation, like the daemon itself
-    from vrrpd.runtime.daemon import run  # noqa: PLC0415
+    from vrrpd.runtime import preflight  # noqa: PLC0415
+    from vrrpd.runtime.daemon import EXIT_REFUSED, run  # noqa: PLC0415
+
+    refused = preflight.refusal()  # before the firewall table, which needs CAP_NET_ADMIN too
+    if refused is not None:
+        print(f"vrrpd: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
 
     logs.configure(plan.config.global_.log_format)
     log = logs.get_logger("vrrpd.openshift")
