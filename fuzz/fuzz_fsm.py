@@ -150,9 +150,7 @@ def make_config(src: Bytes) -> RouterConfig:
     )
 
 
-def ipv4_datagram(
-    payload: bytes, src: IPv4Address, dst: IPv4Address, ttl: int = 255, proto: int = 112
-) -> bytes:
+def ipv4_datagram(payload: bytes, src: IPAddress, dst: IPAddress, ttl: int = 255, proto: int = 112) -> bytes:
     """What a raw socket delivers: a 20-byte IPv4 header (checksum right) and the payload."""
     header = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0xC0, 20 + len(payload), 0, 0, ttl, proto, 0, src.packed, dst.packed
@@ -170,7 +168,7 @@ def make_datagram(src: Bytes, cfg: RouterConfig, priority: int) -> bytes:
     peers = cfg.unicast_peers or (HIGHER_PEER, LOWER_PEER)
     sender = src.pick(peers)
     dst = PRIMARY if cfg.unicast_peers else VRRP_MULTICAST
-    ttl, vrid, adver_int = 255, cfg.vrid, cfg.advert_int
+    ttl, vrid, adver_int = 255, cfg.vrid, cfg.adver_int_field
     auth_type, auth_data = cfg.auth_type, cfg.auth_data
     addresses = list(cfg.vip_addresses)
     adv_prio = src.pick([priority - 1, priority, priority + 1, PRIORITY_STOP, PRIORITY_OWNER, 1, src.byte()])
@@ -380,7 +378,7 @@ class Harness:
             vrid=cfg.vrid,
             priority=0,
             addresses=cfg.vip_addresses,
-            adver_int=cfg.advert_int,
+            adver_int=cfg.adver_int_field,
             auth_type=cfg.auth_type,
             auth_data=cfg.auth_data,
         )

@@ -349,7 +349,7 @@ def test_priority_change_moves_mastership() -> None:
 # -- generated scenarios -------------------------------------------------------------------------------------
 
 
-def convergence_bound(advert_int: int, preempt_delay: float = 0.0) -> float:
+def convergence_bound(advert_int: float, preempt_delay: float = 0.0, version: int = 2) -> float:
     """How long after the last change of the network one master per segment must be settled.
 
     After a change at T (loss, if any, cleared at T as well), every Master_Down_Timer that is running was
@@ -365,8 +365,11 @@ def convergence_bound(advert_int: int, preempt_delay: float = 0.0) -> float:
     first advert it hears from that master — at worst when that master's own timer fires, T + MDI (+
     latency) — and lasts `preempt_delay`; the backup takes over one MDI (its own, shorter) after the last
     advert it accepted, and may then meet a rival within one more Adv: 2·MDI + preempt_delay + Adv.
+
+    In VRRPv3 every router here runs the same interval, so Master_Adver_Interval is Adv too and only
+    Skew_Time's formula changes (`master_down_interval` of the version).
     """
-    mdi = master_down_interval(advert_int, 1)
+    mdi = master_down_interval(advert_int, 1, version)
     if preempt_delay:
         return 2 * mdi + preempt_delay + advert_int + 10 * LATENCY
     return mdi + 2 * advert_int + 10 * LATENCY
@@ -408,9 +411,11 @@ class Scenario:
     hosts: tuple[int, ...]
     preempt: tuple[bool, ...]
     preempt_delay: tuple[float, ...]
-    advert_int: int
+    advert_int: float
     seed: int
     timeline: tuple[tuple[int, str, int, int], ...]  # (time in ms, event, node or mask, argument)
+    version: int = 2  # 3: RFC 5798 (tests/protocol/test_lan_v3.py)
+    family: int = 4
 
 
 KINDS = ("up", "crash", "shutdown", "cut", "restore", "check_fail", "check_ok")
@@ -534,12 +539,12 @@ def incumbents(lan: Lan, verified: list[str]) -> list[str]:
 
 
 def run_scenario(sc: Scenario) -> None:
-    lan = Lan(seed=sc.seed, advert_int=sc.advert_int)
+    lan = Lan(seed=sc.seed, advert_int=sc.advert_int, version=sc.version, family=sc.family)
     names = [f"r{i}" for i in range(len(sc.priorities))]
     nodes = zip(names, sc.priorities, sc.hosts, sc.preempt, sc.preempt_delay, strict=True)
     for name, priority, host, preempt, delay in nodes:
         lan.add(name, priority, host, preempt=preempt, preempt_delay=delay)
-    bound = convergence_bound(sc.advert_int, max(sc.preempt_delay))
+    bound = convergence_bound(sc.advert_int, max(sc.preempt_delay), sc.version)
     checks = 0
     last_change = 0.0
     verified: list[str] = []  # masters of the last converged state, stable until the next change
@@ -569,6 +574,7 @@ def run_scenario(sc: Scenario) -> None:
     STATS["state_changes"] += len(lan.transitions())
     STATS["adverts_delivered"] += lan.delivered
     event(f"routers={len(names)}")
+    event(f"version={sc.version}")
     event(f"preempt={'all' if all(sc.preempt) else 'none' if not any(sc.preempt) else 'mixed'}")
     event(f"owner={255 in sc.priorities}")
     event(f"preempt_delay={any(sc.preempt_delay)}")

@@ -22,7 +22,14 @@ from typing import Any
 from hypothesis import HealthCheck, event, given
 from hypothesis import strategies as st
 
-from fuzz.fuzz_decode import Config, fix_checksum, ipv4_acceptable, ones_complement_ok, vrrp_acceptable
+from fuzz.fuzz_decode import (
+    Config,
+    fix_checksum,
+    ipv4_acceptable,
+    ones_complement_ok,
+    sent_as,
+    vrrp_acceptable,
+)
 from tests.support.fuzzing import fuzz_settings
 from vrrpd.protocol.packet import (
     AUTH_DATA_LEN,
@@ -234,7 +241,8 @@ def assert_ipv4_result(datagram: bytes) -> Received | DropReason:
         assert result.source.packed == datagram[12:16]
         assert result.destination.packed == datagram[16:20]
         assert result.ttl == 255 or result.destination != VRRP_MULTICAST
-        assert encode(result.advert, source=result.source, destination=result.destination) == datagram[ihl:]
+        wire = encode(result.advert, source=result.source, destination=result.destination)
+        assert wire == sent_as(datagram[ihl:])
     return result
 
 

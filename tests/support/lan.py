@@ -9,9 +9,9 @@ would own — the clock, the wire and the interface addresses — and nothing of
   were added. `run_until(t)` processes every event up to and including `t`, then sets `now = t`. Commands
   (`start`, `crash`, `partition`, ...) act at `now`.
 * the wire: every `SendAdvert` becomes a `vrrpd.protocol.packet.Received` (source = the sender's primary
-address,
-  destination 224.0.0.18, TTL 255) delivered `latency` seconds later to every other router that is running,
-  whose link is up and that is in the same segment (`partition`). Per-link loss is drawn from a seeded RNG.
+  address, destination the VRRP group of its family, TTL 255) delivered `latency` seconds later to every
+  other router that is running, whose link is up and that is in the same segment (`partition`). Per-link
+  loss is drawn from a seeded RNG.
   Reachability is checked again at delivery, so a packet in flight when the cable is cut is lost.
 * the interfaces: VIP holders, from `AddVips` / `RemoveVips`. A crash takes the host (and its VIPs) away.
 
@@ -29,7 +29,7 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any
 
 from vrrpd.protocol.fsm import (
@@ -44,16 +44,17 @@ from vrrpd.protocol.fsm import (
     State,
     StateChanged,
 )
-from vrrpd.protocol.packet import PRIORITY_OWNER, VRRP_MULTICAST, VRRP_TTL, Received
+from vrrpd.protocol.packet import PRIORITY_OWNER, VRRP_TTL, IPAddress, Received, multicast_group
 
 VRID = 51
 VIPS = (IPv4Interface("192.0.2.254/24"),)
+VIPS6 = (IPv6Interface("2001:db8::254/64"),)
 LATENCY = 0.001
 
 
-def address(host: int) -> IPv4Address:
+def address(host: int, family: int = 4) -> IPAddress:
     """The primary address of host number `host` on the test segment, 192.0.2.`host`."""
-    return IPv4Address(f"192.0.2.{host}")
+    return IPv4Address(f"192.0.2.{host}") if family == 4 else IPv6Address(f"fe80::{host:x}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class Node:
     segment: int = 0
 
     @property
-    def address(self) -> IPv4Address:
+    def address(self) -> IPAddress:
         return self.config.primary_address
 
     @property
@@ -106,7 +107,9 @@ class Lan:
 
     latency: float = LATENCY
     seed: int = 0
-    advert_int: int = 1
+    advert_int: float = 1
+    version: int = 2  # 3: VRRPv3 (RFC 5798), advert_int in centisecond steps
+    family: int = 4  # 6: IPv6 (version 3 only), primary addresses fe80::`host`
     now: float = 0.0
     nodes: dict[str, Node] = field(default_factory=dict)
     trace: list[Traced] = field(default_factory=list)
@@ -125,14 +128,15 @@ class Lan:
     # -- building --------------------------------------------------------------------------------------------
 
     def add(self, name: str, priority: int, host: int, *, preempt: bool = True, **overrides: Any) -> Node:
-        """Add a host (not started) with primary address 192.0.2.`host`."""
+        """Add a host (not started) with primary address 192.0.2.`host` (fe80::`host` in an IPv6 LAN)."""
         assert name not in self.nodes
         fields: dict[str, Any] = {
             "vrid": VRID,
             "priority": priority,
-            "primary_address": address(host),
-            "vips": VIPS,
+            "primary_address": address(host, self.family),
+            "vips": VIPS if self.family == 4 else VIPS6,
             "advert_int": self.advert_int,
+            "version": self.version,
             "preempt": preempt,
             "garp_master_delay": 0.0,
         }
@@ -379,7 +383,8 @@ class Lan:
         for action in actions:
             self.trace.append(Traced(self.now, node.name, action))
             if isinstance(action, SendAdvert):
-                received = Received(action.advert, node.address, VRRP_MULTICAST, VRRP_TTL)
+                group = multicast_group(node.config.family)
+                received = Received(action.advert, node.address, group, VRRP_TTL)
                 self._broadcast(node, received)
             elif isinstance(action, AddVips):
                 assert node.name not in self.holders, f"{node.name}: AddVips while holding the VIPs"

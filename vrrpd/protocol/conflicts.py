@@ -84,7 +84,7 @@ class _Run:
 class ConflictDetector:
     """Per-instance conflict tracker. Feed it every received advert for our VRID with its verdict."""
 
-    def __init__(self, advert_int: int, owner: bool, vips: tuple[IPAddress, ...]) -> None:
+    def __init__(self, advert_int: float, owner: bool, vips: tuple[IPAddress, ...]) -> None:
         self.advert_int = advert_int
         self.owner = owner
         self.vips = vips
@@ -97,7 +97,7 @@ class ConflictDetector:
         self._master_since: float | None = None
         self._clear_after = CLEAR_INTERVALS * advert_int + 1.0
 
-    def reconfigure(self, advert_int: int, owner: bool, vips: tuple[IPAddress, ...]) -> None:
+    def reconfigure(self, advert_int: float, owner: bool, vips: tuple[IPAddress, ...]) -> None:
         """The instance's configuration changed (reload); running conflicts are kept until they clear."""
         self.advert_int, self.owner, self.vips = advert_int, owner, vips
         self._clear_after = CLEAR_INTERVALS * advert_int + 1.0

@@ -1,7 +1,21 @@
-"""The VRRPv2 virtual router state machine (RFC 3768 §6), sans-I/O.
+"""The VRRP virtual router state machine — VRRPv2 (RFC 3768 §6) and VRRPv3 (RFC 5798 §6) — sans-I/O.
 
 Everything that affects a transition lives in this module: a reader finds every §6.4 rule here, each next to
 the section it implements, and every deliberate keepalived-compatible deviation marked "Deviation".
+
+One design for both versions. RFC 5798 §6 keeps RFC 3768's states, events and rules and changes three
+things, all of them data here rather than a second state machine:
+
+* the interval is counted in centiseconds, and a backup adopts the master's: Master_Adver_Interval is
+  learned from every advert a backup accepts (§6.4.2) or that makes a master step down (§6.4.3), and set
+  back to the configured Advertisement_Interval at startup (§6.4.1). In v2 an advert's interval always
+  equals ours (§7.1 drops any other), so the same learning rule changes nothing there;
+* Skew_Time scales with it: ((256 - Priority) * Master_Adver_Interval) / 256 rather than (256 - Priority)
+  / 256 seconds (`skew_time`);
+* a master that does not own the addresses accepts packets addressed to them only with Accept_Mode
+  (§6.4.3), which `AddVips.accept` tells whoever installs them.
+
+Which version a router runs is `RouterConfig.version`; IPv6 addresses exist in v3 only.
 
 One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
 `set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vip_deleted`),
@@ -20,23 +34,30 @@ import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Interface, IPv6Interface
 
 from vrrpd.protocol.packet import (
     AUTH_DATA_LEN,
     AUTH_NONE,
     AUTH_PASS,
+    CENTISECONDS,
+    MAX_ADVER_INT_V3,
     PRIORITY_OWNER,
     PRIORITY_STOP,
+    VRRP_VERSION,
+    VRRP_VERSION_3,
     Advertisement,
     DropReason,
     IPAddress,
     Received,
+    address_mismatch,
     check_advert,
     pad_password,
 )
 from vrrpd.protocol.tracking import Tracked, faulted
 from vrrpd.protocol.tracking import effective_priority as tracking_priority
+
+IPInterface = IPv4Interface | IPv6Interface
 
 # Deviation (keepalived): a master answers a lower-priority advert at once to end a split brain quickly.
 # The answer — and the §6.4.3 answer to a priority-0 advert — is rate-limited to one per this many seconds,
@@ -86,23 +107,30 @@ class SendAdvert:
 
 @dataclass(frozen=True, slots=True)
 class AddVips:
-    """Install the virtual addresses on the interface."""
+    """Install the virtual addresses on the interface.
 
-    vips: tuple[IPv4Interface, ...]
+    `accept` False: do not accept packets addressed to them, except IPv6 Neighbor Solicitations and
+    Advertisements (RFC 5798 §6.1 Accept_Mode, §6.4.3): a master that is not the address owner only
+    forwards for them.
+    """
+
+    vips: tuple[IPInterface, ...]
+    accept: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveVips:
     """Remove the virtual addresses from the interface."""
 
-    vips: tuple[IPv4Interface, ...]
+    vips: tuple[IPInterface, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class SendGarp:
-    """Broadcast `count` gratuitous ARP requests for each address (§6.4.2 'Broadcast a gratuitous ARP')."""
+    """Announce each address `count` times: a gratuitous ARP request for an IPv4 address (RFC 3768 §6.4.2),
+    an unsolicited Neighbor Advertisement with the Override flag set for an IPv6 one (RFC 5798 §6.4.2)."""
 
-    addresses: tuple[IPv4Address, ...]
+    addresses: tuple[IPAddress, ...]
     count: int
 
 
@@ -126,22 +154,41 @@ class Dropped:
     advert: Advertisement
 
 
-Action = SendAdvert | AddVips | RemoveVips | SendGarp | StateChanged | Dropped
+@dataclass(frozen=True, slots=True)
+class Misconfigured:
+    """A received advertisement was processed, but shows that its sender is configured differently.
+
+    RFC 5798 §7.1: "MAY verify that 'Count IPvX Addrs' and the list of IPvX address(es) match the IPvX
+    Address(es) configured for the VRID. If the above check fails, the receiver SHOULD log the event" — log
+    and count it; the advert still takes part in the election (RFC 3768 discarded it: a `Dropped` there).
+    """
+
+    reason: DropReason
+    source: IPAddress
+    advert: Advertisement
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | StateChanged | Dropped | Misconfigured
 
 
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
-    """What the state machine needs of one virtual router's configuration. Validated on construction."""
+    """What the state machine needs of one virtual router's configuration. Validated on construction.
+
+    `advert_int` is in seconds: whole seconds 1..255 in VRRPv2 (RFC 3768 §5.3.7), 0.01..40.95 in steps of
+    0.01 in VRRPv3 (RFC 5798 §5.2.7: a 12-bit count of centiseconds). The addresses are of one family: IPv4,
+    or (v3 only) IPv6 with a link-local `primary_address` (§5.1.2.1).
+    """
 
     vrid: int
     priority: int
-    primary_address: IPv4Address
-    vips: tuple[IPv4Interface, ...]
-    advert_int: int = 1
+    primary_address: IPAddress
+    vips: tuple[IPInterface, ...]
+    advert_int: float = 1
     preempt: bool = True
     preempt_delay: float = 0.0
     auth_pass: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
-    unicast_peers: tuple[IPv4Address, ...] = ()
+    unicast_peers: tuple[IPAddress, ...] = ()
     garp_master_repeat: int = 5
     garp_master_delay: float = 5.0
     garp_master_refresh: float = 0.0
@@ -161,22 +208,29 @@ class RouterConfig:
     health_weight: int | None = None
     # Deviation (keepalived eVIPs): installed and announced like `vips`, never carried in adverts, so the
     # §5.3.5 one-octet count does not bound them and §7.1's address check does not cover them.
-    excluded: tuple[IPv4Interface, ...] = ()
+    excluded: tuple[IPInterface, ...] = ()
+    version: int = VRRP_VERSION
+    # RFC 5798 §6.1 Accept_Mode. Deviation (keepalived): True unless configured otherwise, as keepalived
+    # outside vrrp_strict; the RFC's default is False. The address owner always accepts (`accepts`).
+    accept: bool = True
     auth_data: bytes = field(init=False, repr=False)
     # The addresses as they appear in an advertisement (no prefix length). Derived from `vips` once:
     # every received advert is checked against it.
-    vip_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
+    vip_addresses: tuple[IPAddress, ...] = field(init=False, repr=False)
     # What a master installs and announces: `vips` then `excluded` (with and without prefix lengths).
-    installed: tuple[IPv4Interface, ...] = field(init=False, repr=False)
-    garp_addresses: tuple[IPv4Address, ...] = field(init=False, repr=False)
+    installed: tuple[IPInterface, ...] = field(init=False, repr=False)
+    garp_addresses: tuple[IPAddress, ...] = field(init=False, repr=False)
+    # Our adverts' Adver Int field: seconds in v2, centiseconds in v3.
+    adver_int_field: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vrid <= 255:
             raise ValueError(f"vrid {self.vrid} out of range 1..255")
         if not 1 <= self.priority <= 255:
             raise ValueError(f"priority {self.priority} out of range 1..255")
-        if not 1 <= self.advert_int <= 255:
-            raise ValueError(f"advert_int {self.advert_int} out of range 1..255")
+        if self.version not in (VRRP_VERSION, VRRP_VERSION_3):
+            raise ValueError(f"version {self.version} is not 2 or 3")
+        object.__setattr__(self, "adver_int_field", _adver_int_field(self.advert_int, self.version))
         if len(self.vips) > 255:
             raise ValueError("at most 255 virtual addresses fit in one advertisement")
         if self.preempt_delay < 0 or self.garp_master_delay < 0 or self.garp_master_refresh < 0:
@@ -191,6 +245,16 @@ class RouterConfig:
             raise ValueError(f"health_weight {self.health_weight} out of range 0..253")
         if self.priority == PRIORITY_OWNER and self.health_weight:
             raise ValueError("the address owner's priority cannot change: its health weight must be 0")
+        family = self.primary_address.version
+        if any(
+            a.version != family for a in (*(v.ip for v in self.vips + self.excluded), *self.unicast_peers)
+        ):
+            # RFC 5798 §5.2.9: "IPv4 and IPv6 MUST NOT both be carried in one IPvX Address field".
+            raise ValueError("a virtual router's addresses are all IPv4 or all IPv6")
+        if family == 6 and self.version != VRRP_VERSION_3:
+            raise ValueError("IPv6 needs VRRPv3 (RFC 5798): VRRPv2 is IPv4 only")
+        if self.auth_pass and self.version == VRRP_VERSION_3:
+            raise ValueError("VRRPv3 has no authentication (RFC 5798 §9)")
         data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
         object.__setattr__(self, "auth_data", data)
         object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
@@ -205,12 +269,14 @@ class RouterConfig:
         return check_advert(
             received,
             vrid=self.vrid,
-            adver_int=self.advert_int,
+            adver_int=self.adver_int_field,
             addresses=self.vip_addresses,
             own_addresses=(self.primary_address,),
             auth_type=self.auth_type,
             auth_data=self.auth_data,
             unicast_peers=self.unicast_peers,
+            version=self.version,
+            family=self.family,
         )
 
     @property
@@ -218,15 +284,48 @@ class RouterConfig:
         """0 (none) or 1 (simple text password, RFC 2338)."""
         return AUTH_PASS if self.auth_pass else AUTH_NONE
 
+    @property
+    def family(self) -> int:
+        """4 or 6: the family of every address of this virtual router."""
+        return self.primary_address.version
 
-def skew_time(priority: int) -> float:
-    """§6.1: Skew_Time = (256 - Priority) / 256 seconds."""
+    @property
+    def accepts(self) -> bool:
+        """RFC 5798 §6.4.3: a master accepts packets addressed to the virtual addresses "if it is the IPvX
+        address owner or if Accept_Mode is True"."""
+        return self.accept or self.priority == PRIORITY_OWNER
+
+
+def _adver_int_field(seconds: float, version: int) -> int:
+    """Our adverts' Adver Int field for an interval of `seconds`; ValueError if the version cannot say it."""
+    if version == VRRP_VERSION:
+        # RFC 3768 §5.3.7: an 8-bit count of seconds.
+        if seconds != int(seconds) or not 1 <= seconds <= 255:
+            raise ValueError(f"advert_int {seconds} is not a whole number of seconds 1..255 (VRRPv2)")
+        return int(seconds)
+    # RFC 5798 §5.2.7: a 12-bit count of centiseconds. The tolerance (a millionth of a centisecond) absorbs
+    # binary floating point: 0.29 * 100 is 28.999999999999996.
+    centiseconds = round(seconds * CENTISECONDS)
+    if abs(seconds * CENTISECONDS - centiseconds) > 1e-6 or not 1 <= centiseconds <= MAX_ADVER_INT_V3:
+        raise ValueError(f"advert_int {seconds} is not 0.01..40.95 seconds in steps of 0.01 (VRRPv3)")
+    return centiseconds
+
+
+def skew_time(priority: int, master_adver_int: float = 1.0, version: int = VRRP_VERSION) -> float:
+    """Skew_Time in seconds.
+
+    RFC 3768 §6.1: "(256 - Priority) / 256" seconds, whatever the interval.
+    RFC 5798 §6.1: "(((256 - priority) * Master_Adver_Interval) / 256)".
+    """
+    if version == VRRP_VERSION_3:
+        return (256 - priority) * master_adver_int / 256
     return (256 - priority) / 256
 
 
-def master_down_interval(advert_int: int, priority: int) -> float:
-    """§6.1: Master_Down_Interval = 3 * Advertisement_Interval + Skew_Time."""
-    return 3 * advert_int + skew_time(priority)
+def master_down_interval(master_adver_int: float, priority: int, version: int = VRRP_VERSION) -> float:
+    """§6.1: Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (RFC 3768 says
+    Advertisement_Interval: a v2 master's interval always equals ours)."""
+    return 3 * master_adver_int + skew_time(priority, master_adver_int, version)
 
 
 def effective_priority(base: int, weight: int, healthy: bool) -> int:
@@ -248,6 +347,9 @@ class Router:
         self.priority = config.priority  # effective priority (health checks may lower it)
         self.master_address: IPAddress | None = None
         self.faults: set[Fault] = set()
+        # RFC 5798 §6.1 Master_Adver_Interval, in seconds: "The initial value is the same as
+        # Advertisement_Interval"; a backup learns it from the master's adverts (§6.4.2).
+        self.master_adver_int: float = config.advert_int
         # The health check's verdict: None while there is none (no check configured), which counts as up.
         self.health: bool | None = None
         # Each tracked script's status (`set_tracked`): None until its first result.
@@ -263,8 +365,9 @@ class Router:
         self._lower_garp_at: float | None = None  # keepalived garp_lower_prio_delay: the second burst
         self._preempt_hold_until: float | None = None  # keepalived preempt_delay
         self._last_advert_at: float | None = None
-        # The last advert that passed §7.1 and the configuration it passed under (see `receive`).
-        self._accepted: tuple[Received, RouterConfig] | None = None
+        # The last advert that passed §7.1, the configuration it passed under and what it showed of its
+        # sender's configuration (see `receive`).
+        self._accepted: tuple[Received, RouterConfig, Misconfigured | None] | None = None
 
     # -- what the caller asks ------------------------------------------------------------------------
 
@@ -280,13 +383,13 @@ class Router:
 
     @property
     def skew_time(self) -> float:
-        """§6.1 Skew_Time at the current effective priority."""
-        return skew_time(self.priority)
+        """§6.1 Skew_Time at the current effective priority (and, in v3, Master_Adver_Interval)."""
+        return skew_time(self.priority, self.master_adver_int, self.config.version)
 
     @property
     def master_down_interval(self) -> float:
-        """§6.1 Master_Down_Interval at the current effective priority."""
-        return master_down_interval(self.config.advert_int, self.priority)
+        """§6.1 Master_Down_Interval at the current effective priority and Master_Adver_Interval."""
+        return master_down_interval(self.master_adver_int, self.priority, self.config.version)
 
     # -- commands --------------------------------------------------------------------------------------
 
@@ -384,11 +487,19 @@ class Router:
         old = self.config
         if config.vrid != old.vrid:
             raise ValueError(f"reconfigure cannot change the VRID ({old.vrid} -> {config.vrid})")
+        if config.version != old.version:
+            raise ValueError(
+                f"reconfigure cannot change the VRRP version ({old.version} -> {config.version})"
+            )
         if config.primary_address != old.primary_address:
             raise ValueError("reconfigure cannot change the primary address: restart the router")
         if (config.priority == PRIORITY_OWNER) != (old.priority == PRIORITY_OWNER):
             raise ValueError("priority 255 belongs to the address owner: gaining or losing it is a restart")
         self.config = config
+        if config.version == VRRP_VERSION or self.state is not State.BACKUP:
+            # A v3 backup keeps the interval it learned from the master (§6.4.2); anyone else runs on the
+            # configured one, as after §6.4.1.
+            self.master_adver_int = config.advert_int
         actions: list[Action] = []
         if self.state is State.MASTER:
             keep = set(config.installed)
@@ -418,7 +529,7 @@ class Router:
             actions += self._apply_health(now)
         return actions
 
-    def vips_missing(self, now: float, vips: Iterable[IPv4Interface]) -> list[Action]:
+    def vips_missing(self, now: float, vips: Iterable[IPInterface]) -> list[Action]:
         """Some configured addresses are not installed: a reload added them, or the kernel refused them.
 
         A master installs and announces them as it would on becoming master (`garp_master_repeat`
@@ -433,9 +544,12 @@ class Router:
         missing = tuple(v for v in vips if v in ours)
         if not missing:
             return []
-        return [AddVips(missing), SendGarp(tuple(v.ip for v in missing), cfg.garp_master_repeat)]
+        return [
+            AddVips(missing, accept=cfg.accepts),
+            SendGarp(tuple(v.ip for v in missing), cfg.garp_master_repeat),
+        ]
 
-    def vip_deleted(self, now: float, vip: IPv4Interface) -> list[Action]:
+    def vip_deleted(self, now: float, vip: IPInterface) -> list[Action]:
         """Someone deleted one of our addresses from the interface (the kernel told the caller).
 
         keepalived: a master puts it back and sends one GARP — the address did not move, so the
@@ -445,9 +559,9 @@ class Router:
         del now  # part of every entry point's signature; restoring arms no timer
         if self.state is not State.MASTER or vip not in self.config.installed:
             return []
-        return [AddVips((vip,)), SendGarp((vip.ip,), 1)]
+        return [AddVips((vip,), accept=self.config.accepts), SendGarp((vip.ip,), 1)]
 
-    def vip_added(self, now: float, vip: IPv4Interface) -> list[Action]:
+    def vip_added(self, now: float, vip: IPInterface) -> list[Action]:
         """One of our addresses appeared on the interface while this router does not hold it (the caller
         knows what it installed itself): added by hand, or by another tool.
 
@@ -479,7 +593,7 @@ class Router:
     # -- received advertisements ---------------------------------------------------------------------
 
     def receive(self, now: float, received: Received) -> list[Action]:
-        """An advertisement for this VRID arrived (already through `packet.decode_ipv4`).
+        """An advertisement for this VRID arrived (already through `packet.decode_ipv4` / `decode_ipv6`).
 
         Passing the very `Received` object of an earlier call is allowed and cheaper: the §7.1 checks are
         a pure function of the (immutable) advert and the configuration, so a repeat of the last accepted
@@ -492,14 +606,21 @@ class Router:
             reason = cfg.check(received)
             if reason is not None:
                 return [Dropped(reason, received.source, received.advert)]
-            self._accepted = (received, cfg)
+            notice = None
+            if cfg.version == VRRP_VERSION_3 and address_mismatch(received.advert, cfg.vip_addresses):
+                # RFC 5798 §7.1: a differing address list "SHOULD log the event"; the advert still counts.
+                notice = Misconfigured(DropReason.ADDRESS_MISMATCH, received.source, received.advert)
+            accepted = self._accepted = (received, cfg, notice)
         # Deviation (RFC 9568 erratum 8298, keepalived): the address owner processes adverts instead of
         # discarding them (§7.1), so two misconfigured owners still elect one master by address.
         if self.state is State.BACKUP:
-            return self._backup_receive(now, received)
-        if self.state is State.MASTER:
-            return self._master_receive(now, received)
-        return []  # INIT and FAULT take no part in the election
+            actions = self._backup_receive(now, received)
+        elif self.state is State.MASTER:
+            actions = self._master_receive(now, received)
+        else:
+            actions = []  # INIT and FAULT take no part in the election
+        notice = accepted[2]
+        return actions if notice is None else [notice, *actions]
 
     def _backup_receive(self, now: float, received: Received) -> list[Action]:
         adv, cfg = received.advert, self.config
@@ -512,7 +633,10 @@ class Router:
         if not cfg.preempt or adv.priority >= self.priority:
             # §6.4.2: "If Preempt_Mode is False, or If the Priority in the ADVERTISEMENT is greater than or
             # equal to the local Priority, then: Reset the Master_Down_Timer to Master_Down_Interval".
-            # An equal-priority master is never preempted by a backup.
+            # An equal-priority master is never preempted by a backup. RFC 5798 §6.4.2 first: "Set
+            # Master_Adver_Interval to Adver Interval contained in the ADVERTISEMENT; Recompute the
+            # Master_Down_Interval".
+            self._learn_interval(adv)
             self._master_down_at = now + self.master_down_interval
             self.master_address = received.source
             if adv.priority >= self.priority:
@@ -525,6 +649,7 @@ class Router:
             if self._preempt_hold_until is None:
                 self._preempt_hold_until = now + cfg.preempt_delay
             if now < self._preempt_hold_until:
+                self._learn_interval(adv)  # accepted like a higher-priority master's advert (above)
                 self._master_down_at = now + self.master_down_interval
                 self.master_address = received.source
                 return []
@@ -548,8 +673,11 @@ class Router:
             # §6.4.3: "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
             # Priority in the ADVERTISEMENT is equal to the local Priority and the primary IP Address of
             # the sender is greater than the local primary IP Address, then: Cancel Adver_Timer; Set
-            # Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state".
+            # Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state". RFC 5798
+            # §6.4.3 first sets Master_Adver_Interval from the advert and recomputes Skew_Time and
+            # Master_Down_Interval.
             self._stop_timers()
+            self._learn_interval(adv)
             self._master_down_at = now + self.master_down_interval
             return [
                 self._transition(State.BACKUP, Reason.PREEMPTED, received.source),
@@ -608,8 +736,10 @@ class Router:
             # virtual router) then: Send an ADVERTISEMENT; Broadcast a gratuitous ARP ...; Set the
             # Adver_Timer ...; Transition to the {Master} state".
             return self._become_master(now, Reason.ADDRESS_OWNER)
-        # §6.4.1: "else: Set the Master_Down_Timer to Master_Down_Interval; Transition to {Backup}".
+        # §6.4.1: "else: Set the Master_Down_Timer to Master_Down_Interval; Transition to {Backup}". RFC 5798
+        # §6.4.1 first: "Set Master_Adver_Interval to Advertisement_Interval".
         self._stop_timers()
+        self.master_adver_int = self.config.advert_int
         self._master_down_at = now + self.master_down_interval
         self._preempt_hold_until = None
         return [self._transition(State.BACKUP, reason, master=None)]
@@ -618,6 +748,9 @@ class Router:
         cfg = self.config
         self._stop_timers()
         self._preempt_hold_until = None
+        # A master advertises its own interval; what it learned as a backup no longer applies (keepalived
+        # resets it here too). §6.4.3 learns it again from the advert that makes it step down.
+        self.master_adver_int = cfg.advert_int
         # The advert goes first: it is what stops the other routers' Master_Down_Timers, and installing
         # addresses through netlink takes longer than one sendto(). GARPs follow the addresses (a client
         # answering a GARP must reach an installed VIP).
@@ -625,7 +758,8 @@ class Router:
         actions: list[Action] = [
             advert,
             self._transition(State.MASTER, reason, master=cfg.primary_address),
-            AddVips(cfg.installed),
+            # RFC 5798 §6.4.3: accept packets for the addresses only as their owner or with Accept_Mode.
+            AddVips(cfg.installed, accept=cfg.accepts),
             SendGarp(cfg.garp_addresses, cfg.garp_master_repeat),
         ]
         self._adver_at = now + cfg.advert_int
@@ -662,11 +796,17 @@ class Router:
                 vrid=cfg.vrid,
                 priority=priority,
                 addresses=cfg.vip_addresses,
-                adver_int=cfg.advert_int,
+                adver_int=cfg.adver_int_field,
                 auth_type=cfg.auth_type,
                 auth_data=cfg.auth_data,
+                version=cfg.version,
             )
         )
+
+    def _learn_interval(self, adv: Advertisement) -> None:
+        # RFC 5798 §6.4.2 / §6.4.3: "Set Master_Adver_Interval to Adver Interval contained in the
+        # ADVERTISEMENT". In v2 that is our own interval (§7.1 dropped any other).
+        self.master_adver_int = adv.centiseconds / CENTISECONDS
 
     def _apply_health(self, now: float) -> list[Action]:
         # A function of the whole state (the verdict, the weight, the base priority), not of the last

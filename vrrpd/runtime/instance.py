@@ -19,8 +19,8 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
-from typing import Literal, Protocol
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import Literal, Protocol, TypeVar
 
 from vrrpd import logs
 from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig
@@ -84,6 +84,16 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
         garp_master_refresh=config.garp_master_refresh,
         health_weight=config.check.weight if config.check is not None else None,
     )
+
+
+_V4 = TypeVar("_V4", IPv4Address, IPv4Interface)
+
+
+def _ipv4(items: tuple[_V4 | IPv6Address | IPv6Interface, ...]) -> tuple[_V4, ...]:
+    """The router's addresses as this transport takes them: IPv4 (the IPv6 transport is issue 16's)."""
+    if any(item.version != 4 for item in items):
+        raise NotImplementedError("IPv6 virtual addresses need the IPv6 transport")
+    return items  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,7 +459,8 @@ class Instance:
             case _PendingAdvert(payload=payload, destinations=destinations):
                 self._adverts_queued -= 1
                 await self._send_advert(payload, destinations)
-            case fsm.AddVips(vips=vips):
+            case fsm.AddVips(vips=added):
+                vips = _ipv4(added)
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
                 if failed and self._vip_retry is None:
@@ -459,7 +470,7 @@ class Instance:
             case fsm.RemoveVips(vips=vips):
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
-                targets = tuple(dict.fromkeys([*vips, *stale]))
+                targets = tuple(dict.fromkeys([*_ipv4(vips), *stale]))
                 await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
                 self._held.difference_update(targets)
             case _Routes(up=up):
@@ -469,7 +480,7 @@ class Instance:
                 # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
                 unsent: set[IPv4Address] = set()
                 for _ in range(count):
-                    for addr in addresses:
+                    for addr in _ipv4(addresses):
                         if addr in unsent:
                             continue
                         try:
@@ -484,6 +495,11 @@ class Instance:
             case fsm.Dropped(reason=reason, source=source):
                 self.counters.drops[reason.value] += 1
                 _drop_log.hit(
+                    f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
+                )
+            case fsm.Misconfigured(reason=reason, source=source):
+                # RFC 5798 §7.1: logged (rate-limited), not dropped — the advert took part in the election.
+                _misconfigured_log.hit(
                     f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
                 )
 
@@ -619,3 +635,4 @@ _drop_log = _DropLog("advert_dropped")
 # Its own event name: passing event="send_failed" to the drop log clashed with the log call's `event`
 # argument, so every failed send raised TypeError instead of being counted and logged.
 _send_log = _DropLog("send_failed")
+_misconfigured_log = _DropLog("peer_misconfigured")
