@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -23,8 +24,9 @@ from typing import IO
 
 import pytest
 
-from tests.support.daemons import VIP, config_text, start_listener, start_vrrpd, stop_all
+from tests.support.daemons import VIP, adverts, config_text, start_listener, start_vrrpd, stop_all
 from tests.support.hostile import HolderProbe, netns_call, proc_figures, wait_single
+from vrrpd.config import MAX_CONFIG_BYTES
 from vrrpd.ops.metrics import MAX_CONNECTIONS
 from vrrpd.protocol.fsm import master_down_interval
 from vrrpd.testing.lab import Lab, wait_until
@@ -194,3 +196,49 @@ def test_idle_connections_under_a_low_descriptor_limit_leave_the_tcp_check_worki
     finally:
         stop_all([n1, n2])
         listener.stop()
+
+
+def _reload(lab: Lab, node: str) -> tuple[int, str, float]:
+    t0 = time.monotonic()
+    sock = f"{lab.log_dir}/{node}.sock"
+    proc = lab.run(node, [sys.executable, "-m", "vrrpd", "reload", "--socket", sock], check=False, timeout=60)
+    return proc.returncode, (proc.stdout + proc.stderr).strip(), time.monotonic() - t0
+
+
+def test_reloading_a_huge_file_never_stops_the_adverts(lab: Lab, probe: HolderProbe) -> None:
+    # Before: a 25 MB file was parsed inside the event loop: 6.1 s without an advert from the master,
+    # the backup took over (3 adverts from it), and `vrrpd reload` gave up after 5 s.
+    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150))
+    n2 = start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100))
+    try:
+        assert wait_single(probe, VIP, "n1", STARTUP + master_down_interval(1, 150)) is not None
+        config = Path(lab.log_dir) / "n1.toml"
+        valid = config.read_text()
+        row = "k{} = [" + ", ".join(['"198.18.0.1"'] * 20) + "]\n"
+        huge = valid + "\n[junk]\n" + "".join(row.format(n) for n in range(25 * 2**20 // len(row.format(0))))
+        big = huge[: MAX_CONFIG_BYTES - 4096].rsplit("\n", 1)[0] + "\n"  # just under the bound
+        with lab.capture() as capture:
+            time.sleep(1.5)
+            config.write_text(huge)
+            rc, out, took = _reload(lab, "n1")
+            assert rc != 0 and f"the limit is {MAX_CONFIG_BYTES} bytes" in out and "\n" not in out, out
+            assert took < 2.0, took
+            config.write_text(big)
+            rc, out, took_big = _reload(lab, "n1")
+            assert rc != 0 and "unknown key" in out, out  # parsed in full, then refused: [junk]
+            config.write_text(valid)
+            rc, out, _ = _reload(lab, "n1")
+            assert rc == 0, out
+            time.sleep(1.5)
+            events = capture.stop()
+        sent = adverts(events, lab.ip("n1"))
+        gaps = [b.time - a.time for a, b in itertools.pairwise(sent)]
+        assert max(gaps) < 1.3, f"n1 advert gaps up to {max(gaps):.3f}s"
+        assert adverts(events, lab.ip("n2")) == []  # the backup never took over
+        assert probe.holders(VIP) == ["n1"]
+        print(
+            f"huge refused in {took:.2f}s; {len(big) / 2**20:.1f} MiB parsed off-loop in {took_big:.2f}s; "
+            f"worst advert gap {max(gaps) * 1000:.0f} ms over {len(sent)} adverts"
+        )
+    finally:
+        stop_all([n1, n2])

@@ -22,7 +22,7 @@ from typing import Any
 
 from vrrpd import __version__
 from vrrpd.config import ConfigError, load_config
-from vrrpd.ops.control import CommandError, ControlError, request
+from vrrpd.ops.control import DEFAULT_TIMEOUT, CommandError, ControlError, request
 from vrrpd.ops.view import DaemonView, InstanceView
 
 SCHEMA_VERSION = 1
@@ -321,9 +321,14 @@ def _raw_socket(config_path: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _ask(path: str, command: str) -> Any:
+# A reload reads up to MAX_CONFIG_BYTES (seconds of parsing, off the daemon's loop) and may stop instances
+# (each bounded by 10 s): the status request's 5 s would give up on a reload that is still working.
+RELOAD_TIMEOUT = 30.0
+
+
+def _ask(path: str, command: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
     try:
-        return request(path, command)
+        return request(path, command, timeout)
     except ControlError as exc:
         raise SystemExit(f"vrrpd: cannot reach the daemon at {path}: {exc}") from None
     except CommandError as exc:
@@ -353,7 +358,7 @@ def reload_main(args: argparse.Namespace) -> int:
     """``vrrpd reload``: ask the daemon to reload its file; prints what changed, or why it refused."""
     path = socket_path(args.socket, args.config)
     try:
-        result = _ask(path, "reload")
+        result = _ask(path, "reload", RELOAD_TIMEOUT)
     except SystemExit as exc:
         print(exc.code, file=sys.stderr)
         return 1
