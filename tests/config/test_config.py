@@ -344,7 +344,7 @@ def test_executable_paths(tmp_path: Path, executable: Path) -> None:
     inst = parse(
         toml({"notify": f'"{executable}"'}, check={"tcp_port": "", "script": f'"{executable}"'})
     ).vrrp_instance[0]
-    assert inst.notify == executable
+    assert inst.notify == (str(executable),)  # a command: the program, no arguments
     assert inst.check is not None and inst.check.script == executable
 
     plain = tmp_path / "plain"
@@ -762,6 +762,10 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "log_format",
         "metrics_listen",
         "notify_fifo",
+        "enable_script_security",
+        "script_user",
+        "script_group",
+        "garp_interval",
     )
-    assert fields_of(Config) == ("global_", "vrrp_instance")
+    assert fields_of(Config) == ("global_", "vrrp_instance", "vrrp_script")
     assert fields_of(InstanceConfig)[:3] == ("name", "interface", "virtual_router_id")

@@ -96,20 +96,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_config(path: str, interface_check: bool, file_check: bool) -> int:
-    from vrrpd.config import check_interfaces, describe, load_config  # noqa: PLC0415 - see main()
+    from vrrpd.config import check_interfaces, check_programs, describe, load_config  # noqa: PLC0415 - see main()
 
     config = load_config(path, check_files=file_check)
     if interface_check:
         check_interfaces(config)
+    for warning in check_programs(config):
+        print(f"vrrpd: warning: {warning}", file=sys.stderr)
     print(describe(config))
     return 0
 
 
 def _run(path: str) -> int:
-    from vrrpd.config import check_interfaces, load_config  # noqa: PLC0415 - see main()
+    from vrrpd.config import check_interfaces, check_programs, load_config  # noqa: PLC0415 - see main()
 
     config = load_config(path)
     check_interfaces(config)
+    check_programs(config)  # its warnings are logged by the daemon
     from vrrpd.runtime.daemon import run  # noqa: PLC0415 - the daemon's imports are heavy; load on demand
 
     return run(config)

@@ -14,6 +14,7 @@ from vrrpd.config.load import (
     MAX_CONFIG_BYTES,
     MAX_NESTING,
     check_interfaces,
+    check_programs,
     fields_of,
     from_dict,
     load_config,
@@ -29,6 +30,8 @@ from vrrpd.config.schema import (
     ListenAddress,
     RouteConfig,
     RuleConfig,
+    TrackScript,
+    VrrpScriptConfig,
 )
 
 __all__ = [
@@ -47,7 +50,10 @@ __all__ = [
     "ListenAddress",
     "RouteConfig",
     "RuleConfig",
+    "TrackScript",
+    "VrrpScriptConfig",
     "check_interfaces",
+    "check_programs",
     "describe",
     "fields_of",
     "from_dict",

@@ -54,10 +54,14 @@ def describe(config: Config) -> str:
             ),
             f"  auth: {'yes (PASS)' if inst.auth_pass is not None else 'no'}; adverts: {adverts}",
             f"  check: {_describe_check(inst.check) if inst.check else 'none'}",
-            f"  notify: {inst.notify or 'none'} (timeout {_seconds(inst.notify_timeout)})",
+            f"  notify: {_command(inst.notify)} (timeout {_seconds(inst.notify_timeout)})",
             f"  garp: {inst.garp_master_repeat} on becoming master, second burst after {second}, "
             f"refresh {refresh}",
             *(f"  route (while master): {route}" for route in inst.virtual_routes),
             *(f"  rule (while master): {rule}" for rule in inst.virtual_rules),
         ]
     return "\n".join(lines)
+
+
+def _command(argv: tuple[str, ...] | None) -> str:
+    return " ".join(argv) if argv else "none"

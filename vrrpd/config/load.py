@@ -27,6 +27,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from vrrpd.config.errors import ConfigError, ConfigIssue, InvalidValue, RuleBroken
+from vrrpd.config.programs import ids_of, insecure_component, needs_protection
 from vrrpd.config.schema import FILES_CHECKED, Config, GlobalConfig, Parse
 from vrrpd.config.servicelinks import is_service_link
 
@@ -348,6 +349,66 @@ def check_interfaces(config: Config) -> None:
             )
     if issues:
         raise ConfigError(*issues)
+
+
+def programs_of(config: Config) -> list[tuple[str, tuple[str, ...], str | None, str | None]]:
+    """Every program the configuration runs: (key path, command, user, group), user None for the
+    global script_user's (or keepalived's default)."""
+    g = config.global_
+    out: list[tuple[str, tuple[str, ...], str | None, str | None]] = []
+    for index, script in enumerate(config.vrrp_script):
+        user, group = (
+            (script.user, script.group) if script.user is not None else (g.script_user, g.script_group)
+        )
+        out.append((f"vrrp_script[{index}].script", script.script, user, group))
+    for index, inst in enumerate(config.vrrp_instance):
+        for key in ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop"):
+            command = getattr(inst, key)
+            if command is not None:
+                out.append((f"vrrp_instance[{index}].{key}", command, g.script_user, g.script_group))
+        if inst.check is not None and inst.check.script is not None:
+            out.append((f"vrrp_instance[{index}].check.script", (str(inst.check.script),), None, None))
+    return out
+
+
+def check_programs(config: Config) -> list[str]:
+    """keepalived's script security, on this host: every user named exists, and with
+    ``enable_script_security`` no program that runs with root's power can be changed by anyone but
+    root (the program, or a directory above it, or the file a link points to). Raises ``ConfigError``
+    for each offence; without ``enable_script_security`` an unsafe program is only a warning line
+    (returned), as keepalived's "SECURITY VIOLATION" log."""
+    issues: list[ConfigIssue] = []
+    warnings: list[str] = []
+    secure = config.global_.enable_script_security
+    for key, command, user, group in programs_of(config):
+        try:
+            uid, gid = ids_of(user, group)
+        except LookupError as exc:
+            issues.append(ConfigIssue(config.source, str(exc), key, _render(user)))
+            continue
+        program = Path(command[0])
+        if not needs_protection(program, uid, gid):
+            continue
+        for path in dict.fromkeys((program, program.resolve())):
+            unsafe = insecure_component(path)
+            if unsafe is None:
+                continue
+            where, why = unsafe
+            problem = f"{where} {why}: a program run as root must be changeable by root only"
+            if secure:
+                issues.append(
+                    ConfigIssue(
+                        config.source, f"{problem} (enable_script_security)", key, _render(str(program))
+                    )
+                )
+            else:
+                warnings.append(
+                    f"{config.source}: {key}: {program}: {problem} (set enable_script_security to refuse it)"
+                )
+            break
+    if issues:
+        raise ConfigError(*issues)
+    return warnings
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from vrrpd.config.errors import InvalidValue, RuleBroken
+from vrrpd.config.programs import SEARCH_PATH, CommandError, resolve, split_command
 
 # Excluded VIPs are not in adverts, so §5.3.5's 255 does not bound them; this bound keeps one instance's
 # takeover (one netlink batch per 128 addresses, garp_master_repeat GARPs each) in the tens of milliseconds.
@@ -176,6 +177,48 @@ def _parse_executable(value: object) -> Path:
 
 _EXECUTABLE = "an absolute path to an executable file"
 
+_COMMAND = (
+    "a command: a string split into words as keepalived splits it (quotes group, no shell), or an "
+    "array of words; the program is an absolute path to an executable file or a name found in "
+    + ":".join(SEARCH_PATH)
+)
+
+
+def _parse_command(value: object) -> tuple[str, ...]:
+    """A program and its arguments (keepalived's ``script``/``notify`` line), the program resolved."""
+    if isinstance(value, str):
+        try:
+            argv = split_command(value)
+        except CommandError as exc:
+            raise InvalidValue(f"{exc}; must be {_COMMAND}") from None
+    elif isinstance(value, list) and all(isinstance(word, str) for word in value):
+        argv = list(value)
+    else:
+        raise InvalidValue(f"must be {_COMMAND}")
+    if not argv or not argv[0] or any("\x00" in word for word in argv):
+        raise InvalidValue(f"empty command; must be {_COMMAND}")
+    if not FILES_CHECKED.get():
+        # For another host (check-config --no-file-check, import-keepalived): the program is found there.
+        if "/" in argv[0] and not argv[0].startswith("/"):
+            raise InvalidValue(f"{argv[0]!r} is a relative path; must be {_COMMAND}")
+        return tuple(argv)
+    program = resolve(argv[0])
+    if program is None:
+        raise InvalidValue(
+            f"{argv[0]!r} is not an absolute path and is not found in the PATH; must be {_COMMAND}"
+        )
+    if not program.is_absolute():
+        raise InvalidValue(f"{argv[0]!r} is a relative path; must be {_COMMAND}")
+    if not program.is_file():
+        raise InvalidValue(f"{program}: no such file; must be {_COMMAND}")
+    if not os.access(program, os.X_OK):
+        raise InvalidValue(f"{program}: file is not executable (chmod +x?); must be {_COMMAND}")
+    return (str(program), *argv[1:])
+
+
+_USER = "a user name (or numeric id) that exists on this host"
+_SCRIPT_NAME = "a name of 1..128 printable characters without spaces"
+
 # ---------------------------------------------------------------------------------------------
 # Virtual routes and rules (keepalived's virtual_routes / virtual_rules): installed after the VIPs on
 # becoming MASTER, removed before them on leaving it.
@@ -320,6 +363,71 @@ class CheckConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
             )
 
 
+_WEIGHT = "an integer -253..253"
+
+
+class VrrpScriptConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_script]]``: a named check run once and tracked by any number of instances.
+
+    keepalived's ``vrrp_script`` exactly: every ``interval`` seconds the command runs (no shell) for at
+    most ``timeout`` seconds (default: the interval); exit status 0 is a success. The first result counts
+    at once, then ``rise`` consecutive successes make it OK and ``fall`` consecutive failures make it
+    failed (``init_fail``: it starts failed). What a result does to an instance is its weight
+    (`vrrpd.protocol.tracking`): ``weight > 0`` is added to the priority while OK, ``weight < 0`` while
+    failed, ``weight_reverse`` negates it, and weight 0 puts the instance in FAULT while failed.
+    """
+
+    name: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$", description=_SCRIPT_NAME)]
+    script: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)]
+    interval: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] = 1.0
+    timeout: (
+        Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] | None
+    ) = None
+    rise: Annotated[int, Meta(ge=1, le=65535, description="an integer 1..65535")] = 1
+    fall: Annotated[int, Meta(ge=1, le=65535, description="an integer 1..65535")] = 1
+    weight: Annotated[int, Meta(ge=-253, le=253, description=_WEIGHT)] = 0
+    weight_reverse: Annotated[bool, Meta(description="true or false")] = False
+    user: Annotated[str, Meta(pattern=r"^[^\x00-\x20:]{1,64}$", description=_USER)] | None = None
+    group: Annotated[str, Meta(pattern=r"^[^\x00-\x20:]{1,64}$", description="a group name or id")] | None = (
+        None
+    )
+    init_fail: Annotated[bool, Meta(description="true or false")] = False
+
+    @property
+    def run_timeout(self) -> float:
+        """How long one run may take: ``timeout``, else keepalived's default, the interval."""
+        return self.timeout if self.timeout is not None else self.interval
+
+    def __post_init__(self) -> None:
+        if self.group is not None and self.user is None:
+            raise RuleBroken(
+                ("group",), self.group, "applies only with user (as keepalived's user USER GROUP)"
+            )
+
+
+class TrackScript(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One entry of an instance's ``track_script``: a ``[[vrrp_script]]`` name, optionally with this
+    instance's own weight and reverse flag (keepalived: ``name weight N [reverse|noreverse]``)."""
+
+    name: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$", description=_SCRIPT_NAME)]
+    weight: Annotated[int, Meta(ge=-253, le=253, description=_WEIGHT)] | None = None
+    reverse: Annotated[bool, Meta(description="true or false")] | None = None
+
+
+_TRACK = 'a [[vrrp_script]] name, or a table { name = "...", weight = N, reverse = true|false }'
+
+
+def _parse_track(value: object) -> TrackScript:
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise InvalidValue(f"must be {_TRACK}")
+    try:
+        return msgspec.convert(value, TrackScript)
+    except msgspec.ValidationError as exc:
+        raise InvalidValue(f"{exc}; must be {_TRACK}") from None
+
+
 class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[vrrp_instance]]``: a virtual router (interface, VRID) and what it does on transitions."""
 
@@ -373,7 +481,13 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         Meta(description=f"a list of addresses, each {_IPV4_ADDRESS}"),
     ] = ()
     unicast_src_ip: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
-    notify: Annotated[Path, Parse(_parse_executable), Meta(description=_EXECUTABLE)] | None = None
+    # keepalived's notify: called as COMMAND... INSTANCE <name> <STATE> <priority> on every change.
+    notify: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    # keepalived's notify_master/backup/fault/stop: run as written, before `notify`, on entering the state.
+    notify_master: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_backup: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_fault: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_stop: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
     notify_timeout: Annotated[
         float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
     ] = 10.0
@@ -384,6 +498,17 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     garp_master_refresh: Annotated[
         float, Meta(ge=0, le=86400, description="a number of seconds >= 0 and <= 86400 (0 = off)")
     ] = 0.0
+    garp_master_refresh_repeat: Annotated[int, Meta(ge=1, le=100, description="an integer 1..100")] = 1
+    # keepalived's garp_lower_prio_repeat/delay: GARPs a master sends on hearing a lower-priority advert.
+    garp_lower_prio_repeat: Annotated[int, Meta(ge=0, le=100, description="an integer 0..100 (0 = none)")] = 5
+    garp_lower_prio_delay: Annotated[
+        float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600 (0 = no second burst)")
+    ] = 5.0
+    track_script: Annotated[
+        tuple[TrackScript, ...],
+        Parse(_parse_track, each=True),
+        Meta(description=f"a list, each {_TRACK}"),
+    ] = ()
     check: Annotated[CheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
     # keepalived's virtual_routes / virtual_rules: present only while MASTER, like the VIPs.
     virtual_routes: Annotated[
@@ -441,6 +566,11 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                 str(self.unicast_src_ip),
                 "applies only with unicast_peer (multicast adverts use the primary address)",
             )
+        tracked: set[str] = set()
+        for index, track in enumerate(self.track_script):
+            if track.name in tracked:
+                raise RuleBroken(("track_script", index), track.name, "tracked twice")
+            tracked.add(track.name)
         if self.is_owner and self.check is not None and self.check.weight != 0:
             raise RuleBroken(
                 ("check", "weight"),
@@ -474,6 +604,19 @@ class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         ]
         | None
     ) = None
+    # keepalived's enable_script_security: refuse to run a check or notify program as root (or group root)
+    # when it, or a directory above it, can be changed by someone other than root.
+    enable_script_security: Annotated[bool, Meta(description="true or false")] = False
+    # keepalived's script_user USER [GROUP]: who runs the programs by default (unset: keepalived's rule,
+    # the user keepalived_script if it exists, else root).
+    script_user: Annotated[str, Meta(pattern=r"^[^\x00-\x20:]{1,64}$", description=_USER)] | None = None
+    script_group: (
+        Annotated[str, Meta(pattern=r"^[^\x00-\x20:]{1,64}$", description="a group name or id")] | None
+    ) = None
+    # keepalived's vrrp_garp_interval: the pause between two gratuitous ARPs on one interface.
+    garp_interval: Annotated[
+        float, Meta(ge=0, le=1, description="a number of seconds 0..1 (0 = no pause)")
+    ] = 0.0
 
 
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -485,6 +628,9 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     vrrp_instance: Annotated[
         tuple[InstanceConfig, ...], Meta(min_length=1, description="at least one [[vrrp_instance]] table")
     ]
+    vrrp_script: Annotated[
+        tuple[VrrpScriptConfig, ...], Meta(description="[[vrrp_script]] tables (named checks)")
+    ] = ()
     # Not a configuration key (a leading "_" keeps a field out of the TOML schema): see ``source``.
     _source: str = "<config>"
 
@@ -493,7 +639,28 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         """Where this configuration was read from (a file path), for error messages."""
         return self._source
 
+    @property
+    def scripts(self) -> dict[str, VrrpScriptConfig]:
+        """The ``[[vrrp_script]]`` tables by name."""
+        return {script.name: script for script in self.vrrp_script}
+
     def __post_init__(self) -> None:
+        script_names: dict[str, int] = {}
+        for index, script in enumerate(self.vrrp_script):
+            if script.name in script_names:
+                first = script_names[script.name]
+                raise RuleBroken(
+                    ("vrrp_script", index, "name"), script.name, f"also used by vrrp_script[{first}]"
+                )
+            script_names[script.name] = index
+        for index, inst in enumerate(self.vrrp_instance):
+            for track_index, track in enumerate(inst.track_script):
+                if track.name not in script_names:
+                    raise RuleBroken(
+                        ("vrrp_instance", index, "track_script", track_index),
+                        track.name,
+                        "no [[vrrp_script]] has this name",
+                    )
         names: dict[str, int] = {}
         routers: dict[tuple[str, int], int] = {}
         vips: dict[IPv4Address, int] = {}

@@ -27,8 +27,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vrrpd import logs
-from vrrpd.config import Config, GlobalConfig, InstanceConfig, ListenAddress
+from vrrpd.config import (
+    Config,
+    ConfigError,
+    GlobalConfig,
+    InstanceConfig,
+    ListenAddress,
+    VrrpScriptConfig,
+    check_programs,
+)
 from vrrpd.config.diff import InstanceKey, key_of
+from vrrpd.config.programs import ids_of
 from vrrpd.kernel.netlink import (
     AddressAdded,
     AddressRemoved,
@@ -41,8 +50,16 @@ from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
 from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
+from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
-from vrrpd.runtime.healthcheck import HealthCheck, ProbeResult, script_probe, tcp_probe
+from vrrpd.runtime.healthcheck import (
+    Credentials,
+    HealthCheck,
+    ProbeResult,
+    ScriptRunner,
+    script_probe,
+    tcp_probe,
+)
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface, StartupError
 from vrrpd.runtime.notify import Notifier, NotifyFifo
@@ -78,6 +95,9 @@ class Daemon:
         self.fifo: NotifyFifo | None = None
         self._fifo_created: Path | None = None  # a FIFO we made, removed again at exit
         self._checks: dict[InstanceKey, HealthCheck] = {}
+        self._scripts: dict[str, ScriptRunner] = {}  # the [[vrrp_script]]s some instance tracks
+        self._script_defs: dict[str, tuple[object, ...]] = {}  # what each runner was made from
+        self._stopping: set[asyncio.Task[None]] = set()  # runners a reload replaced, still stopping
         self._notifiers: dict[InstanceKey, Notifier] = {}
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -149,6 +169,8 @@ class Daemon:
                     inst.start()
                 for check in self._checks.values():
                     check.start()
+                for runner in self._scripts.values():
+                    runner.start()
                 log.info(
                     "started",
                     router_id=g.router_id,
@@ -172,8 +194,14 @@ class Daemon:
         return 0
 
     async def _setup(self, netlink: Netlink, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            for warning in check_programs(self.config):
+                log.warning("insecure_program", detail=warning)
+        except ConfigError as exc:  # checked before start (vrrpd run); the host may have changed since
+            raise StartupError(str(exc)) from None
         for inst_cfg in self.config.vrrp_instance:
             await self.add_instance(inst_cfg)
+        self.sync_scripts()
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
 
     async def _open_interface(self, inst_cfg: InstanceConfig) -> Interface:
@@ -223,11 +251,19 @@ class Daemon:
         self._locks[key] = lock
         # A sub-second VRRPv3 master sends more adverts than the flood guard's default budget allows.
         iface.allow_rate(1.5 / inst_cfg.advert_int)
-        notifier = Notifier(str(inst_cfg.notify) if inst_cfg.notify else None, inst_cfg.notify_timeout)
+        notifier = self._notifier(inst_cfg)
         notifier.start()
         self._notifiers[key] = notifier
         loop = asyncio.get_running_loop()
-        inst = Instance(inst_cfg, iface.src, iface, self._notify_for(key), loop, routing=self._netlink)
+        inst = Instance(
+            inst_cfg,
+            iface.src,
+            iface,
+            self._notify_for(key),
+            loop,
+            routing=self._netlink,
+            scripts=self.config.scripts,
+        )
         iface.instances[inst_cfg.virtual_router_id] = inst
         self.instances.append(inst)
         if not iface.link.up:
@@ -271,12 +307,80 @@ class Daemon:
         """A reload changed the instance's notify settings: a new notifier; the old one drains first."""
         cfg = inst.config
         replaced = self._notifiers.get(inst.key)
-        notifier = Notifier(str(cfg.notify) if cfg.notify else None, cfg.notify_timeout)
+        notifier = self._notifier(cfg)
         notifier.start()
         self._notifiers[inst.key] = notifier
         if replaced is not None:
             await replaced.drain(NOTIFY_DRAIN_TIMEOUT)
             await replaced.close()
+
+    def _notifier(self, cfg: InstanceConfig) -> Notifier:
+        """keepalived's notify and notify_<state> programs of one instance, run as script_user."""
+        g = self.config.global_
+        states = {
+            "MASTER": cfg.notify_master,
+            "BACKUP": cfg.notify_backup,
+            "FAULT": cfg.notify_fault,
+            "STOP": cfg.notify_stop,
+        }
+        return Notifier(
+            cfg.notify,
+            cfg.notify_timeout,
+            states={state: argv for state, argv in states.items() if argv},
+            credentials=_credentials(g.script_user, g.script_group),
+        )
+
+    def sync_scripts(self) -> list[ScriptRunner]:
+        """Make the [[vrrp_script]] runners those the configuration's instances track: a script whose
+        command, timing and user are unchanged keeps running (and its status); returns new runners
+        (not started) and feeds the instances the status of the runners kept."""
+        config = self.config
+        tracked = {t.name for inst in config.vrrp_instance for t in inst.track_script}
+        g = config.global_
+        for name in list(self._scripts):
+            script = config.scripts.get(name)
+            if name in tracked and script is not None and _runner_of(script, g) == self._script_defs[name]:
+                continue
+            runner = self._scripts.pop(name)
+            del self._script_defs[name]
+            task = asyncio.get_running_loop().create_task(runner.stop(), name=f"stop-script:{name}")
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        started: list[ScriptRunner] = []
+        for name in sorted(tracked):
+            kept = self._scripts.get(name)
+            if kept is not None:
+                if kept.status is not None:  # an instance may have started tracking it on a reload
+                    self._script_changed(name, kept.status)
+                continue
+            script = config.scripts[name]
+            runner = ScriptRunner(
+                name,
+                script.script,
+                ScriptCounter(script.rise, script.fall, init_fail=script.init_fail),
+                self._script_changed,
+                interval=script.interval,
+                timeout=script.run_timeout,
+                credentials=_credentials(*_user_of(script, g)),
+            )
+            self._scripts[name] = runner
+            self._script_defs[name] = _runner_of(script, g)
+            started.append(runner)
+        return started
+
+    def start_scripts(self) -> None:
+        """After a reload: retrack every instance (a [[vrrp_script]]'s weight may have changed), then
+        start the runners `sync_scripts` made."""
+        for inst in self.instances:
+            if inst.config.track_script:
+                inst.reconfigure(inst.config, self.config.scripts)
+        for runner in self.sync_scripts():
+            runner.start()
+
+    def _script_changed(self, name: str, status: bool) -> None:
+        for inst in self.instances:
+            if any(t.name == name for t in inst.config.track_script):
+                inst.tracked_changed(name, status)
 
     def _notify_for(self, key: InstanceKey) -> Callable[[str, str, int], None]:
         # Looked up at call time: a reload may replace the instance's notifier (a new notify path).
@@ -508,6 +612,9 @@ class Daemon:
         await asyncio.gather(*(i.stop(STOP_TIMEOUT) for i in self.instances))
         await asyncio.gather(*(c.stop() for c in self._checks.values()), return_exceptions=True)
         await asyncio.gather(
+            *(s.stop() for s in self._scripts.values()), *self._stopping, return_exceptions=True
+        )
+        await asyncio.gather(
             *(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in self._notifiers.values()), return_exceptions=True
         )
         for task in self._tasks:
@@ -670,3 +777,26 @@ def run(config: Config) -> int:
         return 1
     except KeyboardInterrupt:  # only before the signal handlers are installed
         return 130
+
+
+def _user_of(script: VrrpScriptConfig, g: GlobalConfig) -> tuple[str | None, str | None]:
+    """A script's own user (keepalived's ``user``), else the global script_user."""
+    return (script.user, script.group) if script.user is not None else (g.script_user, g.script_group)
+
+
+def _credentials(user: str | None, group: str | None) -> Credentials | None:
+    """Who runs a program (keepalived's rules, `vrrpd.config.programs.ids_of`); None: ourselves."""
+    try:
+        uid, gid = ids_of(user, group)
+    except LookupError as exc:  # check_programs refused it before start; the host changed since
+        log.error("script_user_unknown", user=user, group=group, error=str(exc))
+        return None
+    if (uid, gid) == (os.geteuid(), os.getegid()):
+        return None
+    return Credentials(uid, gid)
+
+
+def _runner_of(script: VrrpScriptConfig, g: GlobalConfig) -> tuple[object, ...]:
+    """What a script runner is made from: a change restarts it (weights live in the routers)."""
+    timing = (script.interval, script.run_timeout, script.rise, script.fall, script.init_fail)
+    return (script.script, *timing, _user_of(script, g))

@@ -25,13 +25,16 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from vrrpd.logs import get_logger
+from vrrpd.protocol.tracking import ScriptCounter
 
 __all__ = [
     "MINIMAL_ENV",
+    "Credentials",
     "HealthCheck",
     "Probe",
     "ProbeResult",
     "RunOutcome",
+    "ScriptRunner",
     "run_program",
     "script_probe",
     "tcp_probe",
@@ -121,17 +124,32 @@ async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
 
 # The probes take `timeout` (ruff ASYNC109 would have callers wrap them in asyncio.timeout):
 # expiry is an answer here — unhealthy, program killed and reaped — not an exception to unwind.
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who runs a program (keepalived's script_user / a vrrp_script's user): uid and gid, no
+    supplementary groups. Applied only when vrrpd runs as root; a daemon running as someone else
+    cannot switch and runs programs as itself."""
+
+    uid: int
+    gid: int
+
+
 async def run_program(
     argv: Sequence[str],
     timeout: float,  # noqa: ASYNC109
     *,
     abort: asyncio.Event | None = None,
+    credentials: Credentials | None = None,
 ) -> RunOutcome:
     """Run ``argv`` (no shell) with `MINIMAL_ENV` and stdio on /dev/null, for at most ``timeout``
     seconds, in a process group of its own that is killed when the program ends (no orphans).
     Never raises for the program's own failures: a missing or non-executable file, a non-zero exit
     and a timeout all come back as a `RunOutcome`. Setting ``abort`` kills it early (``aborted``).
-    Cancellation kills and reaps the program before propagating."""
+    Cancellation kills and reaps the program before propagating. With ``credentials`` (and vrrpd
+    running as root) the program runs as that uid:gid with no supplementary groups, as keepalived's."""
+    switch: dict[str, object] = {}
+    if credentials is not None and os.geteuid() == 0:
+        switch = {"user": credentials.uid, "group": credentials.gid, "extra_groups": []}
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -140,6 +158,7 @@ async def run_program(
             stderr=asyncio.subprocess.DEVNULL,
             env=MINIMAL_ENV,
             start_new_session=True,
+            **switch,  # type: ignore[arg-type]
         )
     except FileNotFoundError:
         return RunOutcome(None, "not found")
@@ -324,4 +343,77 @@ class HealthCheck:
             started = loop.time()
             ok, detail = await self._probe_once()
             self.record(ok, detail, started)
+            await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
+
+
+class ScriptRunner:
+    """One keepalived ``vrrp_script``: run ``argv`` every ``interval`` seconds (at most ``timeout`` each)
+    and debounce the results with keepalived's own counter (`vrrpd.protocol.tracking.ScriptCounter`).
+
+    ``on_change(name, status)`` is called when the status changes — the first result always does —
+    with True (OK) or False (failed). The first run is at once; runs never overlap. One runner per
+    script, however many instances track it (keepalived runs a shared script once).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        counter: ScriptCounter,
+        on_change: Callable[[str, bool], None],
+        *,
+        interval: float,
+        timeout: float,
+        credentials: Credentials | None = None,
+    ) -> None:
+        if interval <= 0 or timeout <= 0:
+            raise ValueError(f"script {name!r}: interval and timeout must be > 0")
+        self.name = name
+        self.argv = list(argv)
+        self.interval = interval
+        self.timeout = timeout
+        self.counter = counter
+        self.credentials = credentials
+        self._on_change = on_change
+        self.last_detail = ""
+        self.last_run: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def status(self) -> bool | None:
+        """None until the first result, then OK (True) or failed (False)."""
+        return self.counter.status
+
+    def start(self) -> None:
+        """Start running in a task of the running loop; the first run is immediate."""
+        if self._task is not None and not self._task.done():
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"vrrp_script:{self.name}")
+
+    async def stop(self) -> None:
+        """Stop; a run in flight is killed and reaped."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait([task])
+
+    def record(self, ok: bool, detail: str, now: float) -> None:
+        """Account one run's result; public so the rules can be driven without a loop."""
+        self.last_detail, self.last_run = detail, now
+        changed = self.counter.record(ok)
+        if changed is None:
+            return
+        _log.info("vrrp_script_changed", script=self.name, ok=changed, detail=detail)
+        try:
+            self._on_change(self.name, changed)
+        except Exception:
+            _log.exception("vrrp_script_callback_failed", script=self.name)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:  # ends by cancellation in stop()
+            started = loop.time()
+            outcome = await run_program(self.argv, self.timeout, credentials=self.credentials)
+            self.record(outcome.ok, f"script {outcome.reason}", started)
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

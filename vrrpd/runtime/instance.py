@@ -17,17 +17,18 @@ import asyncio
 import errno
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Literal, Protocol, TypeVar
 
 from vrrpd import logs
-from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig
+from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig, VrrpScriptConfig
 from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, IPAddress, Received, encode
+from vrrpd.protocol.tracking import Tracked
 from vrrpd.runtime.healthcheck import HealthCheck
 
 log = logs.get_logger("vrrpd.runtime.instance")
@@ -66,8 +67,17 @@ class Routing(Protocol):
     async def rule(self, command: Literal["add", "del"], rule: RuleConfig) -> int: ...
 
 
-def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterConfig:
-    """The state machine's view of an instance's configuration."""
+def router_config(
+    config: InstanceConfig, primary: IPv4Address, scripts: Mapping[str, VrrpScriptConfig] | None = None
+) -> fsm.RouterConfig:
+    """The state machine's view of an instance's configuration; ``scripts`` are the [[vrrp_script]]
+    tables by name, whose weights a track_script entry takes unless it gives its own."""
+    tracked = []
+    for track in config.track_script:
+        script = (scripts or {}).get(track.name)
+        weight = track.weight if track.weight is not None else script.weight if script else 0
+        reverse = track.reverse if track.reverse is not None else script.weight_reverse if script else False
+        tracked.append((track.name, Tracked(weight, reverse)))
     return fsm.RouterConfig(
         vrid=config.virtual_router_id,
         priority=config.priority,
@@ -83,6 +93,10 @@ def router_config(config: InstanceConfig, primary: IPv4Address) -> fsm.RouterCon
         garp_master_delay=config.garp_master_delay,
         garp_master_refresh=config.garp_master_refresh,
         health_weight=config.check.weight if config.check is not None else None,
+        garp_master_refresh_repeat=config.garp_master_refresh_repeat,
+        garp_lower_prio_repeat=config.garp_lower_prio_repeat,
+        garp_lower_prio_delay=config.garp_lower_prio_delay,
+        tracked=tuple(tracked),
     )
 
 
@@ -132,15 +146,17 @@ class Instance:
         loop: asyncio.AbstractEventLoop,
         *,
         routing: Routing | None = None,
+        scripts: Mapping[str, VrrpScriptConfig] | None = None,
     ) -> None:
         self.config = config
         self._routing = routing
+        self.scripts: Mapping[str, VrrpScriptConfig] = scripts or {}
         self.name = config.name
         self.transport = transport
         self._notify = notify
         self._loop = loop
         self.primary = primary
-        self.router = fsm.Router(router_config(config, primary))
+        self.router = fsm.Router(router_config(config, primary, self.scripts))
         self.counters = Counters()
         self.last_transition: LastTransition | None = None
         self.check: HealthCheck | None = None  # set by the daemon; status reads its last probe
@@ -239,9 +255,17 @@ class Instance:
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
         self._feed(self.router.set_health(self._loop.time(), up))
 
+    def tracked_changed(self, name: str, status: bool | None) -> None:
+        """A tracked [[vrrp_script]] changed status: the router applies keepalived's weights."""
+        vrid = self.router.config.vrid
+        log.info("tracked_script_changed", instance=self.name, vrid=vrid, script=name, ok=status)
+        self._feed(self.router.set_tracked(self._loop.time(), name, status))
+
     # -- reload --------------------------------------------------------------------------------------------
 
-    def reconfigure(self, config: InstanceConfig) -> None:
+    def reconfigure(
+        self, config: InstanceConfig, scripts: Mapping[str, VrrpScriptConfig] | None = None
+    ) -> None:
         """Apply a changed configuration without a transition (a reload; see `Router.reconfigure`).
 
         The caller has checked that the change needs no restart (same interface, VRID and source
@@ -249,7 +273,10 @@ class Instance:
         (a VIP may move between instances).
         """
         self.config, self.name = config, config.name
-        actions = self.router.reconfigure(self._loop.time(), router_config(config, self.primary))
+        if scripts is not None:
+            self.scripts = scripts
+        wanted = router_config(config, self.primary, self.scripts)
+        actions = self.router.reconfigure(self._loop.time(), wanted)
         new = self.router.config
         self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
         self._feed(actions)

@@ -21,9 +21,10 @@ import collections
 import errno
 import os
 import stat
+from collections.abc import Mapping, Sequence
 
 from vrrpd.logs import get_logger
-from vrrpd.runtime.healthcheck import run_program
+from vrrpd.runtime.healthcheck import Credentials, RunOutcome, run_program
 
 __all__ = ["SUPERSEDE_AFTER", "Notifier", "NotifyFifo"]
 
@@ -56,10 +57,31 @@ class Notifier:
     of order. At most ``max_pending`` calls wait; past that the *oldest* waiting call is dropped.
     """
 
-    def __init__(self, path: str | None, timeout: float, *, max_pending: int = 256) -> None:
+    def __init__(
+        self,
+        path: str | Sequence[str] | None,
+        timeout: float,
+        *,
+        states: Mapping[str, Sequence[str]] | None = None,
+        credentials: Credentials | None = None,
+        max_pending: int = 256,
+    ) -> None:
+        """``path``: keepalived's ``notify`` (a program, or a program with arguments), called with
+        ``INSTANCE <name> <STATE> <priority>`` appended. ``states``: keepalived's ``notify_master``,
+        ``notify_backup``, ``notify_fault``, ``notify_stop`` by state name ("MASTER"...), each run as
+        written and before ``notify``, as keepalived does. ``credentials``: who runs them."""
         if timeout <= 0:
             raise ValueError(f"notify timeout must be > 0 seconds, got {timeout!r}")
-        self.path = path
+        command = [path] if isinstance(path, str) else list(path) if path is not None else []
+        self.states = {state: list(argv) for state, argv in (states or {}).items() if argv}
+        self.command = command
+        self.credentials = credentials
+        # Nothing configured at all: every method is a no-op.
+        self.path = (
+            (command[0] if command else next(iter(self.states.values()))[0])
+            if command or self.states
+            else None
+        )
         self.timeout = timeout
         self.max_pending = max_pending
         self.skipped = 0  # calls never run because a newer state overtook them
@@ -141,8 +163,7 @@ class Notifier:
             if self._pending:  # already something newer waiting
                 self._supersede_later(abort)
             try:
-                argv = [self.path, "INSTANCE", instance, state, str(priority)]
-                outcome = await run_program(argv, self.timeout, abort=abort)
+                outcome = await self._run(instance, state, priority, abort)
             finally:
                 self._abort = None
             if outcome.ok:
@@ -159,6 +180,21 @@ class Notifier:
             )
             if outcome.timed_out or outcome.aborted:
                 self._skip_overtaken()
+
+    async def _run(self, instance: str, state: str, priority: int, abort: asyncio.Event) -> RunOutcome:
+        """The state's own program (notify_master...), then ``notify``: the first failure is the outcome."""
+        programs = []
+        if state in self.states:
+            programs.append(self.states[state])
+        if self.command:
+            programs.append([*self.command, "INSTANCE", instance, state, str(priority)])
+        outcome = RunOutcome(0, "nothing to run")
+        for argv in programs:
+            result = await run_program(argv, self.timeout, abort=abort, credentials=self.credentials)
+            if not result.ok:
+                return result
+            outcome = result
+        return outcome
 
     def _supersede_later(self, abort: asyncio.Event) -> None:
         # A timeout no longer than the grace ends the program first anyway. A handle that fires after its

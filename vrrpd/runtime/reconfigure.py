@@ -23,6 +23,7 @@ from vrrpd.config import (
     GlobalConfig,
     InstanceConfig,
     check_interfaces,
+    check_programs,
     load_config,
 )
 from vrrpd.config.diff import Change, InstancePlan, ReloadPlan, key_of, plan
@@ -34,6 +35,8 @@ from vrrpd.runtime.sdnotify import SdNotifier
 
 log = logs.get_logger("vrrpd.runtime.reconfigure")
 
+# The keys whose change replaces an instance's notifier.
+_NOTIFY_KEYS = ("notify", "notify_timeout", "notify_master", "notify_backup", "notify_fault", "notify_stop")
 # Bound on carrying out a live instance's queued removals before anything takes an address.
 DRAIN_TIMEOUT = 10.0
 
@@ -80,6 +83,10 @@ class ReloadHost(Protocol):
 
     async def replace_notifier(self, inst: Instance) -> None:
         """A new notifier for the instance's notify settings; the old one finishes its queue first."""
+        ...
+
+    def start_scripts(self) -> None:
+        """Run the [[vrrp_script]]s `config` tracks (unchanged ones keep running) with its weights."""
         ...
 
     async def close_idle_interfaces(self) -> None:
@@ -159,6 +166,8 @@ class Reloader:
             # went out (a 25 MB file: 6 s without adverts, the backup took over). The file size is bounded
             # too (MAX_CONFIG_BYTES), so the thread is never busy for long.
             new = await asyncio.to_thread(_load_checked, source)
+            for warning in check_programs(new):
+                log.warning("insecure_program", detail=warning)
         except ConfigError as exc:
             stats.failed += 1
             stats.last_ok, stats.last_error = False, str(exc)
@@ -192,7 +201,7 @@ class Reloader:
         await asyncio.gather(*(host.remove_instance(inst) for inst in leaving))
         live = [(p, by_key[p.key]) for p in changes.by_change(Change.LIVE)]
         for p, inst in live:
-            await self._reconfigure(p, inst)
+            await self._reconfigure(p, inst, new)
         await asyncio.gather(*(inst.drain(DRAIN_TIMEOUT) for _, inst in live))
         await host.close_idle_interfaces()  # reopened below if needed, e.g. with a new source address
         # 2. Then what takes addresses.
@@ -210,23 +219,32 @@ class Reloader:
                 log.error("reload_instance_failed", instance=p.name, error=str(exc))
                 continue
             host.start_instance(inst)
+        host.start_scripts()
         order = {key_of(c): n for n, c in enumerate(new.vrrp_instance)}
         host.instances.sort(key=lambda i: order.get(i.key, len(order)))
         errors += await host.reopen_listeners(old_global)
         return errors
 
-    async def _reconfigure(self, p: InstancePlan, inst: Instance) -> None:
+    async def _reconfigure(self, p: InstancePlan, inst: Instance, config: Config) -> None:
         assert p.old is not None and p.new is not None
         old, new = p.old, p.new
         if old.check != new.check:
             await self._host.stop_check(inst)
-        inst.reconfigure(new)
+        inst.reconfigure(new, config.scripts)
         if old.check != new.check and new.check is not None:
             # The router keeps a changed check's verdict and starts a new one up (a reload must not put a
             # serving master in FAULT for rise × interval); the new checker starts from that verdict and
             # then judges the service as usual (fall failures to go down).
             self._host.start_check(inst)
-        if (old.notify, old.notify_timeout) != (new.notify, new.notify_timeout):
+        notify_keys = (
+            "notify",
+            "notify_timeout",
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+        )
+        if any(getattr(old, key) != getattr(new, key) for key in notify_keys):
             await self._host.replace_notifier(inst)
         log.info(
             "instance_reconfigured", instance=inst.name, vrid=new.virtual_router_id, changed=list(p.fields)
@@ -237,4 +255,5 @@ def _load_checked(source: str) -> Config:
     """The new configuration, validated and its interfaces checked (runs in a worker thread)."""
     config = load_config(source)
     check_interfaces(config)
+    check_programs(config)  # raises for what it refuses; its warnings are logged by the caller
     return config

@@ -22,6 +22,7 @@ from vrrpd.cli.main import main as cli_main
 from vrrpd.compat.keepalived.conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
 from vrrpd.compat.keepalived.importer import Conversion, Finding, _toml_value, convert, convert_parsed
 from vrrpd.config import Config, from_dict, parse_config, to_dict
+from vrrpd.config.programs import split_command
 
 DATA = Path(__file__).parents[2] / "data" / "keepalived"
 
@@ -51,8 +52,9 @@ def instances(conversion: Conversion) -> list[dict[str, Any]]:
     config = from_dict(Config, data)
     out = [to_dict(inst) for inst in config.vrrp_instance]
     for inst, paths in zip(out, programs, strict=True):
-        if "notify" in paths:
-            inst["notify"] = paths["notify"]
+        if "notify" in paths:  # a command: as written (a string is split as keepalived splits it)
+            written = paths["notify"]
+            inst["notify"] = split_command(written) if isinstance(written, str) else list(written)
         if "script" in paths:
             inst["check"]["script"] = paths["script"]
     return out
@@ -240,11 +242,15 @@ def test_ipfailover_config_converts_cleanly() -> None:
         "virtual_ipaddress_excluded": [],
         "auth_pass": "ipf-ha-r",  # keepalived keeps the first 8 characters of "ipf-ha-router"
         "unicast_peer": ["192.0.2.12", "192.0.2.13"],
-        "notify": "/usr/local/bin/ipf-notify.sh",
+        "notify": ["/usr/local/bin/ipf-notify.sh"],
         "notify_timeout": 10.0,
         "garp_master_repeat": 5,
         "garp_master_delay": 5.0,
         "garp_master_refresh": 0.0,
+        "garp_master_refresh_repeat": 1,
+        "garp_lower_prio_repeat": 5,
+        "garp_lower_prio_delay": 5.0,
+        "track_script": [],
         "check": {
             "tcp_port": 80,
             "host": "192.0.2.11",
@@ -283,7 +289,7 @@ def test_grammar_fixture_converts_with_its_includes() -> None:
     assert vi1["priority"] == 150 and vi2["priority"] == 100
     assert vi1["auth_pass"] == "p#ss"
     assert vi1["unicast_peer"] == ["192.0.2.12", "192.0.2.13"]
-    assert vi1["notify"] == "/usr/local/bin/notify-vip"
+    assert vi1["notify"] == ["/usr/local/bin/notify-vip"]
     assert vi1["check"]["weight"] == 30 and vi2["check"]["weight"] == 5  # per-instance override
     assert vi1["check"]["fall"] == 1  # "interval 3 ; fall 2": keepalived ignores the "fall 2"
     assert tomllib.loads(c.toml)["global"]["router_id"] == "main router"

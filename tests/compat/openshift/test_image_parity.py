@@ -60,7 +60,7 @@ def instances_of(config: Config, host: FakeHost) -> tuple[Instance, ...]:
                 preempt=inst.preempt,
                 preempt_delay=inst.preempt_delay,
                 check=check,
-                notify=str(inst.notify) if inst.notify else None,
+                notify=" ".join(inst.notify) if inst.notify else None,
                 # A node's own address in its peer list is no peer (the image lists every node).
                 unicast_peers=tuple(
                     sorted({str(p) for p in inst.unicast_peer if p != primary}, key=IPv4Address)
