@@ -68,7 +68,7 @@ def test_an_instance_without_addresses_converts_with_a_note(tmp_path: Path) -> N
     c = conv(text, tmp_path)
     assert c.complete
     (got,) = instances(c)
-    assert got["virtual_ipaddress"] == [] and got["notify"] == "/bin/true"
+    assert got["virtual_ipaddress"] == [] and got["notify"] == ["/bin/true"]  # a command
     assert (2, "vrrp_instance cloud") in notes(c)
 
 
