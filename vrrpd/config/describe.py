@@ -57,6 +57,15 @@ def describe(config: Config) -> str:
             f"  notify: {_command(inst.notify)} (timeout {_seconds(inst.notify_timeout)})",
             f"  garp: {inst.garp_master_repeat} on becoming master, second burst after {second}, "
             f"refresh {refresh}",
+            *(
+                [
+                    f"  virtual MAC: {inst.vmac_name} (macvlan on {inst.interface}, "
+                    f"00:00:5e:00:01:{inst.virtual_router_id:02x}); adverts from "
+                    f"{inst.interface if inst.vmac_xmit_base else inst.vmac_name}"
+                ]
+                if inst.use_vmac
+                else []
+            ),
             *(f"  route (while master): {route}" for route in inst.virtual_routes),
             *(f"  rule (while master): {rule}" for rule in inst.virtual_rules),
         ]

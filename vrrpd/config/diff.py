@@ -23,6 +23,9 @@ RESTART_REASONS = {
     "unicast_src_ip": "the advertisement source address changes (the router's primary address, §5.2.1)",
     "virtual_routes": "virtual routes are installed and removed with the VIPs, on a transition",
     "virtual_rules": "virtual rules are installed and removed with the VIPs, on a transition",
+    "use_vmac": "the VIPs move to or from the virtual MAC interface",
+    "vmac_interface": "the virtual MAC interface is replaced",
+    "vmac_xmit_base": "the adverts move between the interface and the virtual MAC interface",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
 

@@ -519,6 +519,10 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         tuple[RuleConfig, ...],
         Meta(max_length=MAX_ROUTES, description="an array of [[vrrp_instance.virtual_rules]] tables"),
     ] = ()
+    # keepalived's use_vmac: the VIPs live on a macvlan carrying RFC 3768 §7.3's virtual MAC.
+    use_vmac: Annotated[bool, Meta(description="true or false")] = False
+    vmac_interface: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
+    vmac_xmit_base: Annotated[bool, Meta(description="true or false")] = False
 
     def __repr__(self) -> str:
         # Keep the password out of logged reprs (str() is the repr too).
@@ -530,6 +534,13 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         """Every virtual IP address this instance installs as master, with its prefix: the advertised
         ones (``virtual_ipaddress``) first, then the excluded ones."""
         return self.virtual_ipaddress + self.virtual_ipaddress_excluded
+
+    @property
+    def vmac_name(self) -> str | None:
+        """The macvlan's name with use_vmac (keepalived's default "vrrp.{VRID}"), else None."""
+        if not self.use_vmac:
+            return None
+        return self.vmac_interface or f"vrrp.{self.virtual_router_id}"
 
     @property
     def is_owner(self) -> bool:
@@ -571,6 +582,19 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             if track.name in tracked:
                 raise RuleBroken(("track_script", index), track.name, "tracked twice")
             tracked.add(track.name)
+        if not self.use_vmac:
+            for key in ("vmac_interface", "vmac_xmit_base"):
+                if getattr(self, key):
+                    raise RuleBroken((key,), getattr(self, key), "applies only with use_vmac = true")
+        elif self.vmac_name == self.interface:
+            raise RuleBroken(("vmac_interface",), self.vmac_name, "must differ from interface")
+        elif self.unicast_peer and not self.vmac_xmit_base:
+            # keepalived: "unicast with use_vmac requires vmac_xmit_base" (it sets it, with a warning).
+            raise RuleBroken(
+                ("vmac_xmit_base",),
+                False,
+                "must be true with unicast_peer: unicast adverts leave from interface",
+            )
         if self.is_owner and self.check is not None and self.check.weight != 0:
             raise RuleBroken(
                 ("check", "weight"),
@@ -664,8 +688,19 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         names: dict[str, int] = {}
         routers: dict[tuple[str, int], int] = {}
         vips: dict[IPv4Address, int] = {}
+        vmacs: dict[str, int] = {}
         for index, inst in enumerate(self.vrrp_instance):
             here: tuple[str | int, ...] = ("vrrp_instance", index)
+            vmac = inst.vmac_name
+            if vmac is not None and (vmac in vmacs or vmac in {i.interface for i in self.vrrp_instance}):
+                other = (
+                    f"vrrp_instance[{vmacs[vmac]}]'s virtual MAC interface"
+                    if vmac in vmacs
+                    else "an interface"
+                )
+                raise RuleBroken((*here, "vmac_interface"), vmac, f"{vmac} is already {other}")
+            if vmac is not None:
+                vmacs[vmac] = index
             if inst.name in names:
                 first = names[inst.name]
                 raise RuleBroken((*here, "name"), inst.name, f"also used by vrrp_instance[{first}]")

@@ -87,6 +87,9 @@ _SCOPES: Final = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere":
 _RULE_ACTIONS: Final = {"table": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8}  # FR_ACT_*
 
 
+_MACVLAN_MODE_PRIVATE: Final = 1  # <linux/if_link.h> MACVLAN_MODE_PRIVATE
+
+
 class InterfaceNotFound(LookupError):
     """No interface by that name or index in this network namespace."""
 
@@ -315,6 +318,46 @@ class Netlink:
             if oif is not None:
                 return socket.if_indextoname(int(oif))
         return None
+
+    async def macvlan(self, name: str, lower: int, mac: str) -> LinkInfo:
+        """A private-mode macvlan `name` on the interface `lower` with the address `mac`, up.
+
+        An existing macvlan of that name (a previous run) is reused when it matches and replaced when
+        it does not (keepalived does the same); any other interface of that name is a `ValueError`.
+        """
+        ipr = self._requests()
+        try:
+            (msg,) = await ipr.link("get", ifname=name)
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:
+                raise
+            msg = None
+        if msg is not None:
+            kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
+            if kind != "macvlan":
+                raise ValueError(f"interface {name} exists and is not a macvlan (it is {kind or 'a device'})")
+            mode = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_MACVLAN_MODE")
+            same = msg.get("IFLA_LINK") == lower and str(msg.get("IFLA_ADDRESS")) == mac
+            if not (same and mode in (_MACVLAN_MODE_PRIVATE, "private")):
+                await ipr.link("del", index=int(msg["index"]))
+                msg = None
+        if msg is None:
+            await ipr.link(
+                "add", ifname=name, kind="macvlan", link=lower, macvlan_mode="private", address=mac
+            )
+        (msg,) = await ipr.link("get", ifname=name)
+        await ipr.link("set", index=int(msg["index"]), state="up")
+        return await self.link(name)
+
+    async def delete_link(self, ifindex: int) -> bool:
+        """Delete an interface we created; False if it was already gone."""
+        try:
+            await self._requests().link("del", index=ifindex)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return False
+            raise
+        return True
 
     async def addresses(self, ifindex: int, primary_only: bool = False) -> list[IPv4Interface]:
         """Every IPv4 address on the interface (only the primary ones if asked), as the kernel lists them.

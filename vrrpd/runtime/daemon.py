@@ -44,8 +44,10 @@ from vrrpd.kernel.netlink import (
     EventsLost,
     InterfaceNotFound,
     LinkChanged,
+    LinkInfo,
     Netlink,
 )
+from vrrpd.kernel.vmac import Vmacs
 from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
 from vrrpd.ops.view import ReloadStats
@@ -61,7 +63,7 @@ from vrrpd.runtime.healthcheck import (
     tcp_probe,
 )
 from vrrpd.runtime.instance import Instance
-from vrrpd.runtime.interface import Interface, StartupError
+from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
@@ -108,6 +110,14 @@ class Daemon:
         self._running = False
         self._gone: set[str] = set()  # interfaces deleted under us, waiting to come back by name
         self._locks: dict[InstanceKey, VridLock] = {}  # one daemon per (interface, VRID) on this host
+        self._vmacs_: Vmacs | None = None  # the use_vmac macvlans, once netlink is open
+
+    @property
+    def _vmacs(self) -> Vmacs:
+        if self._vmacs_ is None:
+            assert self._netlink is not None  # set in run() before any instance is added
+            self._vmacs_ = Vmacs(self._netlink)
+        return self._vmacs_
 
     # -- what status, metrics and probes read ------------------------------------------------------------
 
@@ -204,10 +214,14 @@ class Daemon:
         self.sync_scripts()
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
 
-    async def _open_interface(self, inst_cfg: InstanceConfig) -> Interface:
+    async def _open_interface(
+        self, inst_cfg: InstanceConfig, link: LinkInfo | None = None, src: IPv4Address | None = None
+    ) -> Interface:
+        """Open the sockets on the instance's interface (or on `link`, sending from `src`)."""
         assert self._netlink is not None  # set in run() before any instance is added
-        link = await self._netlink.link(inst_cfg.interface)
-        iface = Interface.open(link, inst_cfg.unicast_src_ip, self._netlink)
+        if link is None:
+            link = await self._netlink.link(inst_cfg.interface)
+        iface = Interface.open(link, src or inst_cfg.unicast_src_ip, self._netlink)
         self.interfaces[link.name] = iface
         task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{link.name}")
         iface.recv_task = task
@@ -241,10 +255,12 @@ class Daemon:
         except VridLocked as exc:
             raise StartupError(str(exc)) from None
         try:
-            iface = self.interfaces.get(inst_cfg.interface)
-            if iface is None:
-                iface = await self._open_interface(inst_cfg)
-            await self._remove_stale_vips(self._netlink, iface, inst_cfg)
+            if inst_cfg.use_vmac:
+                iface, transport = await self._open_vmac(inst_cfg)
+            else:
+                iface = self.interfaces.get(inst_cfg.interface) or await self._open_interface(inst_cfg)
+                transport = iface
+            await self._remove_stale_vips(self._netlink, transport, inst_cfg)
         except BaseException:
             lock.release()
             raise
@@ -258,7 +274,7 @@ class Daemon:
         inst = Instance(
             inst_cfg,
             iface.src,
-            iface,
+            transport,
             self._notify_for(key),
             loop,
             routing=self._netlink,
@@ -287,10 +303,11 @@ class Daemon:
         lock = self._locks.pop(key, None)
         if lock is not None:
             lock.release()  # after its VIPs are gone: a successor may now remove what is left
-        iface = self.interfaces.get(inst.config.interface)
-        if iface is not None and iface.instances.get(inst.config.virtual_router_id) is inst:
-            del iface.instances[inst.config.virtual_router_id]
+        for iface in self.interfaces.values():  # the instance's interface, or its virtual MAC interface
+            if iface.instances.get(inst.config.virtual_router_id) is inst:
+                del iface.instances[inst.config.virtual_router_id]
         self.instances.remove(inst)
+        await self._close_vmac(inst)
         notifier = self._notifiers.pop(key, None)
         if notifier is not None:
             await notifier.drain(NOTIFY_DRAIN_TIMEOUT)  # deliver its STOP before the notifier goes
@@ -393,12 +410,53 @@ class Daemon:
 
         return notify
 
-    async def _remove_stale_vips(self, netlink: Netlink, iface: Interface, cfg: InstanceConfig) -> None:
+    async def _open_vmac(self, cfg: InstanceConfig) -> tuple[Interface, Interface | XmitBaseTransport]:
+        """use_vmac: the macvlan with the virtual MAC, and where the adverts go (the interface it gets
+        its adverts on, and the instance's transport)."""
+        assert self._netlink is not None and cfg.vmac_name is not None
+        lower = await self._netlink.link(cfg.interface)
+        src = cfg.unicast_src_ip or lower.primary
+        if src is None:
+            raise StartupError(
+                f"interface {lower.name} has no IPv4 address: VRRP adverts need one as their source"
+                " (add an address, or set unicast_src_ip)"
+            )
+        try:
+            vmac = await self._vmacs.open(cfg.vmac_name, lower, cfg.virtual_router_id)
+        except (ValueError, OSError) as exc:
+            raise StartupError(f"use_vmac: cannot create {cfg.vmac_name} on {lower.name}: {exc}") from exc
+        if cfg.vmac_xmit_base:
+            base = self.interfaces.get(cfg.interface) or await self._open_interface(cfg, lower)
+            try:
+                return base, XmitBaseTransport(base, vmac, self._netlink)
+            except OSError as exc:
+                raise StartupError(f"use_vmac: cannot open {vmac.name}: {exc}") from exc
+        # The adverts leave from the virtual MAC (keepalived's default), with the lower interface's
+        # address as their source (§5.2.1: the macvlan has none of its own).
+        iface = self.interfaces.get(vmac.name) or await self._open_interface(cfg, vmac, src)
+        return iface, iface
+
+    async def _close_vmac(self, inst: Instance) -> None:
+        """After its instance stopped: its virtual MAC interface goes (keepalived removes it at exit)."""
+        name = inst.config.vmac_name
+        if name is None:
+            return
+        if isinstance(inst.transport, XmitBaseTransport):
+            inst.transport.close()
+        iface = self.interfaces.get(name)
+        if iface is not None and not iface.instances:
+            await self._close_interface(iface)
+        await self._vmacs.close(name)
+
+    async def _remove_stale_vips(
+        self, netlink: Netlink, iface: Interface | XmitBaseTransport, cfg: InstanceConfig
+    ) -> None:
         # A crashed or SIGKILLed run leaves its VIPs behind; a node that is not master must not keep them
         # (the ipfailover image's duplicate-VIP fault). The election re-adds them where they belong.
         present = {a.ip for a in await netlink.addresses(iface.ifindex)}
+        own = iface.src if isinstance(iface, Interface) else None
         for vip in cfg.vips:
-            if vip.ip in present and vip.ip != iface.src:
+            if vip.ip in present and vip.ip != own:
                 await netlink.remove_address(iface.ifindex, vip)
                 log.warning("stale_vip_removed", instance=cfg.name, interface=iface.name, vip=str(vip))
         # Its virtual routes and rules too (they follow the VIPs: only the master has them).
@@ -623,6 +681,10 @@ class Daemon:
         await asyncio.gather(*(n.close() for n in self._notifiers.values()), return_exceptions=True)
         for iface in self.interfaces.values():
             iface.close()
+        for inst in self.instances:
+            if isinstance(inst.transport, XmitBaseTransport):
+                inst.transport.close()
+        await self._vmacs.close_all()
         log.info("stopped")
 
     async def _supervise(self, sd: SdNotifier | None, watchdog: float | None) -> None:

@@ -296,3 +296,47 @@ class Interface:
         return {
             v.ip for inst in self.instances.values() if not inst.config.is_owner for v in inst.config.vips
         }
+
+
+class XmitBaseTransport:
+    """`vmac_xmit_base`: adverts go out (and come in) on the instance's interface, with its own MAC, while
+    the VIPs and their gratuitous ARPs live on the virtual MAC interface (keepalived's layout)."""
+
+    def __init__(self, adverts: Interface, vmac: LinkInfo, netlink: Netlink) -> None:
+        self.adverts = adverts
+        self.ifindex = vmac.ifindex  # where the VIPs are
+        self.name = vmac.name
+        self._netlink = netlink
+        self.garp = GarpSender.open(vmac.name, vmac.ifindex, vmac.mac)
+
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+        """Transport: send one VRRP message from the interface below."""
+        await self.adverts.send_vrrp(payload, dst)
+
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+        """Transport: send one VRRP message now from the interface below."""
+        self.adverts.send_vrrp_now(payload, dst)
+
+    def send_garp(self, vip: IPv4Address, count: int) -> None:
+        """Transport: gratuitous ARPs from the virtual MAC."""
+        self.garp.send(vip, count)
+
+    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+        """Transport: install a VIP on the virtual MAC interface."""
+        return await self._netlink.add_address(self.ifindex, vip, label)
+
+    async def remove_vip(self, vip: IPv4Interface) -> bool:
+        """Transport: remove a VIP from the virtual MAC interface."""
+        return await self._netlink.remove_address(self.ifindex, vip)
+
+    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        """Transport: install VIPs on the virtual MAC interface in batches."""
+        return await self._netlink.add_addresses(self.ifindex, vips)
+
+    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        """Transport: remove VIPs from the virtual MAC interface in batches."""
+        return await self._netlink.remove_addresses(self.ifindex, vips)
+
+    def close(self) -> None:
+        """Close the GARP socket (the interface below is shared, closed by its owner)."""
+        self.garp.close()

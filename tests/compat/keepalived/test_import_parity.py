@@ -85,3 +85,33 @@ def test_an_instance_whose_addresses_are_all_refused_is_not_converted(tmp_path: 
     c = conv(text, tmp_path)
     assert not c.toml or "[[vrrp_instance]]" not in c.toml
     assert (2, "vrrp_instance VI_1") in lost(c)
+
+
+def test_use_vmac_converts_and_unicast_gets_xmit_base_as_keepalived_sets_it(tmp_path: Path) -> None:
+    text = """
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            use_vmac vip51
+            unicast_peer {
+                192.0.2.12
+            }
+            virtual_ipaddress {
+                192.0.2.100/24
+            }
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+            vmac_xmit_base
+            virtual_ipaddress {
+                192.0.2.101/24
+            }
+        }
+    """
+    c = conv(text, tmp_path)
+    assert c.complete
+    first, second = instances(c)
+    assert (first["use_vmac"], first["vmac_interface"], first["vmac_xmit_base"]) == (True, "vip51", True)
+    assert (second["use_vmac"], second["vmac_xmit_base"]) == (False, False)
+    assert notes(c) == [(5, "use_vmac"), (16, "vmac_xmit_base")]

@@ -262,6 +262,8 @@ def test_ipfailover_config_converts_cleanly() -> None:
         },
         "virtual_routes": [],
         "virtual_rules": [],
+        "use_vmac": False,
+        "vmac_xmit_base": False,
     }
     # The "master" slot: state MASTER is a note, and keepalived clears preempt_delay with it.
     assert vip2["priority"] == 244 and vip2["preempt_delay"] == 0.0 and vip2["preempt"] is True
@@ -418,7 +420,6 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
         (9, "vrrp_sync_group"),
         (18, "vrrp_script chk_up"),  # positive weight
         (26, "user"),
-        (34, "use_vmac"),
         (36, "auth_type"),  # AH
         (40, "192.0.2.100/24 label eth0:vip"),
         (41, "192.0.2.102/24 dev eth1"),
@@ -434,6 +435,7 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     (got,) = instances(c)  # what could be converted still loads
     assert got["virtual_ipaddress"] == ["192.0.2.100/24"] and got["advert_int"] == 2
     assert got["virtual_ipaddress_excluded"] == ["192.0.2.103/32"]
+    assert got["use_vmac"] is True  # issue 14: carried over now
     guidance = next(f for f in c.lost if f.keyword == "notify_backup").message
     assert 'case "$3" in BACKUP) exec /usr/local/bin/backup.sh' in guidance
 
@@ -542,8 +544,8 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     assert cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert not out.exists()
-    assert f"vrrpd: {DATA / 'unsupported.conf'}:34: use_vmac: not carried over:" in err
-    assert "18 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert f"vrrpd: {DATA / 'unsupported.conf'}:36: auth_type: not carried over:" in err
+    assert "17 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0

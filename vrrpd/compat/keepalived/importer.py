@@ -82,6 +82,9 @@ _KEY_ORDER = (
     "garp_master_repeat",
     "garp_master_delay",
     "garp_master_refresh",
+    "use_vmac",
+    "vmac_interface",
+    "vmac_xmit_base",
 )
 _VIP_KEYS = ("virtual_ipaddress", "virtual_ipaddress_excluded")
 _TABLE_ARRAYS = ("virtual_routes", "virtual_rules")  # rendered as [[vrrp_instance.KEY]] tables
@@ -113,8 +116,6 @@ _TOP_UNSUPPORTED: dict[str, str] = {
 
 # Instance keywords vrrpd cannot reproduce, with the reason.
 _INSTANCE_UNSUPPORTED: dict[str, str] = {
-    "use_vmac": "virtual MAC interfaces are not supported: vrrpd uses the interface's own MAC",
-    "vmac_xmit_base": "virtual MAC interfaces are not supported",
     "use_vmac_addr": "virtual MAC interfaces are not supported",
     "use_ipvlan": "ipvlan interfaces are not supported",
     "native_ipv6": "IPv6 (VRRPv3) is not supported yet",
@@ -459,6 +460,8 @@ class _Converter:
             ),
             "down_timer_adverts": self._i_down_timer,
             "virtual_routes": self._i_table_lines("virtual_routes"),
+            "use_vmac": self._i_use_vmac,
+            "vmac_xmit_base": self._i_vmac_xmit_base,
             "virtual_rules": self._i_table_lines("virtual_rules"),
             "unicast_ttl": self._i_unicast_ttl,
         }
@@ -616,6 +619,30 @@ class _Converter:
             draft.where_of.setdefault(key, block.where)
             draft.item_where[key] = wheres
 
+    def _i_use_vmac(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        draft.keys["use_vmac"], draft.where_of["use_vmac"] = True, stmt.where
+        if stmt.args:  # use_vmac NAME: keepalived's name for the macvlan (default vrrp.VRID)
+            draft.keys["vmac_interface"], draft.where_of["vmac_interface"] = stmt.args[0], stmt.where
+
+    def _i_vmac_xmit_base(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        draft.keys["vmac_xmit_base"], draft.where_of["vmac_xmit_base"] = True, stmt.where
+
+    def _vmac(self, draft: _Draft) -> None:
+        keys = draft.keys
+        if keys.get("vmac_xmit_base") and not keys.get("use_vmac"):
+            self.note(
+                draft.where_of["vmac_xmit_base"], "vmac_xmit_base", "no effect without use_vmac, in both"
+            )
+            del keys["vmac_xmit_base"]
+        elif keys.get("use_vmac") and "unicast_peer" in keys and not keys.get("vmac_xmit_base"):
+            keys["vmac_xmit_base"], draft.where_of["vmac_xmit_base"] = True, draft.where_of["use_vmac"]
+            self.note(
+                draft.where_of["use_vmac"],
+                "use_vmac",
+                'with unicast_peer keepalived sets vmac_xmit_base itself ("requires vmac_xmit_base - '
+                'setting"): written out, as vrrpd requires it',
+            )
+
     def _i_table_lines(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
         """virtual_routes / virtual_rules: one route or rule per line, each an array-of-tables entry."""
         parse, kind = (_route_line, "route") if key == "virtual_routes" else (_rule_line, "rule")
@@ -765,6 +792,7 @@ class _Converter:
             self.note(where, "dev", f"the instance has no interface: using the VIPs' dev {dev}")
         self._vip_devs(draft)
         self._overflow(draft)
+        self._vmac(draft)
         if ctx.state_master is not None:
             self.note(
                 ctx.state_master,

@@ -1,0 +1,58 @@
+"""`vrrpd.kernel.vmac`: the virtual MAC of RFC 3768 §7.3, and the configuration rules of use_vmac."""
+
+from __future__ import annotations
+
+import pytest
+
+from vrrpd.config import ConfigError, parse_config
+from vrrpd.kernel.vmac import virtual_mac
+
+
+def test_virtual_mac_is_rfc_3768_7_3() -> None:
+    assert virtual_mac(1) == "00:00:5e:00:01:01"
+    assert virtual_mac(51) == "00:00:5e:00:01:33"
+    assert virtual_mac(255) == "00:00:5e:00:01:ff"
+    assert len({virtual_mac(v) for v in range(1, 256)}) == 255
+    for bad in (0, 256):
+        with pytest.raises(ValueError, match="out of range"):
+            virtual_mac(bad)
+
+
+def instance(extra: str, vrid: int = 51, name: str = "VI_1") -> str:
+    return (
+        f'[[vrrp_instance]]\nname = "{name}"\ninterface = "eth0"\nvirtual_router_id = {vrid}\n'
+        f'virtual_ipaddress = ["192.0.2.{vrid}"]\n{extra}\n'
+    )
+
+
+def test_use_vmac_names_its_interface_after_the_vrid_unless_told() -> None:
+    config = parse_config(
+        instance("use_vmac = true") + instance('use_vmac = true\nvmac_interface = "vip0"', 52, "VI_2"),
+        "t",
+        env={},
+    )
+    assert [i.vmac_name for i in config.vrrp_instance] == ["vrrp.51", "vip0"]
+    assert parse_config(instance(""), "t", env={}).vrrp_instance[0].vmac_name is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (instance("vmac_xmit_base = true"), "vmac_xmit_base = true: applies only with use_vmac = true"),
+        (instance('vmac_interface = "vip0"'), 'vmac_interface = "vip0": applies only with use_vmac = true'),
+        (instance('use_vmac = true\nvmac_interface = "eth0"'), "must differ from interface"),
+        (
+            instance('use_vmac = true\nunicast_peer = ["192.0.2.12"]'),
+            "vmac_xmit_base = false: must be true with unicast_peer",
+        ),
+        (
+            instance("use_vmac = true") + instance('use_vmac = true\nvmac_interface = "vrrp.51"', 52, "VI_2"),
+            "is already",
+        ),
+    ],
+)
+def test_bad_vmac_settings_are_refused_in_one_line(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "t", env={})
+    assert expected in str(exc.value)
+    assert "\n" not in str(exc.value)
