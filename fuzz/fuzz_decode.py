@@ -1,4 +1,4 @@
-"""Fuzzing campaign for the VRRPv2 codec (`vrrpd.protocol.packet`): decode_vrrp, decode_ipv4 and check_advert.
+"""Fuzzing campaign for the codec (`vrrpd.protocol.packet`): decode_vrrp, decode_ipv4 and validate_advert.
 
 Not run in CI (tests/protocol/test_packet_fuzz.py is the CI-sized version). Every input is judged by `judge`,
 which
@@ -12,7 +12,7 @@ raises `InvariantError` when the codec breaks a promise:
   3768's for version 2, RFC 5798's for version 3: length = 8 + 4 × count, the sum verifying with the IPv4
   pseudo-header);
 * whatever decodes re-encodes to exactly the bytes it came from;
-* `check_advert` on a decoded datagram returns what the §7.1 configuration checks, restated here, return,
+* `validate_advert` on a decoded datagram returns what the §7.1 configuration checks, restated here, return,
   and the order of the address list never changes the verdict.
 
 Inputs: random bytes, random IPv4-looking bytes, encoded advertisements of random fields, and those
@@ -54,11 +54,11 @@ from vrrpd.protocol.packet import (
     DropReason,
     IPAddress,
     Received,
-    check_advert,
     decode_ipv4,
     decode_vrrp,
     encode,
     internet_checksum,
+    validate_advert,
 )
 
 HEADER_AND_AUTH = 8 + AUTH_DATA_LEN
@@ -137,21 +137,21 @@ def ipv4_acceptable(data: bytes) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """The local virtual router's side of §7.1, as `check_advert` takes it."""
+    """The local virtual router's side of §7.1, as `validate_advert` takes it."""
 
     vrid: int
-    adver_int: int
+    advert_int: int
     addresses: tuple[IPAddress, ...]
     own_addresses: tuple[IPAddress, ...]
     auth_type: int
     auth_data: bytes
     unicast_peers: tuple[IPAddress, ...]
 
-    def check(self, rx: Received) -> DropReason | None:
-        return check_advert(
+    def validate(self, rx: Received) -> DropReason | None:
+        return validate_advert(
             rx,
             vrid=self.vrid,
-            adver_int=self.adver_int,
+            advert_int=self.advert_int,
             addresses=self.addresses,
             own_addresses=self.own_addresses,
             auth_type=self.auth_type,
@@ -172,7 +172,7 @@ class Config:
             (adv.vrid != self.vrid, DropReason.UNKNOWN_VRID),
             (adv.auth_type != self.auth_type, DropReason.AUTH_TYPE_MISMATCH),
             (adv.auth_type == AUTH_PASS and adv.auth_data != self.auth_data, DropReason.AUTH_MISMATCH),
-            (adv.adver_int != self.adver_int, DropReason.INTERVAL_MISMATCH),
+            (adv.advert_int != self.advert_int, DropReason.INTERVAL_MISMATCH),
             (
                 adv.priority != PRIORITY_OWNER
                 and collections.Counter(adv.addresses) != collections.Counter(self.addresses),
@@ -213,15 +213,17 @@ def judge_ipv4(data: bytes, config: Config | None) -> list[str]:
     if wire != sent_as(data[ihl:]):
         raise InvariantError(f"{result.advert!r} re-encodes to {wire.hex()}")
     if config is not None:
-        verdict = config.check(result)
+        verdict = config.validate(result)
         if verdict != config.expected(result):
-            raise InvariantError(f"check_advert: {verdict}, expected {config.expected(result)} for {config}")
+            raise InvariantError(
+                f"validate_advert: {verdict}, expected {config.expected(result)} for {config}"
+            )
         addresses = result.advert.addresses
         for reorder in (addresses[::-1], addresses[1:] + addresses[:1]):
             moved = dataclasses.replace(result, advert=dataclasses.replace(result.advert, addresses=reorder))
-            if config.check(moved) != verdict:
-                raise InvariantError("check_advert depends on the order of the address list")
-        outcomes.append("check_advert " + ("accept" if verdict is None else verdict.value))
+            if config.validate(moved) != verdict:
+                raise InvariantError("validate_advert depends on the order of the address list")
+        outcomes.append("validate_advert " + ("accept" if verdict is None else verdict.value))
     return outcomes
 
 
@@ -259,7 +261,7 @@ def random_advert(rng: random.Random) -> Advertisement:
         vrid=rng.choice((1, 51, 255, rng.randrange(1, 256))),
         priority=rng.choice((0, 100, 254, PRIORITY_OWNER, rng.randrange(256))),
         addresses=addresses,
-        adver_int=rng.choice((1, 3, rng.randrange(256))),
+        advert_int=rng.choice((1, 3, rng.randrange(256))),
         auth_type=auth_type,
         auth_data=auth_data,
     )
@@ -328,7 +330,7 @@ def random_config(rng: random.Random, adv: Advertisement, src: IPAddress) -> Con
 
     return Config(
         vrid=adv.vrid if agree() else rng.randrange(1, 256),
-        adver_int=adv.adver_int if agree() else rng.randrange(256),
+        advert_int=adv.advert_int if agree() else rng.randrange(256),
         addresses=adv.addresses
         if agree()
         else (adv.addresses[::-1] if agree() else VIPS[: rng.randrange(5)]),
@@ -343,7 +345,7 @@ Case = tuple[str, bytes, Config | None]
 
 
 def generate(rng: random.Random) -> Case:
-    """One input: which decoder, the bytes, and (for datagrams) a local configuration for check_advert."""
+    """One input: which decoder, the bytes, and (for datagrams) a local configuration for validate_advert."""
     kind = rng.randrange(10)
     if kind == 0:
         return "vrrp", rng.randbytes(random_length(rng, 1100)), None
@@ -419,7 +421,7 @@ def atheris_target_case(data: bytes) -> Case:
     Selector bit 0 picks decode_ipv4 (else decode_vrrp). Bits 1-3 repair, before decoding, the fields a
     byte-level mutator rarely gets right together: bit 3 sets Count IP Addrs from the length (cutting
     any odd tail), bit 2 the IP total length, bit 1 the VRRP checksum. The rest seed the local
-    configuration given to check_advert.
+    configuration given to validate_advert.
     """
     selector, body = (data[0], data[1:]) if data else (0, b"")
     ipv4 = bool(selector & 1)
@@ -446,7 +448,7 @@ def atheris_campaign(inputs: int, seed: int, corpus: str | None) -> None:
     import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415 - optional
 
     # Only the code under test: instrumenting the harness too would slow every run for no feedback.
-    for func in (decode_vrrp, decode_ipv4, check_advert, internet_checksum, packet.encode):
+    for func in (decode_vrrp, decode_ipv4, validate_advert, internet_checksum, packet.encode):
         atheris.instrument_func(func)
     stats = Stats()
     started = time.monotonic()

@@ -8,7 +8,7 @@ call into the router, `Harness` checks what the state machine promises its calle
 
 * nothing raises but documented misuse (start twice: RuntimeError; a bad priority: ValueError), and a
   refused call changes nothing;
-* a decode failure is a `DropReason`; a `Received` that fails `check_advert` comes back as exactly one
+* a decode failure is a `DropReason`; a `Received` that fails `validate_advert` comes back as exactly one
   `Dropped` carrying that reason and changes nothing at all (state, timers, master);
 * the deadline is never in the past after a call (an overdue timer the call did not touch may stay);
   INIT and FAULT have no timer, MASTER is due to advertise within Advertisement_Interval, BACKUP has a
@@ -168,7 +168,7 @@ def make_datagram(src: Bytes, cfg: RouterConfig, priority: int) -> bytes:
     peers = cfg.unicast_peers or (HIGHER_PEER, LOWER_PEER)
     sender = src.pick(peers)
     dst = PRIMARY if cfg.unicast_peers else VRRP_MULTICAST
-    ttl, vrid, adver_int = 255, cfg.vrid, cfg.adver_int_field
+    ttl, vrid, advert_int = 255, cfg.vrid, cfg.advert_int_field
     auth_type, auth_data = cfg.auth_type, cfg.auth_data
     addresses = list(cfg.vip_addresses)
     adv_prio = src.pick([priority - 1, priority, priority + 1, PRIORITY_STOP, PRIORITY_OWNER, 1, src.byte()])
@@ -186,7 +186,7 @@ def make_datagram(src: Bytes, cfg: RouterConfig, priority: int) -> bytes:
         case 4:
             vrid = 1 + src.byte() % 255
         case 5:
-            adver_int = src.byte()
+            advert_int = src.byte()
         case 6:
             auth_type = src.byte()
         case 7:
@@ -207,7 +207,7 @@ def make_datagram(src: Bytes, cfg: RouterConfig, priority: int) -> bytes:
         vrid=vrid,
         priority=adv_prio,
         addresses=tuple(addresses),
-        adver_int=adver_int,
+        advert_int=advert_int,
         auth_type=auth_type,
         auth_data=auth_data,
     )
@@ -301,7 +301,7 @@ class Harness:
         was_master: bool,
     ) -> None:
         cfg, r = self.cfg, self.router
-        verdict = cfg.check(received)
+        verdict = cfg.validate(received)
         after = (r.state, r.deadline, r.master_address, r.priority, frozenset(r.faults))
         if verdict is not None:
             self.stats.fsm_drops[verdict.value] += 1
@@ -378,7 +378,7 @@ class Harness:
             vrid=cfg.vrid,
             priority=0,
             addresses=cfg.vip_addresses,
-            adver_int=cfg.adver_int_field,
+            advert_int=cfg.advert_int_field,
             auth_type=cfg.auth_type,
             auth_data=cfg.auth_data,
         )

@@ -124,7 +124,7 @@ class Soak:
             vrrp_frame("192.0.2.200", ttl=254),
             vrrp_frame("192.0.2.200", vrid=52),
             vrrp_frame("192.0.2.200", auth_type=1, password=b"guess123"),
-            vrrp_frame("192.0.2.200", adver_int=2),
+            vrrp_frame("192.0.2.200", advert_int=2),
             vrrp_frame("192.0.2.200", addresses=("192.0.2.101",)),
             vrrp_frame("192.0.2.200", version=3),
         ]

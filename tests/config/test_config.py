@@ -14,10 +14,10 @@ from vrrpd.config import (
     MAX_CONFIG_BYTES,
     MAX_EXCLUDED,
     MAX_NESTING,
-    CheckConfig,
     Config,
     ConfigError,
     GlobalConfig,
+    HealthCheckConfig,
     InstanceConfig,
     ListenAddress,
     check_interfaces,
@@ -134,7 +134,7 @@ def test_full_example_types() -> None:
     assert inst.unicast_peer == (IPv4Address("192.0.2.12"), IPv4Address("192.0.2.13"))
     assert inst.unicast_src_ip == IPv4Address("192.0.2.11")
     check = inst.check
-    assert isinstance(check, CheckConfig)
+    assert isinstance(check, HealthCheckConfig)
     assert (check.tcp_port, check.host, check.script) == (9736, IPv4Address("192.0.2.11"), None)
     assert (check.interval, check.timeout, check.rise, check.fall, check.weight) == (2.0, 0.5, 2, 1, 0)
     assert isinstance(check.interval, float)

@@ -32,7 +32,8 @@ from vrrpd.kernel.netlink import (
     RTM_NEWADDR,
     encode_addr_request,
 )
-from vrrpd.kernel.vrrp_socket6 import VRRP_GROUP6, Vrrp6Socket
+from vrrpd.kernel.vrrp_socket6 import Vrrp6Socket
+from vrrpd.protocol.packet import VRRP_MULTICAST_V6
 
 MAC = bytes.fromhex("020000000001")
 checksum6 = cast(Callable[[int, Any, bytes], int], in6_chksum)  # scapy's upper-layer checksum (untyped)
@@ -190,7 +191,7 @@ def payload() -> Iterator[bytes]:
 
 
 def test_header_is_rebuilt_from_ancillary_data(payload: bytes) -> None:
-    src, dst = IPv6Address("fe80::ff:fe00:2"), VRRP_GROUP6
+    src, dst = IPv6Address("fe80::ff:fe00:2"), VRRP_MULTICAST_V6
     pktinfo = dst.packed + struct.pack("@I", 2)
     anc = [
         (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT, _cmsg_int(255)),

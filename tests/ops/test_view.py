@@ -54,8 +54,8 @@ class FakeInstance:
     priority: int = 100
     master: IPAddress | None = None
     faults: Set[Fault] = frozenset({Fault.CHECK})
-    check: ProbeView | None = field(default_factory=Probe)
-    check_up: bool | None = False
+    checker: ProbeView | None = field(default_factory=Probe)
+    health: bool | None = False
     vips_held: tuple[IPv4Interface, ...] = ()
     last_transition: LastTransition | None = field(default_factory=lambda: FAULTED)
     counters: Counters = field(default_factory=Counters)

@@ -14,9 +14,9 @@ F = IPv4Address("192.0.2.21")  # a router of another cluster
 
 
 def rx(
-    src: IPv4Address, priority: int = 100, vips: tuple[IPv4Address, ...] = OURS, adver_int: int = 1
+    src: IPv4Address, priority: int = 100, vips: tuple[IPv4Address, ...] = OURS, advert_int: int = 1
 ) -> Received:
-    return Received(Advertisement(51, priority, vips, adver_int=adver_int), src, VRRP_MULTICAST, 255)
+    return Received(Advertisement(51, priority, vips, advert_int=advert_int), src, VRRP_MULTICAST, 255)
 
 
 def kinds(det: ConflictDetector) -> list[tuple[str, IPv4Address | IPv6Address]]:
@@ -54,7 +54,7 @@ def test_matching_adverts_from_our_master_raise_nothing() -> None:
 
 def test_config_mismatch_names_what_differs() -> None:
     det = ConflictDetector(1, owner=False, vips=OURS)
-    (event,) = det.observe(0.0, rx(F, adver_int=3), DropReason.INTERVAL_MISMATCH)
+    (event,) = det.observe(0.0, rx(F, advert_int=3), DropReason.INTERVAL_MISMATCH)
     assert event.conflict.kind is ConflictKind.CONFIG_MISMATCH and "3s, ours 1s" in event.conflict.detail
     (event,) = det.observe(0.0, rx(B), DropReason.AUTH_MISMATCH)
     assert "password" in event.conflict.detail
@@ -154,7 +154,7 @@ def test_the_same_source_object_or_an_equal_one_continues_one_run() -> None:
 
 def test_a_router_of_another_version_on_our_vrid_is_a_named_conflict() -> None:
     det = ConflictDetector(1, owner=False, vips=OURS)
-    v3 = Received(Advertisement(51, 100, OURS, adver_int=100, version=3), F, VRRP_MULTICAST, 255)
+    v3 = Received(Advertisement(51, 100, OURS, advert_int=100, version=3), F, VRRP_MULTICAST, 255)
     events = det.observe(0.0, v3, DropReason.BAD_VERSION)
     (event,) = [e for e in events if e.conflict.kind is ConflictKind.VERSION_MISMATCH]
     assert event.detected and event.conflict.source == F and "VRRPv3" in event.conflict.detail

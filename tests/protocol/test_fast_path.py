@@ -65,7 +65,7 @@ def adverts(draw: st.DrawFn) -> bytes:
         vrid=draw(st.sampled_from([VRID, VRID, VRID, 52])),
         priority=draw(st.sampled_from([0, 1, 50, 100, 150, 254, 255])),
         addresses=tuple(v.ip for v in vips),
-        adver_int=draw(st.sampled_from([1, 1, 1, 2])),
+        advert_int=draw(st.sampled_from([1, 1, 1, 2])),
         auth_type=AUTH_PASS if password else AUTH_NONE,
         auth_data=pad_password(password) if password else bytes(8),
     )
@@ -203,14 +203,14 @@ def test_the_steady_state_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -
     """A backup hearing the same advert, numbered afresh by the master's kernel each time: decoded once,
     checked once, and every repeat still resets the Master_Down_Timer."""
     checks = 0
-    real_check = fsm.RouterConfig.check
+    real_check = fsm.RouterConfig.validate
 
     def counting_check(self: fsm.RouterConfig, received: Received) -> DropReason | None:
         nonlocal checks
         checks += 1
         return real_check(self, received)
 
-    monkeypatch.setattr(fsm.RouterConfig, "check", counting_check)
+    monkeypatch.setattr(fsm.RouterConfig, "validate", counting_check)
     r = fsm.Router(fsm.RouterConfig(vrid=VRID, priority=100, primary_address=ME, vips=VIPS_A))
     r.start(0.0)
     cache = DecodeCache()

@@ -84,9 +84,9 @@ def master(priority: int = 100, now: float = 0.0, **overrides: Any) -> Router:
 
 
 def advert(
-    priority: int, *, adver_int: int = 1, addresses: tuple[IPv4Address, ...] = VIP_ADDRS
+    priority: int, *, advert_int: int = 1, addresses: tuple[IPv4Address, ...] = VIP_ADDRS
 ) -> Advertisement:
-    return Advertisement(vrid=VRID, priority=priority, addresses=addresses, adver_int=adver_int)
+    return Advertisement(vrid=VRID, priority=priority, addresses=addresses, advert_int=advert_int)
 
 
 def rx(
@@ -100,8 +100,8 @@ def rx(
     return Received(advert=advert(priority, **fields), source=source, destination=destination, ttl=VRRP_TTL)
 
 
-def my_advert(priority: int, adver_int: int = 1) -> SendAdvert:
-    return SendAdvert(advert(priority, adver_int=adver_int))
+def my_advert(priority: int, advert_int: int = 1) -> SendAdvert:
+    return SendAdvert(advert(priority, advert_int=advert_int))
 
 
 def garp(count: int = 5) -> SendGarp:
@@ -344,7 +344,7 @@ def test_adver_timer_with_longer_interval() -> None:
     r = router(255, advert_int=3, garp_master_delay=0)
     r.start(0.0)
     assert r.deadline == 3.0
-    assert r.on_timer(3.0) == [my_advert(255, adver_int=3)]
+    assert r.on_timer(3.0) == [my_advert(255, advert_int=3)]
     assert r.deadline == 6.0
 
 
@@ -360,7 +360,7 @@ def test_adver_timer_never_drifts_or_bursts(advert_int: int, lateness: list[int]
     for late_ms in lateness:
         d = due(r)
         now = d + late_ms / 1000
-        assert r.on_timer(now) == [my_advert(255, adver_int=advert_int)]
+        assert r.on_timer(now) == [my_advert(255, advert_int=advert_int)]
         nxt = due(r)
         assert nxt > now
         if now < d + advert_int:
@@ -911,7 +911,7 @@ def test_own_advert_looped_back_is_dropped() -> None:
 
 def test_interval_mismatch_is_dropped_even_from_a_higher_priority() -> None:
     r = master(100)
-    bad = rx(200, adver_int=2)
+    bad = rx(200, advert_int=2)
     assert r.receive(4.0, bad) == [Dropped(DropReason.INTERVAL_MISMATCH, HIGHER, bad.advert)]
     assert state(r) is State.MASTER
 
@@ -953,7 +953,7 @@ def test_unicast_mode_accepts_configured_peers_only() -> None:
 
 def test_dropped_advert_in_init_is_still_reported() -> None:
     r = router()
-    bad = rx(200, adver_int=3)
+    bad = rx(200, advert_int=3)
     assert r.receive(0.0, bad) == [Dropped(DropReason.INTERVAL_MISMATCH, HIGHER, bad.advert)]
 
 

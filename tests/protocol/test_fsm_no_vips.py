@@ -29,7 +29,7 @@ def router(vips: tuple[IPv4Interface, ...] = ()) -> Router:
 
 
 def from_peer(priority: int, addresses: tuple[IPv4Address, ...] = ()) -> Received:
-    advert = Advertisement(vrid=51, priority=priority, addresses=addresses, adver_int=1)
+    advert = Advertisement(vrid=51, priority=priority, addresses=addresses, advert_int=1)
     return Received(advert=advert, source=PEER, destination=VRRP_MULTICAST, ttl=VRRP_TTL)
 
 
@@ -67,7 +67,7 @@ def test_a_zero_count_advert_is_dropped_by_a_router_with_addresses_and_vice_vers
 
 
 def test_a_zero_count_advert_decodes() -> None:
-    advert = Advertisement(vrid=51, priority=100, addresses=(), adver_int=1)
+    advert = Advertisement(vrid=51, priority=100, addresses=(), advert_int=1)
     header = bytes([0x45, 0xC0, 0, 36, 0, 0, 0, 0, 255, 112, 0, 0, *PEER.packed, *VRRP_MULTICAST.packed])
     received = decode_ipv4(header + encode(advert))
     assert isinstance(received, Received)

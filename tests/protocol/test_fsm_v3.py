@@ -95,7 +95,7 @@ def rx(
     if addresses is None:
         addresses = tuple(v.ip for v in (VIPS if source.version == 4 else VIPS6))
     adv = Advertisement(
-        vrid=VRID, priority=priority, addresses=addresses, adver_int=centiseconds, version=version
+        vrid=VRID, priority=priority, addresses=addresses, advert_int=centiseconds, version=version
     )
     group = VRRP_MULTICAST if source.version == 4 else VRRP_MULTICAST_V6
     return Received(advert=adv, source=source, destination=group, ttl=VRRP_TTL)
@@ -155,7 +155,7 @@ def test_owner_starts_master_and_advertises_centiseconds() -> None:
     actions = r.start(0.0)
     assert isinstance(actions[0], SendAdvert)
     adv = actions[0].advert
-    assert (adv.version, adv.adver_int, adv.centiseconds) == (3, 5, 5)
+    assert (adv.version, adv.advert_int, adv.centiseconds) == (3, 5, 5)
     assert adv.auth_type == 0
     assert due(r) == pytest.approx(0.05, abs=US)
 
@@ -225,7 +225,7 @@ def test_learned_interval_decides_when_the_backup_takes_over() -> None:
     assert takeover == pytest.approx(1.0 + mdi(100, 0.1), abs=US)
     actions = r.on_timer(takeover)
     assert isinstance(actions[0], SendAdvert)
-    assert actions[0].advert.adver_int == 200  # a master advertises its own interval (§6.4.3)
+    assert actions[0].advert.advert_int == 200  # a master advertises its own interval (§6.4.3)
     assert r.master_adver_int == 2.0
     assert due(r) == pytest.approx(takeover + 2.0, abs=US)
 
@@ -404,7 +404,7 @@ def test_reconfigured_master_advertises_the_new_interval() -> None:
     assert r.master_adver_int == 0.2
     actions = r.on_timer(due(r))
     assert isinstance(actions[0], SendAdvert)
-    assert actions[0].advert.adver_int == 20
+    assert actions[0].advert.advert_int == 20
 
 
 # -- configuration rules -------------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def test_reconfigured_master_advertises_the_new_interval() -> None:
     ("advert_int", "field"), [(0.01, 1), (0.1, 10), (0.29, 29), (1, 100), (1.5, 150), (40.95, 4095)]
 )
 def test_v3_interval_in_centiseconds(advert_int: float, field: int) -> None:
-    assert config(advert_int=advert_int).adver_int_field == field
+    assert config(advert_int=advert_int).advert_int_field == field
 
 
 @pytest.mark.parametrize("advert_int", [0, 0.005, 0.015, 40.96, 41, -1])
@@ -427,7 +427,7 @@ def test_v3_interval_outside_centisecond_steps_raises(advert_int: float) -> None
 def test_v2_interval_in_whole_seconds(advert_int: float) -> None:
     with pytest.raises(ValueError, match="whole number of seconds"):
         config(version=2, advert_int=advert_int)
-    assert config(version=2, advert_int=3).adver_int_field == 3
+    assert config(version=2, advert_int=3).advert_int_field == 3
 
 
 def test_ipv6_needs_version_3() -> None:

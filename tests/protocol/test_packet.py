@@ -26,13 +26,13 @@ from vrrpd.protocol.packet import (
     DecodeCache,
     DropReason,
     Received,
-    check_advert,
     decode_ipv4,
     decode_key,
     decode_vrrp,
     encode,
     internet_checksum,
     pad_password,
+    validate_advert,
 )
 
 PEER = IPv4Address("192.0.2.2")
@@ -93,8 +93,8 @@ def received(
     [
         advert(),
         advert(addresses=()),
-        advert(vrid=1, priority=0, adver_int=0),
-        advert(vrid=255, priority=255, adver_int=255),
+        advert(vrid=1, priority=0, advert_int=0),
+        advert(vrid=255, priority=255, advert_int=255),
         advert(addresses=tuple(IPv4Address(0x0A000000 + i) for i in range(MAX_ADDRESSES))),
         advert(auth_type=AUTH_PASS, auth_data=pad_password("secret")),
         advert(auth_type=AUTH_PASS, auth_data=pad_password("12345678")),
@@ -334,7 +334,7 @@ def test_ttl_255_accepted() -> None:
 
 
 def test_unicast_advert_ttl_is_not_judged_by_the_decoder() -> None:
-    # keepalived unicast peers may sit behind a router; check_advert admits them only from listed peers.
+    # keepalived unicast peers may sit behind a router; validate_advert admits them only from listed peers.
     got = decode_ipv4(ipv4(encode(advert()), dst=ME, ttl=64))
     assert isinstance(got, Received) and got.ttl == 64
 
@@ -422,13 +422,13 @@ def test_unicast_destination_is_not_judged_by_decode_ipv4() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# check_advert (the §7.1 checks that need local configuration)
+# validate_advert (the §7.1 checks that need local configuration)
 
 
 def check(rx: Received, **config: object) -> DropReason | None:
-    base: dict[str, object] = {"vrid": 51, "adver_int": 1, "addresses": (VIP1, VIP2), "own_addresses": (ME,)}
+    base: dict[str, object] = {"vrid": 51, "advert_int": 1, "addresses": (VIP1, VIP2), "own_addresses": (ME,)}
     base.update(config)
-    return check_advert(rx, **base)  # type: ignore[arg-type]
+    return validate_advert(rx, **base)  # type: ignore[arg-type]
 
 
 def test_matching_advert_accepted() -> None:
@@ -499,12 +499,12 @@ def test_auth_data_ignored_with_type_0() -> None:
 
 
 def test_interval_mismatch_dropped() -> None:
-    assert check(received(advert(adver_int=2))) is DropReason.INTERVAL_MISMATCH
-    assert check(received(advert(adver_int=2)), adver_int=2) is None
+    assert check(received(advert(advert_int=2))) is DropReason.INTERVAL_MISMATCH
+    assert check(received(advert(advert_int=2)), advert_int=2) is None
 
 
 def test_interval_mismatch_dropped_even_from_the_owner() -> None:
-    assert check(received(advert(adver_int=3, priority=PRIORITY_OWNER))) is DropReason.INTERVAL_MISMATCH
+    assert check(received(advert(advert_int=3, priority=PRIORITY_OWNER))) is DropReason.INTERVAL_MISMATCH
 
 
 @pytest.mark.parametrize(
@@ -545,8 +545,8 @@ def test_same_addresses_in_a_different_order_accepted() -> None:
         {"vrid": -1},
         {"priority": 256},
         {"priority": -1},
-        {"adver_int": 256},
-        {"adver_int": -1},
+        {"advert_int": 256},
+        {"advert_int": -1},
         {"auth_type": 256},
         {"version": 16},
         {"type": 16},

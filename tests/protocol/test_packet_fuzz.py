@@ -2,7 +2,7 @@
 consistency.
 
 Random bytes and mutated valid packets (bit flips, truncations, extensions, insertions, rewritten fields,
-random IP headers) go into `decode_vrrp`, `decode_ipv4` and `check_advert`. The result must always be a
+random IP headers) go into `decode_vrrp`, `decode_ipv4` and `validate_advert`. The result must always be a
 value or a `DropReason`. Acceptance is checked against small independent oracles written here (the checksum
 as a sum modulo 0xffff, the length rule, the §7.1 configuration checks), and whatever decodes must re-encode
 to exactly the bytes it came from.
@@ -90,13 +90,13 @@ auth_fields = st.sampled_from(
 
 @st.composite
 def adverts(draw: st.DrawFn) -> Advertisement:
-    vrid, priority, adver_int = draw(st.binary(min_size=3, max_size=3))  # one draw for three fields
+    vrid, priority, advert_int = draw(st.binary(min_size=3, max_size=3))  # one draw for three fields
     auth_type, auth_data = draw(auth_fields)
     return Advertisement(
         vrid=vrid or 1,
         priority=draw(st.sampled_from([priority, PRIORITY_OWNER, 0])),
         addresses=draw(few_addresses | address_blobs),
-        adver_int=adver_int,
+        advert_int=advert_int,
         auth_type=auth_type,
         auth_data=auth_data,
     )
@@ -212,7 +212,7 @@ def test_mutated_packets_with_fixed_checksum_reencode(data: st.DataObject) -> No
         assert result.priority == mutated[2]
         assert len(result.addresses) == mutated[3]
         assert result.auth_type == mutated[4]
-        assert result.adver_int == mutated[5]
+        assert result.advert_int == mutated[5]
         assert result.auth_data == mutated[-AUTH_DATA_LEN:]
 
 
@@ -271,7 +271,7 @@ def test_mutated_datagrams_into_decode_ipv4(data: st.DataObject) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# check_advert
+# validate_advert
 
 
 @st.composite
@@ -283,7 +283,7 @@ def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPAddress) -> Config:
 
     return Config(
         vrid=either(adv.vrid, st.integers(1, 255)),
-        adver_int=either(adv.adver_int, byte),
+        advert_int=either(adv.advert_int, byte),
         addresses=either(adv.addresses, few_addresses | st.permutations(adv.addresses).map(tuple)),
         own_addresses=either((), st.sampled_from([(src,), (ME,)])),
         auth_type=either(adv.auth_type, st.sampled_from([AUTH_NONE, AUTH_PASS])),
@@ -294,25 +294,25 @@ def configs_for(draw: st.DrawFn, adv: Advertisement, src: IPAddress) -> Config:
 
 @FUZZ
 @given(st.data())
-def test_check_advert_on_fuzzed_datagrams(data: st.DataObject) -> None:
+def test_validate_advert_on_fuzzed_datagrams(data: st.DataObject) -> None:
     rx = decode_ipv4(data.draw(datagrams()))
     if isinstance(rx, Received):
         cfg = data.draw(configs_for(rx.advert, rx.source))
-        verdict = cfg.check(rx)
+        verdict = cfg.validate(rx)
         assert verdict == cfg.expected(rx)
 
 
 @FUZZ
 @given(adverts(), ipv4_addresses, st.sampled_from([VRRP_MULTICAST, ME]) | ipv4_addresses, st.data())
-def test_check_advert_matches_the_rfc_restatement(
+def test_validate_advert_matches_the_rfc_restatement(
     adv: Advertisement, src: IPv4Address, dst: IPv4Address, data: st.DataObject
 ) -> None:
     rx = Received(advert=adv, source=src, destination=dst, ttl=255)
     cfg = data.draw(configs_for(adv, src))
-    verdict = cfg.check(rx)
+    verdict = cfg.validate(rx)
     event(f"verdict={verdict}")
     assert verdict == cfg.expected(rx)
     # The address list is a set on the wire: its order never changes the verdict.
     for reorder in (adv.addresses[::-1], adv.addresses[1:] + adv.addresses[:1]):
         reordered = dataclasses.replace(rx, advert=dataclasses.replace(adv, addresses=reorder))
-        assert cfg.check(reordered) == verdict
+        assert cfg.validate(reordered) == verdict

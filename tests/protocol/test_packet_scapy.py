@@ -23,11 +23,11 @@ from vrrpd.protocol.packet import (
     Advertisement,
     DropReason,
     Received,
-    check_advert,
     decode_ipv4,
     decode_vrrp,
     encode,
     pad_password,
+    validate_advert,
 )
 
 ORACLE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,7 +46,7 @@ def adverts(draw: st.DrawFn) -> Advertisement:
         vrid=draw(st.integers(1, 255)),
         priority=draw(st.integers(0, 255)),
         addresses=tuple(draw(st.lists(ipv4_addresses, max_size=20))),
-        adver_int=draw(st.integers(0, 255)),
+        advert_int=draw(st.integers(0, 255)),
         auth_type=auth_type,
         auth_data=auth_data,
     )
@@ -59,7 +59,7 @@ def scapy_vrrp(adv: Advertisement) -> VRRP:
         priority=adv.priority,
         addrlist=[str(a) for a in adv.addresses],
         authtype=adv.auth_type,
-        adv=adv.adver_int,
+        adv=adv.advert_int,
         auth1=auth1,
         auth2=auth2,
     )
@@ -84,7 +84,7 @@ def test_scapy_dissects_our_encoding(adv: Advertisement) -> None:
     assert pkt.priority == adv.priority
     assert pkt.ipcount == len(adv.addresses)
     assert pkt.authtype == adv.auth_type
-    assert pkt.adv == adv.adver_int
+    assert pkt.adv == adv.advert_int
     assert [IPv4Address(a) for a in pkt.addrlist] == list(adv.addresses)
     assert struct.pack("!II", pkt.auth1, pkt.auth2) == adv.auth_data
     assert pkt.chksum == struct.unpack_from("!H", wire, 6)[0]
@@ -117,7 +117,7 @@ def test_we_decode_scapy_built_datagrams(adv: Advertisement, src: IPv4Address) -
     assert got.advert.vrid == adv.vrid
     assert got.advert.priority == adv.priority
     assert got.advert.addresses == adv.addresses
-    assert got.advert.adver_int == adv.adver_int
+    assert got.advert.advert_int == adv.advert_int
     assert got.advert.auth_type == adv.auth_type
     assert got.advert.auth_data == adv.auth_data
     assert got.advert.version == 2
@@ -144,8 +144,8 @@ def test_scapy_vrrpv3_is_bad_version_for_a_v2_router() -> None:
     vips = (IPv4Address("192.0.2.100"), IPv4Address("192.0.2.101"))
     got = decode_ipv4(scapy_ip(VRRPv3(vrid=51, addrlist=[str(v) for v in vips])))
     assert isinstance(got, Received)
-    verdict = check_advert(
-        got, vrid=51, adver_int=1, addresses=vips, own_addresses=(IPv4Address("192.0.2.1"),), version=2
+    verdict = validate_advert(
+        got, vrid=51, advert_int=1, addresses=vips, own_addresses=(IPv4Address("192.0.2.1"),), version=2
     )
     assert verdict is DropReason.BAD_VERSION
 

@@ -28,7 +28,6 @@ from vrrpd.protocol.packet import (
     IPAddress,
     Received,
     address_mismatch,
-    check_advert,
     decode_ipv4,
     decode_ipv6,
     decode_vrrp,
@@ -37,6 +36,7 @@ from vrrpd.protocol.packet import (
     internet_checksum,
     multicast_group,
     pseudo_header,
+    validate_advert,
 )
 
 PEER4, ME4 = IPv4Address("192.0.2.2"), IPv4Address("192.0.2.1")
@@ -47,7 +47,7 @@ VIPS6 = (IPv6Address("fe80::100"), IPv6Address("2001:db8::100"))
 
 
 def advert(addresses: tuple[IPAddress, ...] = VIPS4, **overrides: object) -> Advertisement:
-    fields: dict[str, object] = {"vrid": 51, "priority": 100, "addresses": addresses, "adver_int": 100}
+    fields: dict[str, object] = {"vrid": 51, "priority": 100, "addresses": addresses, "advert_int": 100}
     fields.update(overrides)
     return Advertisement(version=3, **fields)  # type: ignore[arg-type]
 
@@ -99,14 +99,14 @@ VECTOR4 = bytes.fromhex("31336401000a05ccc0000264")
 
 
 def test_known_good_ipv4_vector_encodes_byte_for_byte() -> None:
-    adv = advert((IPv4Address("192.0.2.100"),), adver_int=10)
+    adv = advert((IPv4Address("192.0.2.100"),), advert_int=10)
     assert encode(adv, source=ME4, destination=VRRP_MULTICAST) == VECTOR4
 
 
 def test_known_good_ipv4_vector_decodes() -> None:
     got = decode_ipv4(ipv4(VECTOR4, src=ME4))
     assert isinstance(got, Received)
-    assert got.advert == advert((IPv4Address("192.0.2.100"),), adver_int=10, checksum=0x05CC)
+    assert got.advert == advert((IPv4Address("192.0.2.100"),), advert_int=10, checksum=0x05CC)
     assert got.advert.centiseconds == 10
 
 
@@ -137,8 +137,8 @@ def test_multicast_groups() -> None:
     "adv",
     [
         advert(),
-        advert(adver_int=1),
-        advert(adver_int=MAX_ADVER_INT_V3),
+        advert(advert_int=1),
+        advert(advert_int=MAX_ADVER_INT_V3),
         advert(vrid=1, priority=0),
         advert(vrid=255, priority=255),
         advert(addresses=()),
@@ -182,7 +182,7 @@ def test_ipv4_round_trip_property(
     fields: tuple[int, int, int], vips: list[IPv4Address], src: IPv4Address, dst: IPv4Address
 ) -> None:
     vrid, priority, interval = fields
-    adv = advert(tuple(vips), vrid=vrid, priority=priority, adver_int=interval)
+    adv = advert(tuple(vips), vrid=vrid, priority=priority, advert_int=interval)
     wire = encode(adv, source=src, destination=dst)
     got = decode_vrrp3(wire, source=src, destination=dst)
     assert isinstance(got, Advertisement)
@@ -193,7 +193,7 @@ def test_ipv4_round_trip_property(
 def test_ipv6_round_trip_property(
     vrid: int, interval: int, vips: list[IPv6Address], src: IPv6Address, dst: IPv6Address
 ) -> None:
-    adv = advert(tuple(vips), vrid=vrid, adver_int=interval)
+    adv = advert(tuple(vips), vrid=vrid, advert_int=interval)
     wire = encode(adv, source=src, destination=dst)
     got = decode_vrrp3(wire, source=src, destination=dst)
     assert isinstance(got, Advertisement)
@@ -223,18 +223,18 @@ def test_random_messages_with_valid_checksum(data: bytes, count: int) -> None:
 
 def test_reserved_bits_are_sent_as_zero() -> None:
     # §5.2.6: "This field MUST be set to zero on transmission".
-    assert wire4(advert(adver_int=MAX_ADVER_INT_V3))[4:6] == b"\x0f\xff"
+    assert wire4(advert(advert_int=MAX_ADVER_INT_V3))[4:6] == b"\x0f\xff"
 
 
 def test_reserved_bits_are_ignored_on_reception() -> None:
     # §5.2.6: "... and ignored on reception" — but they are covered by the checksum like every bit.
-    wire = bytearray(wire4(advert(adver_int=100)))
+    wire = bytearray(wire4(advert(advert_int=100)))
     wire[4] |= 0xF0
     got = decode_vrrp3(
         rechecksum(bytes(wire), PEER4, VRRP_MULTICAST), source=PEER4, destination=VRRP_MULTICAST
     )
     assert isinstance(got, Advertisement)
-    assert got.adver_int == 100
+    assert got.advert_int == 100
 
 
 def test_reserved_bits_changed_without_the_checksum_are_dropped() -> None:
@@ -246,12 +246,12 @@ def test_reserved_bits_changed_without_the_checksum_are_dropped() -> None:
 @pytest.mark.parametrize(("field", "centiseconds"), [(1, 1), (10, 10), (100, 100), (4095, 4095)])
 def test_max_adver_int_is_centiseconds(field: int, centiseconds: int) -> None:
     # §5.2.7: "a 12-bit field that indicates the time interval (in centiseconds)".
-    assert advert(adver_int=field).centiseconds == centiseconds
-    assert wire4(advert(adver_int=field))[4:6] == field.to_bytes(2, "big")
+    assert advert(advert_int=field).centiseconds == centiseconds
+    assert wire4(advert(advert_int=field))[4:6] == field.to_bytes(2, "big")
 
 
 def test_v2_interval_is_whole_seconds() -> None:
-    assert Advertisement(vrid=1, priority=100, addresses=(), adver_int=3).centiseconds == 300
+    assert Advertisement(vrid=1, priority=100, addresses=(), advert_int=3).centiseconds == 300
 
 
 @pytest.mark.parametrize("version", [0, 1, 2, 4, 15])
@@ -399,7 +399,7 @@ def test_hop_limit_255_accepted() -> None:
 
 
 def test_unicast_ipv6_advert_hop_limit_is_not_judged_by_the_decoder() -> None:
-    # Like IPv4: a unicast peer may be routed; check_advert accepts it only from a configured peer.
+    # Like IPv4: a unicast peer may be routed; validate_advert accepts it only from a configured peer.
     got = decode6(wire6(src=GLOBAL6, dst=ME6), src=GLOBAL6, dst=ME6, hop_limit=63)
     assert isinstance(got, Received)
     assert got.ttl == 63
@@ -439,7 +439,7 @@ def test_a_v2_layout_with_version_3_is_judged_as_v3() -> None:
 
 
 # --------------------------------------------------------------------------------------------------------
-# check_advert for a v3 virtual router
+# validate_advert for a v3 virtual router
 
 
 def received4(
@@ -457,14 +457,14 @@ def received6(
 def check4(rx: Received, **overrides: object) -> DropReason | None:
     fields: dict[str, object] = {
         "vrid": 51,
-        "adver_int": 100,
+        "advert_int": 100,
         "addresses": VIPS4,
         "own_addresses": (ME4,),
         "version": 3,
         "family": 4,
     }
     fields.update(overrides)
-    return check_advert(rx, **fields)  # type: ignore[arg-type]
+    return validate_advert(rx, **fields)  # type: ignore[arg-type]
 
 
 def check6(rx: Received, **overrides: object) -> DropReason | None:
@@ -478,12 +478,12 @@ def test_matching_adverts_accepted() -> None:
 
 
 def test_v2_advert_to_a_v3_router_is_bad_version() -> None:
-    v2 = Advertisement(vrid=51, priority=100, addresses=VIPS4, adver_int=1)
+    v2 = Advertisement(vrid=51, priority=100, addresses=VIPS4, advert_int=1)
     assert check4(received4(v2)) is DropReason.BAD_VERSION
 
 
 def test_v3_advert_to_a_v2_router_is_bad_version() -> None:
-    assert check4(received4(), version=2, adver_int=1) is DropReason.BAD_VERSION
+    assert check4(received4(), version=2, advert_int=1) is DropReason.BAD_VERSION
 
 
 def test_ipv4_advert_to_an_ipv6_router_is_wrong_family() -> None:
@@ -516,7 +516,7 @@ def test_vrid_mismatch_dropped() -> None:
 @pytest.mark.parametrize("theirs", [1, 99, 101, 4095])
 def test_interval_mismatch_is_not_a_drop_in_v3(theirs: int) -> None:
     # RFC 5798 dropped RFC 3768's interval check: a backup adopts the master's interval (§6.4.2).
-    assert check4(received4(advert(adver_int=theirs))) is None
+    assert check4(received4(advert(advert_int=theirs))) is None
 
 
 @pytest.mark.parametrize("theirs", [(), VIPS4[:1], (*VIPS4, IPv4Address("192.0.2.102"))])
@@ -587,8 +587,8 @@ def test_v3_with_a_checksum_set_encodes_without_the_addresses() -> None:
 
 @pytest.mark.parametrize("interval", [-1, MAX_ADVER_INT_V3 + 1, 0xFFFF])
 def test_v3_interval_out_of_range(interval: int) -> None:
-    with pytest.raises(ValueError, match="adver_int"):
-        wire4(advert(adver_int=interval))
+    with pytest.raises(ValueError, match="advert_int"):
+        wire4(advert(advert_int=interval))
 
 
 def test_v3_has_no_authentication() -> None:

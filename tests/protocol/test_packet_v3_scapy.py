@@ -43,7 +43,7 @@ def adverts(addresses: st.SearchStrategy[IPAddress], max_size: int) -> st.Search
     # (its dispatch hook needs 9 bytes); the empty list is covered by test_packet_v3.py.
     return st.builds(
         lambda vrid, priority, interval, vips: Advertisement(
-            vrid=vrid, priority=priority, addresses=tuple(vips), adver_int=interval, version=3
+            vrid=vrid, priority=priority, addresses=tuple(vips), advert_int=interval, version=3
         ),
         st.integers(1, 255),
         st.integers(0, 255),
@@ -54,7 +54,7 @@ def adverts(addresses: st.SearchStrategy[IPAddress], max_size: int) -> st.Search
 
 def scapy_v3(adv: Advertisement) -> VRRPv3:
     return VRRPv3(
-        vrid=adv.vrid, priority=adv.priority, adv=adv.adver_int, addrlist=[str(a) for a in adv.addresses]
+        vrid=adv.vrid, priority=adv.priority, adv=adv.advert_int, addrlist=[str(a) for a in adv.addresses]
     )
 
 
@@ -66,7 +66,7 @@ def check_fields(pkt: VRRPv3, adv: Advertisement) -> None:
     assert pkt.priority == adv.priority
     assert pkt.ipcount == len(adv.addresses)
     assert pkt.res == 0
-    assert pkt.adv == adv.adver_int
+    assert pkt.adv == adv.advert_int
     assert [type(a)(x) for a, x in zip(adv.addresses, pkt.addrlist, strict=True)] == list(adv.addresses)
 
 
@@ -106,7 +106,7 @@ def test_we_decode_scapy_built_ipv4_datagrams(adv: Advertisement, src: IPv4Addre
     assert got.advert.version == 3
     assert got.advert.vrid == adv.vrid
     assert got.advert.priority == adv.priority
-    assert got.advert.adver_int == adv.adver_int
+    assert got.advert.advert_int == adv.advert_int
     assert got.advert.addresses == adv.addresses
     assert got.advert.checksum == IP(datagram)[VRRPv3].chksum
 
@@ -154,7 +154,7 @@ def test_we_decode_scapy_built_ipv6_packets(adv: Advertisement, src: IPv6Address
     assert (got.source, got.destination, got.ttl) == (src, VRRP_MULTICAST_V6, 255)
     assert got.advert.vrid == adv.vrid
     assert got.advert.priority == adv.priority
-    assert got.advert.adver_int == adv.adver_int
+    assert got.advert.advert_int == adv.advert_int
     assert got.advert.addresses == adv.addresses
     assert got.advert.checksum == header[VRRPv3].chksum
 

@@ -87,7 +87,7 @@ def advert_of(actions: list[Any]) -> Advertisement:
 
 
 def rx(priority: int, source: IPv4Address = PEER, **fields: Any) -> Received:
-    values: dict[str, Any] = {"vrid": VRID, "priority": priority, "addresses": (A.ip, B.ip), "adver_int": 1}
+    values: dict[str, Any] = {"vrid": VRID, "priority": priority, "addresses": (A.ip, B.ip), "advert_int": 1}
     advert = Advertisement(**(values | fields))
     return Received(advert=advert, source=source, destination=VRRP_MULTICAST, ttl=VRRP_TTL)
 
@@ -184,7 +184,7 @@ def test_reconfigure_a_backup_keeps_state_and_timer_and_the_next_advert_carries_
     assert state(r) is State.BACKUP and r.config is new and r.priority == 120
     assert due(r) == deadline  # the running Master_Down_Timer is not restarted
     ad = advert_of(r.on_timer(deadline))
-    assert (ad.priority, ad.addresses, ad.adver_int) == (120, (A.ip, B.ip, C.ip), 2)
+    assert (ad.priority, ad.addresses, ad.advert_int) == (120, (A.ip, B.ip, C.ip), 2)
     assert ad.auth_data == new.auth_data
 
 
@@ -201,7 +201,7 @@ def test_reconfigure_the_advert_interval_of_a_master_takes_the_next_period() -> 
     first = due(r)
     r.reconfigure(first - 0.5, config(advert_int=3))
     assert due(r) == first
-    assert advert_of(r.on_timer(first)).adver_int == 3
+    assert advert_of(r.on_timer(first)).advert_int == 3
     assert due(r) == first + 3
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.aio import run
-from vrrpd.runtime.healthcheck import HealthCheck, ProbeResult, run_program, script_probe, tcp_probe
+from vrrpd.runtime.healthcheck import HealthChecker, ProbeResult, run_program, script_probe, tcp_probe
 
 LOOPBACK = IPv4Address("127.0.0.1")
 
@@ -222,7 +222,7 @@ def test_a_check_that_backgrounds_a_child_leaves_no_orphans(tmp_path: Path) -> N
     script.chmod(0o755)
 
     async def main() -> None:
-        check = HealthCheck(
+        check = HealthChecker(
             lambda: script_probe(str(script), 1.0), 0.05, 1, 1, lambda up, detail: None, name="bg"
         )
         check.start()
@@ -249,7 +249,7 @@ def test_run_program_reports_signal(tmp_path: Path) -> None:
     assert (outcome.rc, outcome.reason, outcome.ok) == (-15, "killed by SIGTERM", False)
 
 
-# --- HealthCheck: the rise/fall rules, driven by record() -----------------------------------
+# --- HealthChecker: the rise/fall rules, driven by record() -----------------------------------
 
 
 class Recorder:
@@ -264,7 +264,7 @@ async def never_called() -> bool:
     raise AssertionError("probe must not run in record() tests")
 
 
-def feed(check: HealthCheck, results: str) -> None:
+def feed(check: HealthChecker, results: str) -> None:
     """Record "+"/"-" results at now = 0, 1, 2, ... continuing across calls."""
     start = 0 if check.last_run is None else int(check.last_run) + 1
     for i, c in enumerate(results, start):
@@ -273,7 +273,7 @@ def feed(check: HealthCheck, results: str) -> None:
 
 def test_initial_down_needs_rise_successes() -> None:
     rec = Recorder()
-    check = HealthCheck(never_called, 1.0, rise=3, fall=2, on_change=rec)
+    check = HealthChecker(never_called, 1.0, rise=3, fall=2, on_change=rec)
     assert check.up is False  # the documented default
     assert check.last_result is None and check.last_run is None
     feed(check, "++-++")  # the failure resets the success streak: 2 in a row so far
@@ -288,7 +288,7 @@ def test_initial_down_needs_rise_successes() -> None:
 
 def test_initial_up_needs_fall_failures_then_rise() -> None:
     rec = Recorder()
-    check = HealthCheck(never_called, 1.0, rise=2, fall=3, on_change=rec, initial_up=True)
+    check = HealthChecker(never_called, 1.0, rise=2, fall=3, on_change=rec, initial_up=True)
     assert check.up is True
     feed(check, "--+--")
     assert rec.calls == []  # streak broken by the success: 2 failures in a row so far
@@ -302,7 +302,7 @@ def test_initial_up_needs_fall_failures_then_rise() -> None:
 
 def test_rise_and_fall_of_one_flip_on_every_change() -> None:
     rec = Recorder()
-    check = HealthCheck(never_called, 1.0, rise=1, fall=1, on_change=rec)
+    check = HealthChecker(never_called, 1.0, rise=1, fall=1, on_change=rec)
     feed(check, "-++-+")
     assert [up for up, _ in rec.calls] == [True, False, True]
 
@@ -310,10 +310,10 @@ def test_rise_and_fall_of_one_flip_on_every_change() -> None:
 @pytest.mark.parametrize(("interval", "rise", "fall"), [(0.0, 1, 1), (-1.0, 1, 1), (1.0, 0, 1), (1.0, 1, 0)])
 def test_bad_parameters_are_refused(interval: float, rise: int, fall: int) -> None:
     with pytest.raises(ValueError, match="must be"):
-        HealthCheck(never_called, interval, rise, fall, Recorder())
+        HealthChecker(never_called, interval, rise, fall, Recorder())
 
 
-# --- HealthCheck: the task ---------------------------------------------------------------------
+# --- HealthChecker: the task ---------------------------------------------------------------------
 
 
 def scripted(
@@ -337,11 +337,11 @@ def scripted(
 def test_task_runs_scripted_sequence() -> None:
     rec = Recorder()
 
-    async def main() -> HealthCheck:
+    async def main() -> HealthChecker:
         probe, done = scripted(
             [True, True, False, True, True, True, ProbeResult(False, "script exit 3"), False]
         )
-        check = HealthCheck(probe, 0.005, rise=3, fall=2, on_change=rec)
+        check = HealthChecker(probe, 0.005, rise=3, fall=2, on_change=rec)
         check.start()
         await asyncio.wait_for(done.wait(), 5.0)
         await check.stop()
@@ -354,14 +354,14 @@ def test_task_runs_scripted_sequence() -> None:
 
 
 def test_first_probe_runs_immediately_and_stop_cancels() -> None:
-    async def main() -> HealthCheck:
+    async def main() -> HealthChecker:
         ran = asyncio.Event()
 
         async def probe() -> bool:
             ran.set()
             return True
 
-        check = HealthCheck(probe, 60.0, rise=1, fall=1, on_change=Recorder())
+        check = HealthChecker(probe, 60.0, rise=1, fall=1, on_change=Recorder())
         loop = asyncio.get_running_loop()
         before = loop.time()
         check.start()
@@ -388,7 +388,7 @@ def test_probe_exception_counts_as_failure_and_callback_errors_are_contained() -
         calls.append(up)
         raise RuntimeError("callback bug")
 
-    async def main() -> HealthCheck:
+    async def main() -> HealthChecker:
         results: Iterator[bool | Exception] = iter([True, RuntimeError("probe bug")])
         done = asyncio.Event()
 
@@ -401,7 +401,7 @@ def test_probe_exception_counts_as_failure_and_callback_errors_are_contained() -
                 raise item
             return item
 
-        check = HealthCheck(probe, 0.005, rise=1, fall=1, on_change=on_change)
+        check = HealthChecker(probe, 0.005, rise=1, fall=1, on_change=on_change)
         check.start()
         await asyncio.wait_for(done.wait(), 5.0)
         await check.stop()
@@ -426,7 +426,7 @@ def test_health_check_with_tcp_probe_follows_the_service() -> None:
 
         server = await asyncio.start_server(on_client, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        check = HealthCheck(
+        check = HealthChecker(
             functools.partial(tcp_probe, LOOPBACK, port, 0.5), 0.01, rise=2, fall=2, on_change=on_change
         )
         check.start()

@@ -136,7 +136,7 @@ def _violations(lab: Lab) -> list[tuple[str, bytes, set[str]]]:
         ("unknown_vrid", good(vrid=52), every),
         ("auth_type_mismatch", vrrp_frame(next(sources)), every),
         ("auth_mismatch", vrrp_frame(next(sources), auth_type=1, password=b"guess123"), every),
-        ("interval_mismatch", good(adver_int=2), every),
+        ("interval_mismatch", good(advert_int=2), every),
         ("address_mismatch", good(addresses=("192.0.2.101",)), every),
         ("address_mismatch", good(addresses=(VIP, "192.0.2.101")), every),
         ("bad_destination", good(dst=n1, dst_mac=lab.node_mac("n1")), {"n1"}),
@@ -223,7 +223,7 @@ def test_flood_keeps_the_master_and_bounds_cpu_memory_and_logs(cluster: Cluster)
         vrrp_frame(ROGUE, vrid=52),
         vrrp_frame(ROGUE),
         vrrp_frame(ROGUE, auth_type=1, password=b"guess123"),
-        vrrp_frame(ROGUE, auth_type=1, password=PASSWORD.encode(), adver_int=2),
+        vrrp_frame(ROGUE, auth_type=1, password=PASSWORD.encode(), advert_int=2),
         vrrp_frame(ROGUE, auth_type=1, password=PASSWORD.encode(), addresses=("192.0.2.101",)),
     ]
     pids = {n: p.pid for n, p in cluster.procs.items()}

@@ -29,7 +29,7 @@ VIP = IPv6Address("2001:db8::100")
 
 def _datagram(src: IPv6Address = PEER, vrid: int = 52, hop_limit: int = 255, corrupt: bool = False) -> bytes:
     """What `Vrrp6Socket` hands over: the rebuilt 40-byte header, then the VRRPv3 message."""
-    advert = Advertisement(vrid=vrid, priority=200, addresses=(VIP,), adver_int=10, version=3)
+    advert = Advertisement(vrid=vrid, priority=200, addresses=(VIP,), advert_int=10, version=3)
     payload = encode(advert, source=src, destination=VRRP_MULTICAST_V6)
     if corrupt:
         payload = payload[:6] + b"\x00\x01" + payload[8:]

@@ -134,7 +134,7 @@ def test_check_weight_and_removal_land_in_the_right_state() -> None:
     check = {"tcp_port": 80, "weight": 30}
 
     async def body(inst: Instance, t: FakeTransport) -> None:
-        inst.check_changed(False, "refused")
+        inst.health_changed(False, "refused")
         assert inst.router.priority == 70
         inst.reconfigure(instance_config(priority=100, check=check | {"weight": 0}))
         assert inst.router.state is fsm.State.FAULT  # weight 0: a failing check is a fault

@@ -14,7 +14,7 @@ from tests.support.fakes import STATUS_CONFIG as CONFIG
 from vrrpd.config import parse_config
 from vrrpd.ops.metrics import make_registry, routes
 from vrrpd.runtime.daemon import Daemon
-from vrrpd.runtime.healthcheck import HealthCheck
+from vrrpd.runtime.healthcheck import HealthChecker
 from vrrpd.runtime.notify import Notifier
 from vrrpd.runtime.sdnotify import SdNotifier
 
@@ -81,8 +81,8 @@ def test_checks_and_notifiers_count_as_long_running_tasks() -> None:
         async def probe() -> bool:
             return True
 
-        check = HealthCheck(probe, 0.05, 1, 1, lambda up, detail: None, name="VI_1")
-        daemon._checks[("eth0", 51)] = check
+        check = HealthChecker(probe, 0.05, 1, 1, lambda up, detail: None, name="VI_1")
+        daemon._checkers[("eth0", 51)] = check
         notifier = Notifier("/bin/true", 1.0)
         daemon._notifiers[("eth0", 51)] = notifier
         seen = [daemon.dead_tasks()]

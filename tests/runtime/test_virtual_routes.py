@@ -117,7 +117,7 @@ def test_a_master_preempted_by_a_higher_priority_takes_its_routes_away() -> None
         assert inst.router.state.value == "MASTER"
         assert rec.log == MASTER_IN
         rec.log.clear()
-        higher = Advertisement(vrid=51, priority=200, addresses=(IPv4Address("192.0.2.100"),), adver_int=1)
+        higher = Advertisement(vrid=51, priority=200, addresses=(IPv4Address("192.0.2.100"),), advert_int=1)
         inst.receive(Received(higher, IPv4Address("192.0.2.12"), VRRP_MULTICAST, VRRP_TTL))
         await inst.drain(1.0)
         assert inst.router.state.value == "BACKUP"

@@ -97,7 +97,7 @@ def test_adverts_arp_and_vip_delivery_on_the_wire_from_master_and_backup(vrrp_la
                 VRRP_GROUP_MAC,
                 255,
             ), adv
-            assert (adv.version, adv.type, adv.adver_int, adv.addresses) == (2, 1, 1, (VIP,)), adv
+            assert (adv.version, adv.type, adv.advert_int, adv.addresses) == (2, 1, 1, (VIP,)), adv
     zero = [e for e in by["n1"] if e.priority == 0]
     assert len(zero) == 1, "one priority-0 advert at n1's shutdown"
     handover = zero[0].time

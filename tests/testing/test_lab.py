@@ -153,7 +153,7 @@ def test_capture_sees_garp_vrrp_and_echo_with_kernel_times(lab: Lab) -> None:
     assert len(garps) == 1
     assert (garps[0].sender_mac, garps[0].sender_ip, garps[0].op) == (mac1, VIP, 1)
     (adv,) = [e for e in events if isinstance(e, VrrpEvent)]
-    assert (adv.vrid, adv.priority, adv.adver_int, adv.addresses) == (51, 150, 1, (VIP,))
+    assert (adv.vrid, adv.priority, adv.advert_int, adv.addresses) == (51, 150, 1, (VIP,))
     assert (adv.src_ip, adv.dst_ip, adv.ttl, adv.src_mac) == (lab.ip("n1"), "224.0.0.18", 255, mac1)
     echoes = [e for e in events if isinstance(e, IcmpEvent)]
     assert [(e.src, e.dst, e.is_request) for e in echoes] == [

@@ -21,7 +21,7 @@ def test_vrrp_v3_over_ipv6() -> None:
     event = parse_frame(frame, 1.5)
     assert isinstance(event, VrrpEvent)
     assert (event.src_ip, event.dst_ip, event.ttl) == ("fe80::ff:fe00:1", "ff02::12", 255)
-    assert (event.version, event.vrid, event.priority, event.adver_int) == (3, 52, 120, 10)
+    assert (event.version, event.vrid, event.priority, event.advert_int) == (3, 52, 120, 10)
     assert event.auth_type == 0
     assert event.addresses == ("fe80::1", "2001:db8::100")
     assert event_from_json(event_to_json(event)) == event
@@ -36,7 +36,7 @@ def test_vrrp_v3_over_ipv4_reads_centiseconds() -> None:
     )
     event = parse_frame(frame, 0.0)
     assert isinstance(event, VrrpEvent)
-    assert (event.version, event.adver_int, event.auth_type) == (3, 4095, 0)
+    assert (event.version, event.advert_int, event.auth_type) == (3, 4095, 0)
     assert event.addresses == ("192.0.2.100",)
 
 
@@ -50,7 +50,7 @@ def test_vrrp_v2_fields_are_unchanged() -> None:
     )
     event = parse_frame(frame, 0.0)
     assert isinstance(event, VrrpEvent)
-    assert (event.version, event.adver_int, event.auth_type) == (2, 3, 1)
+    assert (event.version, event.advert_int, event.auth_type) == (2, 3, 1)
 
 
 def test_unsolicited_neighbor_advertisement() -> None:

@@ -23,9 +23,9 @@ from vrrpd.config.load import (
 )
 from vrrpd.config.schema import (
     MAX_EXCLUDED,
-    CheckConfig,
     Config,
     GlobalConfig,
+    HealthCheckConfig,
     InstanceConfig,
     ListenAddress,
     RouteConfig,
@@ -41,11 +41,11 @@ __all__ = [
     "MAX_CONFIG_BYTES",
     "MAX_EXCLUDED",
     "MAX_NESTING",
-    "CheckConfig",
     "Config",
     "ConfigError",
     "ConfigIssue",
     "GlobalConfig",
+    "HealthCheckConfig",
     "InstanceConfig",
     "ListenAddress",
     "RouteConfig",

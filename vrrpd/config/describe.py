@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from vrrpd.config.schema import CheckConfig, Config
+from vrrpd.config.schema import Config, HealthCheckConfig
 
 
 def _seconds(value: float) -> str:
     return f"{value:g}s"
 
 
-def _describe_check(check: CheckConfig) -> str:
+def _describe_check(check: HealthCheckConfig) -> str:
     if check.tcp_port is not None:
         target = f"{check.host or '<interface primary address>'}:{check.tcp_port}"
         what = f"tcp connect {target}"

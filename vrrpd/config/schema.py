@@ -333,7 +333,7 @@ class RuleConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
 # decoders (msgspec.convert, msgspec.json) to the same contract.
 
 
-class CheckConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class HealthCheckConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[vrrp_instance.check]``: a health check that lowers the priority or forces FAULT."""
 
     tcp_port: Annotated[int, Meta(ge=1, le=65535, description="a TCP port 1..65535")] | None = None
@@ -509,7 +509,7 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         Parse(_parse_track, each=True),
         Meta(description=f"a list, each {_TRACK}"),
     ] = ()
-    check: Annotated[CheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
+    check: Annotated[HealthCheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
     # keepalived's virtual_routes / virtual_rules: present only while MASTER, like the VIPs.
     virtual_routes: Annotated[
         tuple[RouteConfig, ...],

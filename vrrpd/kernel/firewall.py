@@ -21,11 +21,11 @@ import subprocess
 from collections.abc import Sequence
 from ipaddress import IPv4Address
 
+from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_PROTOCOL
+
 __all__ = ["NFT_TIMEOUT", "FirewallError", "install", "is_installed", "remove", "ruleset", "table_name"]
 
 NFT_TIMEOUT = 10.0
-VRRP_PROTOCOL = 112  # by number: a slim container may lack /etc/protocols, where "vrrp" is resolved
-VRRP_GROUP = "224.0.0.18"
 _FAMILY = "inet"
 
 
@@ -40,7 +40,8 @@ def table_name(config_name: str) -> str:
 
 def ruleset(table: str, unicast_peers: Sequence[IPv4Address] = ()) -> str:
     """The ``nft -f`` script: create-or-replace ``table`` atomically (add, delete, define)."""
-    rules = [f"ip daddr {VRRP_GROUP} ip protocol {VRRP_PROTOCOL} accept"]
+    # The protocol by number: a slim container may lack /etc/protocols, where "vrrp" is resolved.
+    rules = [f"ip daddr {VRRP_MULTICAST} ip protocol {VRRP_PROTOCOL} accept"]
     if unicast_peers:
         peers = ", ".join(str(p) for p in sorted(set(unicast_peers)))
         rules.append(f"ip saddr {{ {peers} }} ip protocol {VRRP_PROTOCOL} accept")

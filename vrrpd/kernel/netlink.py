@@ -4,7 +4,8 @@ Owns: the two pyroute2 `AsyncIPRoute` sockets (one for requests, one subscribed 
 RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR | RTNLGRP_IPV6_IFADDR) and the translation of netlink messages into
 small typed values;
 plus one raw NETLINK_ROUTE socket for bulk VIP changes (`add_addresses` / `remove_addresses`), which
-packs RTM_NEWADDR / RTM_DELADDR itself: pyroute2 costs ~2 ms of CPU per address, the raw batch ~40 us.
+packs RTM_NEWADDR / RTM_DELADDR itself: pyroute2 builds each message in Python, too slow for hundreds of
+VIPs (docs/benchmarks.md, "Bulk VIPs").
 
 Must not: use the synchronous `IPRoute` (it would block the event loop), decide what an event means
 for a virtual router (the daemon maps LinkChanged(up=False) to FAULT, AddressRemoved of a VIP to a

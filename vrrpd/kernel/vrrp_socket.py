@@ -30,23 +30,22 @@ from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Final
 
-IPPROTO_VRRP: Final = 112
-VRRP_GROUP: Final = IPv4Address("224.0.0.18")  # RFC 3768 §5.2.2
-VRRP_TTL: Final = 255  # RFC 3768 §5.2.3: sender MUST set TTL 255, receiver MUST check it
+from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_PROTOCOL, VRRP_TTL
+
 VRRP_TOS: Final = 0xC0  # DSCP CS6 (network control), as keepalived sets IP_TOS
 _RECV_SIZE: Final = 65535
 # At most this many datagrams per wake-up of the reader: a flooded interface must not starve the loop
 # (the other interfaces, the timers); the rest is read on the loop's next iteration.
 DRAIN_LIMIT: Final = 256
-# Adaptive read coalescing. A wake-up of the event loop costs ~20 µs of CPU in CPython (epoll_wait, the
-# loop's bookkeeping, the callback) — as much as handling the advert itself — and a master of 200
-# instances sends its 200 adverts back to back every interval. When the socket becomes readable within
-# LINGER of the previous read, a burst is arriving: the reader then steps aside and the socket is read
-# once per LINGER until it is found empty, so one wake-up takes many adverts (measured with a bare reader:
-# 22-27 -> 10.5 µs per datagram at 2 ms). Cost: an advert inside a burst is handled up to LINGER later
-# (plus the timer's ~0.1 ms lateness), and is stamped with the wake-up that read it, so a Master_Down
-# deadline moves by at most as much — 0.06 % of the shortest (~3.6 s). A lone advert (no burst: a
-# priority-0 handover, a deployment of a few instances) is read at once, as without lingering.
+# Adaptive read coalescing. A wake-up of the event loop (epoll_wait, the loop's bookkeeping, the callback)
+# costs about as much CPU in CPython as handling the advert itself, and a master of 200 instances sends its
+# 200 adverts back to back every interval. When the socket becomes readable within LINGER of the previous
+# read, a burst is arriving: the reader then steps aside and the socket is read once per LINGER until it is
+# found empty, so one wake-up takes many adverts (docs/benchmarks.md, "read coalescing", has the per-datagram
+# cost before and after). Cost: an advert inside a burst is handled up to LINGER later (plus the timer's ~0.1
+# ms lateness), and is stamped with the wake-up that read it, so a Master_Down deadline moves by at most as
+# much — 0.06 % of the shortest (~3.6 s). A lone advert (no burst: a priority-0 handover, a deployment of a
+# few instances) is read at once, as without lingering.
 LINGER: Final = 0.002
 # After a receive error (e.g. ENETDOWN while the link is cut) the reader pauses this long before
 # reading again, so a persistent error cannot spin the loop.
@@ -227,8 +226,8 @@ class VrrpSocket(DatagramReader):
         Raises OSError (EPERM without CAP_NET_RAW, ENODEV, EADDRNOTAVAIL if `src` is not local).
         If the primary address changes, close and open again.
         """
-        rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
-        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, IPPROTO_VRRP)
+        rx = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTOCOL)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, VRRP_PROTOCOL)
         try:
             for sock in (rx, tx):
                 sock.setblocking(False)
@@ -243,13 +242,13 @@ class VrrpSocket(DatagramReader):
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, VRRP_TOS)
-            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_GROUP, src, ifindex))
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_MULTICAST, src, ifindex))
 
             if multicast:
                 rx.setsockopt(
                     socket.IPPROTO_IP,
                     socket.IP_ADD_MEMBERSHIP,
-                    _mreqn(VRRP_GROUP, IPv4Address(0), ifindex),
+                    _mreqn(VRRP_MULTICAST, IPv4Address(0), ifindex),
                 )
         except BaseException:
             rx.close()
@@ -267,7 +266,7 @@ class VrrpSocket(DatagramReader):
         data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
         return data, IPv4Address(addr[0])
 
-    def send_now(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
+    def send_now(self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST) -> None:
         """Send one VRRP payload at once with a non-blocking `sendto`.
 
         Raises BlockingIOError when the socket buffer is full (the caller may then `await send`), and
@@ -275,7 +274,7 @@ class VrrpSocket(DatagramReader):
         """
         self._tx.sendto(payload, (str(dst), 0))
 
-    async def send(self, payload: bytes, dst: IPv4Address = VRRP_GROUP) -> None:
+    async def send(self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST) -> None:
         """Send one VRRP payload; the kernel prepends the header (TTL 255, TOS 0xc0, proto 112).
 
         Any failure (ENETDOWN, ENOBUFS, EPERM from a firewall, EBADF after close...) is raised as

@@ -29,9 +29,9 @@ import sys
 from ipaddress import IPv6Address
 from typing import Final
 
-from vrrpd.kernel.vrrp_socket import IPPROTO_VRRP, VRRP_TOS, VRRP_TTL, DatagramReader, attach_drop_all
+from vrrpd.kernel.vrrp_socket import VRRP_TOS, DatagramReader, attach_drop_all
+from vrrpd.protocol.packet import VRRP_MULTICAST_V6, VRRP_PROTOCOL, VRRP_TTL
 
-VRRP_GROUP6: Final = IPv6Address("ff02::12")  # RFC 5798 §5.1.2.2
 VRRP_HOP_LIMIT: Final = VRRP_TTL  # RFC 5798 §5.1.2.3: MUST be 255
 VRRP_CHECKSUM_OFFSET: Final = 6  # RFC 5798 §5.2.8: the checksum field's offset in the VRRP header
 _RECV_SIZE: Final = 65535
@@ -63,7 +63,7 @@ class Vrrp6Socket(DatagramReader):
         self.ifname = ifname
         self.ifindex = ifindex
         self.src = src
-        self._group = (str(VRRP_GROUP6), 0, 0, ifindex)
+        self._group = (str(VRRP_MULTICAST_V6), 0, 0, ifindex)
 
     @classmethod
     def open(cls, ifname: str, ifindex: int, src: IPv6Address, multicast: bool = True) -> Vrrp6Socket:
@@ -75,8 +75,8 @@ class Vrrp6Socket(DatagramReader):
         """
         if not src.is_link_local:
             raise ValueError(f"the VRRPv3 source must be a link-local address (RFC 5798 §5.1.2.1), not {src}")
-        rx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
-        tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, IPPROTO_VRRP)
+        rx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, VRRP_PROTOCOL)
+        tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, VRRP_PROTOCOL)
         try:
             for sock in (rx, tx):
                 sock.setblocking(False)
@@ -103,7 +103,7 @@ class Vrrp6Socket(DatagramReader):
             rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
             if multicast:
                 # struct ipv6_mreq: group, interface index. The kernel sends the MLD report.
-                mreq = VRRP_GROUP6.packed + struct.pack("@I", ifindex)
+                mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", ifindex)
                 rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         except BaseException:
             rx.close()
@@ -123,7 +123,7 @@ class Vrrp6Socket(DatagramReader):
                 elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
                     dst = value[:16]
         src = socket.inet_pton(socket.AF_INET6, addr[0].partition("%")[0])
-        header = _IPV6_HDR.pack(_VERSION_6, len(data), IPPROTO_VRRP, hop_limit & 0xFF, src, dst)
+        header = _IPV6_HDR.pack(_VERSION_6, len(data), VRRP_PROTOCOL, hop_limit & 0xFF, src, dst)
         return header + data
 
     async def recv(self) -> tuple[bytes, IPv6Address]:
@@ -142,15 +142,15 @@ class Vrrp6Socket(DatagramReader):
                 continue
             return datagram, IPv6Address(datagram[8:24])
 
-    def send_now(self, payload: bytes, dst: IPv6Address = VRRP_GROUP6) -> None:
+    def send_now(self, payload: bytes, dst: IPv6Address = VRRP_MULTICAST_V6) -> None:
         """Send one VRRP payload at once with a non-blocking `sendto` (BlockingIOError when full)."""
-        addr = self._group if dst == VRRP_GROUP6 else (str(dst), 0, 0, _scope(dst, self.ifindex))
+        addr = self._group if dst == VRRP_MULTICAST_V6 else (str(dst), 0, 0, _scope(dst, self.ifindex))
         self._tx.sendto(payload, addr)
 
-    async def send(self, payload: bytes, dst: IPv6Address = VRRP_GROUP6) -> None:
+    async def send(self, payload: bytes, dst: IPv6Address = VRRP_MULTICAST_V6) -> None:
         """Send one VRRP payload; the kernel prepends the header (hop limit 255, class 0xc0, next 112)
         and fills in the checksum. Any failure is raised as OSError for the caller to count."""
-        addr = self._group if dst == VRRP_GROUP6 else (str(dst), 0, 0, _scope(dst, self.ifindex))
+        addr = self._group if dst == VRRP_MULTICAST_V6 else (str(dst), 0, 0, _scope(dst, self.ifindex))
         loop = asyncio.get_running_loop()
         await loop.sock_sendto(self._tx, payload, addr)
 

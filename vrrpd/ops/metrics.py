@@ -135,7 +135,7 @@ class DaemonCollector(Collector):
         configured = GaugeMetricFamily(
             "vrrpd_instance_vips_configured", "VIPs configured for this instance", labels=_INSTANCE_LABELS
         )
-        check_up = GaugeMetricFamily(
+        health = GaugeMetricFamily(
             "vrrpd_instance_check_up",
             "1 if the health check is up (absent without a check)",
             labels=_INSTANCE_LABELS,
@@ -179,7 +179,7 @@ class DaemonCollector(Collector):
             held.add_metric(lab, len(inst.vips_held))
             configured.add_metric(lab, len(cfg.vips))
             if cfg.check is not None:
-                check_up.add_metric(lab, int(inst.check_up is True))
+                health.add_metric(lab, int(inst.health is True))
             now_active = inst.conflicts.active()
             for kind in ConflictKind:
                 detected.add_metric([*lab, kind.value], inst.conflicts.detected.get(kind.value, 0))
@@ -187,7 +187,7 @@ class DaemonCollector(Collector):
             if inst.last_transition is not None:
                 last_change.add_metric(lab, inst.last_transition.wall_time)
         yield from (state, prio, base, master, fault, transitions, sent, received, drops, garps, errors)
-        yield from (restored, unexpected, held, configured, check_up, detected, active, last_change)
+        yield from (restored, unexpected, held, configured, health, detected, active, last_change)
 
         iface_up = GaugeMetricFamily(
             "vrrpd_interface_up", "1 if the interface is usable", labels=["interface"]

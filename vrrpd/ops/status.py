@@ -95,11 +95,11 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
     check: dict[str, Any] | None = None
     if cfg.check is not None:
         c = cfg.check
-        probe = inst.check
+        probe = inst.checker
         check = {
             "type": "tcp" if c.tcp_port is not None else "script",
             "target": f"{c.host or inst.primary}:{c.tcp_port}" if c.tcp_port is not None else str(c.script),
-            "up": inst.check_up,
+            "up": inst.health,
             "weight": c.weight,
             "last_result": None if probe is None else probe.last_result,
             "last_detail": (probe.last_detail if probe is not None and probe.last_run is not None else None),

@@ -118,12 +118,12 @@ class InstanceView(Protocol):
     @property
     def faults(self) -> Set[Fault]: ...
     @property
-    def check(self) -> ProbeView | None:
+    def checker(self) -> ProbeView | None:
         """The health checker, when a check is configured."""
         ...
 
     @property
-    def check_up(self) -> bool | None:
+    def health(self) -> bool | None:
         """The health check's verdict as the router last heard it; None without a check."""
         ...
 

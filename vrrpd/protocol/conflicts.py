@@ -141,7 +141,7 @@ class ConflictDetector:
         elif drop in _CONFIG_DROPS:
             detail = _CONFIG_DROPS[drop]
             if drop is DropReason.INTERVAL_MISMATCH:
-                detail += f" ({adv.adver_int}s, ours {self.advert_int}s)"
+                detail += f" ({adv.advert_int}s, ours {self.advert_int}s)"
             events += self._sighting(now, ConflictKind.CONFIG_MISMATCH, src, detail)
         elif drop is DropReason.BAD_VERSION:
             # RFC 3768 and RFC 5798 routers each drop the other's adverts (§7.1 version check): on one VRID

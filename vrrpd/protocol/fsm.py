@@ -51,8 +51,8 @@ from vrrpd.protocol.packet import (
     IPAddress,
     Received,
     address_mismatch,
-    check_advert,
     pad_password,
+    validate_advert,
 )
 from vrrpd.protocol.tracking import Tracked, faulted
 from vrrpd.protocol.tracking import effective_priority as tracking_priority
@@ -221,7 +221,7 @@ class RouterConfig:
     installed: tuple[IPInterface, ...] = field(init=False, repr=False)
     garp_addresses: tuple[IPAddress, ...] = field(init=False, repr=False)
     # Our adverts' Adver Int field: seconds in v2, centiseconds in v3.
-    adver_int_field: int = field(init=False, repr=False)
+    advert_int_field: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.vrid <= 255:
@@ -230,7 +230,7 @@ class RouterConfig:
             raise ValueError(f"priority {self.priority} out of range 1..255")
         if self.version not in (VRRP_VERSION, VRRP_VERSION_3):
             raise ValueError(f"version {self.version} is not 2 or 3")
-        object.__setattr__(self, "adver_int_field", _adver_int_field(self.advert_int, self.version))
+        object.__setattr__(self, "advert_int_field", _advert_int_field(self.advert_int, self.version))
         if len(self.vips) > 255:
             raise ValueError("at most 255 virtual addresses fit in one advertisement")
         if self.preempt_delay < 0 or self.garp_master_delay < 0 or self.garp_master_refresh < 0:
@@ -264,12 +264,12 @@ class RouterConfig:
         object.__setattr__(self, "installed", installed)
         object.__setattr__(self, "garp_addresses", tuple(v.ip for v in installed))
 
-    def check(self, received: Received) -> DropReason | None:
+    def validate(self, received: Received) -> DropReason | None:
         """§7.1's configuration checks of a received advert against this router; None means accept."""
-        return check_advert(
+        return validate_advert(
             received,
             vrid=self.vrid,
-            adver_int=self.adver_int_field,
+            advert_int=self.advert_int_field,
             addresses=self.vip_addresses,
             own_addresses=(self.primary_address,),
             auth_type=self.auth_type,
@@ -296,7 +296,7 @@ class RouterConfig:
         return self.accept or self.priority == PRIORITY_OWNER
 
 
-def _adver_int_field(seconds: float, version: int) -> int:
+def _advert_int_field(seconds: float, version: int) -> int:
     """Our adverts' Adver Int field for an interval of `seconds`; ValueError if the version cannot say it."""
     if version == VRRP_VERSION:
         # RFC 3768 §5.3.7: an 8-bit count of seconds.
@@ -603,7 +603,7 @@ class Router:
         """
         cfg, accepted = self.config, self._accepted
         if accepted is None or accepted[0] is not received or accepted[1] is not cfg:
-            reason = cfg.check(received)
+            reason = cfg.validate(received)
             if reason is not None:
                 return [Dropped(reason, received.source, received.advert)]
             notice = None
@@ -796,7 +796,7 @@ class Router:
                 vrid=cfg.vrid,
                 priority=priority,
                 addresses=cfg.vip_addresses,
-                adver_int=cfg.adver_int_field,
+                advert_int=cfg.advert_int_field,
                 auth_type=cfg.auth_type,
                 auth_data=cfg.auth_data,
                 version=cfg.version,

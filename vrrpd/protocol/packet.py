@@ -21,7 +21,7 @@ The decoders take what the kernel hands over:
   limit from IPV6_HOPLIMIT ancillary data. Only v3 exists over IPv6.
 
 The checks that need the local virtual router's configuration (VRID, version, authentication, interval,
-address list, own address) are in `check_advert`, so the state machine and the daemon share one definition.
+address list, own address) are in `validate_advert`, so the state machine and the daemon share one definition.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class DropReason(enum.Enum):
 class Advertisement:
     """One VRRP advertisement (RFC 3768 §5.1 for version 2, RFC 5798 §5.1 for version 3).
 
-    `adver_int` is the field as on the wire: whole seconds in v2, centiseconds in v3 (see `centiseconds`).
+    `advert_int` is the field as on the wire: whole seconds in v2, centiseconds in v3 (see `centiseconds`).
     `addresses` are all IPv4 or, in v3 only, all IPv6. A v3 advert has no authentication: `auth_type` and
     `auth_data` keep their defaults. `checksum` is filled in by `encode` when zero.
     """
@@ -98,7 +98,7 @@ class Advertisement:
     vrid: int
     priority: int
     addresses: tuple[IPAddress, ...]
-    adver_int: int = 1
+    advert_int: int = 1
     auth_type: int = AUTH_NONE
     auth_data: bytes = field(default=bytes(AUTH_DATA_LEN))
     version: int = VRRP_VERSION
@@ -108,7 +108,7 @@ class Advertisement:
     @property
     def centiseconds(self) -> int:
         """The advertisement interval in centiseconds, whatever the version (v2 counts whole seconds)."""
-        return self.adver_int if self.version == VRRP_VERSION_3 else self.adver_int * CENTISECONDS
+        return self.advert_int if self.version == VRRP_VERSION_3 else self.advert_int * CENTISECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +173,7 @@ def encode(
         raise ValueError(f"at most {MAX_ADDRESSES} addresses fit in one advertisement")
     if advert.version == VRRP_VERSION_3:
         return _encode_v3(advert, source, destination)
-    _check_range("adver_int", advert.adver_int, 0, 255)
+    _check_range("advert_int", advert.advert_int, 0, 255)
     _check_range("auth_type", advert.auth_type, 0, 255)
     if len(advert.auth_data) != AUTH_DATA_LEN:
         raise ValueError(f"auth_data must be exactly {AUTH_DATA_LEN} bytes")
@@ -186,7 +186,7 @@ def encode(
         advert.priority,
         len(advert.addresses),
         advert.auth_type,
-        advert.adver_int,
+        advert.advert_int,
         0,
     )
     checksum = advert.checksum or internet_checksum(header + body)
@@ -196,7 +196,7 @@ def encode(
 def _encode_v3(advert: Advertisement, source: IPAddress | None, destination: IPAddress | None) -> bytes:
     # RFC 5798 §5.2.7: 12 bits of centiseconds. Zero is representable but never sent by us (a master
     # advertising every 0 s makes no sense); the config refuses it, decoding tolerates it.
-    _check_range("adver_int", advert.adver_int, 0, MAX_ADVER_INT_V3)
+    _check_range("advert_int", advert.advert_int, 0, MAX_ADVER_INT_V3)
     if advert.auth_type != AUTH_NONE or advert.auth_data != bytes(AUTH_DATA_LEN):
         raise ValueError("a VRRPv3 advertisement has no authentication (RFC 5798 §9)")
     families = {a.version for a in advert.addresses}
@@ -212,7 +212,7 @@ def _encode_v3(advert: Advertisement, source: IPAddress | None, destination: IPA
         advert.vrid,
         advert.priority,
         len(advert.addresses),
-        advert.adver_int,
+        advert.advert_int,
         0,
     )
     checksum = advert.checksum
@@ -242,7 +242,7 @@ def decode_vrrp(data: bytes) -> Advertisement | DropReason:
         return DropReason.BAD_TYPE
     if len(data) < _HEADER.size + AUTH_DATA_LEN:
         return DropReason.TRUNCATED
-    _, vrid, priority, count, auth_type, adver_int, checksum = _HEADER.unpack_from(data)
+    _, vrid, priority, count, auth_type, advert_int, checksum = _HEADER.unpack_from(data)
     expected = _HEADER.size + 4 * count + AUTH_DATA_LEN
     if len(data) < expected:
         return DropReason.TRUNCATED
@@ -258,7 +258,7 @@ def decode_vrrp(data: bytes) -> Advertisement | DropReason:
         vrid=vrid,
         priority=priority,
         addresses=addresses,
-        adver_int=adver_int,
+        advert_int=advert_int,
         auth_type=auth_type,
         auth_data=bytes(data[expected - AUTH_DATA_LEN : expected]),
         checksum=checksum,
@@ -309,7 +309,7 @@ def decode_vrrp3(data: bytes, *, source: IPAddress, destination: IPAddress) -> A
         priority=priority,
         addresses=addresses,
         # §5.2.6: the 4 reserved bits are "ignored on reception".
-        adver_int=rsvd_int & MAX_ADVER_INT_V3,
+        advert_int=rsvd_int & MAX_ADVER_INT_V3,
         version=VRRP_VERSION_3,
         checksum=checksum,
     )
@@ -319,8 +319,8 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
     """Decode an IPv4 datagram as a raw socket delivers it (header included) and check §7.1's IP rules.
 
     VRRPv2 or VRRPv3, by the message's version nibble; whether that is the version the virtual router runs
-    is `check_advert`'s question. The destination is not judged here (unicast mode legitimately receives
-    adverts at our own address); `check_advert` does that with the router's configuration. TTL is judged
+    is `validate_advert`'s question. The destination is not judged here (unicast mode legitimately receives
+    adverts at our own address); `validate_advert` does that with the router's configuration. TTL is judged
     for multicast only.
     """
     if len(datagram) < _IPV4_MIN_HEADER:
@@ -338,7 +338,7 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
         return DropReason.NOT_VRRP
     destination = IPv4Address(datagram[16:20])
     # §7.1: TTL 255 proves the sender is on our link. It binds multicast adverts; unicast adverts
-    # (keepalived's unicast_peer, outside RFC 3768) may cross a router, and `check_advert` accepts them
+    # (keepalived's unicast_peer, outside RFC 3768) may cross a router, and `validate_advert` accepts them
     # only from a configured peer — the same rule keepalived applies.
     if ttl != VRRP_TTL and destination == VRRP_MULTICAST:
         return DropReason.TTL_NOT_255
@@ -439,11 +439,11 @@ class DecodeCache:
         return decoded
 
 
-def check_advert(
+def validate_advert(
     received: Received,
     *,
     vrid: int,
-    adver_int: int,
+    advert_int: int,
     addresses: Sequence[IPAddress],
     own_addresses: Sequence[IPAddress],
     auth_type: int = AUTH_NONE,
@@ -454,7 +454,7 @@ def check_advert(
 ) -> DropReason | None:
     """The §7.1 checks that need the local virtual router's configuration; None means accept.
 
-    `version` and `family` are the virtual router's; `adver_int` is its configured interval as in the
+    `version` and `family` are the virtual router's; `advert_int` is its configured interval as in the
     advert field (seconds for v2; unused for v3). Order follows §7.1. In v2 the address-list check is
     RFC 3768's MAY-verify, done as a MUST-drop unless the sender is the address owner (priority 255), as
     §7.1 then requires. In v3 neither the interval nor the address list drops an advert (see
@@ -480,7 +480,7 @@ def check_advert(
     if version == VRRP_VERSION_3:
         # RFC 5798 has no authentication and no interval check: a backup learns the master's interval
         # (§6.4.2 Master_Adver_Interval). The address list is only a misconfiguration to report.
-        if adv.adver_int == 0:
+        if adv.advert_int == 0:
             # Learning 0 would make Master_Down_Interval 0 (Skew_Time scales with it too): a backup would
             # declare the master down at once. No implementation can be configured to send it.
             return DropReason.BAD_INTERVAL
@@ -490,7 +490,7 @@ def check_advert(
     # §5.3.6: with auth type 0 the auth data is ignored on receipt.
     if auth_type == AUTH_PASS and adv.auth_data != auth_data:
         return DropReason.AUTH_MISMATCH
-    if adv.adver_int != adver_int:
+    if adv.advert_int != advert_int:
         return DropReason.INTERVAL_MISMATCH
     if adv.priority != PRIORITY_OWNER and address_mismatch(adv, addresses):
         return DropReason.ADDRESS_MISMATCH

@@ -56,7 +56,7 @@ from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
 from vrrpd.runtime.healthcheck import (
     Credentials,
-    HealthCheck,
+    HealthChecker,
     ProbeResult,
     ScriptRunner,
     script_probe,
@@ -96,7 +96,7 @@ class Daemon:
         self.reloader = Reloader(self)
         self.fifo: NotifyFifo | None = None
         self._fifo_created: Path | None = None  # a FIFO we made, removed again at exit
-        self._checks: dict[InstanceKey, HealthCheck] = {}
+        self._checkers: dict[InstanceKey, HealthChecker] = {}
         self._scripts: dict[str, ScriptRunner] = {}  # the [[vrrp_script]]s some instance tracks
         self._script_defs: dict[str, tuple[object, ...]] = {}  # what each runner was made from
         self._stopping: set[asyncio.Task[None]] = set()  # runners a reload replaced, still stopping
@@ -150,7 +150,7 @@ class Daemon:
         and the systemd watchdog pings stop). Receive loops, the netlink watcher, the supervisor, every
         health check and notify worker, the HTTP listener."""
         dead = [t.get_name() for t in self._tasks if t.done()]
-        dead += [f"healthcheck:{c.name}" for c in self._checks.values() if c.died]
+        dead += [f"healthcheck:{c.name}" for c in self._checkers.values() if c.died]
         dead += [f"notify:{n.path}" for n in self._notifiers.values() if not n.alive]
         if self._http is not None and not self._http.alive:
             dead.append("http")
@@ -177,7 +177,7 @@ class Daemon:
                 self._running = True
                 for inst in self.instances:
                     inst.start()
-                for check in self._checks.values():
+                for check in self._checkers.values():
                     check.start()
                 for runner in self._scripts.values():
                     runner.start()
@@ -285,18 +285,18 @@ class Daemon:
         if not iface.link.up:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT
         if inst_cfg.check is not None:
-            check = self._make_check(inst, inst_cfg)
+            check = self._make_checker(inst, inst_cfg)
             # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
             # instance starts in FAULT (weight 0) or at its lowered priority until the service is seen.
-            inst.check = check
-            inst.check_changed(check.up, "not checked yet")
-            self._checks[key] = check
+            inst.checker = check
+            inst.health_changed(check.up, "not checked yet")
+            self._checkers[key] = check
         return inst
 
     async def remove_instance(self, inst: Instance) -> None:
         """Stop one instance gracefully (priority 0 if MASTER) and forget it."""
         key = inst.key
-        check = self._checks.pop(key, None)
+        check = self._checkers.pop(key, None)
         if check is not None:
             await check.stop()
         await inst.stop(STOP_TIMEOUT)
@@ -316,7 +316,7 @@ class Daemon:
     def start_instance(self, inst: Instance) -> None:
         """Start an instance added by a reload, then its health check."""
         inst.start()
-        check = self._checks.get(inst.key)
+        check = self._checkers.get(inst.key)
         if check is not None:
             check.start()
 
@@ -476,21 +476,21 @@ class Daemon:
                 detail="adverts carry no address; nothing is installed on becoming master",
             )
 
-    def start_check(self, inst: Instance) -> None:
+    def start_checker(self, inst: Instance) -> None:
         """A reload gave a running instance a new check: it starts from the router's verdict."""
-        check = self._make_check(inst, inst.config, initial_up=inst.check_up is not False)
-        inst.check = check
-        self._checks[inst.key] = check
+        check = self._make_checker(inst, inst.config, initial_up=inst.health is not False)
+        inst.checker = check
+        self._checkers[inst.key] = check
         check.start()
 
-    async def stop_check(self, inst: Instance) -> None:
+    async def stop_checker(self, inst: Instance) -> None:
         """A reload changed or removed the instance's check: the running one stops."""
-        check = self._checks.pop(inst.key, None)
-        inst.check = None
+        check = self._checkers.pop(inst.key, None)
+        inst.checker = None
         if check is not None:
             await check.stop()
 
-    def _make_check(self, inst: Instance, cfg: InstanceConfig, initial_up: bool = False) -> HealthCheck:
+    def _make_checker(self, inst: Instance, cfg: InstanceConfig, initial_up: bool = False) -> HealthChecker:
         check = cfg.check
         assert check is not None  # the caller checked; narrows the type
         if check.script is not None:
@@ -506,12 +506,12 @@ class Daemon:
             async def probe() -> ProbeResult:
                 return await tcp_probe(host, port, check.timeout)
 
-        return HealthCheck(
+        return HealthChecker(
             probe,
             check.interval,
             check.rise,
             check.fall,
-            inst.check_changed,
+            inst.health_changed,
             initial_up=initial_up,
             name=cfg.name,
         )
@@ -668,7 +668,7 @@ class Daemon:
         await self.reloader.cancel()
         # Instances first: their priority-0 adverts are what lets the backups take over after Skew_Time.
         await asyncio.gather(*(i.stop(STOP_TIMEOUT) for i in self.instances))
-        await asyncio.gather(*(c.stop() for c in self._checks.values()), return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in self._checkers.values()), return_exceptions=True)
         await asyncio.gather(
             *(s.stop() for s in self._scripts.values()), *self._stopping, return_exceptions=True
         )

@@ -8,7 +8,7 @@ This module owns:
   stdio on /dev/null, a hard timeout, and when it ends (exit, timeout, abort or cancellation) its whole
   process group killed and the child reaped, so no zombie and no stray grandchild outlive a check or a
   notify script;
-* `HealthCheck`, the rise/fall debouncer that runs a probe every ``interval`` seconds in its own
+* `HealthChecker`, the rise/fall debouncer that runs a probe every ``interval`` seconds in its own
   task and reports only flips.
 
 It must not know about VRRP: what a flip does to a priority or a state is the daemon's business.
@@ -30,7 +30,7 @@ from vrrpd.protocol.tracking import ScriptCounter
 __all__ = [
     "MINIMAL_ENV",
     "Credentials",
-    "HealthCheck",
+    "HealthChecker",
     "Probe",
     "ProbeResult",
     "RunOutcome",
@@ -237,7 +237,7 @@ async def tcp_probe(host: IPv4Address, port: int, timeout: float) -> ProbeResult
     return ProbeResult(True, f"{where} connected")
 
 
-class HealthCheck:
+class HealthChecker:
     """Run ``probe`` every ``interval`` seconds and debounce it with rise/fall counters.
 
     The state flips down after ``fall`` consecutive failures and back up after ``rise``

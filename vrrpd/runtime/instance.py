@@ -29,13 +29,14 @@ from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, IPAddress, Received, encode
 from vrrpd.protocol.tracking import Tracked
-from vrrpd.runtime.healthcheck import HealthCheck
+from vrrpd.runtime.healthcheck import HealthChecker
 
 log = logs.get_logger("vrrpd.runtime.instance")
 
-# The kernel lets an ordinary process oversleep a timeout by up to 0.1% of it (timer slack: ~3.6 ms on a
-# Master_Down_Interval), which keepalived avoids with a timerfd. We wake this much early and then arm the
-# exact deadline as a short timeout: measured, link-cut failover excess 5.1 ms -> 2.1 ms (benchmarks.md).
+# The kernel lets an ordinary process oversleep a timeout by up to 0.1% of it (timer slack: milliseconds on
+# a Master_Down_Interval), which keepalived avoids with a timerfd. We wake this much early and then arm the
+# exact deadline as a short timeout, which the kernel honours closely (the effect on failover is measured
+# in docs/benchmarks.md, "timer pre-wake").
 PREWAKE = 0.025
 
 # Route and rule results (errno) that leave them where they should be: already there / already gone.
@@ -54,8 +55,6 @@ class Transport(Protocol):
     async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None: ...
     def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None: ...
     def send_garp(self, vip: IPv4Address, count: int) -> None: ...
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool: ...
-    async def remove_vip(self, vip: IPv4Interface) -> bool: ...
     async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
     async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
 
@@ -159,7 +158,7 @@ class Instance:
         self.router = fsm.Router(router_config(config, primary, self.scripts))
         self.counters = Counters()
         self.last_transition: LastTransition | None = None
-        self.check: HealthCheck | None = None  # set by the daemon; status reads its last probe
+        self.checker: HealthChecker | None = None  # set by the daemon; status reads its last probe
         self.conflicts = ConflictDetector(
             config.advert_int, config.is_owner, self.router.config.vip_addresses
         )
@@ -200,7 +199,7 @@ class Instance:
         return frozenset(self.router.faults)
 
     @property
-    def check_up(self) -> bool | None:
+    def health(self) -> bool | None:
         """The health check's verdict as the router last heard it; None without a check."""
         return self.router.health
 
@@ -250,7 +249,7 @@ class Instance:
         """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""
         self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.INTERFACE, not up))
 
-    def check_changed(self, up: bool, detail: str) -> None:
+    def health_changed(self, up: bool, detail: str) -> None:
         """The health check's verdict: the router decides its effect (FAULT or a lower priority)."""
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
         self._feed(self.router.set_health(self._loop.time(), up))
@@ -659,7 +658,6 @@ class _DropLog:
 
 
 _drop_log = _DropLog("advert_dropped")
-# Its own event name: passing event="send_failed" to the drop log clashed with the log call's `event`
-# argument, so every failed send raised TypeError instead of being counted and logged.
+# An event of its own rather than a field of the drop log's: `event` names the log call's own argument.
 _send_log = _DropLog("send_failed")
 _misconfigured_log = _DropLog("peer_misconfigured")

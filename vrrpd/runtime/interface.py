@@ -166,14 +166,6 @@ class Interface:
             raise OSError(f"{self.name}: IPv6 is not open on this interface")
         return self.sock6
 
-    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
-        """Transport: install a VIP (idempotent; IPv6 without duplicate address detection)."""
-        return await self._netlink.add_address(self.ifindex, vip, label)
-
-    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
-        """Transport: remove a VIP (idempotent)."""
-        return await self._netlink.remove_address(self.ifindex, vip)
-
     async def add_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: install many VIPs in batches; errno per VIP (0 added, EEXIST already there)."""
         return await self._netlink.add_addresses(self.ifindex, vips)

@@ -73,11 +73,11 @@ class ReloadHost(Protocol):
         """Stop an instance gracefully and forget it."""
         ...
 
-    async def stop_check(self, inst: Instance) -> None:
+    async def stop_checker(self, inst: Instance) -> None:
         """Stop and forget the instance's health checker, if it has one."""
         ...
 
-    def start_check(self, inst: Instance) -> None:
+    def start_checker(self, inst: Instance) -> None:
         """Start a checker for the instance's configured check, from the router's current verdict."""
         ...
 
@@ -229,13 +229,13 @@ class Reloader:
         assert p.old is not None and p.new is not None
         old, new = p.old, p.new
         if old.check != new.check:
-            await self._host.stop_check(inst)
+            await self._host.stop_checker(inst)
         inst.reconfigure(new, config.scripts)
         if old.check != new.check and new.check is not None:
             # The router keeps a changed check's verdict and starts a new one up (a reload must not put a
             # serving master in FAULT for rise × interval); the new checker starts from that verdict and
             # then judges the service as usual (fall failures to go down).
-            self._host.start_check(inst)
+            self._host.start_checker(inst)
         notify_keys = (
             "notify",
             "notify_timeout",

@@ -50,7 +50,7 @@ SO_TIMESTAMPNS = 35
 class VrrpEvent:
     """One VRRP advertisement seen on the bridge (IPv4 protocol 112, or IPv6 next header 112).
 
-    `adver_int` is the field as sent: seconds in version 2, centiseconds (12 bits) in version 3, which
+    `advert_int` is the field as sent: seconds in version 2, centiseconds (12 bits) in version 3, which
     has no authentication (`auth_type` 0). `ttl` is the IPv6 hop limit for IPv6.
     """
 
@@ -65,7 +65,7 @@ class VrrpEvent:
     vrid: int
     priority: int
     auth_type: int
-    adver_int: int
+    advert_int: int
     addresses: tuple[str, ...]
     kind: Literal["vrrp"] = "vrrp"
 
@@ -188,7 +188,7 @@ def _vrrp(
         vrid=vrid,
         priority=prio,
         auth_type=auth,
-        adver_int=adver,
+        advert_int=adver,
         addresses=addrs,
     )
 

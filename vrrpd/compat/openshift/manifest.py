@@ -3,9 +3,9 @@
 This module owns the shape of what we deploy: a ServiceAccount and a Deployment (strategy Recreate,
 one pod per node by required pod anti-affinity) or a DaemonSet; host networking; only NET_ADMIN and
 NET_RAW (privileged only on request, for OpenShift SCCs); the ``OPENSHIFT_HA_*`` environment the
-container's ``vrrpd run --openshift`` reads; liveness and readiness probes that ask the daemon itself
-over HTTP (`vrrpd.health_http`). Flag values are validated by the same code as the environment
-(`vrrpd.compat.openshift.env.parse_env`), so a bad ``--virtual-ips`` is one line naming the flag.
+container's ``vrrpd run --openshift`` reads; liveness and readiness probes that ask the daemon itself over
+HTTP (`vrrpd.ops.metrics`: /healthz and /readyz). Flag values are validated by the same code as the
+environment (`vrrpd.compat.openshift.env.parse_env`), so a bad ``--virtual-ips`` is one line naming the flag.
 
 YAML is written by a small emitter for the few types used here (every string double-quoted, so "80"
 and "true" stay strings), not a YAML library: the daemon's image needs no extra dependency for it.
