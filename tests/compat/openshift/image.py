@@ -32,6 +32,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from vrrpd.compat.keepalived.conf import Statement, parse_text
+from vrrpd.config.programs import resolve, split_command
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
@@ -264,8 +265,16 @@ def _check(conf: list[Statement], tracked: list[str], ignored: list[str]) -> Che
         tcp = _TCP_CHECK.match(command)
         if tcp:
             return Check("tcp", f"{tcp['host']}:{tcp['port']}", interval)
-        return Check("script", command, interval)
+        return Check("script", _command(command), interval)
     return Check("none")
+
+
+def _command(text: str) -> str:
+    """A script or notify line as keepalived runs it: split by its quoting rules, a bare program name
+    found in its PATH (`vrrpd.config.programs` reproduces both), words joined by one space."""
+    argv = split_command(text)
+    found = resolve(argv[0]) if argv else None
+    return " ".join([str(found) if found is not None else argv[0], *argv[1:]])
 
 
 def read_conf(text: str, host: FakeHost) -> Reading:
@@ -318,7 +327,7 @@ def read_conf(text: str, host: FakeHost) -> Reading:
             delay = 0.0  # "preempt_delay is incompatible with nopreempt mode - resetting"
         tracked = [line.keyword for b in stmt.find("track_script") for line in b.block or []]
         check = _check(statements, tracked, ignored)
-        notify = next((s.args[0] for s in stmt.find("notify") if s.args), None)
+        notify = next((_command(s.args[0]) for s in stmt.find("notify") if s.args), None)
         peers = [line.keyword for b in stmt.find("unicast_peer") for line in b.block or []]
         extra = [w for b in stmt.find("unicast_peer") for line in b.block or [] for w in line.args]
         ignored += [f"{name}: unicast_peer line word {w!r} ignored" for w in extra]

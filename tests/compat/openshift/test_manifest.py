@@ -213,8 +213,8 @@ def test_yaml_round_trips_exactly() -> None:
         ),
         (["ipf", "--virtual-ips=10.245.2.1", "--vrrp-id-offset=255"], 'vrrpd: --vrrp-id-offset = "255"'),
         (
-            ["ipf", "--virtual-ips=10.245.2.1", "--check-script=check.sh"],
-            'vrrpd: --check-script = "check.sh"',
+            ["ipf", "--virtual-ips=10.245.2.1", "--check-script=bin/check.sh"],
+            'vrrpd: --check-script = "bin/check.sh"',
         ),
         (["ipf", "--virtual-ips=10.245.2.1", "--metrics-listen=9650"], 'vrrpd: --metrics-listen = "9650"'),
         (

@@ -373,25 +373,48 @@ def test_monitor_port_refused(value: str, image: str) -> None:
     )
 
 
-def test_check_script_replaces_tcp_check(script: str) -> None:
-    p = plan(CHECK_SCRIPT=script, MONITOR_PORT="9736", CHECK_INTERVAL="3")
-    check = p.config.vrrp_instance[0].check
-    assert check is not None
-    assert (str(check.script), check.tcp_port, check.interval) == (script, None, 3.0)
+def test_check_script_replaces_tcp_check_as_one_vrrp_script(script: str) -> None:
+    p = plan(CHECK_SCRIPT=script, MONITOR_PORT="9736", CHECK_INTERVAL="3", VIRTUAL_IPS="192.0.2.100-101")
+    # As the image: one vrrp_script chk_<name>, tracked by every instance, run once per interval.
+    (vrrp_script,) = p.config.vrrp_script
+    assert (vrrp_script.name, vrrp_script.script, vrrp_script.interval) == (
+        "chk_OpenShift_IPFailover",
+        (script,),
+        3,
+    )
+    assert (vrrp_script.run_timeout, vrrp_script.rise, vrrp_script.fall, vrrp_script.weight) == (3, 1, 1, 0)
+    for inst in p.config.vrrp_instance:
+        assert inst.check is None
+        assert [t.name for t in inst.track_script] == ["chk_OpenShift_IPFailover"]
     assert any("replaces the TCP check" in n for n in p.notes)
     # Even with port 0 the script runs (the image: the script wins).
-    assert plan(CHECK_SCRIPT=script, MONITOR_PORT="0").config.vrrp_instance[0].check is not None
+    assert plan(CHECK_SCRIPT=script, MONITOR_PORT="0").config.vrrp_script
+
+
+@pytest.mark.parametrize(
+    ("value", "argv"),
+    [
+        ("/bin/sh -c 'exit 0'", ("/bin/sh", "-c", "exit 0")),  # keepalived's quoting, no shell of its own
+        ("env true", ("/usr/bin/env", "true")),  # a bare name, found in keepalived's PATH
+    ],
+)
+def test_check_script_runs_as_keepalived_ran_it(value: str, argv: tuple[str, ...]) -> None:
+    (vrrp_script,) = plan(CHECK_SCRIPT=value).config.vrrp_script
+    assert vrrp_script.script[1:] == argv[1:]
+    assert Path(vrrp_script.script[0]).name == Path(argv[0]).name
 
 
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("relative.sh", "not an absolute path (keepalived searched PATH for it)"),
-        ("/bin/sh -c true", "has arguments: the image's keepalived ran /bin/sh with them"),
+        ("bin/check.sh", "'bin/check.sh' is a relative path"),
+        ("no-such-check-program", "no such program in this container; the image's keepalived ran without"),
         (
             "/nonexistent/check.sh",
-            "no such file in this container; the image's keepalived ran without any health check",
+            "no such program in this container; the image's keepalived ran without any health check",
         ),
+        ("/bin/check 'a", "(keepalived could not read it either)"),
+        ('/bin/check "a"', "a double quote cuts the image's keepalived.conf line short"),
     ],
 )
 def test_check_script_refused(value: str, problem: str) -> None:
@@ -406,7 +429,7 @@ def test_cleanup_needs_no_scripts() -> None:
     assert [str(v) for v in p.config.vrrp_instance[0].vips] == ["192.0.2.100/32"]
     check = p.config.vrrp_instance[0].check
     assert (check is None or check.script is None) and p.config.vrrp_instance[0].notify is None
-    with pytest.raises(ConfigError, match="no such file in this container"):
+    with pytest.raises(ConfigError, match="no such program in this container"):
         load(variables, FakeHost())
 
 
@@ -458,9 +481,12 @@ def test_notify_script(script: str) -> None:
     instances = plan(NOTIFY_SCRIPT=script, VIRTUAL_IPS="192.0.2.100-101").config.vrrp_instance
     assert {" ".join(i.notify or ()) for i in instances} == {script}
     assert plan().config.vrrp_instance[0].notify is None
-    assert error(NOTIFY_SCRIPT="notify.sh").startswith(
-        'OPENSHIFT_HA_NOTIFY_SCRIPT = "notify.sh": not an absolute'
+    assert error(NOTIFY_SCRIPT="./notify.sh").startswith(
+        "OPENSHIFT_HA_NOTIFY_SCRIPT = \"./notify.sh\": './notify.sh' is a relative path"
     )
+    # Arguments, as keepalived ran them (it appends INSTANCE <name> <state> <priority>).
+    (inst,) = plan(NOTIFY_SCRIPT=f"{script} --tag 'ha a'").config.vrrp_instance
+    assert inst.notify == (script, "--tag", "ha a")
     assert "keepalived ran without notifications" in error(NOTIFY_SCRIPT="/nonexistent/notify.sh")
 
 
@@ -783,12 +809,14 @@ def test_off_node_check_skips_host_local_files() -> None:
     }
     base = ["check-config", "--openshift", "--no-interface-check", "--node-address", "192.0.2.12"]
     refused = vrrpd(*base, environ=environ)
-    assert refused.returncode == 2 and "no such file in this container" in refused.stderr
+    assert refused.returncode == 2 and "no such program in this container" in refused.stderr
     proc = vrrpd(*base, "--no-file-check", environ=environ)
     assert proc.returncode == 0, proc.stderr
     assert "script /etc/keepalive/check.sh" in proc.stdout
     assert (
-        vrrpd(*base, "--no-file-check", environ=environ | {"OPENSHIFT_HA_CHECK_SCRIPT": "x.sh"}).returncode
+        vrrpd(
+            *base, "--no-file-check", environ=environ | {"OPENSHIFT_HA_CHECK_SCRIPT": "x/check.sh"}
+        ).returncode
         == 2
     )
 

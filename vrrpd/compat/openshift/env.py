@@ -19,10 +19,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from pathlib import Path
 
 from vrrpd.compat.openshift import spread, values
 from vrrpd.config import ConfigError, ConfigIssue
+from vrrpd.config.programs import SEARCH_PATH, CommandError, resolve, split_command
 from vrrpd.config.servicelinks import is_service_link
 from vrrpd.kernel import firewall
 
@@ -146,6 +146,11 @@ class Settings:
     def instance_names(self) -> tuple[str, ...]:
         """``<scrubbed config name>_VIP_<n>``, n from 1, as the image names them."""
         return tuple(f"{values.scrub(self.config_name)}_VIP_{n}" for n in range(1, len(self.groups) + 1))
+
+    @property
+    def check_script_name(self) -> str:
+        """The image's ``vrrp_script chk_<config name, '-' as '_'>`` (its name is not scrubbed)."""
+        return "chk_" + self.config_name.replace("-", "_")
 
     @property
     def auth_pass(self) -> str:
@@ -389,32 +394,38 @@ def _interface(r: _Reader) -> str | None:
 
 
 def _script(r: _Reader, var: str, what: str, image_without: str) -> str | None:
+    """A check or notify command as the image's keepalived ran it: the value, split by keepalived's
+    quoting rules (no shell), a bare program name looked up in keepalived's PATH."""
     raw = r.get(var)
     if raw is None:
         return None
     text = raw.strip()
-    allowed = f"an absolute path to an executable file, the {what}"
-    if any(c.isspace() for c in text):
-        r.bad(
-            var,
-            f"has arguments: the image's keepalived ran {text.split()[0]} with them, vrrpd runs a program "
-            f"without a shell or arguments: put the command line in a script; must be {allowed}",
-        )
-    elif not text.startswith("/"):
-        r.bad(var, f"not an absolute path (keepalived searched PATH for it); must be {allowed}")
+    allowed = f"the {what}: a program (absolute path, or a name in {':'.join(SEARCH_PATH)}) and its arguments"
+    if '"' in text:
+        # The image writes the value between double quotes into keepalived.conf: a quote ends it there.
+        r.bad(var, f"a double quote cuts the image's keepalived.conf line short; must be {allowed}")
+        return text
+    try:
+        argv = split_command(text)
+    except CommandError as exc:
+        r.bad(var, f"{exc} (keepalived could not read it either); must be {allowed}")
+        return text
+    program = argv[0]
+    if "/" in program and not program.startswith("/"):
+        r.bad(var, f"{program!r} is a relative path; must be {allowed}")
     elif r.check_files:
-        path = Path(text)
-        if not path.is_file():
+        path = resolve(program)
+        if path is None or not path.is_file():
             r.bad(
                 var,
-                f"no such file in this container; the image's keepalived {image_without} (it disables a "
+                f"no such program in this container; the image's keepalived {image_without} (it disables a "
                 f"missing script); mount it, or unset {var}; must be {allowed}",
             )
         elif not os.access(path, os.X_OK):
             r.bad(
                 var,
-                f"not executable; the image's keepalived {image_without}; chmod +x, or defaultMode 0755 "
-                f"on a ConfigMap volume; must be {allowed}",
+                f"{path} is not executable; the image's keepalived {image_without}; chmod +x, or "
+                f"defaultMode 0755 on a ConfigMap volume; must be {allowed}",
             )
     return text
 

@@ -47,14 +47,22 @@ def render_toml(
         "# [global] settings come from VRRPD_* variables.",
     ]
     check: dict[str, object] | None = None
+    tracked: list[str] = []
     if settings.check_script is not None:
-        check = {"script": settings.check_script}
+        # As the image: one vrrp_script, run once per interval and tracked by every instance; keepalived's
+        # defaults (timeout = interval, rise 1, fall 1, weight 0: a failure puts the instance in FAULT).
+        script = {
+            "name": settings.check_script_name,
+            "script": settings.check_script,
+            "interval": settings.check_interval,
+        }
+        lines += ["", "[[vrrp_script]]", *(f"{k} = {_toml(v)}" for k, v in script.items())]
+        tracked = [settings.check_script_name]
     elif settings.monitor_port != 0:
+        # The image's `/bin/bash -c '</dev/tcp/ADDRESS/PORT'`, as a native TCP connect check.
         check = {"tcp_port": settings.monitor_port}
         if check_host is not None:
             check["host"] = str(check_host)
-    if check is not None:
-        # keepalived's vrrp_script: rise 1, fall 1, timeout = interval; a failure puts the group in FAULT.
         check |= {"interval": settings.check_interval, "timeout": settings.check_interval, "weight": 0}
     for group in groups:
         keys: dict[str, object] = {
@@ -74,6 +82,8 @@ def render_toml(
                 keys["unicast_src_ip"] = str(source)
         if settings.notify_script is not None:
             keys["notify"] = settings.notify_script
+        if tracked:
+            keys["track_script"] = tracked
         lines += ["", "[[vrrp_instance]]", *(f"{k} = {_toml(v)}" for k, v in keys.items())]
         if check is not None:
             lines += ["", "[vrrp_instance.check]", *(f"{k} = {_toml(v)}" for k, v in check.items())]
