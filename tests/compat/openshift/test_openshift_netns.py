@@ -264,3 +264,39 @@ def test_unicast_peers_exact_spread_and_firewall_table_lifecycle(vrrp_lab: LabFa
     assert not table_present(killed)
     assert all(killed not in lab.holders(vip) for vip in held)
     stop_all([p for n, p in pods.items() if n not in (first, killed)])
+
+
+def test_a_check_command_with_arguments_runs_as_the_images_keepalived_ran_it(
+    vrrp_lab: LabFactory, tmp_path: Path
+) -> None:
+    # OPENSHIFT_HA_CHECK_SCRIPT with arguments and keepalived's quoting; the image tracked it through one
+    # vrrp_script. Removing a node's flag file fails its check: its group moves, then comes back.
+    lab = vrrp_lab(nodes=2, prefix=PREFIX)
+    flags = {n: tmp_path / f"{n}-healthy" for n in lab.nodes}
+    for flag in flags.values():
+        flag.touch()
+    vips = ("192.0.2.101",)
+    env = GEO_CACHE | {
+        "OPENSHIFT_HA_VIRTUAL_IPS": vips[0],
+        "OPENSHIFT_HA_VIP_GROUPS": "1",
+        "OPENSHIFT_HA_CHECK_INTERVAL": "1",
+        "OPENSHIFT_HA_PREEMPTION": "preempt_delay 0",
+    }
+    by_address = names_by_address(lab)
+    table = spread.priorities(by_address, [1], "rendezvous")
+    master = by_address[spread.masters(table)[1]]
+    other = next(n for n in lab.nodes if n != master)
+    pods = {
+        n: start_pod(lab, n, env | {"OPENSHIFT_HA_CHECK_SCRIPT": f"/bin/sh -c 'test -e $0' {flags[n]}"})
+        for n in lab.nodes
+    }
+    wait_masters(lab, {1: master}, timeout=20, groups={1: vips})
+    flags[master].unlink()
+    wait_masters(lab, {1: other}, timeout=8, groups={1: vips})
+    faults = [
+        e for e in log_events(pods[master]) if e.get("event") == "state_change" and e.get("new") == "FAULT"
+    ]
+    assert [e["instance"] for e in faults if e["old"] == "MASTER"] == ["ipf_ha_geo_cache_VIP_1"]
+    flags[master].touch()
+    wait_masters(lab, {1: master}, timeout=8, groups={1: vips})
+    stop_all(list(pods.values()))
