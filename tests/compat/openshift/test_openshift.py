@@ -701,11 +701,18 @@ def test_rendered_toml_is_a_valid_file(tmp_path: Path, script: str) -> None:
     # `check-config --openshift --toml` is a migration path to a plain file: it must load as one.
     from vrrpd.config import load_config
 
-    p = plan(VIRTUAL_IPS="192.0.2.100-104", VIP_GROUPS="2", NOTIFY_SCRIPT=script, UNICAST_PEERS="192.0.2.12")
+    p = plan(
+        VIRTUAL_IPS="192.0.2.100-104",
+        VIP_GROUPS="2",
+        NOTIFY_SCRIPT=script,
+        CHECK_SCRIPT=f"{script} --quick",
+        UNICAST_PEERS="192.0.2.12",
+    )
     path = tmp_path / "vrrpd.toml"
     path.write_text(p.toml)
     loaded = load_config(path, env={})
     assert loaded.vrrp_instance == p.config.vrrp_instance
+    assert loaded.vrrp_script == p.config.vrrp_script and loaded.vrrp_script[0].script == (script, "--quick")
 
 
 # ---- the command line -----------------------------------------------------------------------------------
