@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from vrrpd.testing.lab import seal_namespace
+
 pytestmark = pytest.mark.netns
 
 HELPER = Path(__file__).with_name("_io_helper.py")
@@ -51,12 +53,14 @@ def lan() -> Iterator[Lan]:
     if shutil.which("ip") is None:
         pytest.skip("needs iproute2 (`ip`)")
     suffix = secrets.token_hex(3)
-    net = Lan(f"vio-{suffix}-a", f"vio-{suffix}-b")
+    prefix = os.environ.get("VRRPD_LAB_PREFIX", "vio")
+    net = Lan(f"{prefix}-{suffix}-a", f"{prefix}-{suffix}-b")
     created: list[str] = []
     try:
         for ns in (net.a, net.b):
             _ip("netns", "add", ns)
             created.append(ns)
+            seal_namespace(ns)  # the host's forwarding and filtering settings must not leak in
         # veth created directly inside our namespaces: the host's interfaces are never touched.
         peer = ("peer", "name", "eth0", "netns", net.b)
         _ip("link", "add", "eth0", "netns", net.a, "type", "veth", *peer)

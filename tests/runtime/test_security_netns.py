@@ -31,6 +31,7 @@ from vrrpd.protocol.fsm import master_down_interval, skew_time
 from vrrpd.runtime.healthcheck import MINIMAL_ENV
 from vrrpd.testing.lab import Lab, Process
 from vrrpd.testing.plugin import LabFactory
+from vrrpd.testing.public import PublicPython, PublicPythonError, public_python
 
 pytestmark = pytest.mark.netns
 
@@ -68,11 +69,19 @@ def _with_global(text: str, **keys: str) -> str:
     return "\n".join([*lines[:at], *(f'{k} = "{v}"' for k, v in keys.items()), *lines[at:]]) + "\n"
 
 
+def _public() -> PublicPython:
+    """vrrpd copied where user nobody can read it: the checkout may sit in a 0700 directory (/root)."""
+    try:
+        return public_python()
+    except PublicPythonError as exc:
+        pytest.skip(str(exc))
+
+
 def _as_nobody(code: str) -> str:
-    # setpriv, not subprocess's user=: the same tool the capability tests use, and it can exec the venv's
-    # interpreter here where a plain setuid child is refused.
-    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable, "-c", code]
-    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=20)
+    # setpriv, not subprocess's user=: the same tool the capability tests use.
+    public = _public()
+    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *public.argv("-c", code)]
+    proc = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=20, env=public.env)
     return (proc.stdout + proc.stderr).strip()
 
 
@@ -219,10 +228,11 @@ def _spawn_as_nobody(lab: Lab, node: str, config: Path, caps: str, tag: str) -> 
         "--no-new-privs",
         "--",
     ]
+    public = _public()
     return lab.spawn(
         node,
-        [*setpriv, sys.executable, "-m", "vrrpd", "run", "--config", str(config)],
-        env={"VRRPD_LOG_FORMAT": "json"},
+        [*setpriv, *public.argv("-m", "vrrpd", "run", "--config", str(config))],
+        env={"VRRPD_LOG_FORMAT": "json", **public.env},
         log_path=lab.log_dir / f"{node}{tag}-vrrpd.log",
     )
 

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from vrrpd.testing import lab as lab_module
 from vrrpd.testing import plugin
 from vrrpd.testing.icmp import checksum
 from vrrpd.testing.lab import Lab, LabError, unavailable_reason
@@ -259,3 +260,47 @@ def test_parser_ignores_junk(frame: bytes) -> None:
 def test_zz_no_lab_namespace_left_behind() -> None:
     # Runs last in this module (file order): every lab made above must be gone.
     assert not set(_made) & _netns()
+
+
+# What a new namespace copies from a router host (net.core.devconf_inherit_init_net=0 copies the host's IPv4
+# settings); a test cannot change the host's own, so the lab's namespaces are given them on creation.
+_FORWARDING_HOST = (
+    "echo 1 > /proc/sys/net/ipv4/ip_forward;"
+    " for c in all default; do echo 2 > /proc/sys/net/ipv4/conf/$c/rp_filter;"
+    " echo 1 > /proc/sys/net/ipv4/conf/$c/accept_local; echo 1 > /proc/sys/net/ipv4/conf/$c/arp_accept;"
+    " echo 1 > /proc/sys/net/ipv4/conf/$c/promote_secondaries;"
+    " echo 1 > /proc/sys/net/ipv6/conf/$c/forwarding; done"
+)
+
+
+def test_lab_namespaces_are_sealed_on_a_forwarding_host(
+    vrrp_lab: LabFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: on a host with ip_forward=1 the backup forwarded the client's packets for the VIP to the
+    # master, so "a backup answers nothing" (test_wire_conformance_netns) failed there and passed here.
+    real_run = lab_module._run
+
+    def inheriting_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        proc = real_run(argv, **kwargs)  # type: ignore[arg-type]
+        if list(argv[:3]) == ["ip", "netns", "add"]:
+            real_run(["ip", "netns", "exec", argv[3], "sh", "-c", _FORWARDING_HOST])
+        return proc
+
+    monkeypatch.setattr(lab_module, "_run", inheriting_run)
+    lab = vrrp_lab(nodes=2)
+    monkeypatch.undo()
+    for member in lab.members:
+        script = "".join(f'echo "{k}=$(cat /proc/sys/{k})";' for k in lab_module.SEALED_SYSCTLS)
+        got = dict(ln.split("=", 1) for ln in lab.run(member, ["sh", "-c", script]).stdout.splitlines())
+        assert got == lab_module.SEALED_SYSCTLS, member
+    # The symptom itself: n1 holds the VIP, the client is pointed at n2 (a backup) for it.
+    vip = "192.0.2.100"
+    lab.run("n1", ["ip", "addr", "add", f"{vip}/24", "dev", "eth0"])
+    lab.run(
+        "cl", ["ip", "neigh", "replace", vip, "lladdr", lab.node_mac("n2"), "dev", "eth0", "nud", "permanent"]
+    )
+    assert not lab.ping(vip, count=2, timeout=0.5), "n2 forwarded the client's packet to the master"
+    lab.run(
+        "cl", ["ip", "neigh", "replace", vip, "lladdr", lab.node_mac("n1"), "dev", "eth0", "nud", "permanent"]
+    )
+    assert lab.ping(vip, count=2, timeout=0.5)  # the path itself works

@@ -12,6 +12,10 @@ Topology for `Lab(nodes=2, prefix="vrrpd")` (<id> is 6 random hex digits, one la
     vrrpd-<id>-n2 eth0 192.0.2.12 --- p2 --- br0 in vrrpd-<id>-sw
     vrrpd-<id>-cl eth0 192.0.2.200 -- pcl /
 
+Every namespace is sealed before its interfaces exist (`SEALED_SYSCTLS`: no forwarding, no reverse-path
+filter, kernel-default ARP behaviour...), so a lab behaves the same on a laptop and on a router whose
+host settings new namespaces would otherwise copy.
+
 Logical names "n1".."nN", "cl" and "sw" are what every method takes. IPv6 is disabled in the lab so
 captures carry only the IPv4 traffic under test, unless `Lab(ipv6=True)` (VRRPv3 over IPv6): then nodes
 and client also get 2001:db8::<host>/64 (n1 2001:db8::b) and a link-local address, with duplicate
@@ -61,6 +65,31 @@ _QUIET_IPV6 = (
     ' [ -w "$f" ] && echo ${k#*=} > "$f"; done; done; true'
 )
 TEST_NET6 = ipaddress.IPv6Network("2001:db8::/64")  # RFC 3849 documentation prefix
+# Every lab namespace gets these, whatever the host has: a new namespace copies the IPv4 settings of the
+# host's own (net.core.devconf_inherit_init_net=0), so on a router (ip_forward=1) a backup would forward
+# a client's packets to the master and a "backup answers nothing" test would pass or fail by host. The
+# values are the kernel's defaults: no forwarding (IPv4 and IPv6), no reverse-path filter, no packets
+# from our own addresses, ARP answered and announced for any local address, gratuitous ARP only updating
+# known neighbours, secondaries not promoted when the primary goes, no binding to foreign addresses.
+SEALED_SYSCTLS: dict[str, str] = {
+    "net/ipv4/ip_forward": "0",
+    "net/ipv4/ip_nonlocal_bind": "0",
+    **{
+        f"net/ipv4/conf/{scope}/{key}": value
+        for scope in ("all", "default")
+        for key, value in (
+            ("forwarding", "0"),
+            ("rp_filter", "0"),
+            ("accept_local", "0"),
+            ("arp_ignore", "0"),
+            ("arp_announce", "0"),
+            ("arp_filter", "0"),
+            ("arp_accept", "0"),
+            ("promote_secondaries", "0"),
+        )
+    },
+    **{f"net/ipv6/conf/{scope}/forwarding": "0" for scope in ("all", "default")},
+}
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # so `-m vrrpd.testing.*` always imports
 
 
@@ -107,6 +136,27 @@ def _run(
         detail = (proc.stderr or proc.stdout).strip()
         raise LabError(f"`{' '.join(argv)}` failed (rc={proc.returncode}): {detail}")
     return proc
+
+
+def seal_namespace(ns: str) -> None:
+    """Set `SEALED_SYSCTLS` in the namespace `ns` and check them; LabError naming what did not hold.
+
+    Call it right after creating the namespace, before its interfaces exist, so they inherit "default".
+    Any test that makes a namespace of its own calls it too.
+    """
+    script = "".join(
+        f'printf %s {v} > /proc/sys/{k}; echo "{k}=$(cat /proc/sys/{k})";' for k, v in SEALED_SYSCTLS.items()
+    )
+    out = _run(["ip", "netns", "exec", ns, "sh", "-c", script], check=False).stdout
+    got = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    wrong = {k: got.get(k) for k, v in SEALED_SYSCTLS.items() if got.get(k) != v}
+    if wrong:
+        raise LabError(f"{ns}: could not seal {wrong} (wanted {[SEALED_SYSCTLS[k] for k in wrong]})")
+
+
+def _netns_add(ns: str) -> None:
+    """Create one namespace (a seam: a test makes it look inherited from a forwarding host)."""
+    _run(["ip", "netns", "add", ns])
 
 
 def _ipn(ns: str, command: str) -> None:
@@ -393,8 +443,9 @@ class Lab:
     def _build(self) -> None:
         sw = self.ns(self.switch)
         for member in self.members:
-            _run(["ip", "netns", "add", self.ns(member)])
+            _netns_add(self.ns(member))
             self._created.append(self.ns(member))  # only what we made: teardown deletes these
+            seal_namespace(self.ns(member))
             # IPv6 off before any interface exists, so no DAD/MLD/RS noise shows up in captures.
             quiet = self.ipv6 and member != self.switch
             self.run(member, ["sh", "-c", _QUIET_IPV6 if quiet else _NO_IPV6], check=False)
