@@ -171,7 +171,14 @@ def _status_metrics_and_probes(lab: Lab, n1_sock: str, n2_sock: str, check: dict
     n2_insts = [instance("VI_1", 51, 100, [VIP1]), instance("VI_2", 52, 100, [VIP2], check=check)]
     procs = [start(lab, "n1", n1_conf), start(lab, "n2", conf(lab, "n2", n2_insts, control_socket=n2_sock))]
     wait_holder(lab, "n1", vip=VIP1)
-    time.sleep(1.2)
+
+    def settled() -> bool:
+        # What the assertions below read: a few adverts sent, and VI_2's check has run once on n2.
+        sent = inst_status(status(lab, "n1", n1_sock), "VI_1")["counters"]["adverts_sent"]
+        check = inst_status(status(lab, "n2", n2_sock), "VI_2")["check"]
+        return bool(sent >= 2 and check["last_run_at"] is not None)
+
+    assert wait_for(settled, timeout=10, step=0.1)
 
     # The socket: 0600, its directory created 0755; a missing one is one line and exit 1.
     mode = os.stat(n1_sock).st_mode

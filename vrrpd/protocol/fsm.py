@@ -18,11 +18,12 @@ things, all of them data here rather than a second state machine:
 Which version a router runs is `RouterConfig.version`; IPv6 addresses exist in v3 only.
 
 One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
-`set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vip_deleted`),
-received advertisements (`receive`) and timer expiry (`on_timer`) — and every entry point takes `now`
-(monotonic seconds) and returns a list of `Action`s for the caller to carry out in order. `deadline` tells
-the caller when to call `on_timer` next. No sockets, no clock, no logging here: the caller owns all three,
-which is what makes each rule testable to the millisecond.
+`set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vip_deleted`,
+`vip_added`, `set_primary_address`), received advertisements (`receive`) and timer expiry (`on_timer`) —
+and every entry point takes `now` (monotonic seconds) and returns a list of `Action`s for the caller to
+carry out in order. `deadline` tells the caller when to call `on_timer` next. No sockets, no clock, no
+logging here: the caller owns all three, which is what makes each rule testable to the millisecond. The
+transitions on one screen, with the section of each: docs/architecture.md, "The Router's transitions".
 
 Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's bad advertisement is a
 `Dropped` action carrying a `DropReason`.
