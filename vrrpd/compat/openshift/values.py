@@ -137,8 +137,8 @@ def _entry(entry: str, text: str) -> list[IPv4Address]:
     start_text, dash, end_text = entry.partition("-")
     if ":" in start_text:
         raise ValueError(
-            f"{entry!r}: IPv6 VIPs are not supported yet (VRRPv3); the image's IPv6 instances did not work "
-            "either (IPv4 PASS authentication)"
+            f"{entry!r}: IPv6 VIPs are not supported yet (VRRPv3); the image's keepalived ran them as VRRPv3 "
+            "instances (without authentication)"
         )
     if _IMAGE_IPV4.match(start_text) and "0" in [o[:1] for o in start_text.split(".") if len(o) > 1]:
         raise ValueError(f"{entry!r}: a leading zero; the image wrote it and keepalived skipped it")
