@@ -118,7 +118,9 @@ def test_a_failing_log_stream_never_stops_the_daemon(lab: Lab, probe: HolderProb
         lab.run("n1", ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"])
         restored = wait_single(probe, VIP, "n1", 3.0)
         assert restored is not None, f"VIP not restored; holders {probe.holders(VIP)}"
-        assert time.monotonic() - t0 < 1.0
+        took = time.monotonic() - t0
+        assert took < 1.0
+        print(f"{fault}: VIP restored {took * 1000:.0f} ms after its deletion")
         assert _http(lab, "n1", "/healthz") == (200, "ok\n")
         code, metrics = _http(lab, "n1", "/metrics")
         reason = "EPIPE" if fault == "reader_gone" else "ENOSPC"
