@@ -767,5 +767,5 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "script_group",
         "garp_interval",
     )
-    assert fields_of(Config) == ("global_", "vrrp_instance", "vrrp_script")
+    assert fields_of(Config) == ("global_", "vrrp_instance", "vrrp_script", "vrrp_sync_group")
     assert fields_of(InstanceConfig)[:3] == ("name", "interface", "virtual_router_id")

@@ -132,3 +132,71 @@ def test_a_bad_rule_is_refused_naming_its_key(table: str, expected: str) -> None
     text = refused(f"\n[[vrrp_instance.virtual_rules]]\n{table}\n")
     assert "vrrp_instance[0].virtual_rules[0]" in text
     assert expected in text
+
+
+SYNC = """
+[[vrrp_script]]
+name = "chk"
+script = "/bin/true"
+{weight}
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+virtual_ipaddress = ["192.0.2.101"]
+{track}
+
+[[vrrp_instance]]
+name = "VI_2"
+interface = "eth0"
+virtual_router_id = 52
+virtual_ipaddress = ["192.0.2.102"]
+
+[[vrrp_sync_group]]
+name = "G"
+group = {group}
+{extra}
+"""
+
+
+def sync(group: str = '["VI_1", "VI_2"]', weight: str = "", track: str = "", extra: str = "") -> str:
+    return SYNC.format(group=group, weight=weight, track=track, extra=extra)
+
+
+def test_a_sync_group_loads_and_its_track_script_goes_to_every_member() -> None:
+    config = parse_config(sync(extra='track_script = ["chk"]\nnotify = "/bin/true"'), "t", env={})
+    (group,) = config.vrrp_sync_group
+    assert group.group == ("VI_1", "VI_2") and group.notify == ("/bin/true",)
+    assert [[t.name for t in i.track_script] for i in config.vrrp_instance] == [["chk"], ["chk"]]
+    assert config.sync_group_of("VI_2") is group
+    # Tracked by the instance itself already: not twice.
+    config = parse_config(sync(track='track_script = ["chk"]', extra='track_script = ["chk"]'), "t", env={})
+    assert [t.name for t in config.vrrp_instance[0].track_script] == ["chk"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            sync(group='["VI_1", "VI_3"]'),
+            'vrrp_sync_group[0].group[1] = "VI_3": no [[vrrp_instance]] has this name',
+        ),
+        (sync(group='["VI_1", "VI_1"]'), "listed twice"),
+        (sync(group="[]"), "a list of 1 or more"),
+        (sync(extra='track_script = ["nope"]'), "no [[vrrp_script]] has this name"),
+        (sync(weight="weight = -20", extra='track_script = ["chk"]'), "keepalived ignores weighted scripts"),
+        (sync(weight="weight = -20", track='track_script = ["chk"]'), "tracks chk with a weight"),
+        (sync(extra="typo = 1"), "unknown key"),
+    ],
+)
+def test_a_bad_sync_group_is_refused_in_one_line(text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "t", env={})
+    assert expected in str(exc.value)
+    assert "\n" not in str(exc.value)
+
+
+def test_tracking_weight_lets_members_keep_weighted_checks() -> None:
+    text = sync(weight="weight = -20", track='track_script = ["chk"]', extra="tracking_weight = true")
+    assert parse_config(text, "t", env={}).vrrp_sync_group[0].tracking_weight

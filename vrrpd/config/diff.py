@@ -26,6 +26,7 @@ RESTART_REASONS = {
     "use_vmac": "the VIPs move to or from the virtual MAC interface",
     "vmac_interface": "the virtual MAC interface is replaced",
     "vmac_xmit_base": "the adverts move between the interface and the virtual MAC interface",
+    "vrrp_sync_group": "its vrrp_sync_group changed",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
 
@@ -108,6 +109,9 @@ def plan(old: Config, new: Config) -> ReloadPlan:
             plans.append(InstancePlan(key, cfg.name, Change.ADDED, new=cfg))
             continue
         fields = changed_fields(prev, cfg)
+        if old.sync_group_of(cfg.name) != new.sync_group_of(cfg.name):
+            # Its vrrp_sync_group changed (membership, notify, tracking): the group is rebuilt by restarting.
+            fields += ("vrrp_sync_group",)
         if not fields:
             plans.append(InstancePlan(key, cfg.name, Change.UNCHANGED, old=prev, new=cfg))
             continue

@@ -12,7 +12,7 @@ import ipaddress
 import os
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -604,6 +604,48 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             )
 
 
+class SyncGroupConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_sync_group]]``: instances that change state together (keepalived's vrrp_sync_group).
+
+    One member in FAULT puts them all in FAULT; they become MASTER only all together; one preempted
+    takes the others to BACKUP (`vrrpd.protocol.sync`). The notify programs get ``GROUP name STATE 0``.
+    """
+
+    name: Annotated[
+        str,
+        Meta(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+            description="a name of 1..64 letters, digits, '_', '.', ':' or '-' (starting alphanumeric)",
+        ),
+    ]
+    group: Annotated[
+        tuple[str, ...], Meta(min_length=1, description="a list of 1 or more [[vrrp_instance]] names")
+    ]
+    notify: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_master: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_backup: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_fault: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_stop: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
+    notify_timeout: Annotated[
+        float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
+    ] = 10.0
+    # Tracked by every member (keepalived adds a group's track_script to each of its instances).
+    track_script: Annotated[
+        tuple[TrackScript, ...],
+        Parse(_parse_track, each=True),
+        Meta(description=f"a list, each {_TRACK}"),
+    ] = ()
+    # keepalived's sync_group_tracking_weight: without it a member's weighted checks are ignored.
+    tracking_weight: Annotated[bool, Meta(description="true or false")] = False
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for index, member in enumerate(self.group):
+            if member in seen:
+                raise RuleBroken(("group", index), member, "listed twice")
+            seen.add(member)
+
+
 class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """``[global]``: daemon-wide settings; each key may be overridden by ``VRRPD_<KEY>``."""
 
@@ -655,6 +697,9 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     vrrp_script: Annotated[
         tuple[VrrpScriptConfig, ...], Meta(description="[[vrrp_script]] tables (named checks)")
     ] = ()
+    vrrp_sync_group: Annotated[
+        tuple[SyncGroupConfig, ...], Meta(description="[[vrrp_sync_group]] tables")
+    ] = ()
     # Not a configuration key (a leading "_" keeps a field out of the TOML schema): see ``source``.
     _source: str = "<config>"
 
@@ -662,6 +707,75 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     def source(self) -> str:
         """Where this configuration was read from (a file path), for error messages."""
         return self._source
+
+    def sync_group_of(self, instance: str) -> SyncGroupConfig | None:
+        """The ``[[vrrp_sync_group]]`` an instance belongs to, if any."""
+        return next((g for g in self.vrrp_sync_group if instance in g.group), None)
+
+    def _check_sync_groups(self, script_names: Mapping[str, int]) -> None:
+        instances = {inst.name: inst for inst in self.vrrp_instance}
+        groups: dict[str, int] = {}
+        member_of: dict[str, int] = {}
+        for index, group in enumerate(self.vrrp_sync_group):
+            here: tuple[str | int, ...] = ("vrrp_sync_group", index)
+            if group.name in groups:
+                raise RuleBroken(
+                    (*here, "name"), group.name, f"also used by vrrp_sync_group[{groups[group.name]}]"
+                )
+            groups[group.name] = index
+            for track_index, track in enumerate(group.track_script):
+                if track.name not in script_names:
+                    raise RuleBroken(
+                        (*here, "track_script", track_index), track.name, "no [[vrrp_script]] has this name"
+                    )
+                if not group.tracking_weight and self._weight(track) != 0:
+                    raise RuleBroken(
+                        (*here, "track_script", track_index),
+                        track.name,
+                        "has a weight: keepalived ignores weighted scripts in a sync group (set weight 0, or "
+                        "tracking_weight = true)",
+                    )
+            for member_index, member in enumerate(group.group):
+                where = (*here, "group", member_index)
+                if member not in instances:
+                    raise RuleBroken(where, member, "no [[vrrp_instance]] has this name")
+                if member in member_of:
+                    raise RuleBroken(where, member, f"already in vrrp_sync_group[{member_of[member]}]")
+                member_of[member] = index
+                inst = instances[member]
+                if group.tracking_weight:
+                    continue
+                weighted = [t.name for t in inst.track_script if self._weight(t) != 0]
+                if inst.check is not None and inst.check.weight != 0:
+                    weighted.append("check")
+                if weighted:
+                    raise RuleBroken(
+                        where,
+                        member,
+                        f"tracks {', '.join(weighted)} with a weight: keepalived ignores weighted checks of "
+                        "a sync group member (set weight 0, or tracking_weight = true in the group)",
+                    )
+
+    def _track_group_scripts(self) -> None:
+        """A group's track_script is tracked by each of its members (keepalived adds it to each): written
+        into the members' own lists here, once, so that everything downstream sees one list."""
+        if not any(g.track_script for g in self.vrrp_sync_group):
+            return
+        instances = list(self.vrrp_instance)
+        for index, inst in enumerate(instances):
+            group = self.sync_group_of(inst.name)
+            if group is None or not group.track_script:
+                continue
+            own = {t.name for t in inst.track_script}
+            extra = tuple(t for t in group.track_script if t.name not in own)
+            instances[index] = msgspec.structs.replace(inst, track_script=inst.track_script + extra)
+        msgspec.structs.force_setattr(self, "vrrp_instance", tuple(instances))
+
+    def _weight(self, track: TrackScript) -> int:
+        if track.weight is not None:
+            return track.weight
+        script = next((s for s in self.vrrp_script if s.name == track.name), None)
+        return script.weight if script is not None else 0
 
     @property
     def scripts(self) -> dict[str, VrrpScriptConfig]:
@@ -685,6 +799,8 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                         track.name,
                         "no [[vrrp_script]] has this name",
                     )
+        self._check_sync_groups(script_names)
+        self._track_group_scripts()
         names: dict[str, int] = {}
         routers: dict[tuple[str, int], int] = {}
         vips: dict[IPv4Address, int] = {}

@@ -85,6 +85,7 @@ class Reason(enum.Enum):
     SHUTDOWN = "shutdown"  # §6.4.2/§6.4.3: Shutdown event
     FAULT = "fault"  # keepalived: interface down or a fatal check failing
     RECOVERED = "recovered"  # the last fault cleared: a normal election starts again
+    SYNC_GROUP = "sync_group"  # keepalived vrrp_sync_group: another member's transition took this one along
 
 
 class Fault(enum.Enum):
@@ -93,6 +94,7 @@ class Fault(enum.Enum):
     INTERFACE = "interface_down"
     CHECK = "check_failed"
     NO_ADDRESS = "no_address"  # the interface lost its own IPv4 address: nothing to advertise from (§5.2.1)
+    SYNC_GROUP = "sync_group"  # keepalived vrrp_sync_group: another member of the group is in FAULT
 
 
 # Faults that leave nothing to send a priority-0 advert with (no link, no source address).
@@ -169,7 +171,16 @@ class Misconfigured:
     advert: Advertisement
 
 
-Action = SendAdvert | AddVips | RemoveVips | SendGarp | StateChanged | Dropped | Misconfigured
+@dataclass(frozen=True, slots=True)
+class WantMaster:
+    """A sync group member's Master_Down_Timer fired: it becomes MASTER only with its whole group.
+
+    Deviation (keepalived vrrp_sync_group, vrrp_sync_can_goto_master): the router stays BACKUP and re-arms
+    the timer; `vrrpd.protocol.sync.SyncGroup` takes every member to MASTER once all of them want it.
+    """
+
+
+Action = SendAdvert | AddVips | RemoveVips | SendGarp | StateChanged | Dropped | Misconfigured | WantMaster
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +215,8 @@ class RouterConfig:
     # keepalived track_script: named checks and their weights (`vrrpd.protocol.tracking`); their
     # results arrive through `set_tracked`.
     tracked: tuple[tuple[str, Tracked], ...] = ()
+    # keepalived vrrp_sync_group member: see `WantMaster`.
+    sync_group: bool = False
     # The health check's effect (keepalived's weight): None without a check; 0 puts the router in FAULT while
     # the check fails (ipfailover); n > 0 lowers the priority by n instead (see `effective_priority`).
     health_weight: int | None = None
@@ -348,6 +361,8 @@ class Router:
         self.priority = config.priority  # effective priority (health checks may lower it)
         self.master_address: IPAddress | None = None
         self.faults: set[Fault] = set()
+        # A sync group member whose Master_Down_Timer fired and that waits for the rest of its group.
+        self.wants_master = False
         # RFC 5798 §6.1 Master_Adver_Interval, in seconds: "The initial value is the same as
         # Advertisement_Interval"; a backup learns it from the master's adverts (§6.4.2).
         self.master_adver_int: float = config.advert_int
@@ -640,6 +655,7 @@ class Router:
             self._learn_interval(adv)
             self._master_down_at = now + self.master_down_interval
             self.master_address = received.source
+            self.wants_master = False
             if adv.priority >= self.priority:
                 self._preempt_hold_until = None
             return []
@@ -653,6 +669,7 @@ class Router:
                 self._learn_interval(adv)  # accepted like a higher-priority master's advert (above)
                 self._master_down_at = now + self.master_down_interval
                 self.master_address = received.source
+                self.wants_master = False
                 return []
         # §6.4.2: "Otherwise: Discard the ADVERTISEMENT" — the Master_Down_Timer then fires and we preempt.
         return []
@@ -708,7 +725,14 @@ class Router:
             # §6.4.2: "If the Master_Down_Timer fires, then: Send an ADVERTISEMENT; Broadcast a gratuitous
             # ARP request ...; Set the Adver_Timer to Advertisement_Interval; Transition to the {Master}
             # state".
-            actions += self._become_master(now, Reason.MASTER_DOWN)
+            if cfg.sync_group:
+                # Deviation (keepalived vrrp_sync_group): only with the whole group; wait another
+                # Master_Down_Interval meanwhile (vrrp_sync_can_goto_master re-arms it the same way).
+                self.wants_master = True
+                self._master_down_at = now + self.master_down_interval
+                actions.append(WantMaster())
+            else:
+                actions += self._become_master(now, Reason.MASTER_DOWN)
         if self._adver_at is not None and now >= self._adver_at:
             # §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
             # Advertisement_Interval". Rescheduled from the previous expiry (not from `now`) so a late
@@ -730,6 +754,29 @@ class Router:
         return actions
 
     # -- transitions -----------------------------------------------------------------------------------
+
+    # -- sync groups (keepalived vrrp_sync_group; `vrrpd.protocol.sync` decides when) ----------------------
+
+    def force_master(self, now: float) -> list[Action]:
+        """Become MASTER with the rest of the sync group (keepalived vrrp_sync_master); only from BACKUP."""
+        if self.state is not State.BACKUP:
+            return []
+        return self._become_master(now, Reason.SYNC_GROUP)
+
+    def force_backup(self, now: float) -> list[Action]:
+        """Leave MASTER because another member of the sync group did (keepalived vrrp_sync_backup).
+
+        No priority-0 advert (keepalived leaves with advF false): the member that was preempted has a
+        higher-priority master, whose group takes over these VRIDs after Master_Down_Interval.
+        """
+        if self.state is not State.MASTER:
+            return []
+        self._stop_timers()
+        self._master_down_at = now + self.master_down_interval
+        return [
+            self._transition(State.BACKUP, Reason.SYNC_GROUP, master=None),
+            RemoveVips(self.config.installed),
+        ]
 
     def _startup(self, now: float, reason: Reason) -> list[Action]:
         if self.priority == PRIORITY_OWNER:
@@ -834,6 +881,7 @@ class Router:
     def _stop_timers(self) -> None:
         self._master_down_at = self._adver_at = self._garp_at = self._refresh_at = None
         self._lower_garp_at = None
+        self.wants_master = False
 
 
 def _next_period(previous: float, period: float, now: float) -> float:

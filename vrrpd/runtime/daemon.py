@@ -67,6 +67,7 @@ from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
+from vrrpd.runtime.syncgroup import GroupLink
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class Daemon:
         self._gone: set[str] = set()  # interfaces deleted under us, waiting to come back by name
         self._locks: dict[InstanceKey, VridLock] = {}  # one daemon per (interface, VRID) on this host
         self._vmacs_: Vmacs | None = None  # the use_vmac macvlans, once netlink is open
+        self._groups: dict[str, GroupLink] = {}  # the running vrrp_sync_groups, by name
 
     @property
     def _vmacs(self) -> Vmacs:
@@ -279,7 +281,9 @@ class Daemon:
             loop,
             routing=self._netlink,
             scripts=self.config.scripts,
+            sync_group=self.config.sync_group_of(inst_cfg.name) is not None,
         )
+        self._join_group(inst)
         iface.instances[inst_cfg.virtual_router_id] = inst
         self.instances.append(inst)
         if not iface.link.up:
@@ -308,6 +312,7 @@ class Daemon:
                 del iface.instances[inst.config.virtual_router_id]
         self.instances.remove(inst)
         await self._close_vmac(inst)
+        await self._leave_group(inst)
         notifier = self._notifiers.pop(key, None)
         if notifier is not None:
             await notifier.drain(NOTIFY_DRAIN_TIMEOUT)  # deliver its STOP before the notifier goes
@@ -398,6 +403,49 @@ class Daemon:
         for inst in self.instances:
             if any(t.name == name for t in inst.config.track_script):
                 inst.tracked_changed(name, status)
+
+    def _join_group(self, inst: Instance) -> None:
+        """A member of a vrrp_sync_group joins its group's link (made with the first member)."""
+        group = self.config.sync_group_of(inst.name)
+        if group is None:
+            return
+        link = self._groups.get(group.name)
+        if link is None:
+            g = self.config.global_
+            states = {
+                "MASTER": group.notify_master,
+                "BACKUP": group.notify_backup,
+                "FAULT": group.notify_fault,
+                "STOP": group.notify_stop,
+            }
+            notifier = Notifier(
+                group.notify,
+                group.notify_timeout,
+                states={state: argv for state, argv in states.items() if argv},
+                credentials=_credentials(g.script_user, g.script_group),
+                kind="GROUP",
+            )
+            notifier.start()
+
+            def fifo(name: str, state: str) -> None:
+                if self.fifo is not None:
+                    self.fifo.write(name, state, 0, kind="GROUP")
+
+            link = self._groups[group.name] = GroupLink(
+                group.name, notifier, fifo, asyncio.get_running_loop()
+            )
+        link.add(inst)
+
+    async def _leave_group(self, inst: Instance) -> None:
+        """A stopped member leaves its group; the last one takes the group's notifier with it."""
+        link = inst.sync
+        if not isinstance(link, GroupLink):
+            return
+        link.remove(inst)
+        if not link.members:
+            del self._groups[link.name]
+            await link.notifier.drain(NOTIFY_DRAIN_TIMEOUT)  # the group's STOP
+            await link.notifier.close()
 
     def _notify_for(self, key: InstanceKey) -> Callable[[str, str, int], None]:
         # Looked up at call time: a reload may replace the instance's notifier (a new notify path).
@@ -672,13 +720,12 @@ class Daemon:
         await asyncio.gather(
             *(s.stop() for s in self._scripts.values()), *self._stopping, return_exceptions=True
         )
-        await asyncio.gather(
-            *(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in self._notifiers.values()), return_exceptions=True
-        )
+        notifiers = [*self._notifiers.values(), *(link.notifier for link in self._groups.values())]
+        await asyncio.gather(*(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in notifiers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(n.close() for n in self._notifiers.values()), return_exceptions=True)
+        await asyncio.gather(*(n.close() for n in notifiers), return_exceptions=True)
         for iface in self.interfaces.values():
             iface.close()
         for inst in self.instances:

@@ -59,6 +59,12 @@ class Transport(Protocol):
     async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
 
 
+class SyncHook(Protocol):
+    """The sync group an instance belongs to (`vrrpd.runtime.syncgroup.GroupLink` implements it)."""
+
+    def after(self, instance: Instance, actions: list[fsm.Action]) -> None: ...
+
+
 class Routing(Protocol):
     """Where an instance installs its virtual routes and rules (`vrrpd.kernel.netlink.Netlink`)."""
 
@@ -67,7 +73,10 @@ class Routing(Protocol):
 
 
 def router_config(
-    config: InstanceConfig, primary: IPv4Address, scripts: Mapping[str, VrrpScriptConfig] | None = None
+    config: InstanceConfig,
+    primary: IPv4Address,
+    scripts: Mapping[str, VrrpScriptConfig] | None = None,
+    sync_group: bool = False,
 ) -> fsm.RouterConfig:
     """The state machine's view of an instance's configuration; ``scripts`` are the [[vrrp_script]]
     tables by name, whose weights a track_script entry takes unless it gives its own."""
@@ -96,6 +105,7 @@ def router_config(
         garp_lower_prio_repeat=config.garp_lower_prio_repeat,
         garp_lower_prio_delay=config.garp_lower_prio_delay,
         tracked=tuple(tracked),
+        sync_group=sync_group,
     )
 
 
@@ -146,8 +156,13 @@ class Instance:
         *,
         routing: Routing | None = None,
         scripts: Mapping[str, VrrpScriptConfig] | None = None,
+        sync_group: bool = False,
     ) -> None:
         self.config = config
+        # The vrrp_sync_group this instance belongs to (`vrrpd.runtime.syncgroup.GroupLink`), set by the
+        # daemon before start; `sync_group` makes the router wait for it before becoming MASTER.
+        self.sync: SyncHook | None = None
+        self._sync_group = sync_group
         self._routing = routing
         self.scripts: Mapping[str, VrrpScriptConfig] = scripts or {}
         self.name = config.name
@@ -155,7 +170,7 @@ class Instance:
         self._notify = notify
         self._loop = loop
         self.primary = primary
-        self.router = fsm.Router(router_config(config, primary, self.scripts))
+        self.router = fsm.Router(router_config(config, primary, self.scripts, sync_group))
         self.counters = Counters()
         self.last_transition: LastTransition | None = None
         self.checker: HealthChecker | None = None  # set by the daemon; status reads its last probe
@@ -274,7 +289,7 @@ class Instance:
         self.config, self.name = config, config.name
         if scripts is not None:
             self.scripts = scripts
-        wanted = router_config(config, self.primary, self.scripts)
+        wanted = router_config(config, self.primary, self.scripts, self._sync_group)
         actions = self.router.reconfigure(self._loop.time(), wanted)
         new = self.router.config
         self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
@@ -347,7 +362,11 @@ class Instance:
 
     # -- the timer ---------------------------------------------------------------------------------------
 
-    def _feed(self, actions: list[fsm.Action], rearm: bool = True) -> None:
+    def feed_from_group(self, actions: list[fsm.Action]) -> None:
+        """Carry out what this instance's sync group decided for it (not told back to the group)."""
+        self._feed(actions, group=False)
+
+    def _feed(self, actions: list[fsm.Action], rearm: bool = True, group: bool = True) -> None:
         if actions:
             steps: list[_Step] = list(actions)
             if isinstance(actions[0], fsm.SendAdvert) and not self._adverts_queued:
@@ -368,6 +387,8 @@ class Instance:
             self.conflicts.set_master(self._loop.time(), state is fsm.State.MASTER)
         if rearm:
             self._rearm()
+        if group and self.sync is not None:
+            self.sync.after(self, actions)
 
     def _rearm(self) -> None:
         deadline = self.router.deadline

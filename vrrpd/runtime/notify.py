@@ -65,11 +65,14 @@ class Notifier:
         states: Mapping[str, Sequence[str]] | None = None,
         credentials: Credentials | None = None,
         max_pending: int = 256,
+        kind: str = "INSTANCE",
     ) -> None:
         """``path``: keepalived's ``notify`` (a program, or a program with arguments), called with
         ``INSTANCE <name> <STATE> <priority>`` appended. ``states``: keepalived's ``notify_master``,
         ``notify_backup``, ``notify_fault``, ``notify_stop`` by state name ("MASTER"...), each run as
-        written and before ``notify``, as keepalived does. ``credentials``: who runs them."""
+        written and before ``notify``, as keepalived does. ``credentials``: who runs them. ``kind``:
+        the first argument, INSTANCE or (for a vrrp_sync_group, priority 0) GROUP."""
+        self.kind = kind
         if timeout <= 0:
             raise ValueError(f"notify timeout must be > 0 seconds, got {timeout!r}")
         command = [path] if isinstance(path, str) else list(path) if path is not None else []
@@ -187,7 +190,7 @@ class Notifier:
         if state in self.states:
             programs.append(self.states[state])
         if self.command:
-            programs.append([*self.command, "INSTANCE", instance, state, str(priority)])
+            programs.append([*self.command, self.kind, instance, state, str(priority)])
         outcome = RunOutcome(0, "nothing to run")
         for argv in programs:
             result = await run_program(argv, self.timeout, abort=abort, credentials=self.credentials)
@@ -238,9 +241,10 @@ class NotifyFifo:
         self.dropped = 0
         self._fd: int | None = None
 
-    def write(self, instance: str, state: str, priority: int) -> bool:
-        """Write one line; True if it went into the pipe, False if it was dropped."""
-        line = f'INSTANCE "{instance}" {state} {priority}\n'.encode()
+    def write(self, instance: str, state: str, priority: int, kind: str = "INSTANCE") -> bool:
+        """Write one line; True if it went into the pipe, False if it was dropped. ``kind`` is GROUP for
+        a vrrp_sync_group (its priority is 0, as keepalived writes it)."""
+        line = f'{kind} "{instance}" {state} {priority}\n'.encode()
         try:
             if self._fd is None:
                 self._fd = self._open()

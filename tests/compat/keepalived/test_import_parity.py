@@ -4,6 +4,7 @@ instances without virtual addresses.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from tests.compat.keepalived.test_keepalived_conf import conv, instances, lost, notes
@@ -115,3 +116,46 @@ def test_use_vmac_converts_and_unicast_gets_xmit_base_as_keepalived_sets_it(tmp_
     assert (first["use_vmac"], first["vmac_interface"], first["vmac_xmit_base"]) == (True, "vip51", True)
     assert (second["use_vmac"], second["vmac_xmit_base"]) == (False, False)
     assert notes(c) == [(5, "use_vmac"), (16, "vmac_xmit_base")]
+
+
+def test_a_sync_group_converts_over_the_converted_instances(tmp_path: Path) -> None:
+    text = """
+        vrrp_sync_group VG_1 {
+            group {
+                VI_1
+                VI_2
+                VI_9
+            }
+            notify_master "/bin/echo master"
+            notify /bin/true
+            sync_group_tracking_weight
+        }
+        vrrp_instance VI_1 {
+            interface eth0
+            virtual_router_id 51
+            virtual_ipaddress {
+                192.0.2.100/24
+            }
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+            virtual_ipaddress {
+                192.0.2.101/24
+            }
+        }
+    """
+    c = conv(text, tmp_path)
+    assert c.complete, [str(f) for f in c.lost]
+    assert (6, "VI_9") in notes(c)  # keepalived ignores a member that does not exist, and says so
+    assert "[[vrrp_sync_group]]" in c.toml
+    config = tomllib.loads(c.toml)
+    assert config["vrrp_sync_group"] == [
+        {
+            "name": "VG_1",
+            "group": ["VI_1", "VI_2"],
+            "notify_master": "/bin/echo master",
+            "notify": "/bin/true",
+            "tracking_weight": True,
+        }
+    ]

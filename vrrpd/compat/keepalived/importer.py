@@ -101,7 +101,6 @@ _NOT_VRRP = "not VRRP: vrrpd manages virtual routers only; keep keepalived (or a
 
 # Top-level blocks outside vrrpd's scope, with what to tell the operator.
 _TOP_UNSUPPORTED: dict[str, str] = {
-    "vrrp_sync_group": "sync groups are not supported: each vrrpd instance fails over on its own",
     "virtual_server": f"LVS/IPVS virtual servers are {_NOT_VRRP}",
     "virtual_server_group": f"LVS/IPVS virtual server groups are {_NOT_VRRP}",
     "static_ipaddress": f"static addresses are {_NOT_VRRP} (configure them with the OS)",
@@ -225,6 +224,7 @@ class _Converter:
         self.smtp_settings: list[Statement] = []
         self.smtp_alert: Statement | None = None
         self.drafts: list[_Draft] = []
+        self.sync_blocks: list[Statement] = []
 
     # -- findings --------------------------------------------------------------------------------
 
@@ -254,6 +254,8 @@ class _Converter:
                 self._instance(stmt)
             elif stmt.keyword in ("vrrp_script", "global_defs"):
                 continue
+            elif stmt.keyword == "vrrp_sync_group":
+                self.sync_blocks.append(stmt)  # converted once the instances are final (`sync_groups`)
             elif stmt.keyword in _TOP_UNSUPPORTED:
                 self.lost(stmt.where, stmt.keyword, _TOP_UNSUPPORTED[stmt.keyword])
             else:
@@ -1326,6 +1328,83 @@ class _Validator:
         draft.check = None
 
 
+def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
+    """keepalived's vrrp_sync_group blocks as [[vrrp_sync_group]] tables, over the converted instances."""
+    names = {draft.keys.get("name"): draft for draft in conv.drafts}
+    declared = {s.args[0] for s in conv.parsed.statements if s.keyword == "vrrp_instance" and s.args}
+    groups: list[dict[str, Any]] = []
+    for block in conv.sync_blocks:
+        gname = block.args[0] if block.args else ""
+        if not _NAME.match(gname):
+            conv.lost(
+                block.where, f"vrrp_sync_group {gname}", "a group needs a name vrrpd accepts; not converted"
+            )
+            continue
+        table: dict[str, Any] = {"name": gname, "group": []}
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            if kw == "group":
+                for member in stmt.block or ():
+                    if member.keyword in names and all(member.keyword not in g["group"] for g in groups):
+                        table["group"].append(member.keyword)
+                    elif member.keyword not in declared:
+                        conv.note(
+                            member.where,
+                            member.keyword,
+                            "no vrrp_instance of this name: keepalived ignores it too",
+                        )
+                    else:
+                        conv.lost(member.where, member.keyword, "not converted (or already in another group)")
+            elif (
+                kw in ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+                and stmt.args
+            ):
+                # keepalived's own word splitting, as the schema applies it to a string
+                table[kw] = stmt.args[0]
+                if len(stmt.args) > 1:
+                    conv.lost(
+                        stmt.where, kw, f"user {stmt.args[1]}: vrrpd runs notify programs as script_user"
+                    )
+            elif kw == "sync_group_tracking_weight":
+                table["tracking_weight"] = True
+            elif kw in ("smtp_alert", "global_tracking"):
+                conv.note(
+                    stmt.where,
+                    kw,
+                    "nothing to carry over (no e-mail; global_tracking is keepalived's old spelling)",
+                )
+            else:
+                conv.lost(stmt.where, f"vrrp_sync_group {gname}: {kw}", "not supported in a sync group")
+        if not table["group"]:
+            conv.note(
+                block.where, f"vrrp_sync_group {gname}", "no member converted (each is reported): no group"
+            )
+            continue
+        if not table.get("tracking_weight"):
+            for member in table["group"]:
+                draft = names[member]
+                if draft.check is not None and draft.check.get("weight", 0) != 0:
+                    conv.note(
+                        draft.where,
+                        f"vrrp_instance {member}",
+                        "its weighted check is dropped: keepalived ignores the weighted checks of sync "
+                        "group members",
+                    )
+                    draft.check = None
+        groups.append(table)
+    return groups
+
+
+def _render_groups(groups: list[dict[str, Any]], stand_in: dict[str, str] | None = None) -> str:
+    lines: list[str] = []
+    for table in groups:
+        lines += ["", "[[vrrp_sync_group]]"]
+        for key, value in table.items():
+            shown = stand_in["path"] if stand_in is not None and key.startswith("notify") else value
+            lines.append(f"{key} = {_toml_value(shown)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def _stand_in() -> dict[str, str]:
     """An executable that exists here, to validate program paths meant for another host.
 
@@ -1353,6 +1432,7 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
     conv = _Converter(parsed)
     conv.run()
     _Validator(conv).run()
+    groups = _sync_groups(conv)
     order = {name: index for index, name in enumerate(parsed.files)}
 
     def position(finding: Finding) -> tuple[int, int]:
@@ -1366,10 +1446,13 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
         *(str(f) for f in findings),
     ]
     global_keys = {key: value for key, (value, _) in conv.global_keys.items()}
-    text = _render(global_keys, conv.drafts, header) if conv.drafts else ""
+    text = _render(global_keys, conv.drafts, header) + _render_groups(groups) if conv.drafts else ""
     if conv.drafts:
+        stand_in = _stand_in()
         parse_config(
-            _render(global_keys, conv.drafts, stand_in=_stand_in()), "<converted>", env={}
+            _render(global_keys, conv.drafts, stand_in=stand_in) + _render_groups(groups, stand_in),
+            "<converted>",
+            env={},
         )  # the promise of this module: the output loads (raises ConfigError if it would not)
     return Conversion(text, findings, len(conv.drafts), parsed.files)
 
