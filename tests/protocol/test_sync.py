@@ -59,7 +59,7 @@ class Pair:
 
     def advert(self, vrid: int, priority: int) -> Received:
         adv = Advertisement(
-            vrid=vrid, priority=priority, addresses=(IPv4Address(f"192.0.2.{100 + vrid}"),), adver_int=1
+            vrid=vrid, priority=priority, addresses=(IPv4Address(f"192.0.2.{100 + vrid}"),), advert_int=1
         )
         return Received(advert=adv, source=PEER, destination=VRRP_MULTICAST, ttl=VRRP_TTL)
 
