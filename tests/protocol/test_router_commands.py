@@ -309,6 +309,17 @@ def test_only_a_master_installs_missing_vips(where: str) -> None:
     assert r.vip_deleted(1.0, A) == []
 
 
+def test_holds_is_what_a_deleted_vip_is_put_back_for() -> None:
+    r = started(excluded=(X,))
+    assert not r.holds(A)  # BACKUP: a backup holds nothing
+    r.on_timer(due(r))
+    assert state(r) is State.MASTER
+    assert r.holds(A) and r.holds(X)
+    assert not r.holds(C) and not r.holds(IPv4Interface("192.0.2.100/32"))
+    for vip in (A, X, C):
+        assert bool(r.vip_deleted(due(r) - 0.5, vip)) == r.holds(vip)
+
+
 def test_a_master_puts_back_a_deleted_vip_with_one_garp() -> None:
     r = master(excluded=(X,))
     t = due(r) - 0.5

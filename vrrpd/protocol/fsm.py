@@ -573,9 +573,14 @@ class Router:
         a backup must not hold the address.
         """
         del now  # part of every entry point's signature; restoring arms no timer
-        if self.state is not State.MASTER or vip not in self.config.installed:
+        if not self.holds(vip):
             return []
         return [AddVips((vip,), accept=self.config.accepts), SendGarp((vip.ip,), 1)]
+
+    def holds(self, vip: IPInterface) -> bool:
+        """Whether `vip` should be installed now: this router is MASTER and the address is one of its own
+        (advertised or excluded, with its prefix length). A question only: nothing changes."""
+        return self.state is State.MASTER and vip in self.config.installed
 
     def vip_added(self, now: float, vip: IPInterface) -> list[Action]:
         """One of our addresses appeared on the interface while this router does not hold it (the caller

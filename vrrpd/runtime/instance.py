@@ -313,8 +313,8 @@ class Instance:
             log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
 
     def restores(self, vip: IPv4Interface) -> bool:
-        """Whether `vip_removed(vip)` would put the address back (we are MASTER and it is ours)."""
-        return self.router.state is fsm.State.MASTER and vip in self.router.config.installed
+        """Whether `vip_removed(vip)` would put the address back (the router holds it)."""
+        return self.router.holds(vip)
 
     def source_changed(self, primary: IPv4Address) -> None:
         """The interface advertises from another address now (§5.2.1: its primary address changed)."""
