@@ -334,10 +334,11 @@ def test_metrics_listen_empty_means_off() -> None:
     assert config.global_.metrics_listen is None
 
 
-def test_ipv6_vip_is_refused_as_not_supported_yet() -> None:
-    message = error_of(toml({"virtual_ipaddress": '["192.0.2.1", "2001:db8::1/64"]'}))
+def test_an_instance_mixing_ipv4_and_ipv6_is_refused() -> None:
+    # IPv6 is VRRPv3's (tests/config/test_config_v3.py); one family per instance, as keepalived.
+    message = error_of(toml({"virtual_ipaddress": '["192.0.2.1", "2001:db8::1/64"]', "version": "3"}))
     assert "vrrp_instance[0].virtual_ipaddress[1]" in message
-    assert "not supported yet (VRRPv3)" in message
+    assert "one address family per instance" in message
 
 
 def test_executable_paths(tmp_path: Path, executable: Path) -> None:
@@ -454,7 +455,7 @@ def test_unknown_keys_suggest_the_likely_typo() -> None:
     assert message == f'{SOURCE}: vrrp_instance[0].prioriy = 100: unknown key; did you mean "priority"?'
     assert 'did you mean "global"' in error_of("[globl]\n" + toml())
     message = error_of(toml({"zzz": "1"}))
-    assert "unknown key (known: advert_int, auth_pass," in message
+    assert "unknown key (known: accept, advert_int, auth_pass," in message
 
 
 # --- interfaces ---------------------------------------------------------------------------------
@@ -766,6 +767,7 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "script_user",
         "script_group",
         "garp_interval",
+        "version",
     )
     assert fields_of(Config) == ("global_", "vrrp_instance", "vrrp_script", "vrrp_sync_group")
     assert fields_of(InstanceConfig)[:3] == ("name", "interface", "virtual_router_id")

@@ -14,7 +14,7 @@ import struct
 import sys
 import textwrap
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import Any
 
 import pytest
@@ -210,7 +210,9 @@ def test_batch_results_decide_what_is_held() -> None:
     ok, there, refused = (IPv4Interface(f"192.0.2.{i}/24") for i in (100, 101, 102))
 
     async def body(inst: Instance, transport: FakeTransport) -> None:
-        async def add_vips(vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+        async def add_vips(
+            vips: Sequence[IPv4Interface | IPv6Interface],
+        ) -> dict[IPv4Interface | IPv6Interface, int]:
             return {ok: 0, there: errno.EEXIST, refused: errno.EPERM}
 
         transport.add_vips = add_vips  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any
 
 from tests.support.aio import run
@@ -29,30 +29,34 @@ class Transport:
     ifindex = 1
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, IPv4Address]] = []  # ("now" | "queued", destination)
+        self.sent: list[tuple[str, IPv4Address | IPv6Address]] = []  # ("now" | "queued", destination)
         self.now_errors: list[OSError] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         self.sent.append(("queued", dst))
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         if self.now_errors:
             raise self.now_errors.pop(0)
         self.sent.append(("now", dst))
 
-    def send_garp(self, vip: IPv4Address, count: int) -> None:
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         pass
 
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
         return True
 
-    async def remove_vip(self, vip: IPv4Interface) -> bool:
+    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
         return True
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         return dict.fromkeys(vips, 0)
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         return dict.fromkeys(vips, errno.EADDRNOTAVAIL)
 
 
@@ -153,15 +157,19 @@ class Refusing(Transport):
     def __init__(self) -> None:
         super().__init__()
         self.refuse = True
-        self.installed: set[IPv4Interface] = set()
+        self.installed: set[IPv4Interface | IPv6Interface] = set()
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         if self.refuse:
             return dict.fromkeys(vips, errno.EPERM)
         self.installed.update(vips)
         return dict.fromkeys(vips, 0)
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         gone = {v: 0 if v in self.installed else errno.EADDRNOTAVAIL for v in vips}
         self.installed.difference_update(vips)
         return gone

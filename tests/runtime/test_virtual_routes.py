@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any, Literal
 
 from tests.support.aio import run
@@ -37,26 +37,30 @@ class Recorder:
         self.log: list[str] = []
         self.route_error = route_error
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         pass
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         pass
 
-    def send_garp(self, vip: IPv4Address, count: int) -> None:
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         pass
 
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
         return True
 
-    async def remove_vip(self, vip: IPv4Interface) -> bool:
+    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
         return True
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         self.log += [f"addr add {v}" for v in vips]
         return dict.fromkeys(vips, 0)
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         self.log += [f"addr del {v}" for v in vips]
         return dict.fromkeys(vips, 0)
 

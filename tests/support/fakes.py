@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 from collections.abc import Awaitable, Callable, Sequence
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any
 
 from vrrpd.config import InstanceConfig, from_dict
@@ -34,30 +34,34 @@ class FakeTransport:
 
     def __init__(self) -> None:
         self.adverts = 0
-        self.addresses: set[IPv4Interface] = set()
-        self.garps: list[tuple[IPv4Address, int]] = []
+        self.addresses: set[IPv4Interface | IPv6Interface] = set()
+        self.garps: list[tuple[IPv4Address | IPv6Address, int]] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         self.adverts += 1
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         self.adverts += 1
 
-    def send_garp(self, vip: IPv4Address, count: int) -> None:
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         self.garps.append((vip, count))
 
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
         self.addresses.add(vip)
         return True
 
-    async def remove_vip(self, vip: IPv4Interface) -> bool:
+    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
         self.addresses.discard(vip)
         return True
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         return {v: 0 if await self.add_vip(v, None) else errno.EEXIST for v in vips}
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
         return {v: 0 if await self.remove_vip(v) else errno.EADDRNOTAVAIL for v in vips}
 
 

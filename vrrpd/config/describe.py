@@ -40,12 +40,13 @@ def describe(config: Config) -> str:
             src = inst.unicast_src_ip or "<interface primary address>"
             adverts = f"unicast to {', '.join(map(str, inst.unicast_peer))} from {src}"
         else:
-            adverts = "multicast 224.0.0.18"
+            adverts = "multicast 224.0.0.18" if inst.family == 4 else "multicast ff02::12"
         refresh = _seconds(inst.garp_master_refresh) if inst.garp_master_refresh else "off"
         second = _seconds(inst.garp_master_delay) if inst.garp_master_delay else "none"
         lines += [
             f"instance {inst.name}: interface {inst.interface}, vrid {inst.virtual_router_id}, "
-            f"priority {priority}, advert_int {inst.advert_int}s, preempt {preempt}",
+            f"priority {priority}, advert_int {_seconds(inst.advert_int)}, preempt {preempt}, "
+            f"VRRPv{inst.version}",
             f"  vips: {', '.join(map(str, inst.virtual_ipaddress)) or _NO_VIPS}",
             *(
                 [f"  excluded vips (not in adverts): {', '.join(map(str, inst.virtual_ipaddress_excluded))}"]
@@ -53,6 +54,7 @@ def describe(config: Config) -> str:
                 else []
             ),
             f"  auth: {'yes (PASS)' if inst.auth_pass is not None else 'no'}; adverts: {adverts}",
+            f"  accept packets to the VIPs as master: {'yes' if inst.accept or inst.is_owner else 'no'}",
             f"  check: {_describe_check(inst.check) if inst.check else 'none'}",
             f"  notify: {_command(inst.notify)} (timeout {_seconds(inst.notify_timeout)})",
             f"  garp: {inst.garp_master_repeat} on becoming master, second burst after {second}, "

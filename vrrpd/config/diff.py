@@ -27,8 +27,10 @@ RESTART_REASONS = {
     "vmac_interface": "the virtual MAC interface is replaced",
     "vmac_xmit_base": "the adverts move between the interface and the virtual MAC interface",
     "vrrp_sync_group": "its vrrp_sync_group changed",
+    "version": "the VRRP version changes (VRRPv2 and VRRPv3 are different packets, RFC 5798 §5)",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
+_FAMILY_REASON = "the address family changes: IPv4 and IPv6 are different virtual routers (RFC 5798 §1)"
 
 
 class Change(enum.Enum):
@@ -95,6 +97,8 @@ def restart_reason(old: InstanceConfig, new: InstanceConfig, fields: tuple[str, 
     """Why this change needs a restart, or "" when it can be applied live."""
     if "priority" in fields and (old.priority == PRIORITY_OWNER) != (new.priority == PRIORITY_OWNER):
         return _OWNER_REASON
+    if old.family != new.family:
+        return _FAMILY_REASON
     return "; ".join(RESTART_REASONS[f] for f in fields if f in RESTART_REASONS)
 
 

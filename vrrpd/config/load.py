@@ -11,7 +11,9 @@ It reads the host only in ``check_interfaces``.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
+import operator
 import os
 import re
 import socket
@@ -20,6 +22,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, TypeVar
 
@@ -108,13 +111,36 @@ def _field(info: msgspec.structs.FieldInfo) -> _Field:
     return _Field(
         name=info.name,
         key=info.encode_name,
-        type=info.type,
+        type=_checkable(info.type),
         required=info.required,
         allowed=allowed or "a valid value",
         parse=next((m for m in metadata if isinstance(m, Parse)), None),
         table=table,
         many=many,
     )
+
+
+_IP_TYPES = (IPv4Address, IPv6Address, IPv4Interface, IPv6Interface)
+
+
+def _checkable(tp: Any) -> Any:
+    """`tp` as msgspec can check it: a union of IPv4 and IPv6 types (a custom type each, which msgspec
+    refuses to mix) becomes Any — its ``Parse`` function has converted and judged the value already —
+    keeping the ``Meta`` bounds around it (an address list's length); so does a nested table, which its
+    own walk has built (msgspec would inspect the struct's fields, those unions included)."""
+    if _is_struct(tp):
+        return Any
+    if typing.get_origin(tp) is Annotated:
+        base, *metadata = typing.get_args(tp)
+        return Annotated[(_checkable(base), *metadata)]
+    args = typing.get_args(tp)
+    if _is_union(tp):
+        if sum(arg in _IP_TYPES for arg in args) > 1:
+            return Any
+        return functools.reduce(operator.or_, (_checkable(arg) for arg in args))
+    if typing.get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple[_checkable(args[0]), ...]  # type: ignore[misc]
+    return tp
 
 
 def _is_union(tp: object) -> bool:
@@ -163,6 +189,8 @@ def _value(field: _Field, raw: object, loc: _Loc, problems: list[_Problem]) -> A
         value = tuple(_nested(field, item, (*loc, i), problems) for i, item in enumerate(raw))
     elif field.table is not None and not field.many and isinstance(raw, dict):
         value = _table(field.table, raw, loc, problems)
+    elif field.table is not None:  # a table, or an array of them, is all a table key can be
+        problems.append(_Problem(loc, f"must be {field.allowed}", raw))
     # Anything else (a string where an array belongs...) is left for msgspec to refuse.
     if len(problems) > before:
         return _FAILED
@@ -196,10 +224,32 @@ def _unknown_key(key: str, schema: Mapping[str, _Field]) -> str:
     return f'unknown key; did you mean "{guess[0]}"?' if guess else f"unknown key (known: {', '.join(known)})"
 
 
-def _validate(cls: type[_S], data: Mapping[str, Any], source: str, env_keys: Mapping[str, str]) -> _S:
+# [global] keys whose value is a number (VRRPD_VERSION=3 means version = 3).
+_INTEGER_KEYS = frozenset({"version"})
+
+
+def _with_default_version(data: dict[str, Any]) -> dict[str, Any]:
+    """Every ``[[vrrp_instance]]`` without a ``version`` of its own takes ``[global]``'s (keepalived's
+    ``vrrp_version``), so that the instance's own rules (IPv6, intervals, auth) judge the resolved one."""
+    table = data.get("global")
+    raw = table.get("version") if isinstance(table, dict) else None
+    instances = data.get("vrrp_instance")
+    # A bad [global] version is reported there; the instances then keep their own default.
+    if type(raw) is not int or raw not in (2, 3) or not isinstance(instances, list):
+        return data
+    version = raw
+    filled = [
+        inst | {"version": version} if isinstance(inst, dict) and "version" not in inst else inst
+        for inst in instances
+    ]
+    return {**data, "vrrp_instance": filled}
+
+
+def _validate(cls: type[_S], data: Mapping[str, Any], source: str, env_keys: Mapping[str, object]) -> _S:
     problems: list[_Problem] = []
     extra = {"_source": source} if cls is Config else {}
-    result = _table(cls, dict(data), (), problems, **extra)
+    table = _with_default_version(dict(data)) if cls is Config else dict(data)
+    result = _table(cls, table, (), problems, **extra)
     if result is None:
         raise ConfigError(*(_issue(problem, source, env_keys) for problem in problems))
     return result
@@ -236,10 +286,10 @@ def _global_env_vars() -> dict[str, str]:
     return {f"{ENV_PREFIX}{key.upper()}": key for key in _schema(GlobalConfig)}
 
 
-def _environment(env: Mapping[str, str]) -> dict[str, str]:
+def _environment(env: Mapping[str, str]) -> dict[str, str | int]:
     """The ``[global]`` overrides found in ``env``; any other ``VRRPD_*`` name is an error."""
     known = _global_env_vars()
-    overrides: dict[str, str] = {}
+    overrides: dict[str, str | int] = {}
     issues: list[ConfigIssue] = []
     for var in sorted(env):
         if not var.startswith(ENV_PREFIX) or var in ENV_ALLOWLIST:
@@ -247,7 +297,9 @@ def _environment(env: Mapping[str, str]) -> dict[str, str]:
         if var not in known and is_service_link(var, env[var]):
             continue  # injected by a Service named vrrpd[-…] (docs/openshift.md): not ours to judge
         if var in known:
-            overrides[known[var]] = env[var]
+            # The environment has only strings; the one integer key takes its digits as a number.
+            value = env[var]
+            overrides[known[var]] = int(value) if known[var] in _INTEGER_KEYS and value.isdigit() else value
             continue
         allowed = sorted([*known, *ENV_ALLOWLIST])
         guess = difflib.get_close_matches(var, allowed, n=1)
@@ -425,7 +477,7 @@ def _syntax_issue(source: str, message: str) -> ConfigIssue:
     return ConfigIssue(source, f"{where}: TOML syntax error: {match['msg']}")
 
 
-def _issue(problem: _Problem, source: str, env_keys: Mapping[str, str]) -> ConfigIssue:
+def _issue(problem: _Problem, source: str, env_keys: Mapping[str, object]) -> ConfigIssue:
     loc = problem.loc
     key = _key_path(loc)
     if len(loc) == 2 and loc[0] == "global" and loc[1] in env_keys:

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 
@@ -37,7 +37,16 @@ _MAX_SOCKET_PATH = 107
 # Value types
 
 _IPV4_ADDRESS = "an IPv4 address such as 192.0.2.11"
-_VIP = 'an IPv4 address with an optional prefix such as "192.0.2.100/24" (default /32)'
+_HOST = "an IPv4 or IPv6 address such as 192.0.2.11 or 2001:db8::11"
+_VIP = (
+    'an IPv4 or IPv6 address with an optional prefix such as "192.0.2.100/24" or "2001:db8::100/64" '
+    "(default /32 or /128)"
+)
+# RFC 5798 §5.2.7: a 12-bit count of centiseconds; RFC 3768 §5.3.7: an 8-bit count of seconds.
+_V3_INTERVAL = "0.01..40.95 seconds in steps of 0.01 (VRRPv3 counts centiseconds)"
+_ADVERT_INT = f"a number of seconds: a whole number 1..255 with version 2, {_V3_INTERVAL} with version 3"
+IPAddress = IPv4Address | IPv6Address
+IPInterface = IPv4Interface | IPv6Interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +60,24 @@ class Parse:
     each: bool = False
 
 
-def _ipv4(value: object, allowed: str) -> IPv4Address:
+def _ip(value: object, allowed: str) -> IPAddress:
     if not isinstance(value, str):
         raise InvalidValue(f"must be {allowed}")
     try:
-        address = ipaddress.ip_address(value)
+        return ipaddress.ip_address(value)
     except ValueError:
         raise InvalidValue(f"must be {allowed}") from None
+
+
+def _ipv4(value: object, allowed: str) -> IPv4Address:
+    address = _ip(value, allowed)
     if address.version == 6:
-        raise InvalidValue(f"IPv6 is not supported yet (VRRPv3); must be {allowed}")
+        raise InvalidValue(f"IPv6 is not supported here; must be {allowed}")
     assert isinstance(address, IPv4Address)
     return address
 
 
-def _unicast(address: IPv4Address, allowed: str) -> None:
+def _unicast(address: IPAddress, allowed: str) -> None:
     # A VIP, peer or check target must be something a host can actually own or reach.
     if address.is_multicast or address.is_unspecified or address.is_loopback:
         raise InvalidValue(f"must be a unicast address, not {address}; must be {allowed}")
@@ -72,9 +85,9 @@ def _unicast(address: IPv4Address, allowed: str) -> None:
         raise InvalidValue(f"must be a unicast address, not the broadcast address; must be {allowed}")
 
 
-def _parse_host(value: object) -> IPv4Address:
-    address = _ipv4(value, _IPV4_ADDRESS)
-    _unicast(address, _IPV4_ADDRESS)
+def _parse_host(value: object) -> IPAddress:
+    address = _ip(value, _HOST)
+    _unicast(address, _HOST)
     return address
 
 
@@ -89,21 +102,28 @@ def _parse_check_host(value: object) -> IPv4Address:
     return address
 
 
-def _parse_vip(value: object) -> IPv4Interface:
+def _parse_vip(value: object) -> IPInterface:
     if not isinstance(value, str):
         raise InvalidValue(f"must be {_VIP}")
     try:
         iface = ipaddress.ip_interface(value)
     except ValueError:
         raise InvalidValue(f"must be {_VIP}") from None
-    if iface.version == 6:
-        raise InvalidValue(f"IPv6 is not supported yet (VRRPv3); must be {_VIP}")
-    assert isinstance(iface, IPv4Interface)
     _unicast(iface.ip, _VIP)
     net = iface.network
-    if net.prefixlen <= 30 and iface.ip in (net.network_address, net.broadcast_address):
+    if (
+        iface.version == 4
+        and net.prefixlen <= 30
+        and iface.ip in (net.network_address, net.broadcast_address)
+    ):
         raise InvalidValue(f"{iface.ip} is the network or broadcast address of {net}; must be {_VIP}")
     return iface
+
+
+def _parse_version(value: object) -> int:
+    if type(value) is not int or value not in (2, 3):  # not 3.0, not true
+        raise InvalidValue("must be 2 or 3")
+    return value
 
 
 class ListenAddress(NamedTuple):
@@ -447,7 +467,20 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     ]
     virtual_router_id: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255")]
     priority: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255 (255 = address owner)")] = 100
-    advert_int: Annotated[int, Meta(ge=1, le=255, description="an integer number of seconds 1..255")] = 1
+    # The [global] version when not set here (load.py fills it in before validation).
+    version: Annotated[
+        Literal[2, 3],
+        Parse(_parse_version),
+        Meta(description="2 or 3 (VRRPv3, RFC 5798: IPv6 and sub-second intervals)"),
+    ] = 2
+    # An int stays an int (2 is shown as 2, not 2.0); a fraction is for version 3 only (__post_init__).
+    advert_int: (
+        Annotated[int, Meta(ge=1, le=255, description=_ADVERT_INT)]
+        | Annotated[float, Meta(gt=0, le=255, description=_ADVERT_INT)]
+    ) = 1
+    # RFC 5798 §6.1 Accept_Mode: whether a master that does not own the addresses accepts packets sent to
+    # them. keepalived's default (true outside vrrp_strict); the RFC's default is false.
+    accept: Annotated[bool, Meta(description="true or false")] = True
     preempt: Annotated[bool, Meta(description="true or false")] = True
     preempt_delay: Annotated[
         float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600")
@@ -455,14 +488,14 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     # Empty (or omitted) is allowed, as in keepalived: a cloud-failover instance installs no address itself,
     # its notify program moves it through the provider's API; its adverts carry a count of 0.
     virtual_ipaddress: Annotated[
-        tuple[IPv4Interface, ...],
+        tuple[IPInterface, ...],
         Parse(_parse_vip, each=True),
         Meta(max_length=255, description=f"a list of 0..255 addresses, each {_VIP}"),
     ] = ()
     # keepalived's eVIPs: installed, removed and announced like the others, but not carried in adverts
     # (§5.3.5's one-octet count caps an advert at 255 addresses).
     virtual_ipaddress_excluded: Annotated[
-        tuple[IPv4Interface, ...],
+        tuple[IPInterface, ...],
         Parse(_parse_vip, each=True),
         Meta(
             max_length=MAX_EXCLUDED,
@@ -476,11 +509,11 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         | None
     ) = None
     unicast_peer: Annotated[
-        tuple[IPv4Address, ...],
+        tuple[IPAddress, ...],
         Parse(_parse_host, each=True),
-        Meta(description=f"a list of addresses, each {_IPV4_ADDRESS}"),
+        Meta(description=f"a list of addresses, each {_HOST}"),
     ] = ()
-    unicast_src_ip: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    unicast_src_ip: Annotated[IPAddress, Parse(_parse_host), Meta(description=_HOST)] | None = None
     # keepalived's notify: called as COMMAND... INSTANCE <name> <STATE> <priority> on every change.
     notify: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
     # keepalived's notify_master/backup/fault/stop: run as written, before `notify`, on entering the state.
@@ -530,7 +563,7 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
-    def vips(self) -> tuple[IPv4Interface, ...]:
+    def vips(self) -> tuple[IPInterface, ...]:
         """Every virtual IP address this instance installs as master, with its prefix: the advertised
         ones (``virtual_ipaddress``) first, then the excluded ones."""
         return self.virtual_ipaddress + self.virtual_ipaddress_excluded
@@ -541,6 +574,23 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         if not self.use_vmac:
             return None
         return self.vmac_interface or f"vrrp.{self.virtual_router_id}"
+
+    @property
+    def family(self) -> int:
+        """4 or 6: the address family of this virtual router (RFC 5798: one per instance), from its first
+        address; 4 for an instance without any."""
+        first = next(iter(self._addresses()), None)
+        return 4 if first is None else first[1].version
+
+    def _addresses(self) -> list[tuple[tuple[str | int, ...], IPAddress]]:
+        """Every address of the instance with its key path, VIPs first."""
+        found: list[tuple[tuple[str | int, ...], IPAddress]] = []
+        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
+            found += [((key, i), vip.ip) for i, vip in enumerate(getattr(self, key))]
+        found += [(("unicast_peer", i), peer) for i, peer in enumerate(self.unicast_peer)]
+        if self.unicast_src_ip is not None:
+            found.append((("unicast_src_ip",), self.unicast_src_ip))
+        return found
 
     @property
     def is_owner(self) -> bool:
@@ -555,13 +605,14 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         return self.auth_pass.encode("ascii").ljust(8, b"\0")
 
     def __post_init__(self) -> None:
-        seen: dict[IPv4Address, str] = {}
+        self._check_version()
+        seen: dict[IPAddress, str] = {}
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             for index, vip in enumerate(getattr(self, key)):
                 if vip.ip in seen:
                     raise RuleBroken((key, index), str(vip), f"duplicate of {seen[vip.ip]}")
                 seen[vip.ip] = f"{key}[{index}]"
-        peers: set[IPv4Address] = set()
+        peers: set[IPAddress] = set()
         for index, peer in enumerate(self.unicast_peer):
             where = ("unicast_peer", index)
             if peer in peers:
@@ -602,6 +653,54 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                 "must be 0 with priority 255: an address owner's priority cannot change "
                 "(a failing check puts it in FAULT instead)",
             )
+
+    def _check_version(self) -> None:
+        """What tells VRRPv2 and VRRPv3 apart: address family, interval resolution, authentication."""
+        addresses = self._addresses()
+        if addresses:
+            first_key, first = addresses[0]
+            for key, address in addresses:
+                if address.version != first.version:
+                    where = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in first_key)
+                    raise RuleBroken(
+                        key,
+                        str(address),
+                        f"is IPv{address.version} but {where.replace('.[', '[')} is IPv{first.version}: "
+                        "one address family per instance (as keepalived)",
+                    )
+            if first.version == 6 and self.version == 2:
+                raise RuleBroken(
+                    first_key,
+                    str(first),
+                    "IPv6 needs VRRPv3: set version = 3 (in this [[vrrp_instance]] or in [global])",
+                )
+        if not self.accept and not self.is_owner:
+            # The state machine says when (AddVips.accept); nothing installs the filter that would drop
+            # packets to the VIPs yet, and a key that silently does nothing is worse than a refusal.
+            raise RuleBroken(
+                ("accept",),
+                False,
+                "false (RFC 5798 Accept_Mode off) is not enforced by vrrpd yet: its VIPs are ordinary "
+                "addresses that accept packets; remove the key",
+            )
+        if self.version == 3 and self.auth_pass is not None:
+            raise RuleBroken(
+                ("auth_pass",),
+                self.auth_pass,
+                "VRRPv3 has no authentication (RFC 5798 §9): remove auth_pass, or use version = 2",
+            )
+        if self.version == 2 and self.advert_int != int(self.advert_int):
+            raise RuleBroken(
+                ("advert_int",),
+                self.advert_int,
+                "VRRPv2 advertises whole seconds: must be a whole number 1..255 "
+                "(sub-second intervals need version = 3)",
+            )
+        centiseconds = self.advert_int * 100
+        if self.version == 3 and (
+            abs(centiseconds - round(centiseconds)) > 1e-6 or not 1 <= round(centiseconds) <= 4095
+        ):
+            raise RuleBroken(("advert_int",), self.advert_int, f"must be {_V3_INTERVAL}")
 
 
 class SyncGroupConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -683,6 +782,12 @@ class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     garp_interval: Annotated[
         float, Meta(ge=0, le=1, description="a number of seconds 0..1 (0 = no pause)")
     ] = 0.0
+    # The default of every [[vrrp_instance]] that sets no version of its own (keepalived's vrrp_version).
+    version: Annotated[
+        Literal[2, 3],
+        Parse(_parse_version),
+        Meta(description="2 or 3 (the default VRRP version of every instance)"),
+    ] = 2
 
 
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -803,7 +908,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         self._track_group_scripts()
         names: dict[str, int] = {}
         routers: dict[tuple[str, int], int] = {}
-        vips: dict[IPv4Address, int] = {}
+        vips: dict[IPAddress, int] = {}
         vmacs: dict[str, int] = {}
         for index, inst in enumerate(self.vrrp_instance):
             here: tuple[str | int, ...] = ("vrrp_instance", index)

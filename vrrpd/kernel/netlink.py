@@ -77,7 +77,7 @@ _MAX_REOPEN: Final = 3
 
 
 # An IPv4 or an IPv6 VIP: the batch methods answer in the type they were given.
-_Vip = TypeVar("_Vip", IPv4Interface, IPv6Interface)
+_Vip = TypeVar("_Vip", bound=IPv4Interface | IPv6Interface)
 Address = IPv4Interface | IPv6Interface
 
 # RTPROT_KEEPALIVED: what keepalived marks its virtual routes and rules with. vrrpd uses the same value so

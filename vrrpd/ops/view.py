@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Protocol
 
 from vrrpd.config import Config, InstanceConfig
@@ -99,8 +99,8 @@ class InstanceView(Protocol):
     @property
     def config(self) -> InstanceConfig: ...
     @property
-    def primary(self) -> IPv4Address:
-        """The address its adverts are sent from."""
+    def primary(self) -> IPv4Address | IPv6Address:
+        """The address its adverts are sent from (the link-local one for IPv6)."""
         ...
 
     @property
@@ -128,7 +128,7 @@ class InstanceView(Protocol):
         ...
 
     @property
-    def vips_held(self) -> tuple[IPv4Interface, ...]:
+    def vips_held(self) -> tuple[IPv4Interface | IPv6Interface, ...]:
         """The VIPs it has installed (the kernel accepted them)."""
         ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from vrrpd.config import Config
 from vrrpd.kernel import firewall
@@ -34,7 +35,11 @@ def cleanup(config: Config, firewall_table: str | None, out: Callable[[str], Non
                 except InterfaceNotFound:
                     out(f"{inst.name}: skipped: no interface {inst.interface} on this host")
                     continue
-                present = {a.ip: a for a in await netlink.addresses(link.ifindex)}
+                found: list[IPv4Interface | IPv6Interface] = [*await netlink.addresses(link.ifindex)]
+                found += await netlink.addresses6(link.ifindex)
+                present: dict[IPv4Address | IPv6Address, IPv4Interface | IPv6Interface] = {
+                    a.ip: a for a in found
+                }
                 for vip in inst.vips:
                     if vip.ip in present and vip.ip != link.primary:
                         await netlink.remove_address(link.ifindex, present[vip.ip])

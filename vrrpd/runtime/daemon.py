@@ -22,7 +22,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +223,9 @@ class Daemon:
         assert self._netlink is not None  # set in run() before any instance is added
         if link is None:
             link = await self._netlink.link(inst_cfg.interface)
-        iface = Interface.open(link, src or inst_cfg.unicast_src_ip, self._netlink)
+        # The IPv4 socket's source; an IPv6 instance sends from the link-local address (`open_ipv6`).
+        src4 = inst_cfg.unicast_src_ip if isinstance(inst_cfg.unicast_src_ip, IPv4Address) else None
+        iface = Interface.open(link, src or src4, self._netlink)
         self.interfaces[link.name] = iface
         task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{link.name}")
         iface.recv_task = task
@@ -262,6 +264,8 @@ class Daemon:
             else:
                 iface = self.interfaces.get(inst_cfg.interface) or await self._open_interface(inst_cfg)
                 transport = iface
+            # RFC 5798 §5.1.2.1: an IPv6 virtual router advertises from the interface's link-local address.
+            primary = iface.src if inst_cfg.family == 4 else iface.open_ipv6(iface.link)
             await self._remove_stale_vips(self._netlink, transport, inst_cfg)
         except BaseException:
             lock.release()
@@ -275,7 +279,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         inst = Instance(
             inst_cfg,
-            iface.src,
+            primary,
             transport,
             self._notify_for(key),
             loop,
@@ -463,7 +467,7 @@ class Daemon:
         its adverts on, and the instance's transport)."""
         assert self._netlink is not None and cfg.vmac_name is not None
         lower = await self._netlink.link(cfg.interface)
-        src = cfg.unicast_src_ip or lower.primary
+        src = (cfg.unicast_src_ip if isinstance(cfg.unicast_src_ip, IPv4Address) else None) or lower.primary
         if src is None:
             raise StartupError(
                 f"interface {lower.name} has no IPv4 address: VRRP adverts need one as their source"
@@ -501,7 +505,9 @@ class Daemon:
     ) -> None:
         # A crashed or SIGKILLed run leaves its VIPs behind; a node that is not master must not keep them
         # (the ipfailover image's duplicate-VIP fault). The election re-adds them where they belong.
-        present = {a.ip for a in await netlink.addresses(iface.ifindex)}
+        present: set[IPv4Address | IPv6Address] = {a.ip for a in await netlink.addresses(iface.ifindex)}
+        if cfg.family == 6:
+            present |= {a.ip for a in await netlink.addresses6(iface.ifindex)}
         own = iface.src if isinstance(iface, Interface) else None
         for vip in cfg.vips:
             if vip.ip in present and vip.ip != own:
@@ -547,7 +553,10 @@ class Daemon:
             async def probe() -> ProbeResult:
                 return await script_probe(script, check.timeout)
         else:
-            host = check.host or inst.primary
+            # Probes are IPv4: an IPv6 instance's own address is link-local, so the interface's IPv4 one.
+            primary = inst.primary
+            default = primary if isinstance(primary, IPv4Address) else self.interfaces[cfg.interface].src
+            host = check.host or default
             port = check.tcp_port
             assert port is not None  # config validation: exactly one of tcp_port and script
 

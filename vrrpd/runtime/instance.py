@@ -19,15 +19,15 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import Literal, Protocol, TypeVar
+from ipaddress import IPv4Interface
+from typing import Literal, Protocol
 
 from vrrpd import logs
 from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig, VrrpScriptConfig
 from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
-from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, DropReason, IPAddress, Received, encode
+from vrrpd.protocol.packet import Advertisement, DropReason, IPAddress, Received, encode, multicast_group
 from vrrpd.protocol.tracking import Tracked
 from vrrpd.runtime.healthcheck import HealthChecker
 
@@ -52,11 +52,11 @@ class Transport(Protocol):
 
     ifindex: int
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None: ...
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None: ...
-    def send_garp(self, vip: IPv4Address, count: int) -> None: ...
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]: ...
+    async def send_vrrp(self, payload: bytes, dst: IPAddress) -> None: ...
+    def send_vrrp_now(self, payload: bytes, dst: IPAddress) -> None: ...
+    def send_garp(self, vip: IPAddress, count: int) -> None: ...
+    async def add_vips(self, vips: Sequence[fsm.IPInterface]) -> dict[fsm.IPInterface, int]: ...
+    async def remove_vips(self, vips: Sequence[fsm.IPInterface]) -> dict[fsm.IPInterface, int]: ...
 
 
 class SyncHook(Protocol):
@@ -74,7 +74,7 @@ class Routing(Protocol):
 
 def router_config(
     config: InstanceConfig,
-    primary: IPv4Address,
+    primary: IPAddress,
     scripts: Mapping[str, VrrpScriptConfig] | None = None,
     sync_group: bool = False,
 ) -> fsm.RouterConfig:
@@ -106,17 +106,9 @@ def router_config(
         garp_lower_prio_delay=config.garp_lower_prio_delay,
         tracked=tuple(tracked),
         sync_group=sync_group,
+        version=config.version,
+        accept=config.accept,
     )
-
-
-_V4 = TypeVar("_V4", IPv4Address, IPv4Interface)
-
-
-def _ipv4(items: tuple[_V4 | IPv6Address | IPv6Interface, ...]) -> tuple[_V4, ...]:
-    """The router's addresses as this transport takes them: IPv4 (the IPv6 transport is issue 16's)."""
-    if any(item.version != 4 for item in items):
-        raise NotImplementedError("IPv6 virtual addresses need the IPv6 transport")
-    return items  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +127,8 @@ class _Routes:
 class _PendingAdvert:
     """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
 
-    payload: bytes
-    destinations: tuple[IPv4Address, ...]
+    advert: Advertisement
+    destinations: tuple[IPAddress, ...]
 
 
 _Step = fsm.Action | _PendingAdvert | _Routes
@@ -149,7 +141,7 @@ class Instance:
     def __init__(
         self,
         config: InstanceConfig,
-        primary: IPv4Address,
+        primary: IPAddress,
         transport: Transport,
         notify: Callable[[str, str, int], None],
         loop: asyncio.AbstractEventLoop,
@@ -182,10 +174,10 @@ class Instance:
         self._conflict_timer: asyncio.TimerHandle | None = None
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
-        self._held: set[IPv4Interface] = set()  # VIPs installed by this instance, as the worker last did
+        self._held: set[fsm.IPInterface] = set()  # VIPs installed by this instance, as the worker last did
         self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
         self._seen_state = fsm.State.INIT
-        self._last_encoded: tuple[Advertisement, bytes] | None = None  # see `_encoded`
+        self._encoded_for: dict[IPAddress, tuple[Advertisement, bytes]] = {}  # see `_encoded`
         self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
 
     @property
@@ -219,7 +211,7 @@ class Instance:
         return self.router.health
 
     @property
-    def vips_held(self) -> tuple[IPv4Interface, ...]:
+    def vips_held(self) -> tuple[fsm.IPInterface, ...]:
         """The VIPs this instance has installed (in configuration order)."""
         return tuple(v for v in self.config.vips if v in self._held)
 
@@ -316,8 +308,10 @@ class Instance:
         """Whether `vip_removed(vip)` would put the address back (the router holds it)."""
         return self.router.holds(vip)
 
-    def source_changed(self, primary: IPv4Address) -> None:
+    def source_changed(self, primary: IPAddress) -> None:
         """The interface advertises from another address now (§5.2.1: its primary address changed)."""
+        if primary.version != self.router.config.family:
+            return  # the IPv4 source of an interface says nothing about an IPv6 router's link-local one
         self.primary = primary
         self._feed(self.router.set_primary_address(self._loop.time(), primary))
 
@@ -431,13 +425,12 @@ class Instance:
 
     def _send_now(self, advert: Advertisement) -> list[_Step]:
         """Send `advert` with non-blocking sends; what a full socket buffer refused, for the worker."""
-        payload = self._encoded(advert)
-        peers: Sequence[IPv4Address] = self.config.unicast_peer or (VRRP_MULTICAST,)
+        peers = self._destinations()
         for n, dst in enumerate(peers):
             try:
-                self.transport.send_vrrp_now(payload, dst)
+                self.transport.send_vrrp_now(self._encoded(advert, dst), dst)
             except BlockingIOError:
-                return [_PendingAdvert(payload, tuple(peers[n:]))]
+                return [_PendingAdvert(advert, peers[n:])]
             except OSError as exc:
                 self._send_failed(dst, exc)
             else:
@@ -501,13 +494,11 @@ class Instance:
         match action:
             case fsm.SendAdvert(advert=advert):
                 self._adverts_queued -= 1
-                peers = self.config.unicast_peer or (VRRP_MULTICAST,)
-                await self._send_advert(self._encoded(advert), peers)
-            case _PendingAdvert(payload=payload, destinations=destinations):
+                await self._send_advert(advert, self._destinations())
+            case _PendingAdvert(advert=advert, destinations=destinations):
                 self._adverts_queued -= 1
-                await self._send_advert(payload, destinations)
-            case fsm.AddVips(vips=added):
-                vips = _ipv4(added)
+                await self._send_advert(advert, destinations)
+            case fsm.AddVips(vips=vips):
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
                 if failed and self._vip_retry is None:
@@ -517,7 +508,7 @@ class Instance:
             case fsm.RemoveVips(vips=vips):
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
-                targets = tuple(dict.fromkeys([*_ipv4(vips), *stale]))
+                targets = tuple(dict.fromkeys([*vips, *stale]))
                 await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
                 self._held.difference_update(targets)
             case _Routes(up=up):
@@ -525,9 +516,9 @@ class Instance:
             case fsm.SendGarp(addresses=addresses, count=count):
                 # One round over every VIP, then the repeats (keepalived's order): the last of many
                 # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
-                unsent: set[IPv4Address] = set()
+                unsent: set[IPAddress] = set()
                 for _ in range(count):
-                    for addr in _ipv4(addresses):
+                    for addr in addresses:
                         if addr in unsent:
                             continue
                         try:
@@ -550,31 +541,38 @@ class Instance:
                     f"{self.name}:{reason.value}", reason=reason.value, source=str(source), instance=self.name
                 )
 
-    def _encoded(self, advert: Advertisement) -> bytes:
-        """`encode(advert)`, computed once per distinct advert: a master sends the same one every period."""
-        cached = self._last_encoded
+    def _destinations(self) -> tuple[IPAddress, ...]:
+        """The unicast peers, or the VRRP group of the router's family (224.0.0.18, ff02::12)."""
+        return self.config.unicast_peer or (multicast_group(self.router.config.family),)
+
+    def _encoded(self, advert: Advertisement, dst: IPAddress) -> bytes:
+        """`encode(advert)` for `dst`, computed once per distinct advert: a master sends the same one every
+        period. Per destination, because a VRRPv3 checksum covers the source and destination addresses
+        (RFC 5798 §5.2.8): each unicast peer gets its own."""
+        cached = self._encoded_for.get(dst)
         if cached is None or cached[0] != advert:
-            cached = self._last_encoded = (advert, encode(advert))
+            payload = encode(advert, source=self.primary, destination=dst)
+            cached = self._encoded_for[dst] = (advert, payload)
         return cached[1]
 
-    async def _send_advert(self, payload: bytes, peers: Iterable[IPv4Address]) -> None:
+    async def _send_advert(self, advert: Advertisement, peers: Iterable[IPAddress]) -> None:
         for dst in peers:
             try:
-                await self.transport.send_vrrp(payload, dst)
+                await self.transport.send_vrrp(self._encoded(advert, dst), dst)
                 self.counters.adverts_sent += 1
             except OSError as exc:
                 self._send_failed(dst, exc)
 
-    def _send_failed(self, dst: IPv4Address, exc: OSError) -> None:
+    def _send_failed(self, dst: IPAddress, exc: OSError) -> None:
         self.counters.send_errors += 1
         _send_log.hit(f"{self.name}:send", error=str(exc), instance=self.name, destination=str(dst))
 
     async def _each(
         self,
-        vips: tuple[IPv4Interface, ...],
-        op: Callable[[Sequence[IPv4Interface]], Awaitable[dict[IPv4Interface, int]]],
+        vips: tuple[fsm.IPInterface, ...],
+        op: Callable[[Sequence[fsm.IPInterface]], Awaitable[dict[fsm.IPInterface, int]]],
         ok: frozenset[int],
-    ) -> set[IPv4Interface]:
+    ) -> set[fsm.IPInterface]:
         """Run the batch `op` on the VIPs; those it failed for (counted and logged).
 
         `ok` holds the errnos that leave the VIP where it should be (0, and EEXIST on add or
@@ -588,7 +586,7 @@ class Instance:
             results, reason = {}, str(exc)
         else:
             reason = "no result"
-        failed: set[IPv4Interface] = set()
+        failed: set[fsm.IPInterface] = set()
         for vip in vips:
             code = results.get(vip)
             if code is None or code not in ok:

@@ -37,7 +37,7 @@ from vrrpd.protocol.admission import SenderAdmission
 from vrrpd.protocol.packet import DecodeCache, DropReason
 from vrrpd.runtime.instance import Instance
 
-_Vip = TypeVar("_Vip", IPv4Interface, IPv6Interface)
+_Vip = TypeVar("_Vip", bound=IPv4Interface | IPv6Interface)
 
 
 _IPV6_HEADER = 40
@@ -283,7 +283,7 @@ class Interface:
         self.sock.close()
         self.sock, self.src = sock, src
 
-    def foreign_vips(self) -> set[IPv4Address]:
+    def foreign_vips(self) -> set[IPv4Address | IPv6Address]:
         """The VIPs of the instances on this interface that are not its own address (an owner's VIP is)."""
         return {
             v.ip for inst in self.instances.values() if not inst.config.is_owner for v in inst.config.vips
@@ -301,31 +301,34 @@ class XmitBaseTransport:
         self._netlink = netlink
         self.garp = GarpSender.open(vmac.name, vmac.ifindex, vmac.mac)
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address) -> None:
+    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message from the interface below."""
         await self.adverts.send_vrrp(payload, dst)
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address) -> None:
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message now from the interface below."""
         self.adverts.send_vrrp_now(payload, dst)
 
-    def send_garp(self, vip: IPv4Address, count: int) -> None:
-        """Transport: gratuitous ARPs from the virtual MAC."""
-        self.garp.send(vip, count)
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
+        """Transport: gratuitous ARPs from the virtual MAC (IPv6: the interface below's NA sender)."""
+        if isinstance(vip, IPv6Address):
+            self.adverts.send_garp(vip, count)
+        else:
+            self.garp.send(vip, count)
 
-    async def add_vip(self, vip: IPv4Interface, label: str | None) -> bool:
+    async def add_vip(self, vip: IPv4Interface | IPv6Interface, label: str | None) -> bool:
         """Transport: install a VIP on the virtual MAC interface."""
         return await self._netlink.add_address(self.ifindex, vip, label)
 
-    async def remove_vip(self, vip: IPv4Interface) -> bool:
+    async def remove_vip(self, vip: IPv4Interface | IPv6Interface) -> bool:
         """Transport: remove a VIP from the virtual MAC interface."""
         return await self._netlink.remove_address(self.ifindex, vip)
 
-    async def add_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def add_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: install VIPs on the virtual MAC interface in batches."""
         return await self._netlink.add_addresses(self.ifindex, vips)
 
-    async def remove_vips(self, vips: Sequence[IPv4Interface]) -> dict[IPv4Interface, int]:
+    async def remove_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: remove VIPs from the virtual MAC interface in batches."""
         return await self._netlink.remove_addresses(self.ifindex, vips)
 

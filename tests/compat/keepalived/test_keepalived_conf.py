@@ -235,7 +235,9 @@ def test_ipfailover_config_converts_cleanly() -> None:
         "interface": "eth0",
         "virtual_router_id": 1,
         "priority": 18,
+        "version": 2,
         "advert_int": 1,
+        "accept": True,
         "preempt": True,
         "preempt_delay": 300.0,
         "virtual_ipaddress": ["192.0.2.100/32", "192.0.2.101/32"],
@@ -496,13 +498,17 @@ def test_notify_with_arguments_and_multiple_track_scripts(tmp_path: Path) -> Non
     assert "check" in instances(c)[0] and "notify" not in instances(c)[0]
 
 
-def test_an_instance_without_vips_is_not_converted(tmp_path: Path) -> None:
+def test_an_ipv6_instance_converts_to_vrrpv3(tmp_path: Path) -> None:
+    # keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says (issue 16: converted, no longer
+    # dropped as unsupported).
     text = MINIMAL.replace("192.0.2.100/24", "2001:db8::1") + MINIMAL.replace("VI_1", "VI_2").replace(
         "51", "52"
     ).replace("100/24", "101/24")
     c = conv(text, tmp_path)
-    assert [i["name"] for i in instances(c)] == ["VI_2"]
-    assert (2, "vrrp_instance VI_1") in lost(c)
+    assert c.complete, [str(f) for f in c.lost]
+    v6, v4 = instances(c)
+    assert (v6["name"], v6["version"], v6["virtual_ipaddress"]) == ("VI_1", 3, ["2001:db8::1/128"])
+    assert (v4["name"], v4["version"]) == ("VI_2", 2)
 
 
 def test_an_instance_name_vrrpd_refuses_is_renamed_and_reported(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ _KEY_ORDER = (
     "interface",
     "virtual_router_id",
     "priority",
+    "version",
     "advert_int",
     "preempt",
     "preempt_delay",
@@ -117,7 +118,6 @@ _TOP_UNSUPPORTED: dict[str, str] = {
 _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_vmac_addr": "virtual MAC interfaces are not supported",
     "use_ipvlan": "ipvlan interfaces are not supported",
-    "native_ipv6": "IPv6 (VRRPv3) is not supported yet",
     "track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
     "track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
     "track_bfd": "BFD tracking is not supported",
@@ -129,7 +129,10 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "notify_master_rx_lower_pri": "no notification for a lower-priority advert received by a master",
     "lvs_sync_daemon_interface": f"the LVS sync daemon is {_NOT_VRRP}",
     "unicast_fault_no_peer": "not supported (vrrpd needs at least one peer to run in unicast mode)",
-    "old_unicast_checksum": "VRRPv3-only option; vrrpd speaks VRRPv2",
+    "old_unicast_checksum": (
+        "vrrpd accepts the old unicast checksum on receipt but sends RFC 5798's, which a keepalived peer "
+        "with this option rejects: remove it there too"
+    ),
     "garp_lower_prio_delay": "GARPs on receiving a lower-priority advert are not supported",
     "garp_lower_prio_repeat": "GARPs on receiving a lower-priority advert are not supported",
     "garp_extra_if": "GARPs on extra interfaces are not supported",
@@ -212,6 +215,7 @@ class _Draft:
     item_where: dict[str, list[Location]] = field(default_factory=dict)
     vip_devs: list[tuple[str, str, Location]] = field(default_factory=list)  # (address, dev, where)
     vip_lines: int = 0  # address lines in the keepalived block, converted or not
+    family: int | None = None  # set by the first address, as keepalived does (4 or 6)
 
 
 class _Converter:
@@ -225,6 +229,7 @@ class _Converter:
         self.smtp_alert: Statement | None = None
         self.drafts: list[_Draft] = []
         self.sync_blocks: list[Statement] = []
+        self.default_version: tuple[int, Location] | None = None  # global_defs vrrp_version
 
     # -- findings --------------------------------------------------------------------------------
 
@@ -303,10 +308,13 @@ class _Converter:
             elif kw == "vrrp_garp_master_refresh_repeat":
                 self._refresh_repeat(stmt)
             elif kw == "vrrp_version":
-                if stmt.args[:1] == ("2",):
-                    self.note(stmt.where, kw, "vrrpd speaks VRRPv2")
+                if stmt.args[:1] in (("2",), ("3",)):
+                    self.default_version = (int(stmt.args[0]), stmt.where)
+                    self.note(
+                        stmt.where, kw, f"the instances' default: version = {stmt.args[0]} where it applies"
+                    )
                 else:
-                    self.lost(stmt.where, kw, "only VRRPv2 is supported")
+                    self.lost(stmt.where, kw, "must be 2 or 3 (keepalived ignores it too)")
             elif kw in ("vrrp_check_unicast_src",):
                 self.note(stmt.where, kw, "vrrpd always accepts unicast adverts from its peers only")
             elif kw == "vrrp_gna_interval":
@@ -450,6 +458,7 @@ class _Converter:
                 "VIPs are ordinary addresses on the interface: packets to them are accepted"
             ),
             "version": self._i_version,
+            "native_ipv6": self._i_native_ipv6,
             "strict_mode": self._i_off_only("vrrp_strict behaviour is not supported"),
             "skip_check_adv_addr": self._i_off_only(
                 "vrrpd always checks the advert's address list (a mismatch is dropped unless priority 255)"
@@ -519,19 +528,14 @@ class _Converter:
         draft.keys["priority"], draft.where_of["priority"] = value, stmt.where
         ctx.priority_set = True
 
-    def _i_advert_int(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+    def _i_advert_int(self, draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
         value = self._number(stmt)
         if value is None or value <= 0:
             self.note(stmt.where, "advert_int", "not a positive number: keepalived ignores it (default 1)")
             return
-        seconds = max(1, math.floor(value + 0.5))
-        if seconds != value:
-            self.note(
-                stmt.where,
-                "advert_int",
-                f"{value:g}: VRRPv2 intervals are whole seconds; keepalived rounds it to {seconds}, as here",
-            )
-        draft.keys["advert_int"], draft.where_of["advert_int"] = seconds, stmt.where
+        # Rounded in `_resolve`, once the version is known: whole seconds (v2) or centiseconds (v3).
+        ctx.advert_int = (value, stmt.where)
+        draft.where_of["advert_int"] = stmt.where
 
     def _i_nopreempt(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
         ctx.nopreempt = stmt.where
@@ -590,12 +594,11 @@ class _Converter:
             draft.vip_lines += 1
             address = stmt.keyword
             try:
-                parsed = ipaddress.ip_interface(address)
+                family = ipaddress.ip_interface(address).version
             except ValueError:
                 self.lost(stmt.where, address, "not an IP address (keepalived skips it too)")
                 continue
-            if parsed.version == 6:
-                self.lost(stmt.where, address, "IPv6 addresses need VRRPv3, which is not supported yet")
+            if not self._same_family(draft, family, stmt.where, address):
                 continue
             options = list(stmt.args)
             while options:
@@ -668,6 +671,20 @@ class _Converter:
 
         return handle
 
+    def _same_family(self, draft: _Draft, family: int, where: Location, item: str) -> bool:
+        """keepalived: the instance's first address sets its family; another family's is skipped."""
+        if draft.family is None:
+            draft.family = family
+        if family == draft.family:
+            return True
+        self.lost(
+            where,
+            item,
+            f"IPv{family} in an IPv{draft.family} instance: one address family per instance "
+            "(keepalived skips it too)",
+        )
+        return False
+
     def _i_unicast_peer(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
         peers: list[str] = []
         wheres: list[Location] = []
@@ -676,6 +693,9 @@ class _Converter:
                 self.lost(
                     stmt.where, f"{stmt.keyword} {' '.join(stmt.args)}", "peer options are not supported"
                 )
+            family = _family(stmt.keyword)
+            if family is not None and not self._same_family(draft, family, stmt.where, stmt.keyword):
+                continue
             peers.append(stmt.keyword)
             wheres.append(stmt.where)
         if peers:
@@ -765,11 +785,53 @@ class _Converter:
 
         return handle
 
-    def _i_version(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
-        if stmt.args[:1] == ("2",):
-            self.note(stmt.where, "version", "vrrpd speaks VRRPv2")
+    def _i_version(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        if stmt.args[:1] in (("2",), ("3",)):
+            ctx.version = (int(stmt.args[0]), stmt.where)
         else:
-            self.lost(stmt.where, "version", "only VRRPv2 is supported")
+            self.lost(stmt.where, "version", "must be 2 or 3 (keepalived ignores it too)")
+
+    def _i_native_ipv6(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
+        # keepalived: the instance is IPv6 and so VRRPv3 (deprecated there: the addresses say it).
+        ctx.native_ipv6 = stmt.where
+
+    def _version(self, draft: _Draft, ctx: _InstanceContext) -> None:
+        """keepalived's version and interval rules: IPv6 instances always run VRRPv3; otherwise the
+        instance's `version`, else global_defs `vrrp_version`, else 2. The interval is rounded to what the
+        version can say, as keepalived does."""
+        keys, where_of = draft.keys, draft.where_of
+        version, where = ctx.version or self.default_version or (2, draft.where)
+        addresses = [*keys.get("virtual_ipaddress", ()), *keys.get("virtual_ipaddress_excluded", ())]
+        addresses += keys.get("unicast_peer", ())
+        first = next((a for a in addresses if _family(a)), None)
+        ipv6 = ctx.native_ipv6 is not None or (first is not None and _family(first) == 6)
+        if ipv6 and version == 2:
+            if ctx.version is not None:
+                self.note(where, "version", "2 with IPv6: keepalived runs IPv6 instances as VRRPv3, as here")
+            version, where = 3, ctx.native_ipv6 or where
+        if version == 3:
+            keys["version"], where_of["version"] = 3, where
+        value, advert_where = ctx.advert_int or (1, draft.where)
+        if version == 2:
+            rounded: float = max(1, math.floor(value + 0.5))
+            if rounded != value:
+                self.note(
+                    advert_where,
+                    "advert_int",
+                    f"{value:g}: VRRPv2 intervals are whole seconds; keepalived rounds it to {rounded:g}, "
+                    "as here",
+                )
+        else:
+            centiseconds = min(4095, max(1, math.floor(value * 100 + 0.5)))
+            rounded = centiseconds / 100
+            if abs(rounded - value) > 1e-9:
+                self.note(
+                    advert_where,
+                    "advert_int",
+                    f"{value:g}: VRRPv3 intervals are 0.01..40.95 s in centiseconds; keepalived uses "
+                    f"{rounded:g}, as here",
+                )
+        keys["advert_int"] = _whole(rounded)
 
     def _i_down_timer(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         if stmt.args[:1] == ("3",):
@@ -814,7 +876,7 @@ class _Converter:
         elif ctx.state_where is not None:
             self.note(ctx.state_where, "state", "vrrpd always starts in BACKUP (RFC 3768 §6.4.1)")
         keys.setdefault("priority", 100)  # keepalived's defaults, written out so the file says it all
-        keys.setdefault("advert_int", 1)
+        self._version(draft, ctx)
         owner = keys.get("priority") == 255
         nopreempt = ctx.nopreempt
         if nopreempt is not None and owner:
@@ -1026,11 +1088,22 @@ class _InstanceContext:
     nopreempt: Location | None = None
     preempt_delay: tuple[float, Location] | None = None
     tracked: list[Statement] = field(default_factory=list)
+    advert_int: tuple[float, Location] | None = None
+    version: tuple[int, Location] | None = None
+    native_ipv6: Location | None = None
 
 
 def _bool_arg(stmt: Statement) -> bool:
     """keepalived's optional boolean: no argument means on."""
     return not stmt.args or stmt.args[0].lower() in ("on", "true", "yes")
+
+
+def _family(address: str) -> int | None:
+    """4 or 6 for a VIP or peer as keepalived.conf writes it (prefix allowed); None if it is not one."""
+    try:
+        return ipaddress.ip_interface(address).version
+    except ValueError:
+        return None
 
 
 def _whole(value: float) -> float | int:

@@ -88,7 +88,8 @@ def run_daemon(env: Mapping[str, str]) -> int:
     table = plan.settings.firewall_table
     if plan.settings.firewall:
         try:
-            firewall.install(table, plan.config.vrrp_instance[0].unicast_peer)
+            peers = plan.config.vrrp_instance[0].unicast_peer
+            firewall.install(table, [p for p in peers if isinstance(p, IPv4Address)])  # the table is IPv4
         except firewall.FirewallError as exc:
             print(f"vrrpd: {exc}", file=sys.stderr)
             return 1
