@@ -200,3 +200,28 @@ def test_a_bad_sync_group_is_refused_in_one_line(text: str, expected: str) -> No
 def test_tracking_weight_lets_members_keep_weighted_checks() -> None:
     text = sync(weight="weight = -20", track='track_script = ["chk"]', extra="tracking_weight = true")
     assert parse_config(text, "t", env={}).vrrp_sync_group[0].tracking_weight
+
+
+def test_track_interface_entries_and_dont_track_primary() -> None:
+    inst = load(
+        'track_interface = ["eth1", { name = "eth2", weight = -20, reverse = true }]\n'
+        "dont_track_primary = true\n"
+    ).vrrp_instance[0]
+    assert [(t.name, t.weight, t.reverse) for t in inst.track_interface] == [
+        ("eth1", 0, False),
+        ("eth2", -20, True),
+    ]
+    assert inst.dont_track_primary
+    assert "tracked twice" in refused('track_interface = ["eth1", { name = "eth1", weight = 5 }]\n')
+    assert "<= 253" in refused('track_interface = [{ name = "eth1", weight = 254 }]\n')
+    assert "must be an interface name" in refused("track_interface = [7]\n")
+
+
+def test_a_weighted_track_interface_in_a_sync_group_needs_tracking_weight() -> None:
+    text = sync(track='track_interface = [{ name = "eth1", weight = -20 }]')
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "t", env={})
+    assert "tracks interface eth1 with a weight" in str(exc.value)
+    assert (
+        parse_config(sync(track='track_interface = ["eth1"]'), "t", env={}).vrrp_instance[0].track_interface
+    )

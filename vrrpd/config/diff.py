@@ -28,6 +28,8 @@ RESTART_REASONS = {
     "vmac_xmit_base": "the adverts move between the interface and the virtual MAC interface",
     "vrrp_sync_group": "its vrrp_sync_group changed",
     "version": "the VRRP version changes (VRRPv2 and VRRPv3 are different packets, RFC 5798 §5)",
+    "track_interface": "the tracked interfaces are read again from the start",
+    "dont_track_primary": "whether the interface's own link state counts changes",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
 _FAMILY_REASON = "the address family changes: IPv4 and IPv6 are different virtual routers (RFC 5798 §1)"

@@ -448,6 +448,30 @@ def _parse_track(value: object) -> TrackScript:
         raise InvalidValue(f"{exc}; must be {_TRACK}") from None
 
 
+class TrackInterface(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One entry of ``track_interface``: another interface whose link state this instance follows, as a
+    tracked script (keepalived: weight 0 = FAULT while it is down; weight > 0 added while up, < 0 while
+    down; ``reverse`` negates)."""
+
+    name: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)]
+    weight: Annotated[int, Meta(ge=-253, le=253, description=_WEIGHT)] = 0
+    reverse: Annotated[bool, Meta(description="true or false")] = False
+
+
+_TRACK_IF = 'an interface name, or a table { name = "...", weight = N, reverse = true|false }'
+
+
+def _parse_track_interface(value: object) -> TrackInterface:
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        raise InvalidValue(f"must be {_TRACK_IF}")
+    try:
+        return msgspec.convert(value, TrackInterface)
+    except msgspec.ValidationError as exc:
+        raise InvalidValue(f"{exc}; must be {_TRACK_IF}") from None
+
+
 class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[vrrp_instance]]``: a virtual router (interface, VRID) and what it does on transitions."""
 
@@ -552,6 +576,14 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         tuple[RuleConfig, ...],
         Meta(max_length=MAX_ROUTES, description="an array of [[vrrp_instance.virtual_rules]] tables"),
     ] = ()
+    # keepalived's track_interface (other interfaces, with weights) and dont_track_primary (this
+    # instance's own interface going down does not put it in FAULT).
+    track_interface: Annotated[
+        tuple[TrackInterface, ...],
+        Parse(_parse_track_interface, each=True),
+        Meta(description=f"a list, each {_TRACK_IF}"),
+    ] = ()
+    dont_track_primary: Annotated[bool, Meta(description="true or false")] = False
     # keepalived's use_vmac: the VIPs live on a macvlan carrying RFC 3768 §7.3's virtual MAC.
     use_vmac: Annotated[bool, Meta(description="true or false")] = False
     vmac_interface: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
@@ -633,6 +665,11 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             if track.name in tracked:
                 raise RuleBroken(("track_script", index), track.name, "tracked twice")
             tracked.add(track.name)
+        tracked_ifs: set[str] = set()
+        for index, track_if in enumerate(self.track_interface):
+            if track_if.name in tracked_ifs:
+                raise RuleBroken(("track_interface", index), track_if.name, "tracked twice")
+            tracked_ifs.add(track_if.name)
         if not self.use_vmac:
             for key in ("vmac_interface", "vmac_xmit_base"):
                 if getattr(self, key):
@@ -851,6 +888,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                 if group.tracking_weight:
                     continue
                 weighted = [t.name for t in inst.track_script if self._weight(t) != 0]
+                weighted += [f"interface {t.name}" for t in inst.track_interface if t.weight != 0]
                 if inst.check is not None and inst.check.weight != 0:
                     weighted.append("check")
                 if weighted:

@@ -62,7 +62,7 @@ from vrrpd.runtime.healthcheck import (
     script_probe,
     tcp_probe,
 )
-from vrrpd.runtime.instance import Instance
+from vrrpd.runtime.instance import Instance, tracked_interface
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
@@ -290,8 +290,9 @@ class Daemon:
         self._join_group(inst)
         iface.instances[inst_cfg.virtual_router_id] = inst
         self.instances.append(inst)
-        if not iface.link.up:
+        if not iface.link.up and not inst_cfg.dont_track_primary:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT
+        await self._track_interfaces(inst)
         if inst_cfg.check is not None:
             check = self._make_checker(inst, inst_cfg)
             # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
@@ -583,6 +584,8 @@ class Daemon:
                     if known.name not in self._gone:
                         await self._follow_source(netlink, known)
                 continue
+            if isinstance(event, LinkChanged):
+                self._tracked_link(event)
             # Looked up per event: a reload may have opened or closed interfaces.
             target = next((i for i in self.interfaces.values() if i.ifindex == event.ifindex), None)
             if target is None:
@@ -719,7 +722,25 @@ class Daemon:
         iface.link = dataclasses.replace(link, up=up)
         log.warning("link_changed", interface=iface.name, up=up)
         for inst in iface.instances.values():
-            inst.link_changed(up)
+            if not inst.config.dont_track_primary:  # keepalived dont_track_primary: no FAULT for it
+                inst.link_changed(up)
+
+    async def _track_interfaces(self, inst: Instance) -> None:
+        """keepalived track_interface: give the router each tracked interface's link state now (a missing
+        interface counts as down); `_watch_netlink` reports the changes."""
+        assert self._netlink is not None
+        for track in inst.config.track_interface:
+            try:
+                up = (await self._netlink.link(track.name)).up
+            except InterfaceNotFound:
+                up = False
+                log.warning("tracked_interface_missing", instance=inst.name, interface=track.name)
+            inst.tracked_changed(tracked_interface(track.name), up)
+
+    def _tracked_link(self, event: LinkChanged) -> None:
+        for inst in self.instances:
+            if any(t.name == event.name for t in inst.config.track_interface):
+                inst.tracked_changed(tracked_interface(event.name), event.up and not event.removed)
 
     async def _shutdown(self) -> None:
         await self.reloader.cancel()

@@ -72,6 +72,11 @@ class Routing(Protocol):
     async def rule(self, command: Literal["add", "del"], rule: RuleConfig) -> int: ...
 
 
+def tracked_interface(name: str) -> str:
+    """The tracked-object name under which the router follows a track_interface entry's link state."""
+    return f"interface {name}"
+
+
 def router_config(
     config: InstanceConfig,
     primary: IPAddress,
@@ -86,6 +91,8 @@ def router_config(
         weight = track.weight if track.weight is not None else script.weight if script else 0
         reverse = track.reverse if track.reverse is not None else script.weight_reverse if script else False
         tracked.append((track.name, Tracked(weight, reverse)))
+    for track_if in config.track_interface:
+        tracked.append((tracked_interface(track_if.name), Tracked(track_if.weight, track_if.reverse)))
     return fsm.RouterConfig(
         vrid=config.virtual_router_id,
         priority=config.priority,

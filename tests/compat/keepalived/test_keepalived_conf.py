@@ -264,6 +264,8 @@ def test_ipfailover_config_converts_cleanly() -> None:
         },
         "virtual_routes": [],
         "virtual_rules": [],
+        "track_interface": [],
+        "dont_track_primary": False,
         "use_vmac": False,
         "vmac_xmit_base": False,
     }
@@ -425,7 +427,6 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
         (40, "192.0.2.100/24 label eth0:vip"),
         (41, "192.0.2.102/24 dev eth1"),
         (42, "2001:db8::1/64"),
-        (49, "track_interface eth1"),
         (55, "notify_master"),
         (56, "notify_backup"),
         (57, "notify"),
@@ -437,6 +438,8 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     assert got["virtual_ipaddress"] == ["192.0.2.100/24"] and got["advert_int"] == 2
     assert got["virtual_ipaddress_excluded"] == ["192.0.2.103/32"]
     assert got["use_vmac"] is True  # issue 14: carried over now
+    # weight -10 on line 49, set to 0 as keepalived does for a member of the sync group VG_1
+    assert got["track_interface"] == [{"name": "eth1", "weight": 0, "reverse": False}]
     guidance = next(f for f in c.lost if f.keyword == "notify_backup").message
     assert 'case "$3" in BACKUP) exec /usr/local/bin/backup.sh' in guidance
 
@@ -550,7 +553,7 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     err = capsys.readouterr().err
     assert not out.exists()
     assert f"vrrpd: {DATA / 'unsupported.conf'}:36: auth_type: not carried over:" in err
-    assert "16 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert "15 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0

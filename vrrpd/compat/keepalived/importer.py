@@ -83,6 +83,8 @@ _KEY_ORDER = (
     "garp_master_repeat",
     "garp_master_delay",
     "garp_master_refresh",
+    "track_interface",
+    "dont_track_primary",
     "use_vmac",
     "vmac_interface",
     "vmac_xmit_base",
@@ -122,7 +124,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
     "track_bfd": "BFD tracking is not supported",
     "track_src_ip": "source-address tracking is not supported",
-    "dont_track_primary": "vrrpd always tracks the instance's interface (link down puts it in FAULT)",
     "mcast_src_ip": "vrrpd sends multicast adverts from the interface's primary address",
     "mcast_dst_ip": "vrrpd always uses 224.0.0.18 for multicast adverts",
     "promote_secondaries": "promote_secondaries is not set by vrrpd",
@@ -472,6 +473,7 @@ class _Converter:
             "down_timer_adverts": self._i_down_timer,
             "virtual_routes": self._i_table_lines("virtual_routes"),
             "use_vmac": self._i_use_vmac,
+            "dont_track_primary": self._i_dont_track_primary,
             "vmac_xmit_base": self._i_vmac_xmit_base,
             "virtual_rules": self._i_table_lines("virtual_rules"),
             "unicast_ttl": self._i_unicast_ttl,
@@ -724,16 +726,33 @@ class _Converter:
             ctx.tracked.append(stmt)
 
     def _i_track_interface(self, draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
+        tracked: list[Any] = draft.keys.get("track_interface", [])
         for stmt in block.block or ():
             own = stmt.keyword == draft.keys.get("interface")
+            label = f"track_interface {stmt.keyword}"
             if own and not stmt.args:
-                self.note(stmt.where, f"track_interface {stmt.keyword}", "vrrpd always tracks its interface")
-            else:
-                self.lost(
-                    stmt.where,
-                    f"track_interface {stmt.keyword}",
-                    "vrrpd tracks only the instance's own interface (link down: FAULT)",
-                )
+                self.note(stmt.where, label, "vrrpd always tracks its interface")
+                continue
+            args = list(stmt.args)
+            entry: dict[str, Any] = {"name": stmt.keyword}
+            if args[:1] == ["weight"] and len(args) >= 2 and re.fullmatch(r"[+-]?[0-9]+", args[1]):
+                entry["weight"] = max(-253, min(253, int(args[1])))  # keepalived: +/-254 becomes 253
+                if args[2:] == ["reverse"]:
+                    entry["reverse"] = True
+                elif args[2:]:
+                    self.note(stmt.where, label, f"{' '.join(args[2:])}: keepalived ignores it, as here")
+            elif args:
+                self.note(stmt.where, label, f"{' '.join(args)}: keepalived ignores this track_interface too")
+                continue
+            if any(t == stmt.keyword or (isinstance(t, dict) and t["name"] == stmt.keyword) for t in tracked):
+                self.note(stmt.where, label, "tracked twice: keepalived ignores the duplicate, as here")
+                continue
+            tracked.append(entry if len(entry) > 1 else stmt.keyword)
+        if tracked:
+            draft.keys["track_interface"], draft.where_of["track_interface"] = tracked, block.where
+
+    def _i_dont_track_primary(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        draft.keys["dont_track_primary"], draft.where_of["dont_track_primary"] = True, stmt.where
 
     def _i_notify(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         if not stmt.args:
@@ -1246,6 +1265,8 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007F")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table: a track_interface entry with its weight
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(f"cannot render {value!r} as TOML")
 
 
@@ -1456,6 +1477,14 @@ def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
         if not table.get("tracking_weight"):
             for member in table["group"]:
                 draft = names[member]
+                for entry in draft.keys.get("track_interface", []):
+                    if isinstance(entry, dict) and entry.get("weight"):
+                        conv.note(
+                            draft.where_of["track_interface"],
+                            f"track_interface {entry['name']}",
+                            "weight set to 0 (FAULT while down), as keepalived does in a sync group",
+                        )
+                        entry["weight"] = 0
                 if draft.check is not None and draft.check.get("weight", 0) != 0:
                     conv.note(
                         draft.where,
@@ -1522,11 +1551,22 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
     text = _render(global_keys, conv.drafts, header) + _render_groups(groups) if conv.drafts else ""
     if conv.drafts:
         stand_in = _stand_in()
-        parse_config(
-            _render(global_keys, conv.drafts, stand_in=stand_in) + _render_groups(groups, stand_in),
-            "<converted>",
-            env={},
-        )  # the promise of this module: the output loads (raises ConfigError if it would not)
+        try:
+            parse_config(
+                _render(global_keys, conv.drafts, stand_in=stand_in) + _render_groups(groups, stand_in),
+                "<converted>",
+                env={},
+            )
+        except ConfigError as exc:  # what the groups ask of their members: drop the groups, keep the rest
+            for block in conv.sync_blocks:
+                name = block.args[0] if block.args else ""
+                conv.lost(block.where, f"vrrp_sync_group {name}", f"not converted: {exc}")
+            findings = sorted(conv.findings, key=position)
+            header = [*header[:2], *(str(f) for f in findings)]
+            groups = []
+            text = _render(global_keys, conv.drafts, header)
+        # the promise of this module: the output loads (raises ConfigError if it would not)
+        parse_config(_render(global_keys, conv.drafts, stand_in=stand_in), "<converted>", env={})
     return Conversion(text, findings, len(conv.drafts), parsed.files)
 
 
