@@ -225,3 +225,8 @@ def test_a_weighted_track_interface_in_a_sync_group_needs_tracking_weight() -> N
     assert (
         parse_config(sync(track='track_interface = ["eth1"]'), "t", env={}).vrrp_instance[0].track_interface
     )
+
+
+def test_a_vrrpv3_instance_needs_an_address_as_in_keepalived() -> None:
+    assert "VRRPv3 needs at least one address" in refused("version = 3\n")
+    assert load("version = 2\n").vrrp_instance[0].vips == ()

@@ -720,6 +720,15 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                 "false (RFC 5798 Accept_Mode off) is not enforced by vrrpd yet: its VIPs are ordinary "
                 "addresses that accept packets; remove the key",
             )
+        if self.version == 3 and not self.virtual_ipaddress:
+            # keepalived refuses it too ("No VIP specified; at least one is required"): RFC 5798 §5.2.5
+            # counts addresses from 1, and a VRRPv3 router is identified by them.
+            raise RuleBroken(
+                ("virtual_ipaddress",),
+                [],
+                "VRRPv3 needs at least one address (an instance without addresses is VRRPv2 only, as in "
+                "keepalived)",
+            )
         if self.version == 3 and self.auth_pass is not None:
             raise RuleBroken(
                 ("auth_pass",),

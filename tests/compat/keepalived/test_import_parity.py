@@ -159,3 +159,23 @@ def test_a_sync_group_converts_over_the_converted_instances(tmp_path: Path) -> N
             "tracking_weight": True,
         }
     ]
+
+
+def test_a_vrrpv3_instance_without_addresses_is_not_converted_as_keepalived_rejects_it(
+    tmp_path: Path,
+) -> None:
+    text = """
+        vrrp_instance VI_1 {
+            interface eth0
+            version 3
+            virtual_router_id 51
+        }
+        vrrp_instance VI_2 {
+            interface eth0
+            virtual_router_id 52
+        }
+    """
+    c = conv(text, tmp_path)
+    assert [i["name"] for i in instances(c)] == ["VI_2"]
+    assert c.complete  # keepalived rejects VI_1 too: a note, not a loss
+    assert any(f.keyword == "vrrp_instance VI_1" and "not converted" in f.message for f in c.findings)

@@ -490,7 +490,7 @@ class _Converter:
                 self.lost(stmt.where, kw, "unknown or unsupported vrrp_instance keyword")
         for stmt in mcast_src:
             self._mcast_src(draft, stmt)
-        if not draft.vip_lines:
+        if not draft.vip_lines and draft.keys.get("version") != 3:
             self.note(
                 block.where,
                 f"vrrp_instance {name}",
@@ -1377,7 +1377,15 @@ class _Validator:
         elif key in draft.keys:
             conv.lost(where, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
         draft.keys.pop(key, None)
-        if key in _VIP_KEYS:
+        if key in _VIP_KEYS and not draft.vip_lines and draft in conv.drafts:
+            # Refused with no address at all: a VRRPv3 instance, which keepalived rejects as well.
+            conv.drafts.remove(draft)
+            conv.note(
+                draft.where,
+                f"vrrp_instance {draft.keys.get('name', '?')}",
+                f'not converted: {issue.problem} (keepalived: "No VIP specified; at least one is required")',
+            )
+        elif key in _VIP_KEYS:
             self._without_vips(draft)
         elif key in _REQUIRED:
             conv.drafts.remove(draft)
