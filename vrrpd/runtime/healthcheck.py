@@ -150,8 +150,8 @@ async def run_program(
     switch: dict[str, object] = {}
     if credentials is not None and os.geteuid() == 0:
         switch = {"user": credentials.uid, "group": credentials.gid, "extra_groups": []}
-    try:
-        proc = await asyncio.create_subprocess_exec(
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -160,6 +160,14 @@ async def run_program(
             start_new_session=True,
             **switch,  # type: ignore[arg-type]
         )
+    )
+    try:
+        # Shielded: cancelled (check stopped, daemon stopping) while the program is being started, it
+        # would otherwise run on unseen — and so would whatever it starts in the background.
+        proc = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        await _kill_spawned(spawn)
+        raise
     except FileNotFoundError:
         return RunOutcome(None, "not found")
     except PermissionError:
@@ -183,6 +191,15 @@ async def run_program(
         return RunOutcome(None, f"superseded after {ran:.1f}s", aborted=True)
     _kill_leftovers(proc.pid)
     return RunOutcome(rc, _describe_rc(rc))
+
+
+async def _kill_spawned(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    """Kill and reap the program a cancelled `run_program` was starting (if it started at all)."""
+    try:
+        proc = await spawn
+    except Exception:  # it never started: nothing to kill
+        return
+    await _kill_and_reap(proc)
 
 
 async def _exit_or_abort(proc: asyncio.subprocess.Process, abort: asyncio.Event | None) -> int | None:
