@@ -230,3 +230,11 @@ def test_a_weighted_track_interface_in_a_sync_group_needs_tracking_weight() -> N
 def test_a_vrrpv3_instance_needs_an_address_as_in_keepalived() -> None:
     assert "VRRPv3 needs at least one address" in refused("version = 3\n")
     assert load("version = 2\n").vrrp_instance[0].vips == ()
+
+
+def test_describe_names_the_tracked_interfaces_and_the_sync_groups() -> None:
+    config = parse_config(sync(track='track_interface = ["eth1"]\ndont_track_primary = true'), "t", env={})
+    text = describe(config)
+    assert "tracks interfaces: eth1 (FAULT while down)" in text
+    assert "own interface down: no FAULT (dont_track_primary)" in text
+    assert "sync group G: VI_1, VI_2 change state together" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vrrpd.config.schema import Config, HealthCheckConfig
+from vrrpd.config.schema import Config, HealthCheckConfig, TrackInterface
 
 
 def _seconds(value: float) -> str:
@@ -70,8 +70,25 @@ def describe(config: Config) -> str:
             ),
             *(f"  route (while master): {route}" for route in inst.virtual_routes),
             *(f"  rule (while master): {rule}" for rule in inst.virtual_rules),
+            *(
+                [f"  tracks interfaces: {', '.join(_tracked_if(t) for t in inst.track_interface)}"]
+                if inst.track_interface
+                else []
+            ),
+            *(["  own interface down: no FAULT (dont_track_primary)"] if inst.dont_track_primary else []),
         ]
+    for group in config.vrrp_sync_group:
+        lines.append(
+            f"sync group {group.name}: {', '.join(group.group)} change state together; "
+            f"notify: {_command(group.notify)}"
+        )
     return "\n".join(lines)
+
+
+def _tracked_if(track: TrackInterface) -> str:
+    if track.weight == 0:
+        return f"{track.name} ({'FAULT while up' if track.reverse else 'FAULT while down'})"
+    return f"{track.name} (weight {track.weight:+d}{', reverse' if track.reverse else ''})"
 
 
 def _command(argv: tuple[str, ...] | None) -> str:
