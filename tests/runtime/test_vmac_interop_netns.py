@@ -159,3 +159,44 @@ def test_the_vip_answers_from_the_virtual_mac_whichever_implementation_is_master
     ).stdout.split("\n")
     sources = {tuple(line.split("\t")) for line in out if line}
     assert sources == {(VMAC, "192.0.2.11"), (VMAC, "192.0.2.12")}, sources
+
+
+def test_vmac_xmit_base_sends_adverts_from_the_interface_and_answers_arp_from_the_virtual_mac(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """With vmac_xmit_base (as keepalived's): adverts leave eth0 with its own MAC, the VIP still lives on the
+    macvlan and the client's ARP entry is the virtual MAC; keepalived (same settings) stays backup."""
+    lab = cluster.lab
+    capture = pcap_capture(cluster, tmp_path / "xmit.pcap")
+    ours = cluster.vrrpd("n1", text=vrrpd_text(lab, "n1", vmac_xmit_base=True))
+    assert wait_for(lambda: holds_on_vmac(lab, "n1"), 15.0), ours.log_text()[-2000:]
+    assert wait_for(lambda: client_sees(lab) == VMAC, 5.0), client_sees(lab)
+    lab.run("n2", ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"])
+    theirs = cluster.keepalived(
+        "n2", text=KEEPALIVED.replace("    use_vmac\n", "    use_vmac\n    vmac_xmit_base\n")
+    )
+    cluster.wait_running(theirs)
+    assert not wait_for(lambda: holds_on_vmac(lab, "n2"), 4.5)  # keepalived hears vrrpd on eth0: backup
+    assert packet_complaints(theirs) == []
+    stop([capture])
+    out = lab.run(
+        lab.switch,
+        [
+            "tshark",
+            "-r",
+            str(tmp_path / "xmit.pcap"),
+            "-n",
+            "-Y",
+            f"vrrp.virt_rtr_id == {VRID}",
+            "-T",
+            "fields",
+            "-e",
+            "eth.src",
+            "-e",
+            "ip.src",
+        ],
+        timeout=60,
+    ).stdout.split("\n")
+    sources = {tuple(line.split("\t")) for line in out if line}
+    n1_mac = json.loads(lab.run("n1", ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    assert sources == {(n1_mac, "192.0.2.11")}, sources
