@@ -21,6 +21,7 @@ keepalived is stopped as soon as it has printed its dump (at most ``timeout`` se
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -83,6 +84,18 @@ def programs_named(text: str) -> list[str]:
     return sorted(found)
 
 
+def users_named(text: str) -> list[str]:
+    """The script users a keepalived.conf names that this host does not have."""
+    names = set(re.findall(r"^\s*(?:script_user|user)\s+([A-Za-z_][A-Za-z0-9_-]*)", text, re.MULTILINE))
+    missing = []
+    for name in sorted(names):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            missing.append(name)
+    return missing
+
+
 def _stand_ins(programs: Iterable[str]) -> list[str]:
     paths: list[str] = []
     for program in programs:
@@ -134,6 +147,12 @@ def _dump_in(ns: str, scratch: Path, conf: Path, *, text: str, config_id: str, t
     setup = [
         f"mkdir -p '{os.path.dirname(p)}' && printf '#!/bin/sh\\nexit 0\\n' > '{p}' && chmod 755 '{p}'"
         for p in _stand_ins(programs_named(text))
+    ]
+    # The users the file names exist on the host it was written for: in the sandbox too.
+    setup += [
+        f"echo '{user}:x:{uid}:{uid}::/nonexistent:/usr/sbin/nologin' >> /etc/passwd && "
+        f"echo '{user}:x:{uid}:' >> /etc/group"
+        for uid, user in enumerate(users_named(text), start=64000)
     ]
     command = " && ".join(
         [

@@ -101,8 +101,9 @@ def _check_config(path: str, interface_check: bool, file_check: bool) -> int:
     config = load_config(path, check_files=file_check)
     if interface_check:
         check_interfaces(config)
-    for warning in check_programs(config):
-        print(f"vrrpd: warning: {warning}", file=sys.stderr)
+    if file_check:  # script users and script security are this host's, like the programs themselves
+        for warning in check_programs(config):
+            print(f"vrrpd: warning: {warning}", file=sys.stderr)
     print(describe(config))
     return 0
 

@@ -478,8 +478,9 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     name: Annotated[
         str,
         Meta(
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
-            description="a name of 1..64 letters, digits, '_', '.', ':' or '-' (starting alphanumeric)",
+            # "/" too: keepalived-operator names instances namespace/service.
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$",
+            description="a name of 1..64 letters, digits, '_', '.', ':', '/' or '-' (starting alphanumeric)",
         ),
     ]
     interface: Annotated[

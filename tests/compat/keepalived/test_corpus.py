@@ -22,7 +22,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.keepalived_dump import KEEPALIVED, dump_config, instances_of
+from tests.support.keepalived_dump import (
+    KEEPALIVED,
+    SANDBOX_PATH,
+    command_words,
+    dump_config,
+    instances_of,
+    scripts_of,
+)
 from vrrpd.compat.keepalived.importer import Conversion, convert
 from vrrpd.testing.lab import unavailable_reason
 
@@ -36,28 +43,13 @@ OUT_OF_SCOPE = "not VRRP: LVS virtual servers, e-mail"
 KEEPALIVED_REFUSES = "keepalived itself refuses this (its dump shows it)"
 AH = "IPsec AH authentication (auth_type AH) is not supported"
 V3 = "VRRPv3 / IPv6 (issue 16)"
-H14A = "issue 14 items 1-4 and 10, in progress: checks with arguments, script users, weights, notify_*, GARP"
+OTHER_KEEPALIVED = "keepalived's notify_fifo_script (a program reading the FIFO) is not run by vrrpd"
 H14B = "issue 14 items 5-9, in progress: no-VIP instances, VIP dev/label, tracking, sync groups, vmac, routes"
-OTHER = "not supported yet"
+OTHER = OTHER_KEEPALIVED
 
 EXPECTED_LOST: dict[str, dict[str, str]] = {
-    "02-osixia-docker-keepalived": {
-        "2:default_interface": H14A,
-    },
-    "03-keepalived-hcloud": {
-        "5:script_user": H14A,
-        "55:track_script chk_proxy": H14A,
-        "56:track_script chk_ingress-node-1-1_203.0.113.10": H14A,
-        "60:notify_master": H14A,
-    },
-    "04-hetzner-robot-failover": {
-        "13:notify": H14A,
-    },
     "05-kolla-ansible-loadbalancer": {
         "22:198.51.100.250 dev eth1": H14B,
-    },
-    "06-octavia-amphora": {
-        "16:garp_master_refresh_repeat": H14A,
     },
     "07-neutron-l3-ha": {
         "13:auth_type": AH,
@@ -70,141 +62,35 @@ EXPECTED_LOST: dict[str, dict[str, str]] = {
         "47:198.18.0.0/24 dev eth6": H14B,
         "48:198.18.1.0/24 dev eth10": H14B,
     },
-    "09-cephadm-ingress": {
-        "3:enable_script_security": H14A,
-        "4:script_user": H14A,
-        "8:vrrp_script check_backend": H14A,
-    },
     "10-vyos-sync-group": {
-        "7:dynamic_interfaces": H14A,
-        "8:script_user": H14A,
-        "9:vrrp_garp_interval": H14A,
-        "12:notify_fifo_script": H14A,
-        "16:vrrp_script healthcheck_LAN": H14A,
-        "47:garp_master_refresh_repeat": H14A,
+        "12:notify_fifo_script": OTHER,
     },
     "11-vyos-rfc3768-unicast": {
-        "7:dynamic_interfaces": H14A,
-        "8:script_user": H14A,
-        "11:notify_fifo_script": H14A,
+        "11:notify_fifo_script": OTHER,
         "38:203.0.113.10/24 dev eth3": H14B,
         "51:virtual_server": OUT_OF_SCOPE,
     },
-    "13-ansible-keepalived-sync-group": {},
-    "14-kube-keepalived-vip": {
-        "4:vrrp_version": V3,
-        "5:vrrp_iptables": H14A,
-        "7:script_user": H14A,
-        "8:enable_script_security": H14A,
-    },
-    "15-postgresql-cluster-haproxy": {
-        "3:enable_script_security": H14A,
-        "4:script_user": H14A,
-        "10:vrrp_script chk_command_100": H14A,
-    },
     "16-oefenweb-haproxy": {
-        "17:vrrp_script chk_haproxy": H14A,
         "35:192.0.2.10/24 label eth1:1": H14B,
     },
     "18-saltstack-formula-pillar": {
         "43:virtual_server": OUT_OF_SCOPE,
         "87:virtual_server": OUT_OF_SCOPE,
     },
-    "19-neoassist-rancher-haproxy": {
-        "9:script_user": H14A,
-        "10:enable_script_security": H14A,
-        "14:vrrp_script chk_haproxy": H14A,
-    },
     "20-alterway-docker-keepalived": {
-        "6:vrrp_script chk_health": H14A,
         "16:192.0.2.254 label eth0:vip": H14B,
-    },
-    "21-visibilityspots-keepalived": {
-        "2:default_interface": H14A,
-        "14:192.0.2.11 - 192.0.2.12": H14A,
-    },
-    "22-cplieger-smoke-test": {
-        "15:enable_script_security": H14A,
-        "16:script_user": H14A,
-        "22:vrrp_script chk_test": H14A,
-    },
-    "23-recruitee-ovh-failover": {
-        "2:vrrp_script chk_haproxy": H14A,
-        "16:198.51.100.2 198.51.100.3": H14A,
-        "28:notify_master": H14A,
-    },
-    "24-ednz-keepalived-container": {
-        "2:script_user": H14A,
-        "3:enable_script_security": H14A,
     },
     "25-cookeem-kubeadm-ha": {
         "15:mcast_src_ip": H14B,
     },
-    "26-devopsgroupeu-haproxy": {
-        "3:enable_script_security": H14A,
-        "4:script_user": H14A,
-        "8:vrrp_script haproxy_check": H14A,
-    },
     "27-cloudstack-redundant-router": {
         "39:auth_type": AH,
-        "44:192.0.2.1/24 brd 192.0.2.255": H14A,
-        "51:notify_backup": H14A,
-        "52:notify_primary": H14A,
-        "53:notify_fault": H14A,
-    },
-    "28-ceph-ansible-rgw-loadbalancer": {
-        "9:vrrp_script check_haproxy": H14A,
-    },
-    "29-openshift-on-prem-api-ingress": {
-        "2:enable_script_security": H14A,
-        "3:script_user": H14A,
-        "4:max_auto_priority": H14A,
-        "20:vrrp_script chk_ocp_lb": H14A,
-        "30:vrrp_script chk_ocp_both": H14A,
-        "40:vrrp_script chk_ingress": H14A,
-        "48:vrrp_script chk_default_ingress": H14A,
-    },
-    "30-tripleo-image-elements": {
-        "2:vrrp_script chk_haproxy": H14A,
-        "20:2001:db8::5cc1:afff:fe58:143b/64": V3,  # IPv6 in an IPv4 instance: keepalived skips it
-    },
-    "31-openstack-ansible-haproxy": {
-        "4:enable_script_security": H14A,
-        "5:script_user": H14A,
-        "45:track_script pingable_check_script": H14A,
-        "64:track_script pingable_check_script": H14A,
-    },
-    "32-keepalived-operator": {
-        "6:vrrp_script default/web": H14A,
-        "16:vrrp_instance default/web": H14A,
-        "34:vrrp_instance demo/dns/192.0.2.201": H14A,
-        "49:vrrp_instance demo/dns/192.0.2.202": H14A,
-    },
-    "34-cloudfoundry-haproxy-boshrelease": {
-        "3:lvs_id": H14A,
-        "9:vrrp_script check_haproxy": H14A,
-    },
-    "36-understanding-keepalived-3-node-master": {
-        "8:vrrp_script check_nginx": H14A,
-    },
-    "38-stretch-nfsv4-keepalived": {
-        "2:script_user": H14A,
-        "6:vrrp_script ping_client": H14A,
-        "12:vrrp_script check_nfs": H14A,
+        "44:192.0.2.1/24 brd 192.0.2.255": H14B,
     },
     "39-ip-failover-ovh-sync-group": {
-        "4:enable_script_security": H14A,
-        "5:script_user": H14A,
-        "10:vrrp_script chk_haproxy": H14A,
         "25:mcast_src_ip": KEEPALIVED_REFUSES,
-        "39:notify_master": H14A,
         "46:mcast_src_ip": H14B,
-        "60:notify_master": H14A,
         "67:mcast_src_ip": H14B,
-        "81:notify_master": H14A,
-    },
-    "40-docker-swarm-keepalived-node3": {
-        "2:default_interface": H14A,
     },
 }
 
@@ -276,6 +162,46 @@ def _needs_sandbox() -> None:
         pytest.skip("needs keepalived and unshare")
 
 
+NOTIFY_LINES = {
+    "notify": "Generic",
+    "notify_master": "Master",
+    "notify_backup": "Backup",
+    "notify_fault": "Fault",
+    "notify_stop": "Stop",
+}
+
+
+def _resolved(argv: list[str] | None) -> list[str] | None:
+    """A converted command as keepalived shows it: the program found in the PATH (in the sandbox, a
+    missing one is a stand-in in /usr/local/bin) and its symbolic links resolved."""
+    if argv is None:
+        return None
+    program = argv[0]
+    if "/" not in program:
+        program = shutil.which(program, path=SANDBOX_PATH) or f"/usr/local/bin/{program}"
+    real = os.path.realpath(program)  # /bin/x is /usr/bin/x on a merged-/usr host, as keepalived sees it
+    # keepalived keeps the name it was given when a link's target has another name.
+    if os.path.basename(real) != os.path.basename(program):
+        real = os.path.join(os.path.dirname(real), os.path.basename(program))
+    program = real
+    return [program, *argv[1:]]
+
+
+def _tracked(inst: dict[str, Any], scripts: dict[str, dict[str, Any]], conv: Conversion) -> list[str]:
+    """An instance's tracked scripts as keepalived's dump lists them: "name weight N[ reverse]"."""
+    lines = []
+    for entry in inst.get("track_script", []):
+        track = {"name": entry} if isinstance(entry, str) else entry
+        script = scripts[track["name"]]
+        weight = track.get("weight", script.get("weight", 0))
+        reverse = track.get("reverse", script.get("weight_reverse", False))
+        lines.append(f"{track['name']} weight {weight}{' reverse' if reverse else ''}")
+    if "check" in inst:  # a "</dev/tcp/..." vrrp_script converted to the native TCP check
+        (tcp,) = [f for f in conv.findings if "TCP connect test" in f.message][:1]
+        lines.insert(0, f"{tcp.keyword.split()[-1]} weight {-inst['check']['weight']}")
+    return lines
+
+
 def _base_interface(shown: str) -> str:
     """keepalived shows a vmac instance's interface as "eth2v30v4, vmac on eth2, ...": the base is eth2."""
     return shown.split("vmac on ", 1)[1].split(",", 1)[0] if "vmac on " in shown else shown
@@ -303,6 +229,19 @@ def test_keepalived_reads_each_file_as_the_import_does(path: Path) -> None:
     if "permanent error CONFIG" in dump:
         assert path.stem in EXPECTED_LOST and KEEPALIVED_REFUSES in EXPECTED_LOST[path.stem].values()
         return
+    data = tomllib.loads(conv.toml) if conv.toml else {}
+    by_name = {s["name"]: s for s in data.get("vrrp_script", [])}
+    dumped = scripts_of(dump)
+    for script in by_name.values():  # each converted [[vrrp_script]] is keepalived's vrrp_script
+        ka_script = dumped[script["name"]].values
+        assert command_words(ka_script["Command"]) == _resolved(script["script"]), script["name"]
+        assert ka_script["Interval"] == f"{script['interval']} sec", script["name"]
+        assert ka_script["Timeout"] == f"{script.get('timeout', 0)} sec", script["name"]
+        assert (ka_script["Rise"], ka_script["Fall"]) == (str(script["rise"]), str(script["fall"])), script[
+            "name"
+        ]
+        reverse = " reverse" if script.get("weight_reverse") else ""
+        assert ka_script["Weight"] == f"{script.get('weight', 0)}{reverse}", script["name"]
     by_router = {
         (_base_interface(k.values["Interface"]), k.values["Virtual Router ID"]): k for k in kept.values()
     }
@@ -326,5 +265,9 @@ def test_keepalived_reads_each_file_as_the_import_does(path: Path) -> None:
             for v in inst.get("virtual_ipaddress", []) + inst.get("virtual_ipaddress_excluded", [])
         ]
         assert ours == [v for v in vips if v in ours], name
+        assert _tracked(inst, by_name, conv) == router.scripts, name
+        for key, label in NOTIFY_LINES.items():
+            shown = ka.get(f"{label} state transition script")
+            assert (command_words(shown) if shown else None) == _resolved(inst.get(key)), (name, key)
         peers = [p.split()[0] for p in router.peers]
         assert inst.get("unicast_peer", []) == [p for p in peers if p in inst.get("unicast_peer", [])], name

@@ -21,9 +21,9 @@ from tests.support.keepalived import Spec, TcpCheck, keepalived_text
 from vrrpd.cli.main import main as cli_main
 from vrrpd.compat.keepalived.conf import KeepalivedConfError, Location, parse_file, parse_text, split_words
 from vrrpd.compat.keepalived.importer import Conversion, Finding, _toml_value, convert, convert_parsed
-from vrrpd.config import Config, from_dict, parse_config, to_dict
-from vrrpd.config.programs import split_command
+from vrrpd.config import parse_config, to_dict
 
+CHECK_CONFIG = [sys.executable, "-m", "vrrpd", "check-config"]
 DATA = Path(__file__).parents[2] / "data" / "keepalived"
 
 
@@ -37,27 +37,11 @@ def conv(text: str, tmp_path: Path, config_id: str = "node") -> Conversion:
 def instances(conversion: Conversion) -> list[dict[str, Any]]:
     """The converted instances as plain dicts, loaded through vrrpd's own schema.
 
-    Program paths (notify, check script) name files on the target host: validated with a stand-in.
+    Programs (notify, check scripts) name files on the host that will run vrrpd: not checked here.
     """
     assert conversion.toml, [str(f) for f in conversion.findings]
-    data = tomllib.loads(conversion.toml)
-    programs: list[dict[str, str]] = []
-    for inst in data["vrrp_instance"]:
-        found = {"notify": inst.get("notify"), "script": inst.get("check", {}).get("script")}
-        programs.append({k: v for k, v in found.items() if v})
-        if "notify" in inst:
-            inst["notify"] = sys.executable
-        if "script" in inst.get("check", {}):
-            inst["check"]["script"] = sys.executable
-    config = from_dict(Config, data)
-    out = [to_dict(inst) for inst in config.vrrp_instance]
-    for inst, paths in zip(out, programs, strict=True):
-        if "notify" in paths:  # a command: as written (a string is split as keepalived splits it)
-            written = paths["notify"]
-            inst["notify"] = split_command(written) if isinstance(written, str) else list(written)
-        if "script" in paths:
-            inst["check"]["script"] = paths["script"]
-    return out
+    config = parse_config(conversion.toml, "<converted>", env={}, check_files=False)
+    return [to_dict(inst) for inst in config.vrrp_instance]
 
 
 def lost(conversion: Conversion) -> list[tuple[int, str]]:
@@ -392,13 +376,15 @@ def test_script_timeout_defaults_to_interval_and_weights_carry_over(tmp_path: Pa
         + MINIMAL.replace("interface eth0", "interface eth0\n        track_script {\n chk\n }")
     ).replace('"/bin/true"', f'"{sys.executable}"')
     got = instance(text, tmp_path)
-    assert got["check"] == {
-        "script": sys.executable,
-        "interval": 4.0,
-        "timeout": 4.0,
+    assert got["track_script"] == [{"name": "chk"}]
+    (script,) = tomllib.loads(conv(text, tmp_path).toml)["vrrp_script"]
+    assert script == {
+        "name": "chk",
+        "script": [sys.executable],
+        "interval": 4,  # keepalived's timeout defaults to the interval, as vrrpd's
         "rise": 2,
         "fall": 3,
-        "weight": 20,
+        "weight": -20,  # keepalived's sign: lowered by 20 while failing
     }
 
 
@@ -419,29 +405,29 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     assert not c.complete
     assert lost(c) == [
         (3, "vrrp_strict"),
-        (4, "enable_script_security"),
-        (5, "script_user"),
-        (18, "vrrp_script chk_up"),  # positive weight
-        (26, "user"),
         (36, "auth_type"),  # AH
         (40, "192.0.2.100/24 label eth0:vip"),
         (41, "192.0.2.102/24 dev eth1"),
-        (42, "2001:db8::1/64"),
-        (55, "notify_master"),
-        (56, "notify_backup"),
-        (57, "notify"),
-        (58, "garp_lower_prio_repeat"),
         (59, "smtp_alert"),
         (62, "virtual_server"),
     ]
+    # keepalived ignores an IPv6 address in an IPv4 instance: nothing is lost.
+    assert (42, "2001:db8::1/64") in notes(c)
     (got,) = instances(c)  # what could be converted still loads
     assert got["virtual_ipaddress"] == ["192.0.2.100/24"] and got["advert_int"] == 2
     assert got["virtual_ipaddress_excluded"] == ["192.0.2.103/32"]
     assert got["use_vmac"] is True  # issue 14: carried over now
     # weight -10 on line 49, set to 0 as keepalived does for a member of the sync group VG_1
     assert got["track_interface"] == [{"name": "eth1", "weight": 0, "reverse": False}]
-    guidance = next(f for f in c.lost if f.keyword == "notify_backup").message
-    assert 'case "$3" in BACKUP) exec /usr/local/bin/backup.sh' in guidance
+    assert got["notify_master"] == ["/usr/local/bin/master.sh", "--vip", "192.0.2.100"]
+    assert got["notify_backup"] == ["/usr/local/bin/backup.sh"] and got["garp_lower_prio_repeat"] == 2
+    # VI_1 is a sync group member: keepalived ignores its weighted scripts, and so does the import.
+    assert "track_script" not in got
+    assert {kw for _, kw in notes(c)} >= {"vrrp_instance VI_1: track_script chk_down"}
+    converted = tomllib.loads(c.toml)
+    assert converted["global"]["enable_script_security"] is True
+    assert converted["global"]["script_user"] == "keepalived_script"
+    assert "vrrp_script" not in converted
 
 
 def test_values_vrrpd_refuses_are_dropped_and_reported(tmp_path: Path) -> None:
@@ -496,9 +482,11 @@ def test_notify_with_arguments_and_multiple_track_scripts(tmp_path: Path) -> Non
         }}
     """
     c = conv(text, tmp_path)
-    assert lost(c) == [(11, "notify"), (14, "track_script b")]
-    assert (15, "track_script c") in notes(c)
-    assert "check" in instances(c)[0] and "notify" not in instances(c)[0]
+    assert lost(c) == []
+    assert (15, "track_script c") in notes(c)  # no such vrrp_script: keepalived ignores it
+    (got,) = instances(c)
+    assert got["notify"] == ["/usr/bin/logger", "-t", "vrrp"]
+    assert got["track_script"] == [{"name": "a"}, {"name": "b", "weight": -10}]
 
 
 def test_an_ipv6_instance_converts_to_vrrpv3(tmp_path: Path) -> None:
@@ -515,9 +503,23 @@ def test_an_ipv6_instance_converts_to_vrrpv3(tmp_path: Path) -> None:
 
 
 def test_an_instance_name_vrrpd_refuses_is_renamed_and_reported(tmp_path: Path) -> None:
-    c = conv(MINIMAL.replace("VI_1", "_web/vip"), tmp_path)
+    c = conv(MINIMAL.replace("VI_1", "_web*vip"), tmp_path)
     assert instances(c)[0]["name"] == "i_web_vip"
-    assert lost(c) == [(2, "vrrp_instance _web/vip")]
+    assert lost(c) == [(2, "vrrp_instance _web*vip")]
+
+
+def test_namespace_slash_names_are_kept(tmp_path: Path) -> None:
+    """keepalived-operator names its instances namespace/service."""
+    c = conv(MINIMAL.replace("VI_1", "default/web"), tmp_path)
+    assert instances(c)[0]["name"] == "default/web" and c.complete
+
+
+def test_long_names_stay_unique_when_shortened(tmp_path: Path) -> None:
+    long = "x" * 70
+    second = MINIMAL.replace("VI_1", long + "b").replace("51", "52").replace(".100", ".101")
+    text = MINIMAL.replace("VI_1", long + "a") + second
+    names = [inst["name"] for inst in instances(conv(text, tmp_path))]
+    assert names == ["x" * 64, "x" * 62 + "-2"]
 
 
 def test_finding_renders_file_line_keyword_level_message() -> None:
@@ -553,7 +555,7 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     err = capsys.readouterr().err
     assert not out.exists()
     assert f"vrrpd: {DATA / 'unsupported.conf'}:36: auth_type: not carried over:" in err
-    assert "15 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert "6 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0
@@ -561,7 +563,7 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     assert out.exists()
     assert (
         subprocess.run(
-            [sys.executable, "-m", "vrrpd", "check-config", "--no-interface-check", "--config", str(out)],
+            [*CHECK_CONFIG, "--no-interface-check", "--no-file-check", "--config", str(out)],
             capture_output=True,
             check=False,
             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},

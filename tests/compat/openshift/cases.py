@@ -201,16 +201,14 @@ CASES = (
         {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "/nonexistent/check"},
         expect=refuse("OPENSHIFT_HA_CHECK_SCRIPT", "without"),
     ),
-    # import-keepalived does not carry commands with arguments over yet (a finding, exit 1).
+    # import-keepalived carries commands with arguments over (issue 14), split as keepalived splits them.
     Case(
         "check_script_with_arguments",
         {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "/usr/bin/env 'a b' c"},
-        importer_lost=("vrrp_script chk_OpenShift_IPFailover",),
     ),
     Case(
         "check_script_bare_name",
         {**THREE, "OPENSHIFT_HA_CHECK_SCRIPT": "env true"},
-        importer_lost=("vrrp_script chk_OpenShift_IPFailover",),
     ),
     Case(
         "check_script_relative_path",
@@ -221,7 +219,6 @@ CASES = (
     Case(
         "notify_script_with_arguments",
         {**THREE, "OPENSHIFT_HA_NOTIFY_SCRIPT": "/usr/bin/env logger -t ha"},
-        importer_lost=("notify",),
     ),
     Case(
         "notify_script_missing",

@@ -55,6 +55,11 @@ def instances_of(config: Config, host: FakeHost) -> tuple[Instance, ...]:
             else:
                 check = Check("script", str(inst.check.script), inst.check.interval)
             assert (inst.check.rise, inst.check.fall, inst.check.weight) == (1, 1, 0)  # failure: FAULT
+        if inst.track_script:  # import-keepalived writes the image's vrrp_script as a [[vrrp_script]]
+            (track,) = inst.track_script
+            script = config.scripts[track.name]
+            assert (script.rise, script.fall, track.weight or script.weight) == (1, 1, 0)  # failure: FAULT
+            check = Check("script", " ".join(script.script), script.interval)
         source = inst.unicast_src_ip if inst.unicast_src_ip != primary else None
         out.append(
             Instance(

@@ -37,9 +37,9 @@ from vrrpd.compat.keepalived.conf import (
     ParsedConf,
     Statement,
     parse_file,
-    split_words,
 )
 from vrrpd.config import ConfigError, ConfigIssue, parse_config
+from vrrpd.config.programs import CommandError, shell_syntax, split_command
 from vrrpd.protocol.packet import MAX_ADDRESSES as MAX_ADVERTISED
 
 __all__ = ["Conversion", "Finding", "convert", "convert_parsed", "main"]
@@ -51,6 +51,7 @@ Level = Literal["not carried over", "note"]
 
 # The password field of a VRRPv2 advert is 8 bytes: keepalived keeps the first 8 characters.
 AUTH_PASS_MAX = 8
+MAX_WEIGHT = 253  # keepalived's vrrp_script weight range is ±253
 # keepalived's own ranges for values it accepts (outside them it ignores the keyword).
 KEEPALIVED_MAX_PREEMPT_DELAY = 1000.0
 PRIORITY_OWNER = 255
@@ -62,7 +63,7 @@ _TCP_REDIRECT = re.compile(r"^\s*<\s*/dev/tcp/(?P<host>[^/\s]+)/(?P<port>[0-9]{1
 _ALWAYS_TRUE = frozenset({"true", "/bin/true", "/usr/bin/true", ":"})
 
 # Keys that an instance cannot do without: if vrrpd refuses one, the whole instance is dropped.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # vrrpd's instance names (vrrpd.config)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")  # vrrpd's instance names (vrrpd.config)
 # virtual_ipaddress is not among them: keepalived runs an instance without VIPs (cloud failover).
 _REQUIRED = frozenset({"name", "interface", "virtual_router_id"})
 _KEY_ORDER = (
@@ -80,18 +81,32 @@ _KEY_ORDER = (
     "unicast_peer",
     "unicast_src_ip",
     "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "track_script",
     "garp_master_repeat",
     "garp_master_delay",
     "garp_master_refresh",
     "track_interface",
     "dont_track_primary",
+    "garp_master_refresh_repeat",
+    "garp_lower_prio_repeat",
+    "garp_lower_prio_delay",
     "use_vmac",
     "vmac_interface",
     "vmac_xmit_base",
 )
+_SCRIPT_ORDER = (
+    *("name", "script", "interval", "timeout", "rise", "fall", "weight", "weight_reverse"),
+    *("user", "group", "init_fail"),
+)
+_PROGRAM_KEYS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
 _VIP_KEYS = ("virtual_ipaddress", "virtual_ipaddress_excluded")
 _TABLE_ARRAYS = ("virtual_routes", "virtual_rules")  # rendered as [[vrrp_instance.KEY]] tables
 _CHECK_ORDER = ("tcp_port", "host", "script", "interval", "timeout", "rise", "fall", "weight")
+_SCRIPT_ISSUE = re.compile(r"^vrrp_script\[(?P<index>\d+)\]")
 _ISSUE_KEY = re.compile(
     r"^vrrp_instance\[(?P<index>\d+)\](?:\.(?P<key>[a-z_]+)(?:\[(?P<item>\d+)\]|\.(?P<sub>[a-z_]+))?)?"
 )
@@ -134,8 +149,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
         "vrrpd accepts the old unicast checksum on receipt but sends RFC 5798's, which a keepalived peer "
         "with this option rejects: remove it there too"
     ),
-    "garp_lower_prio_delay": "GARPs on receiving a lower-priority advert are not supported",
-    "garp_lower_prio_repeat": "GARPs on receiving a lower-priority advert are not supported",
     "garp_extra_if": "GARPs on extra interfaces are not supported",
     "linkbeat_use_polling": "linkbeat polling is not supported: vrrpd follows the kernel's link state",
     "kernel_rx_buf_size": "the socket receive buffer size is not configurable",
@@ -202,6 +215,11 @@ class _Script:
     where_of: dict[str, Location] = field(default_factory=dict)
     unsupported: list[Finding] = field(default_factory=list)
     used: bool = False
+    user: str | None = None
+    group: str | None = None
+    init_fail: bool = False
+    index: int = 0  # its place among the top-level statements: keepalived knows it from there on
+    table: dict[str, Any] | None = None  # the [[vrrp_script]] it converts to, once tracked
 
 
 @dataclass
@@ -217,6 +235,7 @@ class _Draft:
     vip_devs: list[tuple[str, str, Location]] = field(default_factory=list)  # (address, dev, where)
     vip_lines: int = 0  # address lines in the keepalived block, converted or not
     family: int | None = None  # set by the first address, as keepalived does (4 or 6)
+    index: int = 0  # its place among the top-level statements
 
 
 class _Converter:
@@ -225,12 +244,17 @@ class _Converter:
         self.findings: list[Finding] = []
         self.global_keys: dict[str, tuple[str, Location]] = {}  # [global] key -> (value, where)
         self.garp_defaults: dict[str, tuple[float, Location]] = {}
-        self.scripts: dict[str, _Script] = {}
+        self.scripts: dict[str, _Script] = {}  # every vrrp_script of the file, by name
+        self.default_interface: tuple[str, Location] | None = None
         self.smtp_settings: list[Statement] = []
         self.smtp_alert: Statement | None = None
         self.drafts: list[_Draft] = []
         self.sync_blocks: list[Statement] = []
         self.default_version: tuple[int, Location] | None = None  # global_defs vrrp_version
+
+    def tables(self) -> list[_Script]:
+        """The vrrp_scripts that convert, in their file order."""
+        return [s for s in self.scripts.values() if s.table is not None]
 
     # -- findings --------------------------------------------------------------------------------
 
@@ -248,16 +272,17 @@ class _Converter:
         for where, pattern in self.parsed.missing_includes:
             self.note(where, "include", f"{pattern}: no file matched (keepalived skips it too)")
         top = self.parsed.statements
-        # vrrp_script blocks may follow the instances that track them: read them first.
-        for stmt in top:
+        # Every vrrp_script is read first, but an instance finds only those defined above it: keepalived
+        # looks a tracked script up while it reads the instance ("track script ... not found").
+        for index, stmt in enumerate(top):
             if stmt.keyword == "vrrp_script":
-                self._script(stmt)
+                self._script(stmt, index)
         for stmt in top:
             if stmt.keyword == "global_defs":
                 self._global_defs(stmt)
-        for stmt in top:
+        for index, stmt in enumerate(top):
             if stmt.keyword == "vrrp_instance":
-                self._instance(stmt)
+                self._instance(stmt, index)
             elif stmt.keyword in ("vrrp_script", "global_defs"):
                 continue
             elif stmt.keyword == "vrrp_sync_group":
@@ -268,7 +293,11 @@ class _Converter:
                 self.lost(stmt.where, stmt.keyword, "unknown or unsupported top-level keyword")
         for script in self.scripts.values():
             if not script.used:
-                self.note(script.where, f"vrrp_script {script.name}", "not tracked by any instance: ignored")
+                self.note(
+                    script.where,
+                    f"vrrp_script {script.name}",
+                    'not tracked by any instance: keepalived does not run it ("not used"), nor does vrrpd',
+                )
         if self.smtp_alert is None:
             for stmt in self.smtp_settings:
                 self.note(stmt.where, stmt.keyword, _SMTP)
@@ -326,6 +355,42 @@ class _Converter:
                 self.note(stmt.where, kw, "off, as in vrrpd")
             elif kw == "vrrp_lower_prio_no_advert" and not _bool_arg(stmt):
                 self.note(stmt.where, kw, "off, as in vrrpd (a master answers a lower-priority advert)")
+            elif kw == "enable_script_security":
+                self.global_keys["enable_script_security"] = (True, stmt.where)  # type: ignore[assignment]
+            elif kw == "script_user" and stmt.args:
+                self.global_keys["script_user"] = (stmt.args[0], stmt.where)
+                if len(stmt.args) > 1:
+                    self.global_keys["script_group"] = (stmt.args[1], stmt.where)
+            elif kw == "vrrp_garp_interval":
+                value = self._number(stmt)
+                if value is not None and 0 <= value <= 1:
+                    self.global_keys["garp_interval"] = (_whole(value), stmt.where)  # type: ignore[assignment]
+                elif value is not None:
+                    self.lost(stmt.where, kw, f"{value:g} s: vrrpd paces GARPs by at most 1 s")
+            elif kw in ("vrrp_garp_lower_prio_repeat", "vrrp_garp_lower_prio_delay"):
+                value = self._number(stmt)
+                if value is not None:
+                    self.garp_defaults[kw.removeprefix("vrrp_")] = (value, stmt.where)
+            elif kw == "default_interface" and stmt.args:
+                self.default_interface = (stmt.args[0], stmt.where)
+                self.note(stmt.where, kw, "used for instances that name no interface, as keepalived does")
+            elif kw in ("lvs_id",):
+                self.note(
+                    stmt.where, kw, 'keepalived 2.2 does not know it ("Unknown keyword") and ignores it'
+                )
+            elif kw == "vrrp_iptables":
+                self.note(
+                    stmt.where,
+                    kw,
+                    "keepalived adds firewall rules only for instances that do not accept traffic to their "
+                    "VIPs (vrrp_strict, no_accept); these accept it, as vrrpd's do: nothing to carry over",
+                )
+            elif kw == "dynamic_interfaces":
+                self.note(
+                    stmt.where,
+                    kw,
+                    "vrrpd keeps an instance whose interface disappears and resumes it when it returns",
+                )
             elif kw == "max_auto_priority":
                 # Written by every ipfailover image since 2024 (OCPBUGS-29593) to quiet a notice.
                 self.note(
@@ -339,31 +404,34 @@ class _Converter:
 
     def _refresh_repeat(self, stmt: Statement) -> None:
         value = self._number(stmt)
-        if value == 1:
-            self.note(stmt.where, stmt.keyword, "1, as vrrpd does (one GARP per VIP per refresh)")
-        elif value is not None:
-            self.lost(stmt.where, stmt.keyword, "vrrpd sends one GARP per VIP per refresh")
+        if value is not None:
+            # keepalived: 0 means 1 ("must be greater than 0, setting to 1").
+            self.garp_defaults["garp_master_refresh_repeat"] = (max(1, int(value)), stmt.where)
 
     # -- vrrp_script -----------------------------------------------------------------------------
 
-    def _script(self, block: Statement) -> None:
+    def _script(self, block: Statement, index: int) -> None:
         if len(block.args) != 1:
             self.lost(
                 block.where, "vrrp_script", "a vrrp_script needs exactly one name (keepalived skips it)"
             )
             return
-        script = _Script(block.args[0], block.where)
+        script = _Script(block.args[0], block.where, index=index)
         for stmt in block.block or ():
             kw = stmt.keyword
             self._extra_words(stmt, _SINGLE_VALUE_SCRIPT)
             script.where_of[kw] = stmt.where
             if kw == "script" and stmt.args:
-                script.argv = split_words(stmt.args[0])
+                # keepalived: the first word is the command line (split again, by its quoting rules);
+                # words after it are the user and group to run it as.
+                try:
+                    script.argv = split_command(stmt.args[0])
+                except CommandError as exc:
+                    script.unsupported.append(Finding(stmt.where, kw, "note", f"{exc}: keepalived drops it"))
                 script.script_where = stmt.where
                 if len(stmt.args) > 1:
-                    script.unsupported.append(
-                        Finding(stmt.where, kw, "not carried over", "arguments after the quoted script")
-                    )
+                    script.user = stmt.args[1]
+                    script.group = stmt.args[2] if len(stmt.args) > 2 else None
             elif kw in ("interval", "timeout"):
                 # keepalived reads whole seconds (read_unsigned_strvec): 0 becomes 1, and anything else
                 # (1.5 included) is ignored, leaving the default (interval 1 s; timeout = interval).
@@ -383,14 +451,11 @@ class _Converter:
                     setattr(script, kw, max(1, int(value)))  # keepalived: values below 1 mean 1
             elif kw == "weight":
                 self._script_weight(script, stmt)
-            elif kw == "user":
-                script.unsupported.append(
-                    Finding(stmt.where, kw, "not carried over", "vrrpd runs checks as its own user")
-                )
+            elif kw == "user" and stmt.args:
+                script.user = stmt.args[0]
+                script.group = stmt.args[1] if len(stmt.args) > 1 else None
             elif kw == "init_fail":
-                script.unsupported.append(
-                    Finding(stmt.where, kw, "not carried over", "vrrpd has no initial-failure state")
-                )
+                script.init_fail = True
             else:
                 script.unsupported.append(
                     Finding(stmt.where, kw, "not carried over", "unknown vrrp_script keyword")
@@ -401,12 +466,15 @@ class _Converter:
         value = self._int(stmt)
         if value is None:
             return
+        if not -MAX_WEIGHT <= value <= MAX_WEIGHT:
+            self.note(stmt.where, "weight", f"{value}: keepalived refuses a weight outside ±{MAX_WEIGHT}")
+            return
         script.weight, script.weight_where = value, stmt.where
-        script.reverse = "reverse" in stmt.args[1:]
+        script.reverse = stmt.args[1:2] == ("reverse",)
 
     # -- vrrp_instance ---------------------------------------------------------------------------
 
-    def _instance(self, block: Statement) -> None:
+    def _instance(self, block: Statement, index: int) -> None:
         if len(block.args) != 1:
             self.lost(
                 block.where, "vrrp_instance", "an instance needs exactly one name (keepalived skips it)"
@@ -416,13 +484,19 @@ class _Converter:
         if not _NAME.match(name):
             # keepalived accepts any word; vrrpd's names are tame. Renaming changes what notify programs
             # and the FIFO see, so it is reported, not silent.
-            renamed = re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
+            renamed = re.sub(r"[^A-Za-z0-9_.:/-]", "_", name)
             renamed = (renamed if renamed[:1].isalnum() else f"i{renamed}")[:64]
+            taken = {d.keys.get("name") for d in self.drafts}
+            for n in range(2, 1000):  # shortened names stay unique: name-2, name-3...
+                if renamed not in taken:
+                    break
+                suffix = f"-{n}"
+                renamed = renamed[: 64 - len(suffix)] + suffix
             self.lost(
                 block.where, f"vrrp_instance {name}", f"renamed {renamed!r}: notify programs see the new name"
             )
             name = renamed
-        draft = _Draft(block.where)
+        draft = _Draft(block.where, index=index)
         draft.keys["name"], draft.where_of["name"] = name, block.where
         ctx = _InstanceContext()
         mcast_src: list[Statement] = []
@@ -444,14 +518,18 @@ class _Converter:
             "track_script": self._i_track_script,
             "track_interface": self._i_track_interface,
             "notify": self._i_notify,
-            "notify_master": self._i_notify_state,
-            "notify_backup": self._i_notify_state,
-            "notify_fault": self._i_notify_state,
-            "notify_stop": self._i_notify_state,
+            "notify_master": self._i_notify,
+            "notify_backup": self._i_notify,
+            "notify_fault": self._i_notify,
+            "notify_stop": self._i_notify,
             "garp_master_delay": self._i_garp("garp_master_delay"),
             "garp_master_repeat": self._i_garp("garp_master_repeat"),
             "garp_master_refresh": self._i_garp("garp_master_refresh"),
-            "garp_master_refresh_repeat": lambda _d, _c, s: self._refresh_repeat(s),
+            "garp_master_refresh_repeat": self._i_garp("garp_master_refresh_repeat"),
+            "garp_lower_prio_repeat": self._i_garp("garp_lower_prio_repeat"),
+            "garp_lower_prio_delay": self._i_garp("garp_lower_prio_delay"),
+            "notify_primary": self._i_unknown_to_keepalived,
+            "notify_secondary": self._i_unknown_to_keepalived,
             "smtp_alert": self._i_smtp_alert,
             "check_unicast_src": self._i_note("vrrpd always accepts unicast adverts from its peers only"),
             "debug": self._i_note("keepalived does not implement it: nothing to carry over"),
@@ -679,11 +757,12 @@ class _Converter:
             draft.family = family
         if family == draft.family:
             return True
-        self.lost(
+        # Not lost: keepalived ignores it ("address family must match VRRP instance"), so does the import.
+        self.note(
             where,
             item,
             f"IPv{family} in an IPv{draft.family} instance: one address family per instance "
-            "(keepalived skips it too)",
+            "(keepalived ignores it, as here)",
         )
         return False
 
@@ -691,9 +770,15 @@ class _Converter:
         peers: list[str] = []
         wheres: list[Location] = []
         for stmt in block.block or ():
-            if stmt.args:
+            if stmt.args and stmt.args[0] in ("min_ttl", "max_ttl"):
                 self.lost(
                     stmt.where, f"{stmt.keyword} {' '.join(stmt.args)}", "peer options are not supported"
+                )
+            elif stmt.args:
+                self.note(
+                    stmt.where,
+                    f"{stmt.keyword} {' '.join(stmt.args)}",
+                    f"keepalived reads one peer per line, {stmt.keyword}, and ignores the rest, as here",
                 )
             family = _family(stmt.keyword)
             if family is not None and not self._same_family(draft, family, stmt.where, stmt.keyword):
@@ -755,25 +840,45 @@ class _Converter:
         draft.keys["dont_track_primary"], draft.where_of["dont_track_primary"] = True, stmt.where
 
     def _i_notify(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        """notify and notify_<state>: a command with arguments (no shell), keepalived's splitting."""
+        kw = stmt.keyword
         if not stmt.args:
             return
-        argv = split_words(stmt.args[0])
+        if kw in draft.keys:
+            self.note(stmt.where, kw, "given twice: keepalived keeps the first, as here")
+            return
+        try:
+            argv = split_command(stmt.args[0])
+        except CommandError as exc:
+            self.note(stmt.where, kw, f"{exc}: keepalived ignores it, as here")
+            return
+        if not argv:
+            return
         if len(stmt.args) > 1:
-            self.lost(stmt.where, "notify", f"user {stmt.args[1]}: vrrpd runs notify as its own user")
-        if len(argv) != 1 or not os.path.isabs(argv[0]):
             self.lost(
                 stmt.where,
-                "notify",
-                f"{stmt.args[0]!r}: vrrpd runs one absolute path with no arguments and no shell "
-                "(wrap the command in a script)",
+                kw,
+                f"user {' '.join(stmt.args[1:])}: vrrpd runs every notify program as script_user",
             )
-            return
-        draft.keys["notify"], draft.where_of["notify"] = argv[0], stmt.where
+        self._shell_note(stmt.where, kw, argv)
+        draft.keys[kw], draft.where_of[kw] = argv, stmt.where
 
-    def _i_notify_state(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
-        path = stmt.args[0] if stmt.args else "..."
-        state = stmt.keyword.removeprefix("notify_").upper()
-        self.lost(stmt.where, stmt.keyword, _NOTIFY_PER_STATE.format(path=path, state=state))
+    def _i_unknown_to_keepalived(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        self.note(
+            stmt.where,
+            stmt.keyword,
+            'keepalived 2.2 does not know this keyword ("Unknown keyword") and ignores it, as here',
+        )
+
+    def _shell_note(self, where: Location, keyword: str, argv: list[str]) -> None:
+        word = shell_syntax(argv)
+        if word is not None:
+            self.note(
+                where,
+                keyword,
+                f"{word!r} is passed to {argv[0]} as an argument: keepalived runs commands without a shell, "
+                "as vrrpd does; if a shell was meant, write /bin/sh -c '...'",
+            )
 
     def _i_garp(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
         def handle(draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
@@ -868,6 +973,8 @@ class _Converter:
 
     def _resolve(self, draft: _Draft, ctx: _InstanceContext) -> None:
         keys, where_of = draft.keys, draft.where_of
+        if "interface" not in keys and self.default_interface is not None and not draft.vip_devs:
+            keys["interface"], where_of["interface"] = self.default_interface
         if "interface" not in keys and draft.vip_devs:
             # keepalived allows no interface in unicast mode, the VIPs naming theirs.
             _, dev, where = draft.vip_devs[0]
@@ -960,86 +1067,168 @@ class _Converter:
         )
 
     def _checks(self, draft: _Draft, ctx: _InstanceContext) -> None:
-        converted = 0
+        """track_script: each tracked vrrp_script becomes a [[vrrp_script]] (written once, however many
+        instances track it) and a track_script entry with this instance's weight, as keepalived reads it."""
+        seen: set[str] = set()
+        tracks: list[Any] = []
         for stmt in ctx.tracked:
-            script = self.scripts.get(stmt.keyword)
-            label = f"track_script {stmt.keyword}"
+            name = stmt.keyword
+            label = f"track_script {name}"
+            script = self.scripts.get(name)
             if script is None:
-                self.note(stmt.where, label, "no such vrrp_script: keepalived ignores it, as here")
-                continue
-            first_use, script.used = not script.used, True
-            weight, reverse = script.weight, script.reverse
-            args = list(stmt.args)
-            if args[:1] == ["weight"] and len(args) > 1:
-                try:
-                    weight = int(args[1])
-                except ValueError:
-                    self.lost(stmt.where, label, f"weight {args[1]!r} is not an integer")
-                    continue
-                reverse = "reverse" in args[2:]
-            if converted:
-                self.lost(
-                    stmt.where, label, "vrrpd runs one check per instance: this one is not carried over"
+                self.note(
+                    stmt.where, label, "no such vrrp_script: keepalived ignores it (not found), as here"
                 )
                 continue
+            if script.index > draft.index:
+                self.note(
+                    stmt.where,
+                    label,
+                    f"vrrp_script {name} is defined after this instance ({script.where}): keepalived does "
+                    f'not find it ("track script {name} not found") and ignores it, as here',
+                )
+                continue
+            if not script.argv:
+                self.note(stmt.where, label, "its vrrp_script has no script: keepalived drops it, as here")
+                continue
+            if name in seen:
+                self.note(stmt.where, label, "tracked twice: keepalived ignores the second, as here")
+                continue
+            override = self._track_options(stmt, label, script)
+            if override is None:
+                continue
+            seen.add(name)
+            weight, reverse = override
+            first_use, script.used = not script.used, True
             if first_use:
                 self.findings.extend(script.unsupported)  # once, however many instances track it
-            check = self._check(draft, script, weight, reverse, stmt, first_use=first_use)
-            if check is not None:
-                draft.check = check
-                converted += 1
+            effective = weight if weight is not None else script.weight
+            if effective and draft.keys.get("priority") == PRIORITY_OWNER:
+                self.note(
+                    stmt.where,
+                    label,
+                    "a weight never changes an address owner's priority (255), in keepalived as in vrrpd",
+                )
+            flipped = reverse if reverse is not None else script.reverse
+            if script.argv[0] in _ALWAYS_TRUE and effective == 0 and not flipped:
+                if first_use:
+                    where = script.script_where or script.where
+                    self.note(
+                        where,
+                        f"vrrp_script {name}",
+                        f"{script.argv[0]!r} always succeeds: no check is needed",
+                    )
+                continue
+            target = _tcp_target(script.argv)
+            if target is not None and draft.check is None and not flipped:
+                check = self._check(draft, script, effective, stmt, first_use=first_use)
+                if check is not None:
+                    draft.check = check
+                    continue
+            self._script_table(script, first_use=first_use)
+            entry: dict[str, Any] = {"name": name}
+            if weight is not None:
+                entry["weight"] = weight
+            if reverse is not None:
+                entry["reverse"] = reverse
+            tracks.append(entry if len(entry) > 1 else name)
+        if tracks:
+            draft.keys["track_script"] = tracks
+            draft.where_of["track_script"] = ctx.tracked[0].where
+
+    def _track_options(
+        self, stmt: Statement, label: str, script: _Script
+    ) -> tuple[int | None, bool | None] | None:
+        """keepalived's ``NAME [weight N [reverse|noreverse]]``: (weight, reverse) overrides, or None
+        when keepalived ignores the whole line."""
+        args = list(stmt.args)
+        if not args:
+            return None, None
+        if args[0] != "weight":
+            self.note(stmt.where, label, f"unknown option {args[0]!r}: keepalived ignores the line, as here")
+            return None
+        if len(args) == 1:
+            self.note(stmt.where, label, "weight without a value: keepalived ignores the line, as here")
+            return None
+        try:
+            weight: int | None = int(args[1])
+        except ValueError:
+            weight = None
+        if weight is None or not -254 <= weight <= 254:
+            self.note(
+                stmt.where, label, f"weight {args[1]!r} is not in -253..253: keepalived keeps the script's"
+            )
+            weight = None
+        elif abs(weight) == 254:
+            weight = 253 if weight > 0 else -253
+            self.note(stmt.where, label, f"weight ±254: keepalived uses {weight}, as here")
+        reverse: bool | None = None
+        if args[2:3] == ["reverse"]:
+            reverse = True
+        elif args[2:3] == ["noreverse"]:
+            reverse = False
+        elif len(args) > 2:
+            self.note(stmt.where, label, f"unknown weight option {args[2]!r}: keepalived ignores it, as here")
+        del script
+        return weight, reverse
+
+    def _script_table(self, script: _Script, *, first_use: bool) -> None:
+        """The [[vrrp_script]] of a tracked vrrp_script (made once)."""
+        if script.table is not None:
+            return
+        table: dict[str, Any] = {"name": script.name, "script": script.argv}
+        target = _tcp_target(script.argv)
+        if target is not None:
+            # keepalived runs "</dev/tcp/HOST/PORT" through the shell (a file-open test); bash has /dev/tcp.
+            table["script"] = [
+                "/bin/bash",
+                "-c",
+                " ".join(script.argv) if len(script.argv) == 1 else script.argv[2],
+            ]
+            self.note(
+                script.script_where or script.where,
+                f"vrrp_script {script.name}",
+                "a TCP connect test: run as /bin/bash -c '...'",
+            )
+        elif first_use:
+            self._shell_note(script.script_where or script.where, f"vrrp_script {script.name}", script.argv)
+        table["interval"] = _whole(script.interval)
+        if script.timeout is not None:
+            table["timeout"] = _whole(script.timeout)
+        table["rise"], table["fall"] = script.rise, script.fall
+        if script.weight:
+            table["weight"] = script.weight
+        if script.reverse:
+            table["weight_reverse"] = True
+        if script.user is not None:
+            table["user"] = script.user
+            if script.group is not None:
+                table["group"] = script.group
+        if script.init_fail:
+            table["init_fail"] = True
+        script.table = table
 
     def _check(
-        self, draft: _Draft, script: _Script, weight: int, reverse: bool, track: Statement, *, first_use: bool
+        self, draft: _Draft, script: _Script, weight: int, track: Statement, *, first_use: bool
     ) -> dict[str, Any] | None:
+        """The first tracked "</dev/tcp/HOST/PORT" test with weight <= 0: vrrpd's native TCP check."""
         label = f"vrrp_script {script.name}"
-        if reverse:
-            self.lost(track.where, label, "reverse weights are not supported")
-            return None
         if weight > 0:
-            self.lost(
-                script.weight_where or track.where,
-                label,
-                f"positive weight {weight} (raise the priority while the check passes) is not supported; "
-                f"the equivalent is priority + {weight} with weight = {weight}",
-            )
             return None
-        if weight < 0 and draft.keys.get("priority") == 255:
-            self.note(
-                script.weight_where or track.where,
-                label,
-                "a weight cannot change an address owner's priority (255) in keepalived: dropped, as here",
-            )
-            return None
+        if weight < 0 and draft.keys.get("priority") == PRIORITY_OWNER:
+            weight = 0
         where = script.script_where or script.where
         check: dict[str, Any] = {}
         argv = script.argv
         target = _tcp_target(argv)
-        if not argv:
-            self.note(script.where, label, "no script: keepalived drops the vrrp_script, as here")
+        if target is None:
             return None
-        if target is not None:
-            host, port = target
-            check["tcp_port"], check["host"] = port, host
-            draft.check_where["tcp_port"] = draft.check_where["host"] = where
-            if first_use:
-                command = " ".join(argv)
-                self.note(where, label, f"{command!r} is a TCP connect test: a native check of {host}:{port}")
-        elif argv[0] in _ALWAYS_TRUE and weight == 0:
-            if first_use:
-                self.note(where, label, f"{argv[0]!r} always succeeds: no check is needed")
-            return None
-        elif len(argv) == 1 and os.path.isabs(argv[0]):
-            check["script"] = argv[0]
-            draft.check_where["script"] = where
-        else:
-            self.lost(
-                where,
-                label,
-                f"{' '.join(argv)!r}: vrrpd runs a check program by absolute path, without arguments or a "
-                "shell; put the command in an executable script",
-            )
-            return None
+        host, port = target
+        check["tcp_port"], check["host"] = port, host
+        draft.check_where["tcp_port"] = draft.check_where["host"] = where
+        if first_use:
+            command = " ".join(argv)
+            self.note(where, label, f"{command!r} is a TCP connect test: a native check of {host}:{port}")
         timeout = script.timeout if script.timeout is not None else script.interval
         if timeout > script.interval:
             self.lost(
@@ -1275,25 +1464,25 @@ def _comment(text: str) -> str:
 
 
 def _render(
-    global_keys: dict[str, str],
+    global_keys: dict[str, Any],
     drafts: Iterable[_Draft],
     header: Iterable[str] = (),
-    stand_in: dict[str, str] | None = None,
+    scripts: Iterable[_Script] = (),
 ) -> str:
-    """The TOML text; ``stand_in`` replaces program paths (used to validate on a host without them)."""
+    """The TOML text: [global], the tracked [[vrrp_script]]s, then the instances."""
     lines = [_comment(h) for h in header]
     if global_keys:
         lines += ["", "[global]", *(f"{key} = {_toml_value(value)}" for key, value in global_keys.items())]
+    for script in scripts:
+        assert script.table is not None
+        lines += ["", "[[vrrp_script]]", _comment(f"from {script.where}")]
+        lines += [f"{key} = {_toml_value(script.table[key])}" for key in _SCRIPT_ORDER if key in script.table]
     for draft in drafts:
         keys = dict(draft.keys)
-        if stand_in is not None and "notify" in keys:
-            keys["notify"] = stand_in["path"]
         lines += ["", "[[vrrp_instance]]", _comment(f"from {draft.where}")]
         lines += [f"{key} = {_toml_value(keys[key])}" for key in _KEY_ORDER if key in keys]
         if draft.check is not None:
             check = dict(draft.check)
-            if stand_in is not None and "script" in check:
-                check["script"] = stand_in["path"]
             lines += ["", "[vrrp_instance.check]"]
             lines += [f"{key} = {_toml_value(check[key])}" for key in _CHECK_ORDER if key in check]
         for key in _TABLE_ARRAYS:
@@ -1312,7 +1501,6 @@ class _Validator:
 
     def __init__(self, conv: _Converter) -> None:
         self.conv = conv
-        self.stand_in = _stand_in()
 
     def run(self) -> None:
         conv = self.conv
@@ -1323,19 +1511,16 @@ class _Validator:
             kept = conv.drafts
             if not kept:
                 return
-            text = _render({}, kept, stand_in=self.stand_in)
             try:
-                parse_config(text, "<converted>", env={})
+                _load(_render({}, kept, scripts=conv.tables()))
             except ConfigError as exc:
-                for issue in exc.issues:
-                    self._drop(issue)
+                if not all([self._drop(issue) for issue in exc.issues]):
+                    return
                 continue
             break
-        else:  # pragma: no cover - the loop always ends by dropping or succeeding
-            raise RuntimeError("conversion did not converge")
         for draft in conv.drafts:
-            for path, where in _programs(draft):
-                if not (Path(path).is_file() and os.access(path, os.X_OK)):
+            for path, where in _programs(draft, conv.tables()):
+                if os.path.isabs(path) and not (Path(path).is_file() and os.access(path, os.X_OK)):
                     conv.note(
                         where,
                         path,
@@ -1353,17 +1538,41 @@ class _Validator:
                     conv.lost(where, key, f"{value!r}: {problems[0]}; vrrpd's default applies instead")
                     del conv.global_keys[key]
 
-    def _drop(self, issue: ConfigIssue) -> None:
+    def _drop(self, issue: ConfigIssue) -> bool:
+        """Drop the value ``issue`` names, reporting it; False if it names nothing droppable (then the
+        whole conversion is given up, reported in one line: never a traceback)."""
         conv = self.conv
+        script = _SCRIPT_ISSUE.match(issue.key or "")
+        if script is not None and int(script["index"]) < len(conv.tables()):
+            self._drop_script(conv.tables()[int(script["index"])], issue)
+            return True
         match = _ISSUE_KEY.match(issue.key or "")
         if match is None or match["key"] is None or int(match["index"]) >= len(conv.drafts):
-            raise RuntimeError(f"unexpected validation error in the converted configuration: {issue}")
+            shown = f" = {issue.value}" if issue.value is not None else ""
+            conv.lost(None, f"{issue.key or 'configuration'}{shown}", f"vrrpd refuses it: {issue.problem}")
+            for draft in list(conv.drafts):
+                conv.drafts.remove(draft)
+                conv.lost(draft.where, f"vrrp_instance {draft.keys.get('name', '?')}", "not converted")
+            return False
         draft = conv.drafts[int(match["index"])]
+        if match["key"] == "track_script" and match["item"] is not None:
+            tracks = draft.keys.get("track_script", [])
+            index = int(match["item"])
+            if index < len(tracks):
+                conv.lost(
+                    draft.where_of.get("track_script", draft.where),
+                    "track_script",
+                    f"vrrpd refuses it: {issue.problem}",
+                )
+                del tracks[index]
+                if not tracks:
+                    draft.keys.pop("track_script")
+            return True
         key, item = match["key"], match["item"]
         shown = f" = {issue.value}" if issue.value is not None else ""
         if key == "check":
             self._drop_check(draft, match["sub"], issue, shown)
-            return
+            return True
         where = draft.where_of.get(key, draft.where)
         values = draft.keys.get(key)
         if item is not None and isinstance(values, list) and int(item) < len(values):
@@ -1373,7 +1582,7 @@ class _Validator:
             conv.lost(at, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
             del values[index]
             if values:
-                return
+                return True
         elif key in draft.keys:
             conv.lost(where, f"{key}{shown}", f"vrrpd refuses it: {issue.problem}")
         draft.keys.pop(key, None)
@@ -1394,6 +1603,7 @@ class _Validator:
                 f"vrrp_instance {draft.keys.get('name', '?')}",
                 f"not converted: {key} is required and has no usable value",
             )
+        return True
 
     def _without_vips(self, draft: _Draft) -> None:
         """An instance whose keepalived addresses were all refused is not converted: without them it would
@@ -1428,6 +1638,23 @@ class _Validator:
             return
         conv.lost(draft.where, f"check{shown}", f"vrrpd refuses it: {issue.problem}; the check is dropped")
         draft.check = None
+
+    def _drop_script(self, script: _Script, issue: ConfigIssue) -> None:
+        """A [[vrrp_script]] vrrpd refuses: dropped, with every instance's tracking of it."""
+        conv = self.conv
+        shown = f" = {issue.value}" if issue.value is not None else ""
+        conv.lost(
+            script.where,
+            f"vrrp_script {script.name}{shown}",
+            f"vrrpd refuses it: {issue.problem}; it is not tracked",
+        )
+        script.table = None
+        for draft in conv.drafts:
+            tracks = [t for t in draft.keys.get("track_script", []) if _track_name(t) != script.name]
+            if tracks:
+                draft.keys["track_script"] = tracks
+            else:
+                draft.keys.pop("track_script", None)
 
 
 def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
@@ -1501,6 +1728,23 @@ def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
                         "group members",
                     )
                     draft.check = None
+                kept = []
+                for entry in draft.keys.get("track_script", []):
+                    name = _track_name(entry)
+                    weight = entry.get("weight") if isinstance(entry, dict) else None
+                    script = conv.scripts.get(name)
+                    if (weight if weight is not None else script.weight if script else 0) == 0:
+                        kept.append(entry)
+                        continue
+                    conv.note(
+                        draft.where,
+                        f"vrrp_instance {member}: track_script {name}",
+                        "a weighted script of a sync group member: keepalived ignores it, as here",
+                    )
+                if kept:
+                    draft.keys["track_script"] = kept
+                else:
+                    draft.keys.pop("track_script", None)
         groups.append(table)
     return groups
 
@@ -1524,12 +1768,27 @@ def _stand_in() -> dict[str, str]:
     return {"path": str(Path(sys.executable).resolve())}
 
 
-def _programs(draft: _Draft) -> list[tuple[str, Location]]:
+def _load(text: str) -> None:
+    """Validate converted TOML as vrrpd would load it on the host it is meant for: the programs it names
+    need not exist here (``check_files=False``), only be well-formed."""
+    parse_config(text, "<converted>", env={}, check_files=False)
+
+
+def _track_name(entry: Any) -> str:
+    return entry if isinstance(entry, str) else str(entry.get("name"))
+
+
+def _programs(draft: _Draft, scripts: Iterable[_Script]) -> list[tuple[str, Location]]:
     out: list[tuple[str, Location]] = []
-    if "notify" in draft.keys:
-        out.append((draft.keys["notify"], draft.where_of["notify"]))
+    for key in _PROGRAM_KEYS:
+        if key in draft.keys:
+            out.append((draft.keys[key][0], draft.where_of[key]))
     if draft.check is not None and "script" in draft.check:
         out.append((draft.check["script"], draft.check_where.get("script", draft.where)))
+    tracked = {_track_name(t) for t in draft.keys.get("track_script", [])}
+    for script in scripts:
+        if script.name in tracked and script.table is not None:
+            out.append((script.table["script"][0], script.script_where or script.where))
     return out
 
 
@@ -1556,15 +1815,11 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
         *(str(f) for f in findings),
     ]
     global_keys = {key: value for key, (value, _) in conv.global_keys.items()}
-    text = _render(global_keys, conv.drafts, header) + _render_groups(groups) if conv.drafts else ""
+    scripts = [s for s in conv.tables() if any(_tracks(d, s.name) for d in conv.drafts)]
+    text = _render(global_keys, conv.drafts, header, scripts) + _render_groups(groups) if conv.drafts else ""
     if conv.drafts:
-        stand_in = _stand_in()
         try:
-            parse_config(
-                _render(global_keys, conv.drafts, stand_in=stand_in) + _render_groups(groups, stand_in),
-                "<converted>",
-                env={},
-            )
+            _load(_render(global_keys, conv.drafts, scripts=scripts) + _render_groups(groups))
         except ConfigError as exc:  # what the groups ask of their members: drop the groups, keep the rest
             for block in conv.sync_blocks:
                 name = block.args[0] if block.args else ""
@@ -1572,10 +1827,20 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
             findings = sorted(conv.findings, key=position)
             header = [*header[:2], *(str(f) for f in findings)]
             groups = []
-            text = _render(global_keys, conv.drafts, header)
-        # the promise of this module: the output loads (raises ConfigError if it would not)
-        parse_config(_render(global_keys, conv.drafts, stand_in=stand_in), "<converted>", env={})
+            text = _render(global_keys, conv.drafts, header, scripts)
+        # The promise of this module: the output loads. Should it not (a bug), say so in one line.
+        try:
+            _load(_render(global_keys, conv.drafts, scripts=scripts) + _render_groups(groups))
+        except ConfigError as exc:
+            findings.append(
+                Finding(None, "import-keepalived", "not carried over", f"the output does not load: {exc}")
+            )
+            return Conversion("", findings, 0, parsed.files)
     return Conversion(text, findings, len(conv.drafts), parsed.files)
+
+
+def _tracks(draft: _Draft, name: str) -> bool:
+    return any(_track_name(t) == name for t in draft.keys.get("track_script", []))
 
 
 def convert(path: str | Path, config_id: str | None = None) -> Conversion:
