@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vrrpd.testing.lab import seal_namespace
+
 KEEPALIVED = shutil.which("keepalived") or "/usr/sbin/keepalived"
 # keepalived searches PATH for bare program names; the same list as vrrpd's (vrrpd.config.programs).
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -116,6 +118,7 @@ def dump_config(conf: Path, *, config_id: str, prefix: str, timeout: float = 15.
     try:
         _run(["ip", "netns", "add", ns])
         try:
+            seal_namespace(ns)  # as every test namespace: the host's forwarding settings must not leak in
             return _dump_in(ns, scratch, conf, text=text, config_id=config_id, timeout=timeout)
         finally:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
