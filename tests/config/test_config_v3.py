@@ -190,13 +190,13 @@ def test_accept_defaults_to_true_as_keepalived() -> None:
     assert "must be true or false" in error_of(toml({"accept": '"no"'}))
 
 
-def test_accept_false_is_refused_until_it_is_enforced() -> None:
-    assert error_of(toml({"accept": "false", "version": "3"})) == (
-        f"{SOURCE}: vrrp_instance[0].accept = false: false (RFC 5798 Accept_Mode off) is not enforced by "
-        "vrrpd yet: its VIPs are ordinary addresses that accept packets; remove the key"
-    )
-    # The address owner accepts whatever Accept_Mode says (§6.4.3): nothing to enforce.
-    assert instance(toml({"accept": "false", "priority": "255"})).accept is False
+def test_accept_false() -> None:
+    assert instance(toml({"accept": "false", "version": "3"})).accept is False
+    summary = describe(parse(toml({"accept": "false"})))
+    assert "accept packets to the VIPs as master: no" in summary
+    # The address owner accepts whatever Accept_Mode says (§6.4.3).
+    owner = parse(toml({"accept": "false", "priority": "255"}))
+    assert "accept packets to the VIPs as master: yes" in describe(owner)
 
 
 # -- beyond the file -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemons import adverts, config_text, start_vrrpd, stop_all, wait_holder
+from tests.support.daemons import adverts, config_text, start_vrrpd, stop_all, wait_for, wait_holder
 from vrrpd.protocol.fsm import skew_time
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
@@ -63,3 +63,36 @@ def test_v3_election_and_handover_at_a_tenth_of_a_second(vrrp_lab: LabFactory, m
     assert len(steady) >= 3
     periods = [b.time - a.time for a, b in itertools.pairwise(steady)]
     assert all(0.08 <= p <= 0.12 for p in periods), periods
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_accept_mode_off_drops_packets_to_the_vips_but_they_still_resolve(
+    vrrp_lab: LabFactory, family: int
+) -> None:
+    """RFC 5798 §6.4.3: a non-owner master with Accept_Mode off must not accept packets addressed to the
+    VIPs; with it on (the default) it does. ARP / Neighbor Discovery for them still work (§6.1)."""
+    lab: Lab = vrrp_lab(nodes=2, prefix="v3a", ipv6=family == 6)
+    vip = VIP6 if family == 6 else "192.0.2.100"
+    keys: dict[str, Any] = {"version": 3, "advert_int": 0.1}
+    if family == 6:
+        keys["virtual_ipaddress"] = [f"{VIP6}/64"]
+    procs = [
+        start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150, accept=False, **keys)),
+        start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100, **keys)),
+    ]
+    try:
+        assert wait_holder(lab, "n1", vip=vip) == "n1"
+        assert wait_for(lambda: not lab.ping(vip, count=1, timeout=0.5), 5.0)  # the filter is in place
+        assert not lab.ping(vip, count=3, timeout=0.5)
+        if family == 4:
+            assert lab.client_arp(vip) == lab.node_mac("n1")  # still resolves to the master
+        # Accept_Mode on (n2, the default): once it is master, the VIP answers.
+        procs[0].send_signal(signal.SIGTERM)
+        assert procs[0].wait(timeout=5) == 0
+        wait_holder(lab, "n2", timeout=5, vip=vip)
+        assert wait_for(lambda: lab.ping(vip, count=1, timeout=0.5), 5.0)
+    finally:
+        stop_all(procs)
+    # The master's filter went with its VIPs.
+    listed = lab.run("n1", ["nft", "list", "tables"], check=False).stdout
+    assert "vrrpd_noaccept" not in listed

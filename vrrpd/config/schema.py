@@ -712,15 +712,6 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                     str(first),
                     "IPv6 needs VRRPv3: set version = 3 (in this [[vrrp_instance]] or in [global])",
                 )
-        if not self.accept and not self.is_owner:
-            # The state machine says when (AddVips.accept); nothing installs the filter that would drop
-            # packets to the VIPs yet, and a key that silently does nothing is worse than a refusal.
-            raise RuleBroken(
-                ("accept",),
-                False,
-                "false (RFC 5798 Accept_Mode off) is not enforced by vrrpd yet: its VIPs are ordinary "
-                "addresses that accept packets; remove the key",
-            )
         if self.version == 3 and not self.virtual_ipaddress:
             # keepalived refuses it too ("No VIP specified; at least one is required"): RFC 5798 §5.2.5
             # counts addresses from 1, and a VRRPv3 router is identified by them.

@@ -11,7 +11,12 @@ its own base chain; a ``drop`` in another table's chain at the same hook still d
 this table opens nothing by itself on a host whose own firewall drops VRRP; it documents the need and
 covers hosts that accept by default. docs/openshift.md says how to open VRRP in the host firewall.
 
-It must not decide *when* to install: ``vrrpd.compat.openshift.env`` does, around the daemon's lifetime.
+It also owns RFC 5798's Accept_Mode filter: with ``accept = false`` a non-owner master drops packets
+addressed to the VIPs it holds (``accept_mode_ruleset``), in a table of the instance's own,
+``inet vrrpd_noaccept_<instance>``.
+
+It must not decide *when* to install: ``vrrpd.compat.openshift.env`` does for the VRRP table, around the
+daemon's lifetime; the instance does for the Accept_Mode table, while it holds its VIPs.
 """
 
 from __future__ import annotations
@@ -19,11 +24,21 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_PROTOCOL
 
-__all__ = ["NFT_TIMEOUT", "FirewallError", "install", "is_installed", "remove", "ruleset", "table_name"]
+__all__ = [
+    "NFT_TIMEOUT",
+    "FirewallError",
+    "accept_mode_ruleset",
+    "install",
+    "install_accept_filter",
+    "is_installed",
+    "remove",
+    "ruleset",
+    "table_name",
+]
 
 NFT_TIMEOUT = 10.0
 _FAMILY = "inet"
@@ -45,6 +60,24 @@ def ruleset(table: str, unicast_peers: Sequence[IPv4Address] = ()) -> str:
     if unicast_peers:
         peers = ", ".join(str(p) for p in sorted(set(unicast_peers)))
         rules.append(f"ip saddr {{ {peers} }} ip protocol {VRRP_PROTOCOL} accept")
+    return _table_script(table, rules)
+
+
+def accept_mode_ruleset(table: str, vips: Sequence[IPv4Address | IPv6Address]) -> str:
+    """The ``nft -f`` script of RFC 5798 §6.4.3 with Accept_Mode off: a master that does not own the
+    addresses drops packets addressed to them — but IPv6 Neighbor Solicitations and Advertisements, which
+    "MUST NOT be dropped" (§6.1). ARP is not in the ``inet`` family: the VIPs still resolve."""
+    v4 = sorted(str(v) for v in set(vips) if v.version == 4)
+    v6 = sorted(str(v) for v in set(vips) if v.version == 6)
+    rules = ["icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"] if v6 else []
+    if v4:
+        rules.append(f"ip daddr {{ {', '.join(v4)} }} drop")
+    if v6:
+        rules.append(f"ip6 daddr {{ {', '.join(v6)} }} drop")
+    return _table_script(table, rules)
+
+
+def _table_script(table: str, rules: Sequence[str]) -> str:
     body = "\n".join(f"\t\t{rule}" for rule in rules)
     # "add" makes "delete" safe when the table is absent; all three lines are one transaction.
     return (
@@ -85,7 +118,18 @@ def _first_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 def install(table: str, unicast_peers: Sequence[IPv4Address] = (), nft: Sequence[str] = ("nft",)) -> None:
     """Create (or atomically replace) ``table`` accepting VRRP. ``nft`` is the command prefix to run."""
-    proc = _nft(nft, ["-f", "-"], ruleset(table, unicast_peers))
+    _install(table, ruleset(table, unicast_peers), nft)
+
+
+def install_accept_filter(
+    table: str, vips: Sequence[IPv4Address | IPv6Address], nft: Sequence[str] = ("nft",)
+) -> None:
+    """Create (or atomically replace) ``table`` dropping packets to ``vips`` (see `accept_mode_ruleset`)."""
+    _install(table, accept_mode_ruleset(table, vips), nft)
+
+
+def _install(table: str, script: str, nft: Sequence[str]) -> None:
+    proc = _nft(nft, ["-f", "-"], script)
     if proc.returncode != 0:
         hint = " (needs CAP_NET_ADMIN)" if "not permitted" in proc.stderr.lower() else ""
         raise FirewallError(f"nft could not add table {_FAMILY} {table}: {_first_line(proc)}{hint}")

@@ -24,6 +24,7 @@ from typing import Literal, Protocol
 
 from vrrpd import logs
 from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig, VrrpScriptConfig
+from vrrpd.kernel import firewall
 from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
@@ -182,6 +183,7 @@ class Instance:
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._held: set[fsm.IPInterface] = set()  # VIPs installed by this instance, as the worker last did
+        self._filtering = False  # the Accept_Mode filter is installed (see `_accept_filter`)
         self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
         self._seen_state = fsm.State.INIT
         self._encoded_for: dict[IPAddress, tuple[Advertisement, bytes]] = {}  # see `_encoded`
@@ -505,9 +507,11 @@ class Instance:
             case _PendingAdvert(advert=advert, destinations=destinations):
                 self._adverts_queued -= 1
                 await self._send_advert(advert, destinations)
-            case fsm.AddVips(vips=vips):
+            case fsm.AddVips(vips=vips, accept=accept):
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
+                if not accept:
+                    await self._accept_filter()
                 if failed and self._vip_retry is None:
                     # A MASTER without its VIP black-holes the traffic while the backups, hearing its
                     # adverts, never take over: retry once per advertisement interval while MASTER.
@@ -518,6 +522,8 @@ class Instance:
                 targets = tuple(dict.fromkeys([*vips, *stale]))
                 await self._each(targets, self.transport.remove_vips, _REMOVE_OK)
                 self._held.difference_update(targets)
+                if self._filtering:
+                    await self._accept_filter()
             case _Routes(up=up):
                 await self._routes(up)
             case fsm.SendGarp(addresses=addresses, count=count):
@@ -631,6 +637,25 @@ class Instance:
                     entry=str(item),
                     error=f"[Errno {code}] {os.strerror(code)}",
                 )
+
+    async def _accept_filter(self) -> None:
+        """RFC 5798 §6.4.3, Accept_Mode off: drop packets to the VIPs held now (none held: no filter).
+
+        The router says when (`AddVips.accept`); the filter follows what is actually installed. A failure
+        is logged and counted: the VIPs stay, accepting, rather than the master giving them up.
+        """
+        table = firewall.table_name(f"noaccept_{self.name}")
+        held = [v.ip for v in self.config.vips if v in self._held]
+        try:
+            if held:
+                await asyncio.to_thread(firewall.install_accept_filter, table, held)
+            else:
+                await asyncio.to_thread(firewall.remove, table)
+        except firewall.FirewallError as exc:
+            self.counters.netlink_errors += 1
+            log.warning("accept_filter_failed", instance=self.name, error=str(exc))
+            return
+        self._filtering = bool(held)
 
     def _retry_vips(self) -> None:
         self._vip_retry = None

@@ -73,6 +73,7 @@ _KEY_ORDER = (
     "priority",
     "version",
     "advert_int",
+    "accept",
     "preempt",
     "preempt_delay",
     "virtual_ipaddress",
@@ -152,7 +153,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "garp_extra_if": "GARPs on extra interfaces are not supported",
     "linkbeat_use_polling": "linkbeat polling is not supported: vrrpd follows the kernel's link state",
     "kernel_rx_buf_size": "the socket receive buffer size is not configurable",
-    "no_accept": "no_accept (drop packets to the VIPs) is not supported: VIPs are ordinary addresses",
     "vrf": "VRFs are not supported",
 }
 
@@ -533,9 +533,8 @@ class _Converter:
             "smtp_alert": self._i_smtp_alert,
             "check_unicast_src": self._i_note("vrrpd always accepts unicast adverts from its peers only"),
             "debug": self._i_note("keepalived does not implement it: nothing to carry over"),
-            "accept": self._i_note(
-                "VIPs are ordinary addresses on the interface: packets to them are accepted"
-            ),
+            "accept": self._i_note("accept = true, vrrpd's default as keepalived's"),
+            "no_accept": self._i_no_accept,
             "version": self._i_version,
             "native_ipv6": self._i_native_ipv6,
             "strict_mode": self._i_off_only("vrrp_strict behaviour is not supported"),
@@ -914,6 +913,10 @@ class _Converter:
             ctx.version = (int(stmt.args[0]), stmt.where)
         else:
             self.lost(stmt.where, "version", "must be 2 or 3 (keepalived ignores it too)")
+
+    def _i_no_accept(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        # RFC 5798 Accept_Mode off: a non-owner master drops packets to the VIPs (an nftables table).
+        draft.keys["accept"], draft.where_of["accept"] = False, stmt.where
 
     def _i_native_ipv6(self, _draft: _Draft, ctx: _InstanceContext, stmt: Statement) -> None:
         # keepalived: the instance is IPv6 and so VRRPv3 (deprecated there: the addresses say it).
