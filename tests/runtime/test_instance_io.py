@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any
@@ -191,3 +192,33 @@ def test_one_of_our_vips_added_while_not_master_is_removed() -> None:
         await inst.stop(1.0)
 
     run(body())
+
+
+class GarpTimes(Transport):
+    """Records when each gratuitous ARP left."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.garp_at: list[float] = []
+
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
+        self.garp_at.append(asyncio.get_running_loop().time())
+
+
+def test_garp_interval_paces_the_gratuitous_arps() -> None:
+    """keepalived's vrrp_garp_interval: the owner's start-up burst (5 per VIP) spaced by the interval."""
+
+    async def body(interval: float) -> list[float]:
+        t = GarpTimes()
+        inst = _instance(t, garp_master_delay=0.0)  # priority 255: MASTER at start, one burst
+        inst.garp_interval = interval
+        inst.start()
+        await inst.drain(5.0)
+        await inst.stop(1.0)
+        return t.garp_at
+
+    paced = run(body(0.02))
+    gaps = [b - a for a, b in itertools.pairwise(paced)]
+    assert len(paced) >= 5 and min(gaps) >= 0.019
+    unpaced = run(body(0.0))
+    assert unpaced[-1] - unpaced[0] < 0.019 * (len(unpaced) - 1)

@@ -287,6 +287,7 @@ class Daemon:
             scripts=self.config.scripts,
             sync_group=self.config.sync_group_of(inst_cfg.name) is not None,
         )
+        inst.garp_interval = self.config.global_.garp_interval
         self._join_group(inst)
         iface.instances[inst_cfg.virtual_router_id] = inst
         self.instances.append(inst)

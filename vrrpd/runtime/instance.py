@@ -165,6 +165,7 @@ class Instance:
         self._sync_group = sync_group
         self._routing = routing
         self.scripts: Mapping[str, VrrpScriptConfig] = scripts or {}
+        self.garp_interval = 0.0  # [global] garp_interval, set by the daemon
         self.name = config.name
         self.transport = transport
         self._notify = notify
@@ -534,6 +535,9 @@ class Instance:
                     for addr in addresses:
                         if addr in unsent:
                             continue
+                        if self.garp_interval and self.counters.garps_sent:
+                            # keepalived's vrrp_garp_interval: a pause between two gratuitous ARPs.
+                            await asyncio.sleep(self.garp_interval)
                         try:
                             self.transport.send_garp(addr, 1)
                             self.counters.garps_sent += 1
