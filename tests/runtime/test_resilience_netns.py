@@ -156,7 +156,7 @@ def test_idle_connections_under_a_low_descriptor_limit_leave_the_tcp_check_worki
     # Before (RLIMIT_NOFILE 256, 1,100 idle connections): the TCP check failed with EMFILE and the
     # master went FAULT 0.13 s into the flood, and asyncio logged 3,465 error lines in 10 s.
     text = _with_metrics(lab, config_text(lab, "n1", priority=150))
-    text += "\n[vrrp_instance.check]\ntcp_port = 8080\ninterval = 0.5\ntimeout = 0.4\n"
+    text += "\n[vrrp_instance.check]\ntcp_port = 8080\ninterval = 0.5\ntimeout = 0.5\n"
     config = Path(lab.log_dir) / "n1.toml"
     config.write_text(text)
     listener = start_listener(lab, "n1", 8080, seconds=60)
@@ -189,8 +189,8 @@ def test_idle_connections_under_a_low_descriptor_limit_leave_the_tcp_check_worki
         events = Counter(json.loads(ln).get("event") for ln in lines if ln.startswith("{"))
         assert "check_changed" not in events and "state_change" not in events, events
         assert len(lines) <= 20, events
-        assert most_fds <= fds_before + MAX_CONNECTIONS + 2, (fds_before, most_fds)
-        assert max(scrape_times) < 1.0, scrape_times
+        assert most_fds <= fds_before + MAX_CONNECTIONS + 4, (fds_before, most_fds)  # + a check's socket...
+        assert max(scrape_times) < 2.0, scrape_times  # answered, not timed out (5 s); slack for a loaded host
         print(
             f"flood: fds {fds_before}->{most_fds}, /healthz worst {max(scrape_times) * 1000:.0f} ms, "
             f"{len(lines)} log lines"
