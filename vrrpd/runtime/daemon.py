@@ -22,7 +22,7 @@ import stat
 import sys
 import time
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -611,6 +611,15 @@ class Daemon:
                     await self._follow_source(netlink, target)
                 for inst in instances:
                     inst.vip_removed(event.addr)
+            elif isinstance(event, AddressRemoved | AddressAdded) and isinstance(event.addr, IPv6Interface):
+                # An IPv6 address came or went: only IPv6 routers' VIPs are concerned (a master puts a
+                # deleted VIP back; a backup removes a duplicate added by hand), never the IPv4 source.
+                for inst in list(target.instances.values()):
+                    if inst.config.family == 6:
+                        if isinstance(event, AddressRemoved):
+                            inst.vip_removed(event.addr)
+                        else:
+                            inst.vip_added(event.addr)
             elif isinstance(event, AddressAdded) and isinstance(event.addr, IPv4Interface):
                 if not target.has_address and event.addr.ip not in target.foreign_vips():
                     await self._follow_source(netlink, target)

@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Interface
 from typing import Literal, Protocol
 
 from vrrpd import logs
@@ -39,6 +38,11 @@ log = logs.get_logger("vrrpd.runtime.instance")
 # exact deadline as a short timeout, which the kernel honours closely (the effect on failover is measured
 # in docs/benchmarks.md, "timer pre-wake").
 PREWAKE = 0.025
+# Even that short timeout fires up to 1 ms late: the event loop waits in epoll, whose timeout is whole
+# milliseconds rounded up. So a backup sleeps the last FINE seconds before a deadline with time.sleep
+# (microseconds), blocking the loop that long — once per takeover or preemption, never in the steady state
+# (the effect is measured in docs/benchmarks.md, VRRPv3 section).
+FINE = 0.002
 
 # Route and rule results (errno) that leave them where they should be: already there / already gone.
 _ROUTE_ADD_OK = frozenset({0, errno.EEXIST})
@@ -314,7 +318,7 @@ class Instance:
         except TimeoutError:
             log.warning("instance_drain_timeout", instance=self.name, timeout=timeout)
 
-    def restores(self, vip: IPv4Interface) -> bool:
+    def restores(self, vip: fsm.IPInterface) -> bool:
         """Whether `vip_removed(vip)` would put the address back (the router holds it)."""
         return self.router.holds(vip)
 
@@ -326,10 +330,14 @@ class Instance:
         self._feed(self.router.set_primary_address(self._loop.time(), primary))
 
     def address_changed(self, present: bool) -> None:
-        """The interface lost its own IPv4 address (no source for adverts: FAULT), or has one again."""
+        """The interface lost its own IPv4 address (no source for adverts: FAULT), or has one again.
+
+        An IPv6 router advertises from the link-local address: the IPv4 one says nothing about it."""
+        if self.router.config.family != 4:
+            return
         self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.NO_ADDRESS, not present))
 
-    def vip_removed(self, vip: IPv4Interface) -> None:
+    def vip_removed(self, vip: fsm.IPInterface) -> None:
         """Someone deleted an address on our interface: if it is one of a master's VIPs, it goes back."""
         actions = self.router.vip_deleted(self._loop.time(), vip)
         if actions:
@@ -337,7 +345,7 @@ class Instance:
             log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
             self._feed(actions)
 
-    def vip_added(self, vip: IPv4Interface) -> None:
+    def vip_added(self, vip: fsm.IPInterface) -> None:
         """An address appeared on our interface: one of our VIPs, while we are not MASTER, is a duplicate of
         the master's (added by hand, or by another tool). Remove it and tell the operator.
 
@@ -415,10 +423,14 @@ class Instance:
         self._armed_for = deadline
         if deadline is None:
             return
-        if deadline - self._loop.time() > 2 * PREWAKE and self.router.state is not fsm.State.MASTER:
-            # A master's timers (the advert period, GARP repeats) can take the kernel's slack of ~1 ms:
-            # it does not drift the period (`fsm._next_period`), and a pre-wake would double its wake-ups.
+        left = deadline - self._loop.time()
+        # A master's timers (the advert period, GARP repeats) can take the kernel's slack of ~1 ms: it does
+        # not drift the period (`fsm._next_period`), and a pre-wake would double its wake-ups.
+        backup = self.router.state is not fsm.State.MASTER
+        if backup and left > 2 * PREWAKE:
             self._timer = self._loop.call_at(deadline - PREWAKE, self._prewake)
+        elif backup and left > FINE:
+            self._timer = self._loop.call_at(deadline - FINE, self._finish)
         else:
             self._timer = self._loop.call_at(deadline, self._on_timer)
 
@@ -428,6 +440,18 @@ class Instance:
         # pre-wake again when it is still far off).
         self._timer = self._armed_for = None
         self._rearm()
+
+    def _finish(self) -> None:
+        # FINE before the deadline (or up to 1 ms after that, by epoll's rounding): sleep what is left, then
+        # act at once. A deadline that moved meanwhile (later, or none) is simply re-armed.
+        self._timer = self._armed_for = None
+        deadline = self.router.deadline
+        if deadline is not None and 0 < deadline - self._loop.time() <= FINE:
+            time.sleep(deadline - self._loop.time())
+        if deadline is not None and deadline <= self._loop.time():
+            self._on_timer()
+        else:
+            self._rearm()
 
     def _on_timer(self) -> None:
         self._timer = self._armed_for = None

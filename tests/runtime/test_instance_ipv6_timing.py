@@ -1,0 +1,152 @@
+"""The instance adapter for VRRPv3 routers and its backup deadline timing, without namespaces.
+
+- The last FINE seconds before a backup's deadline are slept, not left to the event loop (whose epoll
+  timeout is rounded up to whole milliseconds): the router's timer runs at the deadline, not up to 1 ms after.
+- An IPv6 router ignores the interface's IPv4 address coming and going (it advertises from the link-local
+  address), and puts back an IPv6 VIP deleted while it is master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from ipaddress import IPv4Address, IPv6Address, IPv6Interface
+from typing import Any
+
+from tests.support.fakes import FakeTransport, instance_config
+from vrrpd.protocol import fsm
+from vrrpd.runtime.instance import FINE, PREWAKE, Instance
+
+LINK_LOCAL = IPv6Address("fe80::ff:fe00:1")
+VIP6 = IPv6Interface("2001:db8::100/64")
+
+
+def _instance(
+    loop: asyncio.AbstractEventLoop, family: int = 4, **keys: Any
+) -> tuple[Instance, FakeTransport]:
+    transport = FakeTransport()
+    if family == 6:
+        keys = {"virtual_ipaddress": [str(VIP6)], "version": 3, "advert_int": 0.1} | keys
+    inst = Instance(
+        instance_config(**keys),
+        LINK_LOCAL if family == 6 else IPv4Address("192.0.2.11"),
+        transport,
+        lambda *a: None,
+        loop,
+    )
+    return inst, transport
+
+
+class _Router:
+    """Stands in for the router: a backup with a fixed deadline, recording when its timer ran."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline: float | None = deadline
+        self.state = fsm.State.BACKUP
+        self.fired: list[float] = []
+
+    def on_timer(self, now: float) -> list[fsm.Action]:
+        self.fired.append(now)
+        self.deadline = None
+        return []
+
+
+def test_a_backup_deadline_within_prewake_is_armed_fine_before_it() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        deadline = loop.time() + PREWAKE
+        inst.router = _Router(deadline)  # type: ignore[assignment]
+        inst._rearm()
+        assert inst._timer is not None
+        assert abs(inst._timer.when() - (deadline - FINE)) < 1e-9
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
+def test_finish_sleeps_to_the_deadline_then_runs_the_timer() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        deadline = loop.time() + FINE / 2
+        router = _Router(deadline)
+        inst.router = router  # type: ignore[assignment]
+        inst._finish()
+        # Not a loop iteration later, and not before the deadline: at it.
+        assert len(router.fired) == 1
+        assert router.fired[0] >= deadline
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
+def test_finish_rearms_a_deadline_that_moved_later(monkeypatch: Any) -> None:
+    """An advert read meanwhile moved Master_Down on: no sleep, no timer run, a new timer instead."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        router = _Router(loop.time() + 1.0)
+        inst.router = router  # type: ignore[assignment]
+        slept: list[float] = []
+        monkeypatch.setattr(time, "sleep", slept.append)
+        inst._finish()
+        assert not slept and not router.fired
+        assert inst._timer is not None and inst._armed_for == router.deadline
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
+def test_ipv6_router_ignores_the_ipv4_address_of_its_interface() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, family=6, priority=100)
+        inst.start()
+        await inst.drain(1.0)
+        assert inst.router.state is fsm.State.BACKUP
+        inst.address_changed(False)  # the interface lost its IPv4 address
+        await inst.drain(1.0)
+        assert inst.router.state is fsm.State.BACKUP
+        assert fsm.Fault.NO_ADDRESS not in inst.router.faults
+        await inst.stop(1.0)
+
+    asyncio.run(body())
+
+
+def test_ipv4_router_still_faults_without_its_ipv4_address() -> None:
+    """The other side of the rule: an IPv4 router has no source left, so FAULT."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        inst.start()
+        await inst.drain(1.0)
+        inst.address_changed(False)
+        await inst.drain(1.0)
+        assert inst.router.state is fsm.State.FAULT
+        await inst.stop(1.0)
+
+    asyncio.run(body())
+
+
+def test_ipv6_master_puts_back_a_deleted_vip() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, transport = _instance(loop, family=6, priority=255)  # the owner: MASTER at once
+        inst.start()
+        await inst.drain(1.0)
+        assert inst.router.state is fsm.State.MASTER
+        assert VIP6 in transport.addresses
+        transport.addresses.discard(VIP6)  # someone ran `ip -6 addr del`
+        garps = len(transport.garps)
+        inst.vip_removed(VIP6)
+        await inst.drain(1.0)
+        assert VIP6 in transport.addresses
+        assert inst.counters.vips_restored == 1
+        # Announced again with an unsolicited NA (the transport's send_garp for an IPv6 address).
+        assert (VIP6.ip, 1) in transport.garps[garps:]
+        await inst.stop(1.0)
+
+    asyncio.run(body())
