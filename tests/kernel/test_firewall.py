@@ -4,7 +4,7 @@ tests/kernel/test_firewall_netns.py runs the real one inside a namespace."""
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
@@ -47,3 +47,34 @@ def test_nft_refusal_is_reported_with_its_first_line() -> None:
         firewall.install("vrrpd_x", nft=("false",))
     assert firewall.is_installed("vrrpd_x", nft=("false",)) is False
     assert firewall.remove("vrrpd_x", nft=("false",)) is False
+
+
+def test_accept_mode_table_of_an_instance() -> None:
+    assert firewall.accept_filter_table("web-1") == "vrrpd_noaccept_web_1"
+
+
+def test_accept_mode_ruleset_drops_packets_to_the_vips_only() -> None:
+    # RFC 5798 §6.4.3 with Accept_Mode off; IPv6 NS/NA "MUST NOT be dropped" (§6.1) and come first.
+    vips: list[IPv4Address | IPv6Address] = [
+        IPv4Address("192.0.2.101"),
+        IPv6Address("2001:db8::1"),
+        IPv4Address("192.0.2.100"),
+    ]
+    lines = [line.strip() for line in firewall.accept_mode_ruleset("vrrpd_noaccept_x", vips).splitlines()]
+    assert lines[:3] == [
+        "add table inet vrrpd_noaccept_x",
+        "delete table inet vrrpd_noaccept_x",
+        "table inet vrrpd_noaccept_x {",
+    ]
+    rules = [line for line in lines if line.endswith(("accept", "drop")) and "policy" not in line]
+    assert rules == [
+        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept",
+        "ip daddr { 192.0.2.100, 192.0.2.101 } drop",
+        "ip6 daddr { 2001:db8::1 } drop",
+    ]
+
+
+def test_accept_mode_ruleset_for_ipv4_only_has_no_ipv6_rule() -> None:
+    text = firewall.accept_mode_ruleset("t", [IPv4Address("192.0.2.100")])
+    assert "icmpv6" not in text and "ip6" not in text
+    assert "ip daddr { 192.0.2.100 } drop" in text

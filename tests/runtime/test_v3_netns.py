@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+import sys
 import time
 from typing import Any
 
@@ -91,8 +92,16 @@ def test_accept_mode_off_drops_packets_to_the_vips_but_they_still_resolve(
         assert procs[0].wait(timeout=5) == 0
         wait_holder(lab, "n2", timeout=5, vip=vip)
         assert wait_for(lambda: lab.ping(vip, count=1, timeout=0.5), 5.0)
+        # The stopped master's filter went with its VIPs.
+        assert "vrrpd_noaccept" not in lab.run("n1", ["nft", "list", "tables"], check=False).stdout
+        # A SIGKILLed master leaves it behind; `vrrpd cleanup` removes it with the VIPs.
+        procs[0] = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150, accept=False, **keys), "-2")
+        wait_holder(lab, "n1", vip=vip)
+        assert wait_for(lambda: "vrrpd_noaccept" in lab.run("n1", ["nft", "list", "tables"]).stdout, 5.0)
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(timeout=5)
+        config = f"{lab.log_dir}/n1-2.toml"
+        lab.run("n1", [sys.executable, "-m", "vrrpd", "cleanup", "--config", config])
+        assert "vrrpd_noaccept" not in lab.run("n1", ["nft", "list", "tables"], check=False).stdout
     finally:
         stop_all(procs)
-    # The master's filter went with its VIPs.
-    listed = lab.run("n1", ["nft", "list", "tables"], check=False).stdout
-    assert "vrrpd_noaccept" not in listed

@@ -31,6 +31,7 @@ from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_PROTOCOL
 __all__ = [
     "NFT_TIMEOUT",
     "FirewallError",
+    "accept_filter_table",
     "accept_mode_ruleset",
     "install",
     "install_accept_filter",
@@ -61,6 +62,11 @@ def ruleset(table: str, unicast_peers: Sequence[IPv4Address] = ()) -> str:
         peers = ", ".join(str(p) for p in sorted(set(unicast_peers)))
         rules.append(f"ip saddr {{ {peers} }} ip protocol {VRRP_PROTOCOL} accept")
     return _table_script(table, rules)
+
+
+def accept_filter_table(instance: str) -> str:
+    """The table (family inet) of an instance's Accept_Mode filter: ``vrrpd_noaccept_<instance>``."""
+    return table_name(f"noaccept_{instance}")
 
 
 def accept_mode_ruleset(table: str, vips: Sequence[IPv4Address | IPv6Address]) -> str:

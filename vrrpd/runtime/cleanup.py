@@ -48,6 +48,17 @@ def cleanup(config: Config, firewall_table: str | None, out: Callable[[str], Non
         return removed
 
     removed = asyncio.run(remove_vips())
+    # The Accept_Mode filter of an instance with accept = false (RFC 5798 §6.4.3) goes with its VIPs.
+    for inst in config.vrrp_instance:
+        if inst.accept or inst.is_owner:
+            continue
+        table = firewall.accept_filter_table(inst.name)
+        try:
+            if firewall.remove(table):
+                out(f"{inst.name}: removed nftables table inet {table}")
+        except firewall.FirewallError as exc:
+            print(f"vrrpd: {exc}", file=sys.stderr)
+            return 1
     if firewall_table is not None:
         try:
             gone = firewall.remove(firewall_table)

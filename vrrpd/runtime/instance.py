@@ -672,7 +672,7 @@ class Instance:
         The router says when (`AddVips.accept`); the filter follows what is actually installed. A failure
         is logged and counted: the VIPs stay, accepting, rather than the master giving them up.
         """
-        table = firewall.table_name(f"noaccept_{self.name}")
+        table = firewall.accept_filter_table(self.name)
         held = [v.ip for v in self.config.vips if v in self._held]
         try:
             if held:
