@@ -6,12 +6,16 @@ The expected values are keepalived 2.2.7's: vrrp_scheduler.c (the rise/fall coun
 
 from __future__ import annotations
 
+from dataclasses import replace
+from ipaddress import IPv4Address
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.protocol.test_router_commands import (
     BECAME,
+    PEER,
     advert_of,
     config,
     due,
@@ -20,7 +24,8 @@ from tests.protocol.test_router_commands import (
     started,
     state,
 )
-from vrrpd.protocol.fsm import Fault, RemoveVips, SendGarp, State
+from vrrpd.protocol.fsm import Dropped, Fault, RemoveVips, SendGarp, State
+from vrrpd.protocol.packet import DropReason
 from vrrpd.protocol.tracking import ScriptCounter, Tracked, contribution, effective_priority, faulted
 
 
@@ -241,3 +246,21 @@ def test_garp_master_refresh_repeat_sets_the_gratuitous_arps_per_refresh() -> No
     r = master(100, garp_master_refresh=10.0, garp_master_refresh_repeat=3)
     refresh = [a for a in r.on_timer(BECAME + 10.0) if isinstance(a, SendGarp)]
     assert [a.count for a in refresh] == [3]
+
+
+STRANGER = IPv4Address("192.0.2.99")
+
+
+def test_skip_check_adv_addr_trusts_only_the_master_being_followed() -> None:
+    """keepalived skip_check_adv_addr: a backup skips §7.1's address check for its current master only."""
+    fewer = rx(150).advert.addresses[:1]
+    for skip in (False, True):
+        r = started(100, skip_check_adv_addr=skip)
+        r.receive(0.5, rx(150))  # the master, with the same addresses: followed
+        assert r.master_address == PEER
+        mismatched = replace(rx(150), advert=replace(rx(150).advert, addresses=fewer))
+        dropped = [a for a in r.receive(1.0, mismatched) if isinstance(a, Dropped)]
+        assert (dropped == []) is skip
+        stranger = replace(mismatched, source=STRANGER)
+        dropped = [a for a in r.receive(1.5, stranger) if isinstance(a, Dropped)]
+        assert [a.reason for a in dropped] == [DropReason.ADDRESS_MISMATCH]

@@ -557,6 +557,8 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         float, Meta(ge=0, le=86400, description="a number of seconds >= 0 and <= 86400 (0 = off)")
     ] = 0.0
     garp_master_refresh_repeat: Annotated[int, Meta(ge=1, le=100, description="an integer 1..100")] = 1
+    # keepalived's skip_check_adv_addr: adverts from the master this backup follows skip §7.1's address check.
+    skip_check_adv_addr: Annotated[bool, Meta(description="true or false")] = False
     # keepalived's garp_lower_prio_repeat/delay: GARPs a master sends on hearing a lower-priority advert.
     garp_lower_prio_repeat: Annotated[int, Meta(ge=0, le=100, description="an integer 0..100 (0 = none)")] = 5
     garp_lower_prio_delay: Annotated[

@@ -215,6 +215,9 @@ class RouterConfig:
     # keepalived track_script: named checks and their weights (`vrrpd.protocol.tracking`); their
     # results arrive through `set_tracked`.
     tracked: tuple[tuple[str, Tracked], ...] = ()
+    # keepalived skip_check_adv_addr: a backup does not re-check the address list of adverts from the
+    # master it already follows (keepalived checks it only when the advert comes from a new source).
+    skip_check_adv_addr: bool = False
     # keepalived vrrp_sync_group member: see `WantMaster`.
     sync_group: bool = False
     # The health check's effect (keepalived's weight): None without a check; 0 puts the router in FAULT while
@@ -625,6 +628,8 @@ class Router:
         cfg, accepted = self.config, self._accepted
         if accepted is None or accepted[0] is not received or accepted[1] is not cfg:
             reason = cfg.validate(received)
+            if reason is DropReason.ADDRESS_MISMATCH and self._follows(received):
+                reason = None  # keepalived skip_check_adv_addr: the current master's advert is trusted
             if reason is not None:
                 return [Dropped(reason, received.source, received.advert)]
             notice = None
@@ -642,6 +647,14 @@ class Router:
             actions = []  # INIT and FAULT take no part in the election
         notice = accepted[2]
         return actions if notice is None else [notice, *actions]
+
+    def _follows(self, received: Received) -> bool:
+        """keepalived skip_check_adv_addr: a backup receiving from the master it already follows."""
+        return (
+            self.config.skip_check_adv_addr
+            and self.state is State.BACKUP
+            and received.source == self.master_address
+        )
 
     def _backup_receive(self, now: float, received: Received) -> list[Action]:
         adv, cfg = received.advert, self.config

@@ -114,6 +114,7 @@ def router_config(
         garp_master_refresh=config.garp_master_refresh,
         health_weight=config.check.weight if config.check is not None else None,
         garp_master_refresh_repeat=config.garp_master_refresh_repeat,
+        skip_check_adv_addr=config.skip_check_adv_addr,
         garp_lower_prio_repeat=config.garp_lower_prio_repeat,
         garp_lower_prio_delay=config.garp_lower_prio_delay,
         tracked=tuple(tracked),

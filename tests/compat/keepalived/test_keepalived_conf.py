@@ -234,6 +234,7 @@ def test_ipfailover_config_converts_cleanly() -> None:
         "garp_master_delay": 5.0,
         "garp_master_refresh": 0.0,
         "garp_master_refresh_repeat": 1,
+        "skip_check_adv_addr": False,
         "garp_lower_prio_repeat": 5,
         "garp_lower_prio_delay": 5.0,
         "track_script": [],
@@ -621,3 +622,11 @@ def test_vips_beyond_255_move_to_excluded_as_keepalived_does(tmp_path: Path) -> 
     assert got["virtual_ipaddress"] == [f"{a}/32" for a in addresses[:255]]
     assert got["virtual_ipaddress_excluded"] == [f"{a}/32" for a in addresses[255:]]
     assert any(keyword == "virtual_ipaddress" for _, keyword in notes(c)) and c.complete
+
+
+def test_skip_check_adv_addr_carries_over_from_global_defs_or_the_instance(tmp_path: Path) -> None:
+    text = "global_defs {\n    vrrp_skip_check_adv_addr\n}\n" + MINIMAL
+    c = conv(text, tmp_path)
+    assert c.complete and instances(c)[0]["skip_check_adv_addr"] is True
+    text = MINIMAL.replace("interface eth0", "interface eth0\n        skip_check_adv_addr off")
+    assert instances(conv(text, tmp_path))[0]["skip_check_adv_addr"] is False

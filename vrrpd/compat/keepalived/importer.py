@@ -93,6 +93,7 @@ _KEY_ORDER = (
     "track_interface",
     "dont_track_primary",
     "garp_master_refresh_repeat",
+    "skip_check_adv_addr",
     "garp_lower_prio_repeat",
     "garp_lower_prio_delay",
     "use_vmac",
@@ -246,6 +247,7 @@ class _Converter:
         self.garp_defaults: dict[str, tuple[float, Location]] = {}
         self.scripts: dict[str, _Script] = {}  # every vrrp_script of the file, by name
         self.default_interface: tuple[str, Location] | None = None
+        self.skip_check_default: Location | None = None  # global vrrp_skip_check_adv_addr
         self.smtp_settings: list[Statement] = []
         self.smtp_alert: Statement | None = None
         self.drafts: list[_Draft] = []
@@ -355,6 +357,9 @@ class _Converter:
                 self.note(stmt.where, kw, "off, as in vrrpd")
             elif kw == "vrrp_lower_prio_no_advert" and not _bool_arg(stmt):
                 self.note(stmt.where, kw, "off, as in vrrpd (a master answers a lower-priority advert)")
+            elif kw == "vrrp_skip_check_adv_addr":
+                if _bool_arg(stmt):
+                    self.skip_check_default = stmt.where
             elif kw == "enable_script_security":
                 self.global_keys["enable_script_security"] = (True, stmt.where)  # type: ignore[assignment]
             elif kw == "script_user" and stmt.args:
@@ -538,9 +543,7 @@ class _Converter:
             "version": self._i_version,
             "native_ipv6": self._i_native_ipv6,
             "strict_mode": self._i_off_only("vrrp_strict behaviour is not supported"),
-            "skip_check_adv_addr": self._i_off_only(
-                "vrrpd always checks the advert's address list (a mismatch is dropped unless priority 255)"
-            ),
+            "skip_check_adv_addr": self._i_skip_check,
             "lower_prio_no_advert": self._i_off_only(
                 "vrrpd's master always answers a lower-priority advert at once"
             ),
@@ -960,6 +963,10 @@ class _Converter:
                 )
         keys["advert_int"] = _whole(rounded)
 
+    def _i_skip_check(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
+        draft.keys["skip_check_adv_addr"] = _bool_arg(stmt)
+        draft.where_of["skip_check_adv_addr"] = stmt.where
+
     def _i_down_timer(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         if stmt.args[:1] == ("3",):
             self.note(stmt.where, stmt.keyword, "3, as RFC 3768 and vrrpd")
@@ -1028,6 +1035,8 @@ class _Converter:
         for key, (value, where) in self.garp_defaults.items():
             if key not in keys:
                 keys[key], where_of[key] = _whole(value), where
+        if self.skip_check_default is not None and "skip_check_adv_addr" not in keys:
+            keys["skip_check_adv_addr"], where_of["skip_check_adv_addr"] = True, self.skip_check_default
         self._checks(draft, ctx)
 
     def _vip_devs(self, draft: _Draft) -> None:
