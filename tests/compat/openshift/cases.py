@@ -85,7 +85,7 @@ CASES = (
         "interface_two_words",
         {**ONE, "OPENSHIFT_HA_NETWORK_INTERFACE": "eth9 eth0"},
         ETH0_ETH1,
-        refuse("OPENSHIFT_HA_NETWORK_INTERFACE"),
+        refuse("OPENSHIFT_HA_NETWORK_INTERFACE", "the image took the first of these words that exists"),
     ),
     # VIP lists: ranges, separators, spacing.
     Case("vips_range_and_single", {VIPS: "192.0.2.100-102,192.0.2.110"}),

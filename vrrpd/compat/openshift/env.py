@@ -387,8 +387,11 @@ def _interface(r: _Reader) -> str | None:
         return None
     interface = raw.strip()
     if not _INTERFACE_RE.match(interface):
+        words = len(interface.split())
+        several = " (the image took the first of these words that exists)" if words > 1 else ""
         r.bad(
-            NETWORK_INTERFACE, "must be one network interface name (1..15 characters, no '/', ':' or spaces)"
+            NETWORK_INTERFACE,
+            f"must be one network interface name (1..15 characters, no '/', ':' or spaces){several}",
         )
     return interface
 
