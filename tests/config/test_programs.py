@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vrrpd.config import ConfigError, check_programs, parse_config
+from vrrpd.config import ConfigError, check_programs, describe, parse_config
 from vrrpd.config.programs import (
     CommandError,
     ids_of,
@@ -292,3 +292,27 @@ def test_a_script_user_that_does_not_exist_is_refused() -> None:
     config = parse_config(config_text(body), "<t>", env={})
     with pytest.raises(ConfigError, match="no user 'no-such-user'"):
         check_programs(config)
+
+
+def test_check_config_describes_tracked_scripts_and_state_programs() -> None:
+    text = config_text(
+        """
+        track_script = ["chk", { name = "chk2", weight = 0, reverse = true }]
+        notify_master = "/bin/true promote"
+
+        [[vrrp_script]]
+        name = "chk"
+        script = "/bin/true -x"
+        weight = -20
+
+        [[vrrp_script]]
+        name = "chk2"
+        script = "/bin/true"
+        """
+    )
+    described = describe(parse_config(text, "<t>", env={}))
+    assert (
+        "tracks scripts: chk (weight -20, every 1s: /bin/true -x), chk2 (FAULT while failing reversed"
+        in described
+    )
+    assert "notify_master: /bin/true promote" in described

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vrrpd.config.schema import Config, HealthCheckConfig, TrackInterface
+from vrrpd.config.schema import Config, HealthCheckConfig, TrackInterface, TrackScript
 
 
 def _seconds(value: float) -> str:
@@ -19,6 +19,21 @@ def _describe_check(check: HealthCheckConfig) -> str:
     return (
         f"{what} every {_seconds(check.interval)} (timeout {_seconds(check.timeout)}, "
         f"rise {check.rise}, fall {check.fall}) -> on failure: {effect}"
+    )
+
+
+_STATE_PROGRAMS = ("notify_master", "notify_backup", "notify_fault", "notify_stop")
+
+
+def _tracked_script(config: Config, track: TrackScript) -> str:
+    """ "chk (weight -20, every 2s: killall -0 haproxy)" — the weight this instance applies."""
+    script = config.scripts[track.name]
+    weight = track.weight if track.weight is not None else script.weight
+    reverse = track.reverse if track.reverse is not None else script.weight_reverse
+    effect = "FAULT while failing" if weight == 0 else f"weight {weight:+d}"
+    return (
+        f"{track.name} ({effect}{' reversed' if reverse else ''}, every {_seconds(script.interval)}: "
+        f"{' '.join(script.script)})"
     )
 
 
@@ -76,6 +91,12 @@ def describe(config: Config) -> str:
                 else []
             ),
             *(["  own interface down: no FAULT (dont_track_primary)"] if inst.dont_track_primary else []),
+            *(
+                [f"  tracks scripts: {', '.join(_tracked_script(config, t) for t in inst.track_script)}"]
+                if inst.track_script
+                else []
+            ),
+            *([f"  {key}: {_command(getattr(inst, key))}" for key in _STATE_PROGRAMS if getattr(inst, key)]),
         ]
     for group in config.vrrp_sync_group:
         lines.append(
