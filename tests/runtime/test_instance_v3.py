@@ -89,3 +89,23 @@ def test_v3_ipv6_advert_goes_to_ff02_12_from_the_link_local_address() -> None:
     sent = owner(Wire(), LINK_LOCAL, virtual_ipaddress=["2001:db8::100/64"])
     assert {dst for dst, _ in sent} == {VRRP_MULTICAST_V6}
     assert sent[0][1].addresses == (IPv6Address("2001:db8::100"),)
+
+
+def test_a_v3_address_list_mismatch_is_reported_as_a_conflict() -> None:
+    # RFC 5798 §7.1: processed (no drop), yet the operator sees the foreign address list.
+    from vrrpd.protocol.conflicts import ConflictKind
+    from vrrpd.protocol.packet import Received
+
+    async def body() -> None:
+        config = instance_config(version=3, advert_int=0.1, priority=100)
+        inst = Instance(config, PRIMARY, Wire(), lambda *a: None, asyncio.get_running_loop())
+        inst.start()
+        foreign = Advertisement(
+            vrid=51, priority=200, addresses=(IPv4Address("192.0.2.200"),), advert_int=10, version=3
+        )
+        inst.receive(Received(foreign, IPv4Address("192.0.2.12"), VRRP_MULTICAST, 255))
+        assert [c.kind for c in inst.conflicts.active()] == [ConflictKind.VIP_MISMATCH]
+        assert inst.counters.drops == {}  # not a drop
+        await inst.stop(1.0)
+
+    run(body())

@@ -264,7 +264,9 @@ class Instance:
         self._feed(actions)
         drop = None
         if actions:  # the steady state (a backup hearing its master) has none
-            drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped)), None)
+            # A v3 address-list mismatch is not a drop (RFC 5798 §7.1 only logs it) but is the same conflict
+            # for the operator: the detector hears it as the v2 drop it would have been.
+            drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped | fsm.Misconfigured)), None)
         self._conflict_events(self.conflicts.observe(now, received, drop))
 
     def link_changed(self, up: bool) -> None:
