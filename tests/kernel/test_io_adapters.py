@@ -207,10 +207,12 @@ def test_link_and_address_events(lan: Lan) -> None:
         ev.until(link_event(True))
 
         _ip("-n", lan.a, "addr", "add", f"{VIP}/24", "dev", "eth0")
-        added = ev.until(lambda m: m.get("event") == "AddressAdded")
+        # Matched by address: IPv6 address events (the link-local address finishing duplicate address
+        # detection after `link set up`) come through the same stream.
+        added = ev.until(lambda m: m.get("event") == "AddressAdded" and m["addr"] == f"{VIP}/24")
         assert (added["ifindex"], added["addr"]) == (ifindex, f"{VIP}/24")
         _ip("-n", lan.a, "addr", "del", f"{VIP}/24", "dev", "eth0")  # an operator deletes the VIP
-        gone = ev.until(lambda m: m.get("event") == "AddressRemoved")
+        gone = ev.until(lambda m: m.get("event") == "AddressRemoved" and m["addr"] == f"{VIP}/24")
         assert (gone["ifindex"], gone["addr"]) == (ifindex, f"{VIP}/24")
 
 
