@@ -23,6 +23,9 @@ from hypothesis import strategies as st
 
 from vrrpd.protocol.fsm import (
     ANSWER_MIN_GAP,
+    VIP_FAULT_ATTEMPTS,
+    VIP_FAULT_RETRY,
+    VIP_FAULT_RETRY_MAX,
     Action,
     AddVips,
     Dropped,
@@ -291,6 +294,15 @@ def test_backup_priority_zero_sets_master_down_timer_to_skew_time(preempt: bool)
     assert r.deadline == 2.0 + 0.609375  # Skew_Time, not Master_Down_Interval
     assert r.master_address is None
     actions = r.on_timer(2.609375)
+    # A handover the master announced: logged apart from a master gone silent (MASTER_DOWN).
+    assert actions[1] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_PRIORITY_ZERO, 100, ME)
+
+
+def test_a_silent_master_is_a_master_down_expiry_even_after_an_earlier_priority_zero() -> None:
+    r = started(100, 0.0)
+    r.receive(1.0, rx(0))  # the master leaves ...
+    r.receive(1.2, rx(200))  # ... another takes over before our Skew_Time, and then falls silent
+    actions = r.on_timer(due(r))
     assert actions[1] == StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME)
 
 
@@ -997,3 +1009,68 @@ def test_a_new_primary_address_is_the_source_and_the_tie_break_from_now_on() -> 
     assert isinstance(dropped, Dropped) and dropped.reason is DropReason.OWN_PACKET
     with pytest.raises(ValueError, match="address family"):
         r.set_primary_address(3.0, IPv6Address("2001:db8::1"))
+
+
+# -- Addresses the kernel refuses (issue 13) ---------------------------------------------------------------
+
+
+def test_a_master_refused_its_vips_steps_aside_with_priority_zero_then_retries() -> None:
+    r = master(100)
+    refused = (VIPS[0],)
+    for attempt in range(1, VIP_FAULT_ATTEMPTS):
+        assert r.vips_refused(1.0 + attempt, refused) == []  # retried by the caller each interval
+        assert state(r) is State.MASTER
+    t = 1.0 + VIP_FAULT_ATTEMPTS
+    assert r.vips_refused(t, refused) == [
+        StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
+        my_advert(0),  # a backup takes over after its Skew_Time
+        RemoveVips(VIPS),
+    ]
+    assert r.faults == {Fault.VIPS} and r.deadline == t + VIP_FAULT_RETRY
+    assert r.on_timer(t + VIP_FAULT_RETRY - 0.001) == []
+    assert r.on_timer(t + VIP_FAULT_RETRY) == [
+        StateChanged(State.FAULT, State.BACKUP, Reason.RECOVERED, 100, None)
+    ]
+    assert r.faults == set()
+    # Still refused the next time it is master: FAULT again, for twice as long, up to the cap.
+    delays = []
+    for _ in range(6):
+        now = due(r)
+        r.on_timer(now)  # Master_Down_Timer (no other router here): MASTER
+        assert state(r) is State.MASTER
+        for attempt in range(VIP_FAULT_ATTEMPTS):
+            r.vips_refused(now + attempt, refused)
+        assert state(r) is State.FAULT
+        delays.append(due(r) - (now + VIP_FAULT_ATTEMPTS - 1))
+        r.on_timer(due(r))
+    assert delays == [10.0, 20.0, 40.0, VIP_FAULT_RETRY_MAX, VIP_FAULT_RETRY_MAX, VIP_FAULT_RETRY_MAX]
+    # Installed at last: the next FAULT would be short again.
+    r.on_timer(due(r))
+    assert r.vips_installed(100.0) == []
+    for attempt in range(VIP_FAULT_ATTEMPTS):
+        r.vips_refused(200.0 + attempt, refused)
+    assert due(r) == 200.0 + VIP_FAULT_ATTEMPTS - 1 + VIP_FAULT_RETRY
+
+
+def test_refusals_are_counted_only_in_a_row_and_only_as_master() -> None:
+    r = started(100)
+    assert r.vips_refused(0.5, VIPS) == []  # a backup installs nothing: nothing to count
+    r.on_timer(due(r))
+    for attempt in range(VIP_FAULT_ATTEMPTS - 1):
+        r.vips_refused(5.0 + attempt, VIPS)
+    r.receive(9.0, rx(200))  # preempted: a new stretch as MASTER counts afresh
+    assert state(r) is State.BACKUP
+    r.on_timer(due(r))
+    assert state(r) is State.MASTER and r.vips_refused(20.0, VIPS) == []
+    assert r.vips_installed(20.5) == [] and r.vips_refused(21.0, VIPS) == []
+
+
+def test_a_link_down_during_the_vip_fault_keeps_the_router_in_fault() -> None:
+    r = master(100)
+    for attempt in range(VIP_FAULT_ATTEMPTS):
+        r.vips_refused(5.0 + attempt, VIPS)
+    r.set_fault(9.0, Fault.INTERFACE, True)
+    assert r.on_timer(due(r)) == [] and r.faults == {Fault.INTERFACE}  # the VIP fault ended, not the other
+    assert r.set_fault(30.0, Fault.INTERFACE, False) == [
+        StateChanged(State.FAULT, State.BACKUP, Reason.RECOVERED, 100, None)
+    ]

@@ -8,9 +8,12 @@ figures the tests print are the ones docs/reliability.md reports.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,10 +26,11 @@ from tests.support.hostile import (
     Injector,
     bad_stretches,
     daemon_status,
+    netns_call,
     vrrp3_frame,
     wait_single,
 )
-from vrrpd.protocol.fsm import master_down_interval
+from vrrpd.protocol.fsm import master_down_interval, skew_time
 from vrrpd.testing.lab import Lab, Process, wait_until
 from vrrpd.testing.plugin import LabFactory
 from vrrpd.testing.sniff import VrrpEvent
@@ -49,6 +53,12 @@ def probe(lab: Lab) -> Iterator[HolderProbe]:
     p = HolderProbe(lab)
     yield p
     p.close()
+
+
+def _with_global(text: str, **keys: str) -> str:
+    """`config_text` output with [global] keys added."""
+    head, rest = text.split("[global]\n", 1)
+    return head + "[global]\n" + "".join(f'{k} = "{v}"\n' for k, v in keys.items()) + rest
 
 
 def _changes(proc: Process) -> list[dict[str, Any]]:
@@ -88,6 +98,28 @@ def _spawn(lab: Lab, node: str, text: str, prefix: list[str], tag: str) -> Proce
     )
 
 
+def _spawn_hostile(lab: Lab, node: str, text: str, fault: list[str], tag: str) -> Process:
+    config = lab.log_dir / f"{node}{tag}.toml"
+    config.write_text(text)
+    return lab.spawn(
+        node,
+        [sys.executable, "-m", "tests.support.hostile", *fault, "--", "run", "--config", str(config)],
+        env={"VRRPD_LOG_FORMAT": "json"},
+        log_path=lab.log_dir / f"{node}{tag}-vrrpd.log",
+    )
+
+
+def _http(lab: Lab, node: str, port: int, path: str) -> tuple[int, str]:
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return int(r.status), str(r.read().decode())
+        except urllib.error.HTTPError as e:
+            return int(e.code), str(e.read().decode())
+
+    return netns_call(lab.ns(node), get)
+
+
 # -- 1. a master without its VIPs ----------------------------------------------------------------------
 
 
@@ -105,6 +137,53 @@ def test_start_without_a_capability_is_refused_in_one_line(lab: Lab, dropped: st
     lines = proc.log_text().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vrrpd: ") and named in lines[0], lines
     assert lab.holders(VIP) == []
+
+
+def test_master_that_cannot_install_its_vips_goes_fault_and_recovers(lab: Lab, probe: HolderProbe) -> None:
+    """Every VIP add refused (as without CAP_NET_ADMIN): the master must step aside (priority 0, FAULT), say
+    so in status, metrics and /readyz, retry, and take back over once adds work again."""
+    flag = lab.log_dir / "refuse"
+    flag.touch()
+    text = _with_global(config_text(lab, "n1", priority=150), metrics_listen="127.0.0.1:9650")
+    n1 = _spawn_hostile(lab, "n1", text, ["--refuse-vip-add-while", str(flag)], tag="-refuse")
+    n2 = start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100))
+    master = None
+
+    def became_master() -> bool:
+        nonlocal master
+        master = next((e for e in _changes(n1) if e["new"] == "MASTER"), None)
+        return master is not None
+
+    assert wait_until(became_master, STARTUP + MDI_150, 0.05), n1.log_text()[-2000:]
+    t_master = time.monotonic()
+    took = wait_single(probe, VIP, "n2", 10.0)
+    assert took is not None, f"nobody serves the VIP: holders {probe.holders(VIP)}"
+    fault_at = time.monotonic() - t_master
+    faults = [e for e in _changes(n1) if e["new"] == "FAULT"]
+    assert faults and faults[0]["old"] == "MASTER", _changes(n1)
+    status = daemon_status(lab.log_dir / "n1.sock")
+    assert status is not None
+    (inst,) = status["instances"]
+    assert inst["state"] == "FAULT" and "vip_install_failed" in inst["faults"], inst
+    code, body = _http(lab, "n1", 9650, "/readyz")
+    assert code == 503 and "vip_install_failed" in body, (code, body)
+    code, metrics = _http(lab, "n1", 9650, "/metrics")
+    assert re.search(r'vrrpd_instance_state\{[^}]*state="FAULT"[^}]*\} 1\.0', metrics), metrics
+    assert re.search(r'vrrpd_instance_fault\{fault="vip_install_failed"[^}]*\} 1\.0', metrics), metrics
+    # Adds work again: n1 retries, and being the higher priority takes back over.
+    flag.unlink()
+    t0 = time.monotonic()
+    back = wait_single(probe, VIP, "n1", 60.0 + MDI_150 + 2.0)
+    assert back is not None, f"n1 never recovered: holders {probe.holders(VIP)} {_changes(n1)}"
+    recovered = time.monotonic() - t0
+    status = daemon_status(lab.log_dir / "n1.sock")
+    assert status is not None and status["instances"][0]["faults"] == []
+    _no_crash(n1, n2)
+    print(
+        "vip install fault:",
+        json.dumps({"to_fault_s": round(fault_at, 3), "recovery_s": round(recovered, 3)}),
+    )
+    stop_all([n1, n2])
 
 
 # -- 3. the primary address removed or changed on the master ---------------------------------------------
@@ -206,7 +285,32 @@ def test_vip_added_by_hand_on_a_backup_is_removed_and_logged(lab: Lab, probe: Ho
     stop_all([n1, n2])
 
 
-# -- 13. a VRRPv3 router on our VRID ---------------------------------------------------------------------
+# -- 12. start-up FAULT flap ------------------------------------------------------------------------------
+
+
+def test_a_check_that_has_not_run_yet_is_not_a_failure(lab: Lab) -> None:
+    notes = lab.log_dir / "notes"
+    notify = lab.log_dir / "notify.sh"
+    notify.write_text(f'#!/bin/sh\necho "$3 $2" >> {notes}\n')  # keepalived's argv: type name state prio
+    check = lab.log_dir / "check.sh"
+    check.write_text("#!/bin/sh\nexit 0\n")
+    for script in (notify, check):
+        script.chmod(0o755)
+    checked = {"script": str(check), "interval": 1, "timeout": 0.5}
+    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150, notify=str(notify), check=checked))
+    assert wait_single_node(lab, "n1", STARTUP + MDI_150 + 1.0)
+    assert [(e["old"], e["new"]) for e in _changes(n1)] == [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
+    assert wait_until(lambda: notes.exists() and "MASTER" in notes.read_text(), 3.0, 0.05)
+    assert "FAULT" not in notes.read_text(), notes.read_text()
+    _no_crash(n1)
+    stop_all([n1])
+
+
+def wait_single_node(lab: Lab, node: str, timeout: float) -> bool:
+    return wait_until(lambda: lab.holders(VIP) == [node], timeout, 0.1)
+
+
+# -- 13. a VRRPv3 router on our VRID; a takeover after priority 0 ------------------------------------------
 
 
 def test_a_vrrpv3_router_on_our_vrid_is_a_named_conflict(lab: Lab, probe: HolderProbe) -> None:
@@ -228,3 +332,25 @@ def test_a_vrrpv3_router_on_our_vrid_is_a_named_conflict(lab: Lab, probe: Holder
     assert probe.holders(VIP) == ["n1"]  # reported, not obeyed
     _no_crash(n1)
     stop_all([n1])
+
+
+def test_takeover_after_priority_zero_is_logged_apart_from_master_down(lab: Lab, probe: HolderProbe) -> None:
+    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150))
+    n2 = start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100))
+    assert wait_single(probe, VIP, "n1", STARTUP + MDI_150) is not None
+    t0 = time.monotonic()
+    n1.terminate()
+    assert n1.wait(5) == 0
+    assert wait_single(probe, VIP, "n2", skew_time(100) + 1.0) is not None
+    print("priority-0 handover:", round(time.monotonic() - t0, 3), "s")
+    (took,) = [e for e in _changes(n2) if e["new"] == "MASTER"]
+    assert took["reason"] == "master_priority_zero", took
+    # A master that falls silent (its link cut): the Master_Down_Interval expiry, logged as such.
+    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150), tag="-again")
+    assert wait_single(probe, VIP, "n1", STARTUP + MDI_150) is not None
+    lab.cut_link("n1")
+    assert wait_single(probe, VIP, "n2", MDI_100 + 1.0) is not None
+    took = [e for e in _changes(n2) if e["new"] == "MASTER"][-1]
+    assert took["reason"] == "master_down_timer", took
+    _no_crash(n1, n2)
+    stop_all([n1, n2])

@@ -442,3 +442,22 @@ def test_health_check_with_tcp_probe_follows_the_service() -> None:
     assert [up for up, _ in changes] == [True, False]
     assert changes[0][1].endswith(" connected")
     assert changes[1][1].endswith(" refused")
+
+
+def test_undecided_reports_its_first_verdict_either_way() -> None:
+    """initial_up=None: not yet run is neither up nor down; the first failure or `rise` successes decide."""
+    rec = Recorder()
+    check = HealthChecker(never_called, 1.0, rise=2, fall=3, on_change=rec, initial_up=None)
+    assert check.up is None
+    feed(check, "+")
+    assert rec.calls == [] and check.up is None  # one success of two: still undecided
+    feed(check, "-")
+    assert rec.calls == [(False, "run 1 -")] and check.up is False  # nothing seen working: down at once
+    feed(check, "++")
+    assert rec.calls == [(False, "run 1 -"), (True, "run 3 +")]
+    rec2 = Recorder()
+    check2 = HealthChecker(never_called, 1.0, rise=2, fall=3, on_change=rec2, initial_up=None)
+    feed(check2, "++")
+    assert rec2.calls == [(True, "run 1 +")]
+    feed(check2, "--")
+    assert rec2.calls == [(True, "run 1 +")]  # decided up: `fall` failures now, as usual

@@ -222,3 +222,61 @@ def test_garp_interval_paces_the_gratuitous_arps() -> None:
     assert len(paced) >= 5 and min(gaps) >= 0.019
     unpaced = run(body(0.0))
     assert unpaced[-1] - unpaced[0] < 0.019 * (len(unpaced) - 1)
+
+
+def _state(inst: Instance) -> fsm.State:
+    """Read through a call, so that mypy does not narrow the state between two asserts."""
+    return inst.router.state
+
+
+def test_a_master_that_cannot_install_its_vips_goes_fault_then_retries(monkeypatch: Any) -> None:
+    """The router's VIP_FAULT_ATTEMPTS refusals: FAULT with a priority-0 advert; after the delay a normal
+    start again; once adds work the VIPs are held and the fault is gone."""
+    monkeypatch.setattr(fsm, "VIP_FAULT_ATTEMPTS", 2)
+    monkeypatch.setattr(fsm, "VIP_FAULT_RETRY", 0.5)
+
+    async def until(predicate: Any, seconds: float) -> bool:
+        for _ in range(int(seconds / 0.01)):
+            if predicate():
+                return True
+            await asyncio.sleep(0.01)
+        return bool(predicate())
+
+    async def body() -> None:
+        t = Refusing()
+        inst = _instance(t)  # priority 255: MASTER at once, so the retries run without a backup's wait
+        inst.start()
+        # First attempt at once, the retry one advert_int later: FAULT, with a priority-0 advert.
+        assert await until(lambda: _state(inst) is fsm.State.FAULT, 2.0)
+        assert fsm.Fault.VIPS in inst.router.faults and inst.counters.netlink_errors == 2
+        t.refuse = False
+        # The delay passes: §6.4.1 Startup again, MASTER (owner), and now the VIPs are installed.
+        assert await until(lambda: inst.vips_held == inst.config.vips, 2.0)
+        assert _state(inst) is fsm.State.MASTER and inst.router.faults == set()
+        await inst.stop(1.0)
+
+    run(body())
+
+
+def test_a_check_that_has_not_run_yet_holds_the_router_in_init() -> None:
+    async def body() -> None:
+        notes: list[tuple[str, str, int]] = []
+        config = instance_config(priority=100, check={"script": "/bin/true", "weight": 0})
+        inst = Instance(config, PRIMARY, Transport(), lambda *a: notes.append(a), asyncio.get_running_loop())
+        inst.start()
+        await inst.drain(1.0)
+        assert _state(inst) is fsm.State.INIT and notes == []  # no FAULT for "not checked yet"
+        inst.health_changed(True, "script exit 0")
+        await inst.drain(1.0)
+        assert _state(inst) is fsm.State.BACKUP and [n[1] for n in notes] == ["BACKUP"]
+        await inst.stop(1.0)
+        # A first verdict of "down" is a real failure: FAULT straight from INIT, once.
+        notes.clear()
+        inst = Instance(config, PRIMARY, Transport(), lambda *a: notes.append(a), asyncio.get_running_loop())
+        inst.start()
+        inst.health_changed(False, "script exit 1")
+        await inst.drain(1.0)
+        assert _state(inst) is fsm.State.FAULT and [n[1] for n in notes] == ["FAULT"]
+        await inst.stop(1.0)
+
+    run(body())

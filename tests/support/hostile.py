@@ -519,6 +519,20 @@ def _refuse_vip_adds(count: int) -> None:
     netlink.Netlink.add_addresses = refusing  # type: ignore[method-assign]
 
 
+def _refuse_vip_adds_while(flag: str) -> None:
+    """The kernel refuses every VIP add with EPERM while the file `flag` exists (CAP_NET_ADMIN lost)."""
+    from vrrpd.kernel import netlink
+
+    original = netlink.Netlink.add_addresses
+
+    async def refusing(self: netlink.Netlink, ifindex: int, addrs: Sequence[Any]) -> dict[Any, int]:
+        if os.path.exists(flag):  # noqa: ASYNC240 - one stat() per VIP batch, in a test fault injector
+            return dict.fromkeys(addrs, errno.EPERM)
+        return await original(self, ifindex, addrs)
+
+    netlink.Netlink.add_addresses = refusing  # type: ignore[method-assign]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -528,10 +542,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--refuse-vip-add", type=int, default=0, metavar="N", help="fail the first N VIP adds"
     )
+    parser.add_argument("--refuse-vip-add-while", metavar="FILE", help="fail every VIP add while FILE exists")
     parser.add_argument("vrrpd_args", nargs=argparse.REMAINDER, help="-- then the vrrpd command line")
     args = parser.parse_args(argv)
     if args.refuse_vip_add:
         _refuse_vip_adds(args.refuse_vip_add)
+    if args.refuse_vip_add_while:
+        _refuse_vip_adds_while(args.refuse_vip_add_while)
     from vrrpd.cli.main import main as vrrpd_main
 
     rest = args.vrrpd_args[1:] if args.vrrpd_args[:1] == ["--"] else args.vrrpd_args

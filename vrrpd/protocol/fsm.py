@@ -18,12 +18,13 @@ things, all of them data here rather than a second state machine:
 Which version a router runs is `RouterConfig.version`; IPv6 addresses exist in v3 only.
 
 One `Router` per (interface, VRID). It is fed from three sources only — commands (`start`, `shutdown`,
-`set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vip_deleted`,
-`vip_added`, `set_primary_address`), received advertisements (`receive`) and timer expiry (`on_timer`) —
-and every entry point takes `now` (monotonic seconds) and returns a list of `Action`s for the caller to
-carry out in order. `deadline` tells the caller when to call `on_timer` next. No sockets, no clock, no
-logging here: the caller owns all three, which is what makes each rule testable to the millisecond. The
-transitions on one screen, with the section of each: docs/architecture.md, "The Router's transitions".
+`set_priority`, `set_fault`, `set_health`, `set_tracked`, `reconfigure`, `vips_missing`, `vips_refused`,
+`vips_installed`, `vip_deleted`, `vip_added`, `set_primary_address`), received advertisements
+(`receive`) and timer expiry (`on_timer`) — and every entry point takes `now` (monotonic seconds) and
+returns a list of `Action`s for the caller to carry out in order. `deadline` tells the caller when to call
+`on_timer` next. No sockets, no clock, no logging here: the caller owns all three, which is what makes
+each rule testable to the millisecond. The transitions on one screen, with the section of each:
+docs/architecture.md, "The Router's transitions".
 
 Misuse by the caller (an out-of-range priority, starting twice) raises; a peer's bad advertisement is a
 `Dropped` action carrying a `DropReason`.
@@ -65,6 +66,16 @@ IPInterface = IPv4Interface | IPv6Interface
 # so a flood of hostile adverts cannot make us flood the segment in turn.
 ANSWER_MIN_GAP = 0.1
 
+# A master that cannot install its addresses black-holes the traffic while the backups, hearing its adverts,
+# never take over. The caller retries once per advertisement interval (`vips_missing`); when this many
+# attempts in a row have been refused (`vips_refused`) the router goes FAULT with a priority-0 advert, so a
+# backup takes over after Skew_Time: about the 3 intervals a backup waits for a master that died.
+VIP_FAULT_ATTEMPTS = 4
+# That FAULT is left after this many seconds (a normal election follows, and a new master installs again),
+# doubling up to the cap while the refusals go on, back to the first once everything is installed.
+VIP_FAULT_RETRY = 5.0
+VIP_FAULT_RETRY_MAX = 60.0
+
 
 class State(enum.Enum):
     """RFC 3768 §6.4 states, plus FAULT (keepalived): interface down or a fatal check failing."""
@@ -81,6 +92,7 @@ class Reason(enum.Enum):
     STARTUP = "startup"  # §6.4.1: INIT -> BACKUP
     ADDRESS_OWNER = "address_owner"  # §6.4.1: priority 255 goes straight to MASTER
     MASTER_DOWN = "master_down_timer"  # §6.4.2: no advert from a master within Master_Down_Interval
+    MASTER_PRIORITY_ZERO = "master_priority_zero"  # §6.4.2: the master left (priority 0), Skew_Time passed
     PREEMPTED = "preempted"  # §6.4.3: a higher priority (or equal, higher address) master exists
     SHUTDOWN = "shutdown"  # §6.4.2/§6.4.3: Shutdown event
     FAULT = "fault"  # keepalived: interface down or a fatal check failing
@@ -93,6 +105,7 @@ class Fault(enum.Enum):
 
     INTERFACE = "interface_down"
     CHECK = "check_failed"
+    VIPS = "vip_install_failed"  # a master that cannot install its VIPs must not keep advertising
     NO_ADDRESS = "no_address"  # the interface lost its own IPv4 address: nothing to advertise from (§5.2.1)
     SYNC_GROUP = "sync_group"  # keepalived vrrp_sync_group: another member of the group is in FAULT
 
@@ -384,6 +397,12 @@ class Router:
         self._lower_garp_at: float | None = None  # keepalived garp_lower_prio_delay: the second burst
         self._preempt_hold_until: float | None = None  # keepalived preempt_delay
         self._last_advert_at: float | None = None
+        # The Master_Down_Timer was last set by a priority-0 advert (§6.4.2): its expiry is a handover.
+        self._master_left = False
+        # Refused address installs (`vips_refused`): attempts in a row, the next FAULT's length, its end.
+        self._vip_refusals = 0
+        self._vip_fault_delay = VIP_FAULT_RETRY
+        self._vip_fault_until: float | None = None
         # The last advert that passed §7.1, the configuration it passed under and what it showed of its
         # sender's configuration (see `receive`).
         self._accepted: tuple[Received, RouterConfig, Misconfigured | None] | None = None
@@ -398,6 +417,9 @@ class Router:
         for t in (self._adver_at, self._garp_at, self._refresh_at, self._lower_garp_at):
             if t is not None and (earliest is None or t < earliest):
                 earliest = t
+        t = self._vip_fault_until  # apart: it runs in FAULT, when every other timer is stopped
+        if t is not None and (earliest is None or t < earliest):
+            earliest = t
         return earliest
 
     @property
@@ -422,6 +444,8 @@ class Router:
 
     def shutdown(self, now: float) -> list[Action]:
         """§6.4.2 / §6.4.3 Shutdown event. Idempotent: shutting down a stopped router does nothing."""
+        self._vip_fault_until = None
+        self.faults.discard(Fault.VIPS)
         if self.state is State.INIT:
             return []
         actions: list[Action] = []
@@ -568,6 +592,35 @@ class Router:
             SendGarp(tuple(v.ip for v in missing), cfg.garp_master_repeat),
         ]
 
+    def vips_refused(self, now: float, vips: Iterable[IPInterface]) -> list[Action]:
+        """The kernel refused to install some of our addresses (EPERM without CAP_NET_ADMIN, an LSM...).
+
+        The caller retries them once per advertisement interval through `vips_missing`. After
+        VIP_FAULT_ATTEMPTS refusals in a row as MASTER: FAULT (`Fault.VIPS`) with a priority-0 advert so
+        that a backup takes over, and back to a normal election after a delay (VIP_FAULT_RETRY, doubling
+        up to VIP_FAULT_RETRY_MAX while it goes on). Outside MASTER nothing is installed, so nothing is
+        counted.
+        """
+        del vips  # which ones does not matter: a master without any one of them is not serving it
+        if self.state is not State.MASTER:
+            return []
+        self._vip_refusals += 1
+        if self._vip_refusals < VIP_FAULT_ATTEMPTS:
+            return []
+        self._vip_refusals = 0
+        self.faults.add(Fault.VIPS)
+        actions = self._enter_fault(now, announce=True)
+        self._vip_fault_until = now + self._vip_fault_delay
+        self._vip_fault_delay = min(2 * self._vip_fault_delay, VIP_FAULT_RETRY_MAX)
+        return actions
+
+    def vips_installed(self, now: float) -> list[Action]:
+        """Every configured address is installed: the refusals are over (the next FAULT delay is short)."""
+        del now  # part of every entry point's signature
+        self._vip_refusals = 0
+        self._vip_fault_delay = VIP_FAULT_RETRY
+        return []
+
     def vip_deleted(self, now: float, vip: IPInterface) -> list[Action]:
         """Someone deleted one of our addresses from the interface (the kernel told the caller).
 
@@ -663,6 +716,7 @@ class Router:
             # Skew_Time". The master is leaving; the highest-priority backup's timer fires first.
             self._master_down_at = now + self.skew_time
             self.master_address = None
+            self._master_left = True
             return []
         if not cfg.preempt or adv.priority >= self.priority:
             # §6.4.2: "If Preempt_Mode is False, or If the Priority in the ADVERTISEMENT is greater than or
@@ -674,6 +728,7 @@ class Router:
             self._master_down_at = now + self.master_down_interval
             self.master_address = received.source
             self.wants_master = False
+            self._master_left = False
             if adv.priority >= self.priority:
                 self._preempt_hold_until = None
             return []
@@ -750,7 +805,9 @@ class Router:
                 self._master_down_at = now + self.master_down_interval
                 actions.append(WantMaster())
             else:
-                actions += self._become_master(now, Reason.MASTER_DOWN)
+                # Logged apart: a handover the master announced (priority 0) from a master gone silent.
+                reason = Reason.MASTER_PRIORITY_ZERO if self._master_left else Reason.MASTER_DOWN
+                actions += self._become_master(now, reason)
         if self._adver_at is not None and now >= self._adver_at:
             # §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
             # Advertisement_Interval". Rescheduled from the previous expiry (not from `now`) so a late
@@ -769,6 +826,10 @@ class Router:
             self._lower_garp_at = None
             if self.state is State.MASTER and cfg.garp_lower_prio_repeat:
                 actions.append(SendGarp(cfg.garp_addresses, cfg.garp_lower_prio_repeat))
+        if self._vip_fault_until is not None and now >= self._vip_fault_until:
+            # The FAULT for refused addresses is over: a normal election again (see `vips_refused`).
+            self._vip_fault_until = None
+            actions += self.set_fault(now, Fault.VIPS, False)
         return actions
 
     # -- transitions -----------------------------------------------------------------------------------
@@ -850,6 +911,8 @@ class Router:
 
     def _transition(self, new: State, reason: Reason, master: IPAddress | None) -> StateChanged:
         old, self.state, self.master_address = self.state, new, master
+        if new is not State.MASTER:
+            self._vip_refusals = 0  # counted afresh for each stretch as MASTER
         return StateChanged(old, new, reason, self.priority, master)
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -897,9 +960,11 @@ class Router:
         return last is not None and now - last < ANSWER_MIN_GAP
 
     def _stop_timers(self) -> None:
+        # Not `_vip_fault_until`: it ends the FAULT that stopped the others.
         self._master_down_at = self._adver_at = self._garp_at = self._refresh_at = None
         self._lower_garp_at = None
         self.wants_master = False
+        self._master_left = False
 
 
 def _next_period(previous: float, period: float, now: float) -> float:

@@ -83,7 +83,7 @@ NOTIFY_DRAIN_TIMEOUT = 0.3
 # How often the supervisor looks for dead tasks (/healthz answers at once; the log and STATUS within this).
 SUPERVISE_PERIOD = 1.0
 # FAULTs that mean this node cannot serve its VIPs at all (not a link or a check): /readyz says so.
-UNSERVED_FAULTS = frozenset({fsm.Fault.NO_ADDRESS})
+UNSERVED_FAULTS = frozenset({fsm.Fault.VIPS, fsm.Fault.NO_ADDRESS})
 
 
 class Daemon:
@@ -295,11 +295,11 @@ class Daemon:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT
         await self._track_interfaces(inst)
         if inst_cfg.check is not None:
-            check = self._make_checker(inst, inst_cfg)
-            # A check starts down and needs `rise` successes (the ipfailover image's behaviour): the
-            # instance starts in FAULT (weight 0) or at its lowered priority until the service is seen.
+            # Undecided until its first verdict (the first probe runs at once): the router waits in INIT for
+            # it, then starts in BACKUP, or in FAULT / at its lowered priority if the service is not seen
+            # working (`Instance.start`). Not a FAULT "not checked yet" first, and its notification.
+            check = self._make_checker(inst, inst_cfg, initial_up=None)
             inst.checker = check
-            inst.health_changed(check.up, "not checked yet")
             self._checkers[key] = check
         return inst
 
@@ -546,7 +546,7 @@ class Daemon:
         if check is not None:
             await check.stop()
 
-    def _make_checker(self, inst: Instance, cfg: InstanceConfig, initial_up: bool = False) -> HealthChecker:
+    def _make_checker(self, inst: Instance, cfg: InstanceConfig, initial_up: bool | None) -> HealthChecker:
         check = cfg.check
         assert check is not None  # the caller checked; narrows the type
         if check.script is not None:

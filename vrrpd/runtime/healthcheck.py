@@ -269,6 +269,9 @@ class HealthChecker:
     not become master until its check has passed) and of keepalived's ``init_fail``. The cost
     is a start-up delay of about ``rise * interval``. Pass ``initial_up=True`` for keepalived's
     own default (a script is assumed good until ``fall`` failures say otherwise).
+    ``initial_up=None`` is *undecided*: not yet run is neither up nor down. The first verdict is
+    always reported — up after ``rise`` successes, down at the first failure (nothing has been seen
+    working yet) — so the caller can wait for it instead of acting on a guess.
 
     ``last_run`` is the loop clock (monotonic) at the start of the latest completed probe run.
     """
@@ -281,7 +284,7 @@ class HealthChecker:
         fall: int,
         on_change: Callable[[bool, str], None],
         *,
-        initial_up: bool = False,
+        initial_up: bool | None = False,
         name: str = "",
     ) -> None:
         if interval <= 0:
@@ -294,7 +297,7 @@ class HealthChecker:
         self.fall = fall
         self._on_change = on_change
         self.name = name
-        self.up: bool = initial_up
+        self.up: bool | None = initial_up  # None: undecided, no verdict reported yet
         self.last_result: bool | None = None
         self.last_detail: str = ""
         self.last_run: float | None = None
@@ -330,10 +333,10 @@ class HealthChecker:
         self.last_result, self.last_detail, self.last_run = ok, detail, now
         if ok:
             self._successes, self._failures = self._successes + 1, 0
-            flipped = not self.up and self._successes >= self.rise
+            flipped = self.up is not True and self._successes >= self.rise
         else:
             self._successes, self._failures = 0, self._failures + 1
-            flipped = self.up and self._failures >= self.fall
+            flipped = self.up is None or (self.up and self._failures >= self.fall)
         if not flipped:
             return
         self.up = ok

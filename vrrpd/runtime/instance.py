@@ -194,6 +194,7 @@ class Instance:
         self._seen_state = fsm.State.INIT
         self._encoded_for: dict[IPAddress, tuple[Advertisement, bytes]] = {}  # see `_encoded`
         self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
+        self._awaiting_check = False  # the router starts at the health check's first verdict (`start`)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -233,8 +234,18 @@ class Instance:
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker and the router (§6.4.1 Startup)."""
+        """Start the worker and the router (§6.4.1 Startup); the router at the health check's first
+        verdict when a check is configured and has not answered yet (`health_changed`).
+
+        A check that has not run yet is not a failure: starting in FAULT would flap INIT → FAULT → BACKUP
+        and notify FAULT at every start. Nor a success: a BACKUP could become the master of a service
+        nobody has seen working. The first probe runs at once, so the wait is one probe (or `rise`).
+        """
         self._worker = self._loop.create_task(self._work(), name=f"instance-{self.name}")
+        if self.config.check is not None and self.router.health is None:
+            self._awaiting_check = True
+            log.info("waiting_for_check", instance=self.name, vrid=self.router.config.vrid)
+            return
         self._feed(self.router.start(self._loop.time()))
 
     async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound on the handover, not a cancel
@@ -243,6 +254,7 @@ class Instance:
         self._cancel_conflict_timer()
         if self._vip_retry is not None:
             self._vip_retry.cancel()
+        self._awaiting_check = False
         self._feed(self.router.shutdown(self._loop.time()), rearm=False)
         self._queue.put_nowait(([], None))  # sentinel: the worker exits after draining what came before
         if self._worker is not None:
@@ -276,7 +288,11 @@ class Instance:
     def health_changed(self, up: bool, detail: str) -> None:
         """The health check's verdict: the router decides its effect (FAULT or a lower priority)."""
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
-        self._feed(self.router.set_health(self._loop.time(), up))
+        now = self._loop.time()
+        self._feed(self.router.set_health(now, up))
+        if self._awaiting_check:  # the first verdict, recorded: §6.4.1 Startup goes where it says
+            self._awaiting_check = False
+            self._feed(self.router.start(now))
 
     def tracked_changed(self, name: str, status: bool | None) -> None:
         """A tracked [[vrrp_script]] changed status: the router applies keepalived's weights."""
@@ -303,6 +319,9 @@ class Instance:
         new = self.router.config
         self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
         self._feed(actions)
+        if self._awaiting_check and config.check is None:  # the awaited check was reloaded away
+            self._awaiting_check = False
+            self._feed(self.router.start(self._loop.time()))
 
     def install_vips(self) -> None:
         """Report the configured VIPs not installed (after a reload, or a refusal): a master adds them."""
@@ -540,10 +559,14 @@ class Instance:
                 self._held.update(v for v in vips if v not in failed)
                 if not accept:
                     await self._accept_filter()
-                if failed and self._vip_retry is None:
-                    # A MASTER without its VIP black-holes the traffic while the backups, hearing its
-                    # adverts, never take over: retry once per advertisement interval while MASTER.
-                    self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
+                if failed:
+                    # The router counts the refusals (FAULT after a few, so a backup takes over); while
+                    # it is still MASTER, retry once per advertisement interval.
+                    self._feed(self.router.vips_refused(self._loop.time(), failed))
+                    if self._vip_retry is None and self.router.state is fsm.State.MASTER:
+                        self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
+                elif all(v in self._held for v in self.config.vips):
+                    self._feed(self.router.vips_installed(self._loop.time()))
             case fsm.RemoveVips(vips=vips):
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
