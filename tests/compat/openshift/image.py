@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 from vrrpd.compat.keepalived.conf import Statement, parse_text
@@ -237,8 +237,14 @@ class Reading:
     ignored: tuple[str, ...] = ()  # what keepalived skipped with an error line
 
 
-def _words(stmt: Statement) -> list[str]:
-    return [stmt.keyword, *stmt.args]
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    """A VIP as keepalived's inet_pton reads it (IPv4: four decimal octets, no leading zeros)."""
+    if ":" in text:
+        try:
+            return IPv6Address(text)
+        except ValueError:
+            return None
+    return IPv4Address(text) if _DOTTED.match(text) else None
 
 
 def _interval(text: str | None, ignored: list[str]) -> float:
@@ -300,18 +306,25 @@ def read_conf(text: str, host: FakeHost) -> Reading:
             # "VRID not valid", then "the virtual router id must be set": keepalived exits.
             return Reading((), refused=f"{name}: virtual_router_id {vrid_text!r} not valid (1..255)")
         vips: list[str] = []
+        family = 0  # the instance's: its first valid VIP's (an IPv6 instance runs VRRPv3)
         for vip_block in stmt.find("virtual_ipaddress"):
             for line in vip_block.block or []:
-                if _DOTTED.match(line.keyword):
-                    vips.append(line.keyword)
-                else:
+                address = _address(line.keyword)
+                if address is None:
                     ignored.append(f"{name}: invalid VIP {line.keyword!r} skipped")
+                    continue
+                family = family or address.version
+                if address.version != family:
+                    ignored.append(f"{name}: VIP {line.keyword!r} of the other address family skipped")
+                    continue
+                vips.append(address.compressed)
         state_master = any(s.args[:1] == ("MASTER",) for s in stmt.find("state"))
         auth = next((b for b in stmt.find("authentication")), None)
         auth_pass = None
         if auth is not None:
             passwords = [s.args[0] for s in auth.find("auth_pass") if s.args]
-            auth_pass = passwords[-1][:8] if passwords else None
+            # "VRRP version 3 does not support authentication. Ignoring."
+            auth_pass = passwords[-1][:8] if passwords and family != 6 else None
         # The last of preempt/nopreempt wins; `state MASTER` clears nopreempt ("will not work with
         # initial state MASTER - clearing"). It clears preempt_delay too: kept here as configured (the
         # one difference vrrpd keeps, with a note), with state_master recorded.

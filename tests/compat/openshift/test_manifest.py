@@ -194,7 +194,7 @@ def test_yaml_round_trips_exactly() -> None:
     [
         (["ipf"], "vrrpd: --virtual-ips: missing (required: "),
         (["ipf", "--virtual-ips=10.245.2.101-99"], 'vrrpd: --virtual-ips = "10.245.2.101-99": '),
-        (["ipf", "--virtual-ips=2001:db8::1"], 'vrrpd: --virtual-ips = "2001:db8::1": '),
+        (["ipf", "--virtual-ips=2001:db8::a-c"], 'vrrpd: --virtual-ips = "2001:db8::a-c": '),
         (["ipf", "--virtual-ips=10.245.2.1", "--replicas=0"], 'vrrpd: --replicas = "0": must be an integer'),
         (["ipf", "--virtual-ips=10.245.2.1", "--replicas=five"], 'vrrpd: --replicas = "five"'),
         (["Ipf_X", "--virtual-ips=10.245.2.1"], 'vrrpd: NAME = "Ipf_X": must be'),

@@ -117,8 +117,12 @@ def test_virtual_ips_accepted(value: str, expected: list[str]) -> None:
         ),
         ("1.2.3.4-6 1.2.3.9", "the image deletes spaces (the image read 1.2.3.4 ... 1.2.3.9 (6 VIPs))"),
         ("1.2.3.4,1.2.3.x", "the image deletes 'x'"),
-        ("2001:db8::1", "IPv6 VIPs are not supported yet (VRRPv3)"),
-        ("1.2.3.4,2001:db8::1-3", "IPv6 VIPs are not supported yet (VRRPv3)"),
+        (
+            "2001:db8::a-c",
+            "counts its last group in hexadecimal with bc, which reads only digits and upper-case",
+        ),
+        ("2001:db8::9-1", "a reversed range; the image dropped it"),
+        ("2001:db8::g1", "the image deletes 'g'"),
         ("224.0.0.18", "not a unicast address"),
         ("127.0.0.1", "not a unicast address"),
         ("0.0.0.0", "not a unicast address"),
@@ -135,6 +139,16 @@ def test_virtual_ips_refused(value: str, problem: str) -> None:
     assert text.startswith("OPENSHIFT_HA_VIRTUAL_IPS")
     assert problem in text
     assert "IPv4 addresses and ranges" in text  # what is allowed
+
+
+def test_ipv6_vips_are_vrrpv3_instances_as_keepalived_ran_them() -> None:
+    p = plan(VIRTUAL_IPS="192.0.2.100, 2001:db8::9-B")  # hex, as the image's bc counts: ::9, ::a, ::b
+    v4, *v6 = p.config.vrrp_instance
+    assert (v4.version, v4.auth_pass, [str(v) for v in v4.vips]) == (2, "OpenShif", ["192.0.2.100/32"])
+    assert [(i.version, i.auth_pass, [str(v) for v in i.vips]) for i in v6] == [
+        (3, None, [f"2001:db8::{n}/128"]) for n in ("9", "a", "b")
+    ]
+    assert "IPv4 peers with IPv6 VIPs" in error(VIRTUAL_IPS="2001:db8::10", UNICAST_PEERS="192.0.2.12")
 
 
 def test_virtual_ips_required() -> None:
@@ -779,7 +793,7 @@ def test_check_config_openshift_toml() -> None:
         ),
         (
             ["check-config", "--openshift"],
-            {"OPENSHIFT_HA_VIRTUAL_IPS": "2001:db8::5"},
+            {"OPENSHIFT_HA_VIRTUAL_IPS": "2001:db8::5-3"},
             "vrrpd: OPENSHIFT_HA_VIRTUAL_IPS",
         ),
         (

@@ -153,14 +153,14 @@ def test_install_steps_work_in_a_clean_venv(dockerfile: DockerfileParser, tmp_pa
     assert argv == ["vrrpd", "run", "--openshift"]
     bad = subprocess.run(
         [str(env_dir / "bin" / argv[0]), *argv[1:]],
-        env={"PATH": environ["PATH"], "OPENSHIFT_HA_VIRTUAL_IPS": "2001:db8::1"},
+        env={"PATH": environ["PATH"], "OPENSHIFT_HA_VIRTUAL_IPS": "2001:db8::a-c"},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert bad.returncode == 2
-    assert bad.stderr.startswith('vrrpd: OPENSHIFT_HA_VIRTUAL_IPS = "2001:db8::1": ')
+    assert bad.stderr.startswith('vrrpd: OPENSHIFT_HA_VIRTUAL_IPS = "2001:db8::a-c": ')
     assert len(bad.stderr.splitlines()) == 1
     # The installed copy is the one that ran, not this checkout.
     where = subprocess.run(

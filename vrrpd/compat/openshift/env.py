@@ -96,7 +96,9 @@ AUTH_PASS_LENGTH = 8
 # Instance names are "<scrubbed name>_VIP_<n>" and vrrpd names are at most 64 characters.
 MAX_NAME_LENGTH = 64 - len("_VIP_255")
 _VIPS_ALLOWED = (
-    'a comma-separated list of IPv4 addresses and ranges of the last octet, e.g. "192.0.2.10-12, 192.0.2.20"'
+    "a comma-separated list of IPv4 addresses and ranges of the last octet, "
+    'e.g. "192.0.2.10-12, 192.0.2.20", or IPv6 ones (a range counts the last group in upper-case hex: '
+    '"2001:db8::1A-1F")'
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _INTERFACE_RE = re.compile(r"^[^\x00-\x20\x7f/:]{1,15}$")
@@ -121,8 +123,8 @@ class Settings:
     """The validated variables: everything but this node's own facts."""
 
     config_name: str
-    vips: tuple[IPv4Address, ...]
-    groups: tuple[tuple[IPv4Address, ...], ...]
+    vips: tuple[values.VIP, ...]
+    groups: tuple[tuple[values.VIP, ...], ...]  # each of one address family (IPv6: a VRRPv3 instance)
     vrids: tuple[int, ...]
     interface: str | None  # None: unset, chosen on the host as the image does (see plan)
     monitor_port: int  # 0: no TCP check
@@ -162,10 +164,10 @@ class Settings:
         return firewall.table_name(self.config_name)
 
 
-def split_groups(vips: tuple[IPv4Address, ...], count: int) -> tuple[tuple[IPv4Address, ...], ...]:
+def split_groups(vips: tuple[values.VIP, ...], count: int) -> tuple[tuple[values.VIP, ...], ...]:
     """``count`` consecutive groups, the first ``len % count`` one larger: 7 in 3 → 3+2+2."""
     size, extra = divmod(len(vips), count)
-    groups: list[tuple[IPv4Address, ...]] = []
+    groups: list[tuple[values.VIP, ...]] = []
     start = 0
     for index in range(count):
         end = start + size + (1 if index < extra else 0)
@@ -308,7 +310,7 @@ def _config_name(r: _Reader) -> str:
     return name
 
 
-def _virtual_ips(r: _Reader) -> tuple[IPv4Address, ...]:
+def _virtual_ips(r: _Reader) -> tuple[values.VIP, ...]:
     raw = r.get(VIRTUAL_IPS)
     if raw is None:
         r.bad(VIRTUAL_IPS, f"missing (required: {_VIPS_ALLOWED})", show_value=False)
@@ -320,7 +322,7 @@ def _virtual_ips(r: _Reader) -> tuple[IPv4Address, ...]:
         return ()
 
 
-def _groups(r: _Reader, vips: tuple[IPv4Address, ...]) -> tuple[tuple[IPv4Address, ...], ...]:
+def _groups(r: _Reader, vips: tuple[values.VIP, ...]) -> tuple[tuple[values.VIP, ...], ...]:
     count = len(vips)
     raw = r.get(VIP_GROUPS)
     if raw is not None:
@@ -339,7 +341,18 @@ def _groups(r: _Reader, vips: tuple[IPv4Address, ...]) -> tuple[tuple[IPv4Addres
             r.notes.append(f"{VIP_GROUPS}={wanted} but there are only {len(vips)} VIPs: one group per VIP")
         elif wanted > 0:
             count = wanted
-    return split_groups(vips, count) if vips else ()
+    groups = split_groups(vips, count) if vips else ()
+    for number, group in enumerate(groups, start=1):
+        if len({vip.version for vip in group}) > 1:
+            # keepalived takes the instance's family from its first VIP and skips the others.
+            r.bad(
+                VIRTUAL_IPS,
+                f"group {number} ({', '.join(map(str, group))}) mixes IPv4 and IPv6: the image's keepalived "
+                f"ran it as IPv{group[0].version} and skipped the other addresses; one family per group "
+                f"(order the list, or set {VIP_GROUPS})",
+            )
+            break
+    return groups
 
 
 def _vrids(r: _Reader, count: int) -> tuple[int, frozenset[int], list[int]]:
@@ -498,7 +511,7 @@ def _replicas(r: _Reader) -> int:
 
 
 def _unicast(
-    r: _Reader, vips: tuple[IPv4Address, ...]
+    r: _Reader, vips: tuple[values.VIP, ...]
 ) -> tuple[tuple[IPv4Address, ...], bool | None, tuple[IPv4Address, ...]]:
     peers: tuple[IPv4Address, ...] = ()
     raw_peers = r.get(UNICAST_PEERS)
@@ -508,8 +521,14 @@ def _unicast(
         except ValueError as exc:
             r.bad(UNICAST_PEERS, str(exc))
         else:
-            clash = sorted(set(peers) & set(vips))
-            if clash:
+            clash = sorted(set(peers) & {vip for vip in vips if isinstance(vip, IPv4Address)})
+            if any(vip.version == 6 for vip in vips):
+                r.bad(
+                    UNICAST_PEERS,
+                    "IPv4 peers with IPv6 VIPs: an instance has one address family; unicast IPv6 "
+                    "instances are not supported here",
+                )
+            elif clash:
                 r.bad(UNICAST_PEERS, f"{clash[0]} is also a VIP; peers are the nodes' own addresses")
             elif len(peers) > spread.MAX_RANK_NODES:
                 r.bad(UNICAST_PEERS, f"at most {spread.MAX_RANK_NODES} nodes")

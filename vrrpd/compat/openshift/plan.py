@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
 from vrrpd.compat.openshift import env as contract
-from vrrpd.compat.openshift import spread
+from vrrpd.compat.openshift import spread, values
 from vrrpd.compat.openshift.env import EnvIssue, Settings, parse_env, shown
 from vrrpd.compat.openshift.host import HostFacts, image_interface
 from vrrpd.compat.openshift.render import render_toml
@@ -32,7 +32,7 @@ class GroupPlan:
 
     name: str
     vrid: int
-    vips: tuple[IPv4Address, ...]
+    vips: tuple[values.VIP, ...]
     priority: int
     expected_master: IPv4Address | None
     priorities: dict[IPv4Address, int] = field(default_factory=dict)

@@ -73,9 +73,13 @@ def render_toml(
             "advert_int": 1,
             "preempt": settings.preempt,
             "preempt_delay": settings.preempt_delay,
-            "virtual_ipaddress": [f"{vip}/32" for vip in group.vips],
-            "auth_pass": settings.auth_pass,
+            "virtual_ipaddress": [f"{vip}/{vip.max_prefixlen}" for vip in group.vips],
         }
+        if group.vips[0].version == 6:
+            # keepalived ran an IPv6 group as VRRPv3, which has no authentication (RFC 5798 §9).
+            keys["version"] = 3
+        else:
+            keys["auth_pass"] = settings.auth_pass
         if peers:
             keys["unicast_peer"] = [str(p) for p in peers]
             if source is not None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from ipaddress import AddressValueError, IPv4Address
+from ipaddress import AddressValueError, IPv4Address, IPv6Address
 
 __all__ = [
     "MAX_PREEMPT_DELAY",
     "MAX_SECONDS",
+    "VIP",
     "Preemption",
     "bash_count",
     "check_interval",
@@ -35,6 +36,10 @@ _IMAGE_DELETES = re.compile(r"[^0-9a-fA-F:.,-]")
 # The image's validate_ipv4 shape (then each octet <= 255).
 _IMAGE_IPV4 = re.compile(r"^([0-2]?[0-9]{1,2}\.){3}[0-2]?[0-9]{1,2}$")
 _DIGITS = re.compile(r"^[0-9]+$")
+# What the image's bc reads as a hexadecimal number (ibase=16): upper-case digits only.
+_BC_HEX = re.compile(r"^[0-9A-F]{1,4}$")
+
+VIP = IPv4Address | IPv6Address
 
 
 def scrub(name: str) -> str:
@@ -52,7 +57,7 @@ def ipv4(text: str) -> IPv4Address:
         raise ValueError(f"{text!r} is not an IPv4 address") from None
 
 
-def _unicast_problem(address: IPv4Address) -> str | None:
+def _unicast_problem(address: VIP) -> str | None:
     if address.is_multicast or address.is_unspecified or address.is_loopback:
         return f"{address} is not a unicast address"
     if address == IPv4Address("255.255.255.255"):
@@ -98,11 +103,11 @@ def _image_said(text: str) -> str:
     return f"the image read {shown}"
 
 
-def parse_virtual_ips(text: str) -> tuple[IPv4Address, ...]:
+def parse_virtual_ips(text: str) -> tuple[VIP, ...]:
     """Expand ``OPENSHIFT_HA_VIRTUAL_IPS``; a ValueError says what differs from the image's reading (the
     caller adds what is allowed)."""
-    vips: list[IPv4Address] = []
-    seen: set[IPv4Address] = set()
+    vips: list[VIP] = []
+    seen: set[VIP] = set()
     for raw in text.split(","):
         entry = raw.strip()
         if not entry:
@@ -118,8 +123,9 @@ def parse_virtual_ips(text: str) -> tuple[IPv4Address, ...]:
                 f"({_image_said(text)})"
             )
         deleted = sorted(set(_IMAGE_DELETES.findall(entry)))
-        if deleted and ":" not in entry:
-            raise ValueError(f"{entry!r}: the image deletes {''.join(deleted)!r} ({_image_said(text)})")
+        if deleted:
+            said = "" if ":" in entry else f" ({_image_said(text)})"
+            raise ValueError(f"{entry!r}: the image deletes {''.join(deleted)!r}{said}")
         for address in _entry(entry, text):
             problem = _unicast_problem(address)
             if problem is not None:
@@ -133,13 +139,10 @@ def parse_virtual_ips(text: str) -> tuple[IPv4Address, ...]:
     return tuple(vips)
 
 
-def _entry(entry: str, text: str) -> list[IPv4Address]:
+def _entry(entry: str, text: str) -> list[VIP]:
     start_text, dash, end_text = entry.partition("-")
     if ":" in start_text:
-        raise ValueError(
-            f"{entry!r}: IPv6 VIPs are not supported yet (VRRPv3); the image's keepalived ran them as VRRPv3 "
-            "instances (without authentication)"
-        )
+        return list(_ipv6_entry(entry, start_text, dash, end_text))
     if _IMAGE_IPV4.match(start_text) and "0" in [o[:1] for o in start_text.split(".") if len(o) > 1]:
         raise ValueError(f"{entry!r}: a leading zero; the image wrote it and keepalived skipped it")
     start = ipv4(start_text)
@@ -173,6 +176,27 @@ def _entry(entry: str, text: str) -> list[IPv4Address]:
             f"{'.'.join(octets[:3])}.256 and beyond, which keepalived skipped"
         )
     return [IPv4Address(".".join([*octets[:3], str(octet)])) for octet in range(first, last + 1)]
+
+
+def _ipv6_entry(entry: str, start_text: str, dash: str, end_text: str) -> list[IPv6Address]:
+    """The image's ``expand_ipv6_range``: the last group of the start and the end are hexadecimal numbers
+    read by ``bc`` (upper-case digits only), the addresses written with upper-case digits."""
+    try:
+        start = IPv6Address(start_text)
+    except AddressValueError:
+        raise ValueError(f"{entry!r}: {start_text!r} is not an IPv6 address") from None
+    if not dash:
+        return [start]
+    base, _, last = start_text.rpartition(":")
+    if not _BC_HEX.match(last) or not _BC_HEX.match(end_text):
+        raise ValueError(
+            f"{entry!r}: an IPv6 range counts its last group in hexadecimal with bc, which reads only "
+            "digits and upper-case A-F (lower case was 0 or an error): write e.g. 2001:db8::1A-1F"
+        )
+    first, stop = int(last, 16), int(end_text, 16)
+    if stop < first:
+        raise ValueError(f"{entry!r}: a reversed range; the image dropped it (seq counts nothing)")
+    return [IPv6Address(f"{base}:{n:X}") for n in range(first, stop + 1)]
 
 
 def parse_peers(text: str, allowed: str) -> tuple[IPv4Address, ...]:
