@@ -134,7 +134,8 @@ def test_scripts_run_without_a_shell_with_a_minimal_environment(lab: Lab, probe:
         lab,
         "n1",
         priority=150,
-        notify=str(notify),
+        # notify is a command line split as keepalived splits it: the path is quoted as one word.
+        notify=f"'{notify}'",
         check={"script": str(check), "interval": 0.5, "timeout": 0.4, "rise": 1},
     )
     path = out / "n1.toml"
