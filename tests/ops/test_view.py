@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,6 +68,7 @@ class FakeInterface:
     ifindex: int = 2
     up: bool = True
     src: IPv4Address = SRC
+    src6: IPv6Address | None = None
     drops: Mapping[str, int] = field(default_factory=lambda: {"unknown_vrid": 3})
 
 
@@ -109,7 +110,14 @@ def test_status_is_built_from_the_view() -> None:
     assert inst["check"]["target"] == "192.0.2.11:80"  # the instance's primary address by default
     assert inst["counters"]["drops"] == {"auth_mismatch": 2} and inst["counters"]["adverts_received"] == 7
     assert doc["interfaces"] == [
-        {"name": "eth0", "ifindex": 2, "up": True, "source": "192.0.2.11", "drops": {"unknown_vrid": 3}}
+        {
+            "name": "eth0",
+            "ifindex": 2,
+            "up": True,
+            "source": "192.0.2.11",
+            "source6": None,
+            "drops": {"unknown_vrid": 3},
+        }
     ]
     assert "VI_1: fault: check_failed" in render(doc)
 

@@ -48,6 +48,8 @@ def test_ipv6_vip_is_nodad_restored_and_announced(cluster: Cluster) -> None:
     cap = lab.capture()
     proc = cluster.vrrpd("n1", SPEC)
     assert wait_for(lambda: lab.holders(VIP) == ["n1"], 10), lab.addresses6("n1")
+    (iface,) = cluster.status(proc)["interfaces"]
+    assert iface["source6"] == "fe80::ff:fe00:1"  # the link-local address of the lab's n1
     flags = vip_flags(lab)
     assert flags is not None and flags.get("nodad") is True and not flags.get("tentative"), flags
 

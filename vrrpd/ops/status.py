@@ -83,6 +83,7 @@ def snapshot(daemon: DaemonView, loop_now: float) -> dict[str, Any]:
                 "ifindex": iface.ifindex,
                 "up": iface.up,
                 "source": str(iface.src),
+                "source6": str(iface.src6) if iface.src6 is not None else None,
                 "drops": dict(sorted(iface.drops.items())),
             }
             for iface in daemon.interfaces.values()

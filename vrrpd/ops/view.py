@@ -155,6 +155,12 @@ class InterfaceView(Protocol):
         ...
 
     @property
+    def src6(self) -> IPv6Address | None:
+        """The source of its VRRPv3-over-IPv6 adverts (its link-local address), once an IPv6 instance
+        runs on it."""
+        ...
+
+    @property
     def drops(self) -> Mapping[str, int]:
         """Packets dropped before reaching an instance, by reason."""
         ...
