@@ -101,14 +101,11 @@ CASES = (
     Case("vips_prefix_length", {VIPS: "192.0.2.100/24"}, expect=refuse(VIPS, "prefix")),
     Case("vips_leading_zero", {VIPS: "192.0.2.010"}, expect=refuse(VIPS, "192.0.2.010")),
     # IPv6: keepalived ran such an instance as VRRPv3 (no authentication); its ranges count in hex.
-    # import-keepalived reports the image's auth_pass in an IPv6 instance as not carried over, though
-    # keepalived ignores it there ("VRRP version 3 does not support authentication").
-    Case("vips_ipv6", {VIPS: "2001:db8::10"}, importer_lost=("auth_pass = <hidden>",)),
-    Case("vips_ipv6_hex_range", {VIPS: "2001:db8::9-11"}, importer_lost=("auth_pass = <hidden>",)),
+    Case("vips_ipv6", {VIPS: "2001:db8::10"}),
+    Case("vips_ipv6_hex_range", {VIPS: "2001:db8::9-11"}),
     Case(
         "vips_ipv4_and_ipv6_groups",
         {VIPS: "192.0.2.100-101, 2001:db8::1A-1B", "OPENSHIFT_HA_VIP_GROUPS": "2"},
-        importer_lost=("auth_pass = <hidden>",),
     ),
     Case(
         "vips_ipv6_lower_case_range",

@@ -941,6 +941,15 @@ class _Converter:
             version, where = 3, ctx.native_ipv6 or where
         if version == 3:
             keys["version"], where_of["version"] = 3, where
+            if "auth_pass" in keys:
+                # "VRRP version 3 does not support authentication. Ignoring." (the ipfailover image writes
+                # its PASS password into IPv6 instances too)
+                keys.pop("auth_pass")
+                self.note(
+                    where_of.pop("auth_pass"),
+                    "authentication",
+                    "VRRPv3 has no authentication: keepalived ignores it, as here",
+                )
         value, advert_where = ctx.advert_int or (1, draft.where)
         if version == 2:
             rounded: float = max(1, math.floor(value + 0.5))
