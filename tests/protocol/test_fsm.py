@@ -176,7 +176,7 @@ def test_owner_startup_becomes_master_at_once() -> None:
     assert actions == [
         my_advert(255),
         StateChanged(State.INIT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
-        AddVips(VIPS),
+        AddVips(VIPS, routes=True),
         garp(5),
     ]
     assert state(r) is State.MASTER
@@ -217,7 +217,7 @@ def test_master_down_timer_fires_into_master_with_actions_in_order() -> None:
     assert actions == [
         my_advert(100),
         StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME),
-        AddVips(VIPS),
+        AddVips(VIPS, routes=True),
         garp(5),
     ]
     assert state(r) is State.MASTER
@@ -403,7 +403,7 @@ def test_master_higher_priority_advert_steps_down() -> None:
     actions = r.receive(4.0, rx(101, LOWER))
     assert actions == [
         StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 100, LOWER),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
     assert state(r) is State.BACKUP
     assert r.master_address == LOWER
@@ -415,7 +415,7 @@ def test_master_equal_priority_from_higher_address_steps_down() -> None:
     actions = r.receive(4.0, rx(100, HIGHER))
     assert actions == [
         StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 100, HIGHER),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
     assert r.deadline == 4.0 + 3.609375
 
@@ -453,7 +453,7 @@ def test_owner_processes_adverts_deviation() -> None:
     actions = r.receive(0.75, rx(255, HIGHER))
     assert actions == [
         StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 255, HIGHER),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
     assert r.deadline == 0.75 + 3 + 1 / 256
     assert r.receive(1.75, rx(255, HIGHER)) == []  # as a backup it follows the other owner
@@ -468,7 +468,7 @@ def test_shutdown_from_master_sends_priority_zero_and_removes_vips() -> None:
     actions = r.shutdown(5.0)
     assert actions == [
         my_advert(0),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
         StateChanged(State.MASTER, State.INIT, Reason.SHUTDOWN, 100, None),
     ]
     assert state(r) is State.INIT
@@ -604,7 +604,10 @@ def test_preempt_delay_is_ignored_without_preempt() -> None:
 def test_interface_down_in_master_goes_fault_without_advert() -> None:
     r = master(100, garp_master_refresh=3)
     actions = r.set_fault(5.0, Fault.INTERFACE, True)
-    assert actions == [StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None), RemoveVips(VIPS)]
+    assert actions == [
+        StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
+        RemoveVips(VIPS, routes=True),
+    ]
     assert state(r) is State.FAULT
     assert r.deadline is None
 
@@ -615,7 +618,7 @@ def test_check_failure_in_master_sends_priority_zero_and_removes_vips() -> None:
     assert actions == [
         StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
         my_advert(0),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
     assert r.deadline is None
 
@@ -624,7 +627,10 @@ def test_no_address_of_its_own_goes_fault_without_advert() -> None:
     """No source address left (§5.2.1): nothing to send a priority-0 advert from; the VIPs go."""
     r = master(100)
     actions = r.set_fault(5.0, Fault.NO_ADDRESS, True)
-    assert actions == [StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None), RemoveVips(VIPS)]
+    assert actions == [
+        StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
+        RemoveVips(VIPS, routes=True),
+    ]
 
 
 @pytest.mark.parametrize("fault", list(Fault))
@@ -658,7 +664,7 @@ def test_owner_clearing_the_last_fault_becomes_master_at_once() -> None:
     assert actions == [
         my_advert(255),
         StateChanged(State.FAULT, State.MASTER, Reason.ADDRESS_OWNER, 255, ME),
-        AddVips(VIPS),
+        AddVips(VIPS, routes=True),
         garp(5),
     ]
     assert r.deadline == 3.0
@@ -742,7 +748,7 @@ def test_set_priority_changes_the_advertised_priority() -> None:
     assert r.on_timer(4.609375) == [my_advert(50)]
     assert r.receive(4.75, rx(60, LOWER)) == [  # a 60 now outranks us
         StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 50, LOWER),
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
 
 
@@ -806,7 +812,7 @@ def test_excluded_vips_are_installed_and_announced_but_not_advertised() -> None:
     assert r.on_timer(r.deadline or 0) == [
         my_advert(100),  # VIP_ADDRS only: §5.3.9's list is the advertised one
         StateChanged(State.BACKUP, State.MASTER, Reason.MASTER_DOWN, 100, ME),
-        AddVips(everything),
+        AddVips(everything, routes=True),
         SendGarp(tuple(v.ip for v in everything), 5),
     ]
     now = r.deadline or 0
@@ -819,7 +825,7 @@ def test_excluded_vips_are_installed_and_announced_but_not_advertised() -> None:
     assert isinstance(dropped, Dropped) and dropped.reason is DropReason.ADDRESS_MISMATCH
     assert r.receive(7.6, rx(150)) == [
         StateChanged(State.MASTER, State.BACKUP, Reason.PREEMPTED, 100, HIGHER),
-        RemoveVips(everything),
+        RemoveVips(everything, routes=True),
     ]
 
 
@@ -1024,7 +1030,7 @@ def test_a_master_refused_its_vips_steps_aside_with_priority_zero_then_retries()
     assert r.vips_refused(t, refused) == [
         StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
         my_advert(0),  # a backup takes over after its Skew_Time
-        RemoveVips(VIPS),
+        RemoveVips(VIPS, routes=True),
     ]
     assert r.faults == {Fault.VIPS} and r.deadline == t + VIP_FAULT_RETRY
     assert r.on_timer(t + VIP_FAULT_RETRY - 0.001) == []

@@ -43,9 +43,9 @@ def test_the_master_advertises_a_count_of_zero_and_installs_nothing() -> None:
     payload = encode(advert)
     assert payload[3] == 0  # Count IP Addrs
     assert len(payload) == 8 + 8  # header and authentication data, no address
-    assert AddVips(()) in actions
+    assert AddVips((), routes=True) in actions
     assert SendGarp((), 5) in actions
-    assert RemoveVips(()) in r.shutdown(10.0)
+    assert RemoveVips((), routes=True) in r.shutdown(10.0)
 
 
 def test_a_zero_count_advert_is_accepted_by_a_router_without_addresses() -> None:

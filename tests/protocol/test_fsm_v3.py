@@ -343,7 +343,7 @@ def test_ipv6_router_becomes_master_and_announces_its_addresses() -> None:
     assert send.advert.addresses == tuple(v.ip for v in VIPS6)
     assert isinstance(changed, StateChanged)
     assert changed.master == ME6
-    assert add == AddVips(VIPS6, accept=True)
+    assert add == AddVips(VIPS6, accept=True, routes=True)
     # §6.4.2 (395): one unsolicited Neighbor Advertisement per address where IPv4 sends gratuitous ARP.
     assert announce == SendGarp(tuple(v.ip for v in VIPS6), 5)
 
@@ -377,7 +377,7 @@ def test_accept_mode_travels_with_the_addresses(priority: int, accept: bool, acc
     actions = r.start(0.0)
     if priority != 255:
         actions = r.on_timer(due(r))
-    assert [a for a in actions if isinstance(a, AddVips)] == [AddVips(VIPS, accept=accepts)]
+    assert [a for a in actions if isinstance(a, AddVips)] == [AddVips(VIPS, accept=accepts, routes=True)]
     assert r.vip_deleted(1.0, VIPS[0])[0] == AddVips(VIPS, accept=accepts)
     assert r.vips_missing(1.0, VIPS)[0] == AddVips(VIPS, accept=accepts)
 

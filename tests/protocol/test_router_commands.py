@@ -118,7 +118,7 @@ def test_failing_check_with_weight_0_puts_a_master_in_fault_and_recovery_restart
     assert actions == [
         StateChanged(State.MASTER, State.FAULT, Reason.FAULT, 100, None),
         SendAdvert(replace(advert_of(actions), priority=0)),
-        RemoveVips((A, B)),
+        RemoveVips((A, B), routes=True),
     ]
     assert r.faults == {Fault.CHECK} and r.deadline is None and r.priority == 100
     assert r.set_health(t + 1, True) == [StateChanged(State.FAULT, State.BACKUP, Reason.RECOVERED, 100, None)]

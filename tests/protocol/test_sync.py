@@ -109,7 +109,7 @@ def test_one_member_in_fault_takes_the_group_and_the_group_comes_back_together()
     assert g.states() == (State.MASTER, State.MASTER)
     g.call(10.0, "VI_1", g.r["VI_1"].set_fault(10.0, Fault.INTERFACE, True))
     assert g.states() == (State.FAULT, State.FAULT)
-    assert RemoveVips(g.r["VI_2"].config.installed) in g.log["VI_2"]
+    assert RemoveVips(g.r["VI_2"].config.installed, routes=True) in g.log["VI_2"]
     assert any(isinstance(a, SendAdvert) and a.advert.priority == 0 for a in g.log["VI_2"])
     # VI_2 gets a fault of its own, then VI_1 recovers: VI_1 stays held in FAULT by VI_2's.
     g.call(11.0, "VI_2", g.r["VI_2"].set_fault(11.0, Fault.CHECK, True))
@@ -132,7 +132,7 @@ def test_a_preempted_member_takes_the_other_masters_to_backup_without_a_priority
     forced = g.log["VI_2"][before:]
     assert changes(forced) == [(State.MASTER, State.BACKUP, Reason.SYNC_GROUP)]
     assert not any(isinstance(a, SendAdvert) for a in forced)
-    assert RemoveVips(g.r["VI_2"].config.installed) in forced
+    assert RemoveVips(g.r["VI_2"].config.installed, routes=True) in forced
 
 
 def test_without_a_group_a_router_becomes_master_alone() -> None:

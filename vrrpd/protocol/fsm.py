@@ -132,6 +132,9 @@ class AddVips:
 
     vips: tuple[IPInterface, ...]
     accept: bool = True
+    # True when this router becomes MASTER: the configured virtual routes and rules follow the addresses
+    # in (keepalived's order; a route may name a VIP as its source). Any other VIP change leaves them.
+    routes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,8 @@ class RemoveVips:
     """Remove the virtual addresses from the interface."""
 
     vips: tuple[IPInterface, ...]
+    # True when this router leaves MASTER: the virtual routes and rules go first, before the addresses.
+    routes: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +457,7 @@ class Router:
         if self.state is State.MASTER:
             # §6.4.3: "Send an ADVERTISEMENT with Priority = 0" so backups take over after Skew_Time.
             actions.append(self._advert(now, PRIORITY_STOP))
-            actions.append(RemoveVips(self.config.installed))
+            actions.append(RemoveVips(self.config.installed, routes=True))
         self._stop_timers()
         self._preempt_hold_until = None
         actions.append(self._transition(State.INIT, Reason.SHUTDOWN, master=None))
@@ -772,7 +777,7 @@ class Router:
             self._master_down_at = now + self.master_down_interval
             return [
                 self._transition(State.BACKUP, Reason.PREEMPTED, received.source),
-                RemoveVips(cfg.installed),
+                RemoveVips(cfg.installed, routes=True),
             ]
         # §6.4.3: "Otherwise: Discard ADVERTISEMENT". Deviation (keepalived default): answer with our own
         # advert at once, so a lower-priority router that believes itself master steps down now rather
@@ -854,7 +859,7 @@ class Router:
         self._master_down_at = now + self.master_down_interval
         return [
             self._transition(State.BACKUP, Reason.SYNC_GROUP, master=None),
-            RemoveVips(self.config.installed),
+            RemoveVips(self.config.installed, routes=True),
         ]
 
     def _startup(self, now: float, reason: Reason) -> list[Action]:
@@ -886,7 +891,7 @@ class Router:
             advert,
             self._transition(State.MASTER, reason, master=cfg.primary_address),
             # RFC 5798 §6.4.3: accept packets for the addresses only as their owner or with Accept_Mode.
-            AddVips(cfg.installed, accept=cfg.accepts),
+            AddVips(cfg.installed, accept=cfg.accepts, routes=True),
             SendGarp(cfg.garp_addresses, cfg.garp_master_repeat),
         ]
         self._adver_at = now + cfg.advert_int
@@ -903,7 +908,7 @@ class Router:
                 # keepalived: a master leaving for FAULT sends priority 0 so a backup takes over after
                 # Skew_Time instead of Master_Down_Interval. Pointless when the interface itself is down.
                 actions.append(self._advert(now, PRIORITY_STOP))
-            actions.append(RemoveVips(self.config.installed))
+            actions.append(RemoveVips(self.config.installed, routes=True))
         self._stop_timers()
         self._preempt_hold_until = None
         actions.insert(0, self._transition(State.FAULT, Reason.FAULT, master=None))

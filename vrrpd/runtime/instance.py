@@ -125,18 +125,6 @@ def router_config(
 
 
 @dataclass(frozen=True, slots=True)
-class _Routes:
-    """Install (`up`) or remove the configured virtual routes and rules.
-
-    Queued by `_feed` right after the AddVips of a transition to MASTER and right before the RemoveVips of
-    one out of it (keepalived's order: a route may name a VIP as its source, so it follows the addresses
-    in and precedes them out).
-    """
-
-    up: bool
-
-
-@dataclass(frozen=True, slots=True)
 class _PendingAdvert:
     """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
 
@@ -144,7 +132,7 @@ class _PendingAdvert:
     destinations: tuple[IPAddress, ...]
 
 
-_Step = fsm.Action | _PendingAdvert | _Routes
+_Step = fsm.Action | _PendingAdvert
 _Work = tuple[list[_Step], "asyncio.Future[None] | None"]
 
 
@@ -408,8 +396,6 @@ class Instance:
                 # worker queue: the other routers' timers wait for it (the FSM puts it first for that
                 # reason). Only when no earlier advert is still queued, so adverts keep their order.
                 steps = self._send_now(actions[0].advert) + steps[1:]
-            if self.config.virtual_routes or self.config.virtual_rules:
-                steps = _with_routes(steps)
             if steps:
                 self._adverts_queued += sum(isinstance(a, fsm.SendAdvert | _PendingAdvert) for a in steps)
                 self._queue.put_nowait((steps, None))
@@ -554,9 +540,11 @@ class Instance:
             case _PendingAdvert(advert=advert, destinations=destinations):
                 self._adverts_queued -= 1
                 await self._send_advert(advert, destinations)
-            case fsm.AddVips(vips=vips, accept=accept):
+            case fsm.AddVips(vips=vips, accept=accept, routes=routes):
                 failed = await self._each(vips, self.transport.add_vips, _ADD_OK)
                 self._held.update(v for v in vips if v not in failed)
+                if routes:
+                    await self._routes(True)  # after the addresses: a route may name a VIP as its source
                 if not accept:
                     await self._accept_filter()
                 if failed:
@@ -567,7 +555,9 @@ class Instance:
                         self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
                 elif all(v in self._held for v in self.config.vips):
                     self._feed(self.router.vips_installed(self._loop.time()))
-            case fsm.RemoveVips(vips=vips):
+            case fsm.RemoveVips(vips=vips, routes=routes):
+                if routes:
+                    await self._routes(False)  # before the addresses they may depend on
                 # Also whatever we still hold that is no longer configured (a reload shrank the list).
                 stale = [v for v in self._held if v not in self.config.vips]
                 targets = tuple(dict.fromkeys([*vips, *stale]))
@@ -575,8 +565,6 @@ class Instance:
                 self._held.difference_update(targets)
                 if self._filtering:
                     await self._accept_filter()
-            case _Routes(up=up):
-                await self._routes(up)
             case fsm.SendGarp(addresses=addresses, count=count):
                 # One round over every VIP, then the repeats (keepalived's order): the last of many
                 # VIPs is announced after N frames, not N * count. A VIP whose send failed is skipped.
@@ -732,24 +720,6 @@ class Instance:
         )
         state = "STOP" if change.new is fsm.State.INIT else change.new.value
         self._notify(self.name, state, change.priority)
-
-
-def _with_routes(steps: list[_Step]) -> list[_Step]:
-    """`steps` with the virtual routes going up after the VIPs when they make this router MASTER, and down
-    before the VIPs when they take it out of MASTER; any other VIP change (a reload, a VIP restored)
-    leaves the routes alone."""
-    change = next((s for s in steps if isinstance(s, fsm.StateChanged)), None)
-    if change is None or (change.old is fsm.State.MASTER) == (change.new is fsm.State.MASTER):
-        return steps
-    up = change.new is fsm.State.MASTER
-    out: list[_Step] = []
-    for step in steps:
-        if not up and isinstance(step, fsm.RemoveVips):
-            out.append(_Routes(up=False))
-        out.append(step)
-        if up and isinstance(step, fsm.AddVips):
-            out.append(_Routes(up=True))
-    return out
 
 
 class _DropLog:
