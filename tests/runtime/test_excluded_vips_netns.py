@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.daemons import toml_value, wait_for
-from tests.support.keepalived import Cluster, missing_tools
+from tests.support.keepalived import Cluster, two_node_cluster
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
 
@@ -27,14 +27,8 @@ ALL = {a.split("/")[0] for a in [VIP, *EXCLUDED]}
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2, prefix="vex"), sorted(ALL))
-    try:
+    with two_node_cluster(vrrp_lab, sorted(ALL), prefix="vex") as c:
         yield c
-    finally:
-        c.close()
 
 
 def vrrpd_text(lab: Lab, node: str, priority: int) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import toml_value, wait_for
-from tests.support.keepalived import Cluster, missing_tools, packet_complaints
+from tests.support.keepalived import Cluster, packet_complaints, two_node_cluster
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
 
@@ -47,14 +47,8 @@ RULES: list[tuple[str, dict[str, Any]]] = [
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2), [VIP])
-    try:
+    with two_node_cluster(vrrp_lab, [VIP]) as c:
         yield c
-    finally:
-        c.close()
 
 
 def vrrpd_text(lab: Lab, node: str, keys: dict[str, Any], tables: dict[str, list[dict[str, Any]]]) -> str:

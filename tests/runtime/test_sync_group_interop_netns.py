@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemons import wait_for
-from tests.support.keepalived import Cluster, missing_tools, packet_complaints
+from tests.support.keepalived import Cluster, packet_complaints, two_node_cluster
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
 
@@ -26,14 +26,8 @@ VIP1, VIP2 = "192.0.2.101", "192.0.2.102"
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2), [VIP1, VIP2])
-    try:
+    with two_node_cluster(vrrp_lab, [VIP1, VIP2]) as c:
         yield c
-    finally:
-        c.close()
 
 
 def program(path: Path, body: str) -> Path:

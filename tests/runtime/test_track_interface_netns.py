@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.keepalived import Cluster, missing_tools, packet_complaints
+from tests.support.keepalived import Cluster, packet_complaints, two_node_cluster
 from vrrpd.testing.plugin import LabFactory
 
 pytestmark = [pytest.mark.netns, pytest.mark.interop]
@@ -22,14 +22,8 @@ VIP = "192.0.2.100"
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2), [VIP])
-    try:
+    with two_node_cluster(vrrp_lab, [VIP]) as c:
         yield c
-    finally:
-        c.close()
 
 
 KEEPALIVED = """global_defs {

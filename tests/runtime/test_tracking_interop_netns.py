@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.keepalived import Cluster, missing_tools
+from tests.support.keepalived import Cluster, two_node_cluster
 from vrrpd.compat.keepalived.importer import convert
 from vrrpd.testing.plugin import LabFactory
 
@@ -51,14 +51,8 @@ vrrp_instance VI_T {
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"interop needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2), [VIP])
-    try:
+    with two_node_cluster(vrrp_lab, [VIP]) as c:
         yield c
-    finally:
-        c.close()
 
 
 @pytest.mark.netns

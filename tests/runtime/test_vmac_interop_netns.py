@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import toml_value, wait_for
-from tests.support.keepalived import Cluster, missing_tools, packet_complaints, pcap_capture, stop
+from tests.support.keepalived import (
+    Cluster,
+    packet_complaints,
+    pcap_capture,
+    stop,
+    two_node_cluster,
+)
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
 
@@ -32,16 +38,13 @@ VMAC_IF = f"vrrp.{VRID}"
 
 @pytest.fixture
 def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
-    missing = missing_tools()
-    if missing:
-        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
-    c = Cluster(vrrp_lab(nodes=2), [VIP])
-    try:
-        yield c
-    finally:
-        c.close()
-        for node in c.lab.nodes:  # a killed daemon would leave its macvlan behind
-            c.lab.run(node, ["ip", "link", "del", VMAC_IF], check=False)
+    with two_node_cluster(vrrp_lab, [VIP]) as c:
+        try:
+            yield c
+        finally:
+            c.close()  # the daemons stop first (closing again on the way out is harmless)
+            for node in c.lab.nodes:  # a killed daemon would leave its macvlan behind
+                c.lab.run(node, ["ip", "link", "del", VMAC_IF], check=False)
 
 
 def vrrpd_text(lab: Lab, node: str, **extra: Any) -> str:

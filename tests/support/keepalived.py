@@ -16,11 +16,13 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.daemons import toml_value, wait_for
 from vrrpd.testing.lab import Lab, LabError, Process
@@ -459,3 +461,17 @@ def field_names(tree: Any, prefix: str = "") -> set[str]:
 def tshark_verbose(path: Path, frame: int) -> str:
     """tshark's full text dissection (``-V``) of one frame, for failure messages."""
     return _tshark(path, "-V", "-Y", f"frame.number == {frame}")
+
+
+@contextlib.contextmanager
+def two_node_cluster(vrrp_lab: Callable[..., Lab], vips: Sequence[str], **lab_keys: Any) -> Iterator[Cluster]:
+    """A two-node `Cluster` for a keepalived-against-vrrpd test, closed however the test ends; skips with
+    the install hint when keepalived or a capture tool is missing (CI then fails the skip)."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (scripts/install-system-deps installs them)")
+    cluster = Cluster(vrrp_lab(nodes=2, **lab_keys), list(vips))
+    try:
+        yield cluster
+    finally:
+        cluster.close()
