@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from pathlib import Path
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple, TypeVar
 
 import msgspec
 from msgspec import Meta, Struct
@@ -434,18 +434,28 @@ class TrackScript(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     reverse: Annotated[bool, Meta(description="true or false")] | None = None
 
 
+_T = TypeVar("_T", bound=Struct)
+
+
+def _name_or_table(cls: type[_T], allowed: str) -> Callable[[object], _T]:
+    """A parser for a tracked-object entry: a bare name, or a table of ``cls``'s keys (keepalived's
+    ``name weight N [reverse]`` line)."""
+
+    def parse(value: object) -> _T:
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            raise InvalidValue(f"must be {allowed}")
+        try:
+            return msgspec.convert(value, cls)
+        except msgspec.ValidationError as exc:
+            raise InvalidValue(f"{exc}; must be {allowed}") from None
+
+    return parse
+
+
 _TRACK = 'a [[vrrp_script]] name, or a table { name = "...", weight = N, reverse = true|false }'
-
-
-def _parse_track(value: object) -> TrackScript:
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, dict):
-        raise InvalidValue(f"must be {_TRACK}")
-    try:
-        return msgspec.convert(value, TrackScript)
-    except msgspec.ValidationError as exc:
-        raise InvalidValue(f"{exc}; must be {_TRACK}") from None
+_parse_track = _name_or_table(TrackScript, _TRACK)
 
 
 class TrackInterface(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -459,17 +469,7 @@ class TrackInterface(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 
 
 _TRACK_IF = 'an interface name, or a table { name = "...", weight = N, reverse = true|false }'
-
-
-def _parse_track_interface(value: object) -> TrackInterface:
-    if isinstance(value, str):
-        value = {"name": value}
-    if not isinstance(value, dict):
-        raise InvalidValue(f"must be {_TRACK_IF}")
-    try:
-        return msgspec.convert(value, TrackInterface)
-    except msgspec.ValidationError as exc:
-        raise InvalidValue(f"{exc}; must be {_TRACK_IF}") from None
+_parse_track_interface = _name_or_table(TrackInterface, _TRACK_IF)
 
 
 class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
