@@ -41,6 +41,23 @@ def garp_frame(mac: bytes, vip: IPv4Address) -> bytes:
     return (eth + arp).ljust(MIN_FRAME, b"\x00")
 
 
+def open_send_only(ifname: str) -> socket.socket:
+    """A non-blocking AF_PACKET socket bound to `ifname` for writing whole frames.
+
+    Protocol 0: the socket is never registered for receive, so traffic on the interface does not pile
+    up in a buffer nobody reads (keepalived opens ETH_P_RARP for the same reason). Raises OSError
+    (EPERM without CAP_NET_RAW, ENODEV).
+    """
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        sock.setblocking(False)
+        sock.bind((ifname, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class GarpSender:
     """Send-only AF_PACKET socket bound to one interface."""
 
@@ -54,16 +71,7 @@ class GarpSender:
     def open(cls, ifname: str, ifindex: int, mac: str) -> GarpSender:
         """Raises OSError (EPERM without CAP_NET_RAW, ENODEV) or ValueError for a bad MAC."""
         raw_mac = parse_mac(mac)
-        # Protocol 0: the socket is never registered for receive, so ARP traffic on the interface
-        # does not pile up in a buffer nobody reads (keepalived opens ETH_P_RARP for the same reason).
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        try:
-            sock.setblocking(False)
-            sock.bind((ifname, 0))
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock, ifname, ifindex, raw_mac)
+        return cls(open_send_only(ifname), ifname, ifindex, raw_mac)
 
     def send(self, vip: IPv4Address, count: int = 1) -> None:
         """Write `count` gratuitous ARPs for `vip` now.

@@ -24,7 +24,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Final
 
-from vrrpd.kernel.garp import parse_mac
+from vrrpd.kernel.garp import open_send_only, parse_mac
 from vrrpd.protocol.packet import internet_checksum
 
 ETH_P_IPV6: Final = 0x86DD
@@ -78,15 +78,7 @@ class NaSender:
     def open(cls, ifname: str, ifindex: int, mac: str) -> NaSender:
         """Raises OSError (EPERM without CAP_NET_RAW, ENODEV) or ValueError for a bad MAC."""
         raw_mac = parse_mac(mac)
-        # Protocol 0: never registered for receive, so IPv6 traffic does not queue up unread (as garp.py).
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        try:
-            sock.setblocking(False)
-            sock.bind((ifname, 0))
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock, ifname, ifindex, raw_mac)
+        return cls(open_send_only(ifname), ifname, ifindex, raw_mac)
 
     def send(self, vip: IPv6Address, count: int = 1, router: bool | None = None) -> None:
         """Write `count` unsolicited NAs for `vip` now; `router` None reads the interface's forwarding.
