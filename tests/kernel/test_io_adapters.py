@@ -7,10 +7,8 @@ per namespace, printing JSON lines; every read here is bounded by a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import selectors
 import shutil
 import struct
 import subprocess
@@ -25,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.scenario import STEP, Helper
 from vrrpd.testing.lab import seal_namespace
 
 pytestmark = pytest.mark.netns
@@ -33,7 +32,6 @@ HELPER = Path(__file__).with_name("_io_helper.py")
 A_ADDR, B_ADDR = "192.0.2.1", "192.0.2.2"
 VIP = "192.0.2.100"
 PAYLOAD = "2101640100010000c0000264"  # VRRP-looking: v2 advert, VRID 1, prio 100, 1 VIP
-STEP = 5.0  # upper bound for any single wait
 
 
 def _ip(*args: str) -> None:
@@ -72,44 +70,6 @@ def lan() -> Iterator[Lan]:
     finally:
         for ns in created:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, timeout=10)
-
-
-class Helper:
-    """One running `_io_helper.py` scenario; read its JSON lines with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self._sel = selectors.DefaultSelector()
-        assert proc.stdout is not None
-        self._sel.register(proc.stdout, selectors.EVENT_READ)
-
-    def line(self, timeout: float = STEP) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        if not self._sel.select(timeout):
-            raise AssertionError(f"helper silent for {timeout}s")
-        text = self.proc.stdout.readline()
-        if not text:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"helper exited early: {err}")
-        result: dict[str, Any] = json.loads(text)
-        return result
-
-    def until(self, pred: Any, timeout: float = STEP) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        for _ in range(50):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            msg = self.line(left)
-            if pred(msg):
-                return msg
-        raise AssertionError("expected helper output did not arrive")
-
-    def close(self) -> None:
-        self._sel.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate(timeout=STEP)
 
 
 @contextmanager

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.scenario import STEP, Helper
 from vrrpd.protocol.packet import internet_checksum
 from vrrpd.testing.lab import Lab
 from vrrpd.testing.plugin import LabFactory
@@ -32,39 +32,6 @@ ROOT = str(Path(__file__).resolve().parents[2])
 # A VRRPv3 advert with a zero checksum: VRID 52, priority 100, 1 s (100 cs), one address.
 PAYLOAD = "3134640100640000" + IPv6Address("2001:db8::100").packed.hex()
 VIP = "2001:db8::100"
-STEP = 5.0
-
-
-class Helper:
-    """One running helper scenario; JSON lines are read with a deadline."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self.proc = proc
-        self._sel = selectors.DefaultSelector()
-        assert proc.stdout is not None
-        self._sel.register(proc.stdout, selectors.EVENT_READ)
-
-    def line(self, timeout: float = STEP) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        if not self._sel.select(timeout):
-            raise AssertionError(f"helper silent for {timeout}s")
-        text = self.proc.stdout.readline()
-        if not text:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"helper exited early: {err}")
-        result: dict[str, Any] = json.loads(text)
-        return result
-
-    def tell(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-
-    def close(self) -> None:
-        self._sel.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate(timeout=STEP)
 
 
 @contextmanager
