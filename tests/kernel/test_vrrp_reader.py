@@ -381,6 +381,7 @@ def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, d
     iface._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
     iface._admission = SenderAdmission()
     iface._decoder = DecodeCache()
+    iface._routine = {}
     return iface, fakes
 
 
@@ -427,3 +428,45 @@ def test_interface_counts_a_receive_error(pair: Pair) -> None:
     iface, _ = _interface(pair)
     iface._recv_error(OSError(100, "Network is down"))
     assert iface.drops["recv_error"] == 1
+
+
+class RoutineInstance(FakeInstance):
+    """Takes every advert without actions (`receive` True); `repeat` as told."""
+
+    def __init__(self, take_repeats: bool = True) -> None:
+        super().__init__()
+        self.take_repeats = take_repeats
+        self.repeats: list[tuple[Received, float]] = []
+
+    def receive(self, received: Received, now: float | None = None) -> bool:  # type: ignore[override]
+        super().receive(received, now)
+        return True
+
+    def repeat(self, received: Received, now: float) -> bool:
+        if self.take_repeats:
+            self.repeats.append((received, now))
+        return self.take_repeats
+
+
+def test_a_routine_repeat_skips_admission_and_decoding(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    iface, _ = _interface(pair)
+    inst = RoutineInstance()
+    iface.instances = {51: inst}  # type: ignore[dict-item]
+    decoded: list[bytes] = []
+    real = iface._decoder.decode
+
+    def decode(datagram: bytes, vrids: Any) -> Any:
+        decoded.append(datagram)
+        return real(datagram, vrids)
+
+    monkeypatch.setattr(iface._decoder, "decode", decode)
+    for ident in range(1, 4):
+        iface.datagram(_datagram(ident=ident), float(ident))
+    assert len(inst.received) == 1 and len(decoded) == 1
+    assert inst.repeats == [(inst.received[0], 2.0), (inst.received[0], 3.0)]
+    # Other bytes (another sender) take the full path; so does a repeat the instance refuses.
+    iface.datagram(_datagram(src="192.0.2.13", ident=4), 4.0)
+    assert len(inst.received) == 2
+    inst.take_repeats = False
+    iface.datagram(_datagram(ident=5), 5.0)
+    assert len(inst.received) == 3 and inst.times[-1] == 5.0

@@ -1,15 +1,18 @@
-"""The receive fast path gives exactly what the full path gives.
+"""The receive fast paths give exactly what the full path gives.
 
-The fast path is two memos: `packet.DecodeCache` hands back the `Received` of an earlier datagram with the
-same `decode_key` (the steady state: a master repeats its advert, only the IP Identification changes), and
-`fsm.Router.receive` skips the §7.1 checks when it is handed the very object it last accepted under the
-same configuration object. Here two routers are driven side by side through random programs — adverts
-from several senders, right and wrong (VRID, authentication, interval, VIP list, priority 0 and 255), each
-datagram with a fresh Identification, interleaved with timer expiries, priority changes, reconfigurations
-(authentication, VIP list, preemption), faults, shutdowns and restarts: one router always decodes afresh,
-the other takes the fast path. Actions, state, deadline, master and the counters `vrrpd.runtime.instance`
-keeps
-must be identical after every step.
+The decode fast path is two memos: `packet.DecodeCache` hands back the `Received` of an earlier datagram
+with the same `decode_key` (the steady state: a master repeats its advert, only the IP Identification
+changes), and `fsm.Router.receive` skips the §7.1 checks when it is handed the very object it last
+accepted under the same configuration object. The routine-repeat path goes further, as
+`vrrpd.runtime.interface` does: a datagram whose `decode_key` equals that of an advert the router took
+without any action is not decoded at all, and `fsm.Router.repeat` either applies the §6.4.2 reset or
+says it does not apply (then the datagram takes the decode fast path). Here three routers are driven side
+by side through random programs — adverts from several senders, right and wrong (VRID, authentication,
+interval, VIP list, priority 0 and 255), each datagram with a fresh Identification, interleaved with timer
+expiries, priority changes, reconfigurations (authentication, VIP list, preemption), faults, shutdowns and
+restarts: one router always decodes afresh, one takes the decode fast path, one the repeat path. Actions,
+state, deadline, master and the counters `vrrpd.runtime.instance` keeps must be identical after every
+step.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from vrrpd.protocol.packet import (
     DropReason,
     Received,
     decode_ipv4,
+    decode_key,
     encode,
     internet_checksum,
     pad_password,
@@ -96,6 +100,8 @@ class Side:
     router: fsm.Router
     interface_drops: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     counters: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    routine: dict[bytes, Received] = dataclasses.field(default_factory=dict)  # the repeat path's memo
+    repeats: int = 0  # adverts the repeat path took
 
     def deliver(self, now: float, decoded: Received | DropReason) -> list[fsm.Action]:
         if isinstance(decoded, DropReason):
@@ -115,6 +121,21 @@ class Side:
                 self.counters["transitions"] += 1
             elif isinstance(a, fsm.SendAdvert):
                 self.counters["adverts_sent"] += 1
+        return actions
+
+    def deliver_bytes(self, now: float, data: bytes, cache: DecodeCache) -> list[fsm.Action]:
+        """`vrrpd.runtime.interface.Interface.datagram`'s order: the routine repeat, else decode and
+        deliver, remembering an advert taken without actions."""
+        key = decode_key(data)
+        routine = self.routine.get(key)
+        if routine is not None and self.router.repeat(now, routine) is not None:
+            self.counters["adverts_received"] += 1
+            self.repeats += 1
+            return []
+        decoded = cache.decode(data, {VRID})
+        actions = self.deliver(now, decoded)
+        if isinstance(decoded, Received) and decoded.advert.vrid == VRID and not actions:
+            self.routine[key] = decoded
         return actions
 
     def view(self) -> tuple[object, ...]:
@@ -144,11 +165,11 @@ def test_fast_path_and_full_path_agree(
         )
         return Side(fsm.Router(cfg))
 
-    full, fast = make(), make()
-    cache = DecodeCache()
+    full, fast, rep = make(), make(), make()
+    cache, rep_cache = DecodeCache(), DecodeCache()
     now = 0.0
     last: bytes | None = None
-    for side in (full, fast):
+    for side in (full, fast, rep):
         side.tally(side.router.start(now))
     for op, arg in program:
         if op in ("rx", "rx-again"):
@@ -163,6 +184,7 @@ def test_fast_path_and_full_path_agree(
             last = data
             a = full.deliver(now, decode_ipv4(data))
             b = fast.deliver(now, cache.decode(data, {VRID}))
+            c = rep.deliver_bytes(now, data, rep_cache)
         elif op == "advance":
             assert isinstance(arg, float)
             now += arg
@@ -172,31 +194,39 @@ def test_fast_path_and_full_path_agree(
             now = max(now, deadline if deadline is not None else now)
             a = full.tally(full.router.on_timer(now))
             b = fast.tally(fast.router.on_timer(now))
+            c = rep.tally(rep.router.on_timer(now))
         elif op == "priority":
             assert isinstance(arg, int)
             a = full.tally(full.router.set_priority(now, arg))
             b = fast.tally(fast.router.set_priority(now, arg))
+            c = rep.tally(rep.router.set_priority(now, arg))
         elif op == "auth":
             a = _reconfigure(full, now, auth_pass=arg)
             b = _reconfigure(fast, now, auth_pass=arg)
+            c = _reconfigure(rep, now, auth_pass=arg)
         elif op == "vips":
             a = _reconfigure(full, now, vips=arg)
             b = _reconfigure(fast, now, vips=arg)
+            c = _reconfigure(rep, now, vips=arg)
         elif op == "preempt":
             a = _reconfigure(full, now, preempt=arg)
             b = _reconfigure(fast, now, preempt=arg)
+            c = _reconfigure(rep, now, preempt=arg)
         elif op == "fault":
             assert isinstance(arg, bool)
             a = full.tally(full.router.set_fault(now, fsm.Fault.CHECK, arg))
             b = fast.tally(fast.router.set_fault(now, fsm.Fault.CHECK, arg))
+            c = rep.tally(rep.router.set_fault(now, fsm.Fault.CHECK, arg))
         else:  # restart
             a = full.tally(full.router.shutdown(now))
             b = fast.tally(fast.router.shutdown(now))
-            assert a == b
+            c = rep.tally(rep.router.shutdown(now))
+            assert a == b == c
             a = full.tally(full.router.start(now))
             b = fast.tally(fast.router.start(now))
-        assert a == b, op
-        assert full.view() == fast.view(), op
+            c = rep.tally(rep.router.start(now))
+        assert a == b == c, op
+        assert full.view() == fast.view() == rep.view(), op
 
 
 def test_the_steady_state_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +257,54 @@ def test_the_steady_state_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -
     assert isinstance(decoded[0], Received)
     r.receive(6.0, decoded[0])
     assert checks == 2
+
+
+def _backup_hearing(adv: Advertisement, **config: object) -> tuple[fsm.Router, Received]:
+    r = fsm.Router(fsm.RouterConfig(vrid=VRID, priority=100, primary_address=ME, vips=VIPS_A, **config))  # type: ignore[arg-type]
+    r.start(0.0)
+    received = decode_ipv4(datagram(adv, SENDERS[1], 1))
+    assert isinstance(received, Received)
+    assert r.receive(1.0, received) == []
+    return r, received
+
+
+def test_a_routine_repeat_only_moves_the_master_down_timer() -> None:
+    """Virtual time: each repeat at `now` sets Master_Down to now + Master_Down_Interval, as `receive`."""
+    r, received = _backup_hearing(Advertisement(vrid=VRID, priority=150, addresses=(VIPS_A[0].ip,)))
+    for now in (2.0, 3.0, 3.5, 7.25):
+        assert r.repeat(now, received) == []
+        assert r.deadline == now + r.master_down_interval
+        assert r.state is fsm.State.BACKUP and r.master_address == SENDERS[1]
+    # Silence: the timer fires at the last repeat + Master_Down_Interval, not before.
+    assert r.on_timer(7.25 + r.master_down_interval - 0.001) == []
+    assert isinstance(r.on_timer(7.25 + r.master_down_interval)[0], fsm.SendAdvert)
+    assert r.state is fsm.State.MASTER
+
+
+def test_the_steady_state_takes_the_repeat_path() -> None:
+    """Through the interface's order (`Side.deliver_bytes`): the first advert decoded, its repeats not."""
+    side = Side(fsm.Router(fsm.RouterConfig(vrid=VRID, priority=100, primary_address=ME, vips=VIPS_A)))
+    side.router.start(0.0)
+    adv = Advertisement(vrid=VRID, priority=150, addresses=(VIPS_A[0].ip,))
+    cache = DecodeCache()
+    for ident in range(1, 6):
+        assert side.deliver_bytes(float(ident), datagram(adv, SENDERS[1], ident), cache) == []
+        assert side.router.deadline == ident + side.router.master_down_interval
+    assert side.repeats == 4 and side.counters["adverts_received"] == 5
+
+
+@pytest.mark.parametrize("case", ["other-object", "reconfigured", "priority-0", "preempt-lower", "master"])
+def test_a_repeat_that_is_not_routine_is_refused_untouched(case: str) -> None:
+    priority = 0 if case == "priority-0" else 50 if case == "preempt-lower" else 150
+    adv = Advertisement(vrid=VRID, priority=priority, addresses=(VIPS_A[0].ip,))
+    r, received = _backup_hearing(adv)
+    if case == "other-object":
+        received = dataclasses.replace(received)  # equal, but not the object the router accepted
+    elif case == "reconfigured":
+        r.config = dataclasses.replace(r.config)
+    elif case == "master":
+        r.on_timer(100.0)
+        assert r.state is fsm.State.MASTER
+    before = (r.state, r.deadline, r.master_address)
+    assert r.repeat(2.0, received) is None
+    assert (r.state, r.deadline, r.master_address) == before

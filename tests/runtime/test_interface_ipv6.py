@@ -84,6 +84,7 @@ def _interface(vrids: tuple[int, ...] = (52,)) -> tuple[Interface, dict[int, Fak
     iface._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
     iface._admission = SenderAdmission()
     iface._decoder = DecodeCache()
+    iface._routine = {}
     return iface, fakes
 
 

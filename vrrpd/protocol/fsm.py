@@ -706,6 +706,32 @@ class Router:
         notice = accepted[2]
         return actions if notice is None else [notice, *actions]
 
+    def repeat(self, now: float, received: Received) -> list[Action] | None:
+        """`received`, the advert this router last accepted, arrived again (a routine repeat): the same
+        as `receive(now, received)` when that would only move the Master_Down_Timer on, else None and
+        nothing changes — the caller then takes the full path (`receive`).
+
+        The steady state of a backup is its master repeating one advert every interval; a caller that
+        recognises the repeat on its bytes (`vrrpd.runtime.interface`) skips decoding, admission and the
+        §7.1 checks, and here only the §6.4.2 reset below runs. Whatever could make the outcome differ
+        (another state, a new configuration object, a v3 address-list notice, priority 0, a lower
+        priority we would preempt) returns None.
+        """
+        accepted = self._accepted
+        if (
+            accepted is None
+            or accepted[0] is not received
+            or accepted[1] is not self.config
+            or accepted[2] is not None
+            or self.state is not State.BACKUP
+        ):
+            return None
+        priority = received.advert.priority
+        if priority == PRIORITY_STOP or (priority < self.priority and self.config.preempt):
+            return None
+        # §6.4.2 "Reset the Master_Down_Timer to Master_Down_Interval" — the same branch as `receive`.
+        return self._backup_receive(now, received)
+
     def _follows(self, received: Received) -> bool:
         """keepalived skip_check_adv_addr: a backup receiving from the master it already follows."""
         return (

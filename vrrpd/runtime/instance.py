@@ -254,9 +254,13 @@ class Instance:
 
     # -- inputs ------------------------------------------------------------------------------------------
 
-    def receive(self, received: Received, now: float | None = None) -> None:
-        """An advertisement for our VRID arrived on our interface; `now` is when it was read (the
-        reader's wake-up, `loop.time()` clock), the current time if omitted."""
+    def receive(self, received: Received, now: float | None = None) -> bool:
+        """An advertisement for our VRID arrived on our interface; `now` is when it arrived (the kernel's
+        timestamp or the reader's wake-up, `loop.time()` clock), the current time if omitted.
+
+        True when the router took it without any action (the steady state): a repeat of the same bytes
+        may then be handed to `repeat` instead.
+        """
         self.counters.adverts_received += 1
         if now is None:
             now = self._loop.time()
@@ -268,6 +272,21 @@ class Instance:
             # for the operator: the detector hears it as the v2 drop it would have been.
             drop = next((a.reason for a in actions if isinstance(a, fsm.Dropped | fsm.Misconfigured)), None)
         self._conflict_events(self.conflicts.observe(now, received, drop))
+        return not actions
+
+    def repeat(self, received: Received, now: float) -> bool:
+        """`received` (handed to `receive` before, which returned True) arrived again, byte for byte.
+
+        The routine case (`fsm.Router.repeat`: a backup hearing its master) costs the timer reset, the
+        counter and the conflict detector's run; False when it is not routine, and then nothing was done
+        and the caller must call `receive`.
+        """
+        if self.sync is not None or self.router.repeat(now, received) is None:
+            return False
+        self.counters.adverts_received += 1
+        self._conflict_events(self.conflicts.observe(now, received, None))
+        self._rearm()  # `_feed([])`: no state change is possible here, and no sync group
+        return True
 
     def link_changed(self, up: bool) -> None:
         """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""

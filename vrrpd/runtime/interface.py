@@ -34,13 +34,14 @@ from vrrpd.kernel.netlink import LinkInfo, Netlink
 from vrrpd.kernel.vrrp_socket import VrrpSocket
 from vrrpd.kernel.vrrp_socket6 import Vrrp6Socket
 from vrrpd.protocol.admission import SenderAdmission
-from vrrpd.protocol.packet import DecodeCache, DropReason
+from vrrpd.protocol.packet import DecodeCache, DropReason, Received, decode_key
 from vrrpd.runtime.instance import Instance
 
 _Vip = TypeVar("_Vip", bound=IPv4Interface | IPv6Interface)
 
 
 _IPV6_HEADER = 40
+_IPV6_FIRST = b"\x60"  # the first byte of the header the IPv6 socket rebuilds (version 6, class 0)
 
 
 class StartupError(Exception):
@@ -70,6 +71,8 @@ class Interface:
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
         self._admission = SenderAdmission()
         self._decoder = DecodeCache()
+        # The routine repeats' bytes (IPv4: `decode_key`; IPv6: the rebuilt datagram) → who took them.
+        self._routine: dict[bytes, tuple[Instance, Received]] = {}
         self._reader_loop: asyncio.AbstractEventLoop | None = None  # while receive_loop runs
 
     @property
@@ -205,6 +208,14 @@ class Interface:
         """
         if now is None:
             now = time.monotonic()
+        # A routine repeat: the bytes (all that decoding reads) of an advert its instance took without
+        # any action. Only its arrival is news (`Instance.repeat`); admission, decoding and the §7.1
+        # checks are skipped — a flood replaying it costs less here than admission would, and changes
+        # nothing the real master's adverts do not.
+        key = datagram if datagram[:1] == _IPV6_FIRST else decode_key(datagram)
+        routine = self._routine.get(key)
+        if routine is not None and routine[0].repeat(routine[1], now):
+            return
         if not self._admission.admit(SenderAdmission.key(datagram), now):
             self._drop("rate_limited")  # a flooding sender: counted, never decoded
             return
@@ -228,7 +239,12 @@ class Interface:
         if instance is None:
             self._drop(DropReason.UNKNOWN_VRID.value, vrid=received.advert.vrid, source=str(received.source))
             return
-        instance.receive(received, now)
+        if instance.receive(received, now):
+            # Remembered for its repeats; bounded like the decode cache (a stale entry is harmless: the
+            # router only takes a repeat of the advert it last accepted).
+            if len(self._routine) >= 2 * len(self.instances) + 16:
+                self._routine.clear()
+            self._routine[key] = (instance, received)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1
