@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import socket
+import time
+import types
 from collections.abc import Iterator
 from ipaddress import IPv4Address
 from typing import Any
@@ -22,6 +24,7 @@ from vrrpd import logs
 from vrrpd.kernel import vrrp_socket
 from vrrpd.kernel.vrrp_socket import DRAIN_LIMIT, VrrpSocket
 from vrrpd.protocol.admission import SenderAdmission
+from vrrpd.protocol.fsm import State
 from vrrpd.protocol.packet import DecodeCache, Received
 from vrrpd.runtime.interface import Interface
 
@@ -361,6 +364,9 @@ def test_a_receive_error_in_a_linger_read_pauses_then_the_reader_returns(
 
 
 class FakeInstance:
+    # A master's interface reads each datagram as it comes (`Interface._update_mode`).
+    router = types.SimpleNamespace(state=State.MASTER)
+
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.times: list[float | None] = []
@@ -470,3 +476,116 @@ def test_a_routine_repeat_skips_admission_and_decoding(pair: Pair, monkeypatch: 
     inst.take_repeats = False
     iface.datagram(_datagram(ident=5), 5.0)
     assert len(inst.received) == 3 and inst.times[-1] == 5.0
+
+
+# -- lazy reading with kernel timestamps ------------------------------------------------------------------
+
+
+class Drains:
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, bool]] = []
+
+    def __call__(self, now: float, lost: bool) -> None:
+        self.calls.append((now, lost))
+
+
+def test_lazy_reading_delivers_each_datagram_at_its_arrival_time(pair: Pair) -> None:
+    """No wake-up per datagram; one drain per period, each datagram stamped by the kernel, not the drain."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink, drains = Sink(), Drains()
+        assert pair.sock.set_lazy(0.3, 10, drains)
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        assert not _registered(pair.rx.fileno())
+        sent = []
+        for i in range(3):
+            sent.append(loop.time())
+            pair.send(bytes([i]))
+            await asyncio.sleep(0.05)
+        assert sink.data == []  # queued, not read yet
+        await _until(lambda: len(sink.data) == 3)
+        drained_at = drains.calls[0][0]
+        assert drains.calls[0][1] is False
+        assert sink.times == sorted(sink.times)
+        for at, stamp in zip(sent, sink.times, strict=True):
+            assert at <= stamp + 0.002 and stamp <= drained_at  # the arrival, not the drain
+            assert stamp < at + 0.03
+        assert drained_at - sink.times[0] > 0.1
+        pair.sock.stop_reading()
+
+    run(body())
+
+
+def test_drain_reads_at_once_and_eager_mode_returns(pair: Pair) -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink = Sink()
+        pair.sock.set_lazy(5.0, 10, Drains())
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(b"a")
+        await asyncio.sleep(0.02)
+        assert sink.data == []
+        pair.sock.drain()  # before acting on a deadline; a doorbell's hook
+        assert sink.data == [b"a"]
+        pair.send(b"b")
+        await asyncio.sleep(0.02)
+        assert not pair.sock.set_lazy(None)  # back to a wake-up per datagram: the queued one first
+        assert sink.data == [b"a", b"b"] and _registered(pair.rx.fileno())
+        pair.send(b"c")
+        await _until(lambda: len(sink.data) == 3)
+        pair.sock.stop_reading()
+
+    run(body())
+
+
+def test_a_drain_after_queue_drops_reports_them(pair: Pair) -> None:
+    """The kernel's drop counter (SO_MEMINFO) moved since the last drain: `drained` hears lost=True once."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink, drains = Sink(), Drains()
+        pair.sock.set_lazy(5.0, 1, drains)
+        pair.rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)  # the minimum: a few datagrams
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(*([b"x" * 64] * 200))
+        await asyncio.sleep(0.02)
+        assert vrrp_socket.receive_drops(pair.rx) > 0
+        pair.sock.drain()
+        assert 0 < len(sink.data) < 200
+        assert drains.calls[-1][1] is True
+        pair.sock.drain()
+        assert drains.calls[-1][1] is False  # nothing new dropped
+        pair.sock.stop_reading()
+
+    run(body())
+
+
+def test_a_stamp_is_clamped_into_the_drain_window(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CLOCK_REALTIME step (here: the wall clock jumps an hour) cannot move a datagram's time outside
+    [previous drain, now]."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink = Sink()
+        pair.sock.set_lazy(5.0, 1, Drains())
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(b"a")
+        await asyncio.sleep(0.01)
+        real = time.time
+        monkeypatch.setattr(time, "time", lambda: real() - 3600)
+        before = loop.time()
+        pair.sock.drain()
+        assert before <= sink.times[0] <= loop.time()  # stamp looked an hour late: clamped to now
+        pair.send(b"b")
+        await asyncio.sleep(0.01)
+        monkeypatch.setattr(time, "time", lambda: real() + 3600)
+        pair.sock.drain()
+        assert sink.times[1] == pytest.approx(sink.times[0], abs=0.005)  # an hour early: the last drain
+        pair.sock.stop_reading()
+
+    run(body())

@@ -26,6 +26,7 @@ import ctypes
 import functools
 import socket
 import struct
+import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Final
@@ -50,10 +51,22 @@ LINGER: Final = 0.002
 # After a receive error (e.g. ENETDOWN while the link is cut) the reader pauses this long before
 # reading again, so a persistent error cannot spin the loop.
 ERROR_PAUSE: Final = 0.05
+# Lazy reading (`set_lazy`): the most datagrams one drain delivers before it yields to the loop and
+# continues on its next iteration (a drain of a quiet period holds one advert per instance).
+LAZY_LIMIT: Final = 4096
+# What the kernel charges a socket's receive buffer per queued VRRP datagram (skb truesize): measured
+# 768–1,280 bytes for a 40–60-byte raw IPv4 datagram; taken with room to spare for sizing SO_RCVBUF.
+TRUESIZE: Final = 2048
 
 # Not all of these are exported by the `socket` module on 3.11; values from <linux/in.h>, <asm/socket.h>.
 _IP_MULTICAST_ALL: Final = 49
 _SO_ATTACH_FILTER: Final = 26
+_SO_TIMESTAMPNS: Final = 35  # SO_TIMESTAMPNS_OLD: a struct timespec of CLOCK_REALTIME per datagram
+_SO_MEMINFO: Final = 55  # u32[SK_MEMINFO_VARS]; SK_MEMINFO_DROPS is the last
+_SO_RCVBUFFORCE: Final = 33
+_MEMINFO: Final = struct.Struct("=9I")
+_TIMESPEC: Final = struct.Struct("@qq")
+_CMSG_SPACE: Final = socket.CMSG_SPACE(_TIMESPEC.size)
 _IP_MREQN: Final = struct.Struct("=4s4si")  # struct ip_mreqn: multiaddr, address, ifindex
 _SOCK_FILTER: Final = struct.Struct("=HBBI")  # struct sock_filter: code, jt, jf, k
 _BPF_RET_K: Final = 0x06
@@ -75,6 +88,41 @@ def _ignore(*_: object) -> None:
     pass
 
 
+def enable_timestamps(sock: socket.socket) -> None:
+    """Have the kernel stamp every received datagram with its arrival time (SO_TIMESTAMPNS)."""
+    sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+
+
+def recv_stamped(sock: socket.socket) -> tuple[bytes, float | None]:
+    """One datagram and its kernel arrival time (CLOCK_REALTIME seconds; None without a stamp).
+
+    BlockingIOError when none is queued, as `recv`.
+    """
+    data, ancdata, _flags, _addr = sock.recvmsg(_RECV_SIZE, _CMSG_SPACE)
+    for level, kind, cdata in ancdata:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(cdata) >= _TIMESPEC.size:
+            sec, nsec = _TIMESPEC.unpack_from(cdata)
+            return data, sec + nsec * 1e-9
+    return data, None
+
+
+def receive_drops(sock: socket.socket) -> int:
+    """How many datagrams the kernel has dropped for this socket so far (its receive queue was full)."""
+    drops: int = _MEMINFO.unpack(sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size))[8]
+    return drops
+
+
+def ensure_rcvbuf(sock: socket.socket, size: int) -> None:
+    """Let the receive queue hold at least `size` bytes (SO_RCVBUFFORCE past rmem_max when allowed)."""
+    # The kernel reports (and charges against) twice what was asked.
+    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) >= 2 * size:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, size)
+    except OSError:  # no CAP_NET_ADMIN: as much as rmem_max allows
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 class DatagramReader:
     """The receive side shared by the IPv4 and IPv6 transports: one permanent reader on `rx` that
     drains it, lingers during bursts and pauses after errors, delivering what `recv_one()` returns.
@@ -84,9 +132,20 @@ class DatagramReader:
     (`vrrpd.kernel.vrrp_socket6`).
     """
 
-    def __init__(self, rx: socket.socket, recv_one: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        rx: socket.socket,
+        recv_one: Callable[[], bytes],
+        recv_stamped: Callable[[], tuple[bytes, float | None]] | None = None,
+    ) -> None:
         self._rx = rx
         self._recv_one = recv_one
+        # With a stamped receive (the socket has SO_TIMESTAMPNS), the reader can read lazily (`set_lazy`).
+        self._recv_stamped = recv_stamped
+        self._lazy: float | None = None  # the lazy drain period, None: read each datagram as it comes
+        self._drained_cb: Callable[[float, bool], None] = _ignore
+        self._drops = 0  # the socket's drop counter at the last lazy drain
+        self._drained = 0.0  # loop time of the last lazy drain: no stamp is taken as earlier
         self._loop: asyncio.AbstractEventLoop | None = None  # while a reader is installed
         self._deliver: Callable[[bytes, float], None] = _ignore
         self._error: Callable[[OSError], None] = _ignore
@@ -117,20 +176,143 @@ class DatagramReader:
             raise RuntimeError(f"{self!r} is already being read")
         self._loop, self._deliver, self._error = loop, deliver, error
         self._last_wake = -LINGER
-        self._listen()
+        self._drained = loop.time()
+        if self._lazy is not None:
+            self._schedule_lazy()
+        else:
+            self._listen()
+
+    @property
+    def lazy(self) -> float | None:
+        """The lazy drain period in seconds; None while every datagram is read as it comes."""
+        return self._lazy
+
+    def set_lazy(
+        self,
+        period: float | None,
+        expected: int = 0,
+        drained: Callable[[float, bool], None] | None = None,
+    ) -> bool:
+        """Read lazily: no wake-up per datagram; the socket is drained every `period` seconds (and by
+        `drain`), each datagram delivered with its kernel arrival time as `now`. None: back to reading
+        each datagram as it comes (with read coalescing, see `start_reading`).
+
+        `expected` is how many datagrams a period may bring: the receive buffer is sized for twice as
+        many. `drained(now, lost)` is called after every lazy drain; `lost` says the kernel dropped
+        datagrams (the receive queue was full) since the previous one, so what they said is unknown.
+        Whether lazy reading is on afterwards (only with a stamped receive).
+        """
+        if self._recv_stamped is None:
+            period = None
+        if drained is not None:
+            self._drained_cb = drained
+        if period is not None:
+            ensure_rcvbuf(self._rx, 2 * max(expected, 64) * TRUESIZE)
+        if period == self._lazy:
+            return period is not None
+        was = self._lazy
+        loop = self._loop
+        if loop is None:  # not reading: the mode applies at `start_reading`
+            self._lazy = period
+            return period is not None
+        self._cancel_resume()  # a linger read, a lazy drain or an error pause: the new mode decides
+        if period is None:
+            if was is not None:
+                self._drain_stamped(loop)  # what queued meanwhile, with its arrival times
+            self._lazy = None
+            if self._loop is not None and not self._listening and self._resume is None:
+                self._listen()
+        else:
+            self._lazy = period
+            if self._listening:
+                loop.remove_reader(self._rx.fileno())
+                self._listening = False
+            if was is None:
+                self._drops = receive_drops(self._rx)
+                # Read what is queued at once: up to now, the wake-up time was right for it.
+                self._read(loop.time())
+            if self._loop is not None and self._resume is None:
+                self._schedule_lazy()
+        return period is not None
+
+    def drain(self) -> None:
+        """Read and deliver everything queued now, each datagram stamped with its arrival time (lazy
+        mode; the wake-up time otherwise). Before acting on a deadline that an unread advert would
+        move, and the hook for "an urgent datagram arrived" (a doorbell socket)."""
+        loop = self._loop
+        if loop is None:
+            return
+        if self._lazy is None:
+            self._read(loop.time())
+            return
+        self._drain_stamped(loop)
+
+    def _cancel_resume(self) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+
+    def _schedule_lazy(self) -> None:
+        assert self._loop is not None and self._lazy is not None
+        self._resume = self._loop.call_later(self._lazy, self._lazy_tick)
+
+    def _lazy_tick(self) -> None:
+        self._resume = None
+        loop = self._loop
+        if loop is None or self._lazy is None:
+            return
+        more = self._drain_stamped(loop)
+        if self._loop is None or self._resume is not None or self._lazy is None or self._listening:
+            return  # stopped, paused by an error, or switched back to eager by a callback
+        if more:  # LAZY_LIMIT reached (a flood): continue on the loop's next iteration
+            self._resume = loop.call_later(0, self._lazy_tick)
+        else:
+            self._schedule_lazy()
+
+    def _drain_stamped(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Deliver what is queued (up to LAZY_LIMIT) with kernel arrival times; True if more is left.
+
+        A stamp (CLOCK_REALTIME) becomes the loop's monotonic clock through one offset read per drain,
+        clamped into [previous drain, now]: a clock step cannot move a deadline into the past or future.
+        Then `drained` hears whether the kernel counted drops since the previous drain.
+        """
+        recv = self._recv_stamped
+        assert recv is not None
+        now = loop.time()
+        offset = time.time() - now
+        floor, deliver = self._drained, self._deliver
+        self._drained = now
+        more = True
+        for _ in range(LAZY_LIMIT):
+            try:
+                data, stamp = recv()
+            except BlockingIOError:
+                more = False
+                break
+            except OSError as exc:
+                self._pause()
+                self._error(exc)
+                more = False
+                break
+            t = now if stamp is None else stamp - offset
+            deliver(data, floor if t < floor else now if t > now else t)
+            if self._loop is None:  # the callback stopped the reader
+                return False
+        drops = receive_drops(self._rx)
+        lost, self._drops = drops != self._drops, drops
+        self._drained_cb(now, lost)
+        return more
 
     def stop_reading(self) -> None:
         """Remove the reader and any pending linger or restart (idempotent); no callback runs after."""
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        if self._resume is not None:
-            self._resume.cancel()
-            self._resume = None
+        self._cancel_resume()
         if self._listening:
             loop.remove_reader(self._rx.fileno())
             self._listening = False
-        self._deliver = self._error = _ignore
+        self._deliver = self._error = self._drained_cb = _ignore
 
     def _listen(self) -> None:
         assert self._loop is not None
@@ -195,6 +377,7 @@ class DatagramReader:
     def _pause(self) -> None:
         loop = self._loop
         assert loop is not None  # only called while reading
+        self._cancel_resume()
         if self._listening:
             loop.remove_reader(self._rx.fileno())
             self._listening = False
@@ -203,7 +386,10 @@ class DatagramReader:
     def _restart(self) -> None:
         self._resume = None
         if self._loop is not None:
-            self._listen()
+            if self._lazy is not None:
+                self._schedule_lazy()
+            else:
+                self._listen()
 
 
 class VrrpSocket(DatagramReader):
@@ -213,7 +399,7 @@ class VrrpSocket(DatagramReader):
         self, rx: socket.socket, tx: socket.socket, ifname: str, ifindex: int, src: IPv4Address
     ) -> None:
         # A partial of the C method: the per-datagram cost is what it was before the reader was shared.
-        super().__init__(rx, functools.partial(rx.recv, _RECV_SIZE))
+        super().__init__(rx, functools.partial(rx.recv, _RECV_SIZE), functools.partial(recv_stamped, rx))
         self._tx = tx
         self.ifname = ifname
         self.ifindex = ifindex
@@ -244,6 +430,7 @@ class VrrpSocket(DatagramReader):
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, VRRP_TOS)
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(VRRP_MULTICAST, src, ifindex))
 
+            enable_timestamps(rx)
             if multicast:
                 rx.setsockopt(
                     socket.IPPROTO_IP,

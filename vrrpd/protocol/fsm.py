@@ -732,6 +732,19 @@ class Router:
         # §6.4.2 "Reset the Master_Down_Timer to Master_Down_Interval" — the same branch as `receive`.
         return self._backup_receive(now, received)
 
+    def adverts_lost(self, now: float) -> list[Action]:
+        """Our own receive queue overflowed before `now`: the kernel dropped datagrams, saying how many
+        but not whose, so an advert of the master may have been among them.
+
+        A backup does not declare the master down on adverts it did not read: its Master_Down_Timer runs
+        at least until now + Master_Down_Interval, as if an advert had arrived at `now` (§6.4.2 reset) —
+        a failover is then at most that much later, never false. Other states: nothing (a master's
+        decisions wait for the adverts that do arrive).
+        """
+        if self.state is State.BACKUP and self._master_down_at is not None:
+            self._master_down_at = max(self._master_down_at, now + self.master_down_interval)
+        return []
+
     def _follows(self, received: Received) -> bool:
         """keepalived skip_check_adv_addr: a backup receiving from the master it already follows."""
         return (

@@ -290,6 +290,7 @@ class Daemon:
         inst.garp_interval = self.config.global_.garp_interval
         self._join_group(inst)
         iface.instances[inst_cfg.virtual_router_id] = inst
+        inst.reader = iface  # drained before the instance acts on its timer; told of its state changes
         self.instances.append(inst)
         if not iface.link.up and not inst_cfg.dont_track_primary:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT

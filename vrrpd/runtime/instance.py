@@ -64,6 +64,16 @@ class Transport(Protocol):
     async def remove_vips(self, vips: Sequence[fsm.IPInterface]) -> dict[fsm.IPInterface, int]: ...
 
 
+class Reader(Protocol):
+    """The receive side of the interface an instance's adverts arrive on (`runtime.interface.Interface`)."""
+
+    def drain(self) -> None:
+        """Deliver every datagram queued but not yet read (the socket may be read lazily)."""
+
+    def state_changed(self) -> None:
+        """One of the interface's instances changed state (a master wants its adverts read at once)."""
+
+
 class SyncHook(Protocol):
     """The sync group an instance belongs to (`vrrpd.runtime.syncgroup.GroupLink` implements it)."""
 
@@ -155,6 +165,9 @@ class Instance:
         # The vrrp_sync_group this instance belongs to (`vrrpd.runtime.syncgroup.GroupLink`), set by the
         # daemon before start; `sync_group` makes the router wait for it before becoming MASTER.
         self.sync: SyncHook | None = None
+        # The interface that reads our adverts, set by the daemon: drained before a backup acts on its
+        # timer, told of state changes.
+        self.reader: Reader | None = None
         self._sync_group = sync_group
         self._routing = routing
         self.scripts: Mapping[str, VrrpScriptConfig] = scripts or {}
@@ -287,6 +300,10 @@ class Instance:
         self._conflict_events(self.conflicts.observe(now, received, None))
         self._rearm()  # `_feed([])`: no state change is possible here, and no sync group
         return True
+
+    def adverts_lost(self, now: float) -> None:
+        """The interface's receive queue overflowed before `now` (see `fsm.Router.adverts_lost`)."""
+        self._feed(self.router.adverts_lost(now))
 
     def link_changed(self, up: bool) -> None:
         """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""
@@ -424,6 +441,8 @@ class Instance:
             # counts as a second master.
             self._seen_state = state
             self.conflicts.set_master(self._loop.time(), state is fsm.State.MASTER)
+            if self.reader is not None:
+                self.reader.state_changed()
         if rearm:
             self._rearm()
         if group and self.sync is not None:
@@ -482,6 +501,10 @@ class Instance:
 
     def _on_timer(self) -> None:
         self._timer = self._armed_for = None
+        if self.reader is not None and self.router.state is fsm.State.BACKUP:
+            # An advert queued but not read yet may move the Master_Down_Timer: read it first (the
+            # deadline is then re-armed, and `on_timer` below does nothing when it is not due).
+            self.reader.drain()
         self._feed(self.router.on_timer(self._loop.time()))
 
     def _send_now(self, advert: Advertisement) -> list[_Step]:
