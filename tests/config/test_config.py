@@ -255,7 +255,11 @@ BOUNDS: list[tuple[str, dict[str, str], bool]] = [
     ("check", {"weight": "253"}, True),
     ("check", {"weight": "254"}, False),
     ("check", {"host": '"192.0.2.11"'}, True),
-    ("check", {"host": '"2001:db8::1"'}, False),
+    ("check", {"host": '"2001:db8::1"'}, True),  # an IPv6 target (issue 16)
+    ("check", {"host": '"::1"'}, True),
+    ("check", {"host": '"fe80::1"'}, True),  # reached through the instance's interface
+    ("check", {"host": '"ff02::1"'}, False),
+    ("check", {"host": '"::"'}, False),
     (
         "check",
         {"host": '"127.0.0.1"'},

@@ -237,3 +237,29 @@ def test_changing_version_or_family_is_a_restart() -> None:
 
 def test_peers_of_both_families_parse_as_addresses() -> None:
     assert instance(toml({"unicast_peer": '["192.0.2.2"]'})).unicast_peer == (IPv4Address("192.0.2.2"),)
+
+
+# -- one VRID for both families (RFC 5798 §1) ----------------------------------------------------------------
+
+
+def _two(first_vip: str, second_vip: str) -> str:
+    return "".join(
+        f'[[vrrp_instance]]\nname = "{name}"\ninterface = "eth0"\nvirtual_router_id = 51\nversion = 3\n'
+        f'virtual_ipaddress = ["{vip}"]\n'
+        for name, vip in (("VI_4", first_vip), ("VI_6", second_vip))
+    )
+
+
+def test_an_ipv4_and_an_ipv6_instance_may_share_a_vrid() -> None:
+    config = parse(_two("192.0.2.100/24", "2001:db8::100/64"))
+    assert [(i.virtual_router_id, i.family) for i in config.vrrp_instance] == [(51, 4), (51, 6)]
+
+
+@pytest.mark.parametrize(
+    ("first", "second"), [("192.0.2.100/24", "192.0.2.101/24"), ("2001:db8::1/64", "2001:db8::2/64")]
+)
+def test_a_vrid_twice_in_one_family_is_still_refused(first: str, second: str) -> None:
+    family = 6 if ":" in first else 4
+    message = error_of(_two(first, second))
+    assert "vrrp_instance[1].virtual_router_id = 51" in message
+    assert f"already used by vrrp_instance[0] (VI_4) for IPv{family}" in message

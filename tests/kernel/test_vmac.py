@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv6Address
+
 import pytest
 
 from vrrpd.config import ConfigError, parse_config
-from vrrpd.kernel.vmac import virtual_mac
+from vrrpd.kernel.vmac import eui64_link_local, virtual_mac
 
 
 def test_virtual_mac_is_rfc_3768_7_3() -> None:
@@ -16,6 +18,19 @@ def test_virtual_mac_is_rfc_3768_7_3() -> None:
     for bad in (0, 256):
         with pytest.raises(ValueError, match="out of range"):
             virtual_mac(bad)
+
+
+def test_ipv6_virtual_mac_is_rfc_5798_7_3() -> None:
+    assert virtual_mac(1, 6) == "00:00:5e:00:02:01"
+    assert virtual_mac(74, 6) == "00:00:5e:00:02:4a"
+    assert virtual_mac(51, 4) == virtual_mac(51)  # IPv4 keeps RFC 3768's
+    assert not {virtual_mac(v, 6) for v in range(1, 256)} & {virtual_mac(v) for v in range(1, 256)}
+
+
+def test_eui64_link_local_is_what_slaac_derives_from_the_mac() -> None:
+    # RFC 4291 Appendix A: the universal/local bit flipped, ff:fe in the middle.
+    assert eui64_link_local("02:00:00:00:00:0b") == IPv6Address("fe80::ff:fe00:b")
+    assert eui64_link_local("52:54:00:12:34:56") == IPv6Address("fe80::5054:ff:fe12:3456")
 
 
 def instance(extra: str, vrid: int = 51, name: str = "VI_1") -> str:

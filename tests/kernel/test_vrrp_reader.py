@@ -382,7 +382,7 @@ def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, d
     iface.name = "lo"
     iface.sock = pair.sock
     fakes = {v: FakeInstance() for v in vrids}
-    iface.instances = fakes  # type: ignore[assignment]
+    iface.routers = {4: fakes, 6: {}}  # type: ignore[dict-item]
     iface.drops = collections.Counter()
     iface._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
     iface._admission = SenderAdmission()
@@ -457,7 +457,7 @@ class RoutineInstance(FakeInstance):
 def test_a_routine_repeat_skips_admission_and_decoding(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
     iface, _ = _interface(pair)
     inst = RoutineInstance()
-    iface.instances = {51: inst}  # type: ignore[dict-item]
+    iface.routers = {4: {51: inst}, 6: {}}  # type: ignore[dict-item]
     decoded: list[bytes] = []
     real = iface._decoder.decode
 

@@ -24,6 +24,7 @@ INSTANCE_KEYS = {
     "name",
     "interface",
     "vrid",
+    "family",
     "state",
     "priority",
     "master",

@@ -12,13 +12,20 @@ import socket
 import stat
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
 
 from tests.support.aio import run
-from vrrpd.runtime.healthcheck import HealthChecker, ProbeResult, run_program, script_probe, tcp_probe
+from vrrpd.runtime.healthcheck import (
+    HealthChecker,
+    ProbeResult,
+    run_program,
+    script_probe,
+    tcp_probe,
+    tcp_target,
+)
 
 LOOPBACK = IPv4Address("127.0.0.1")
 
@@ -461,3 +468,26 @@ def test_undecided_reports_its_first_verdict_either_way() -> None:
     assert rec2.calls == [(True, "run 1 +")]
     feed(check2, "--")
     assert rec2.calls == [(True, "run 1 +")]  # decided up: `fall` failures now, as usual
+
+
+def test_tcp_probe_over_ipv6() -> None:
+    """An IPv6 target (issue 16): connected, then refused once the listener is gone; the detail brackets
+    the address as operators write it."""
+
+    async def body() -> None:
+        server = await asyncio.start_server(lambda r, w: w.close(), "::1", 0)
+        port = server.sockets[0].getsockname()[1]
+        ok = await tcp_probe(IPv6Address("::1"), port, 1.0)
+        server.close()
+        await server.wait_closed()
+        refused = await tcp_probe(IPv6Address("::1"), port, 1.0)
+        assert (ok.ok, ok.detail) == (True, f"tcp [::1]:{port} connected")
+        assert (refused.ok, refused.detail) == (False, f"tcp [::1]:{port} refused")
+
+    asyncio.run(body())
+
+
+def test_tcp_target_names_a_link_local_address_with_its_interface() -> None:
+    assert tcp_target(IPv4Address("192.0.2.11"), 80) == "192.0.2.11:80"
+    assert tcp_target(IPv6Address("2001:db8::11"), 80, "eth0") == "[2001:db8::11]:80"
+    assert tcp_target(IPv6Address("fe80::1"), 80, "eth0") == "[fe80::1%eth0]:80"

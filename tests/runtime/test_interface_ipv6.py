@@ -79,7 +79,7 @@ def _interface(vrids: tuple[int, ...] = (52,)) -> tuple[Interface, dict[int, Fak
     iface = Interface.__new__(Interface)
     iface.name = "eth0"
     fakes = {v: FakeInstance() for v in vrids}
-    iface.instances = cast(dict[int, Instance], fakes)
+    iface.routers = {4: {}, 6: cast(dict[int, Instance], fakes)}
     iface.drops = collections.Counter()
     iface._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
     iface._admission = SenderAdmission()
@@ -171,3 +171,41 @@ def test_ipv6_send_without_the_ipv6_socket_is_an_oserror() -> None:
         iface.send_garp(VIP, 1)
     with pytest.raises(OSError, match="IPv6 is not open"):
         asyncio.run(iface.send_vrrp(b"x", VRRP_MULTICAST_V6))
+
+
+def test_ipv4_send_on_an_ipv6_only_interface_is_an_oserror() -> None:
+    """An interface with only IPv6 instances has no IPv4 socket: a stray IPv4 send is counted, not raised."""
+    iface, _ = _interface()
+    with pytest.raises(OSError, match="IPv4 is not open"):
+        iface.send_vrrp_now(b"x", IPv4Address("224.0.0.18"))
+    with pytest.raises(OSError, match="IPv4 is not open"):
+        iface.send_garp(IPv4Address("192.0.2.100"), 1)
+
+
+def test_one_vrid_in_both_families_reaches_each_its_own_router() -> None:
+    """RFC 5798 §1: an IPv4 and an IPv6 virtual router with the same VRID are separate routers."""
+    iface, fakes6 = _interface()
+    v4 = FakeInstance()
+    iface.routers[4][52] = cast(Instance, v4)
+    iface.datagram(_datagram(vrid=52), 1.0)
+    ip4 = bytearray(
+        struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0xC0, 0, 0, 0, 255, 112, 0, bytes([192, 0, 2, 12]), bytes([224, 0, 0, 18])
+        )
+    )
+    payload = encode(
+        Advertisement(
+            vrid=52, priority=100, addresses=(IPv4Address("192.0.2.100"),), advert_int=100, version=3
+        ),
+        source=IPv4Address("192.0.2.12"),
+        destination=IPv4Address("224.0.0.18"),
+    )
+    ip4[2:4] = (20 + len(payload)).to_bytes(2, "big")
+    iface.datagram(bytes(ip4) + payload, 2.0)
+    assert [r.advert.version for r in fakes6[52].received] == [3]
+    assert fakes6[52].received[0].source == PEER
+    assert [r.source for r in v4.received] == [IPv4Address("192.0.2.12")]
+    both: list[object] = [v4, fakes6[52]]
+    assert list(iface.instances) == both
+    assert [iface.instance(4, 52), iface.instance(6, 52)] == both
+    assert not iface.drops

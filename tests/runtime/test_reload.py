@@ -89,8 +89,8 @@ def test_vrid_or_interface_change_is_remove_plus_add() -> None:
     assert got["VI_2"] in ((Change.ADDED, ()), (Change.REMOVED, ()))
     p = plan(cfg(), cfg(BASE.replace("virtual_router_id = 52", "virtual_router_id = 53")))
     assert [(x.key, x.change) for x in p.instances if x.name == "VI_2"] == [
-        (("eth0", 53), Change.ADDED),
-        (("eth0", 52), Change.REMOVED),
+        (("eth0", 53, 4), Change.ADDED),
+        (("eth0", 52, 4), Change.REMOVED),
     ]
     assert p.summary() == {"unchanged": ["VI_1"], "added": ["VI_2"], "removed": ["VI_2"]}
 

@@ -82,9 +82,9 @@ def test_checks_and_notifiers_count_as_long_running_tasks() -> None:
             return True
 
         check = HealthChecker(probe, 0.05, 1, 1, lambda up, detail: None, name="VI_1")
-        daemon._checkers[("eth0", 51)] = check
+        daemon._checkers[("eth0", 51, 4)] = check
         notifier = Notifier("/bin/true", 1.0)
-        daemon._notifiers[("eth0", 51)] = notifier
+        daemon._notifiers[("eth0", 51, 4)] = notifier
         seen = [daemon.dead_tasks()]
         check.start()
         notifier.start()

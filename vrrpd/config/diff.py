@@ -45,7 +45,7 @@ class Change(enum.Enum):
     REMOVED = "removed"
 
 
-InstanceKey = tuple[str, int]
+InstanceKey = tuple[str, int, int]  # (interface, VRID, address family)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +86,9 @@ class ReloadPlan:
 
 
 def key_of(config: InstanceConfig) -> InstanceKey:
-    """(interface, VRID) of an instance configuration."""
-    return (config.interface, config.virtual_router_id)
+    """(interface, VRID, address family) of an instance configuration: an IPv4 and an IPv6 virtual router
+    with the same VRID are two routers (RFC 5798 §1), and an instance changing family is replaced."""
+    return (config.interface, config.virtual_router_id, config.family)
 
 
 def changed_fields(old: InstanceConfig | GlobalConfig, new: InstanceConfig | GlobalConfig) -> tuple[str, ...]:

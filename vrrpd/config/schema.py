@@ -91,14 +91,13 @@ def _parse_host(value: object) -> IPAddress:
     return address
 
 
-def _parse_check_host(value: object) -> IPv4Address:
-    # A health check may probe a service bound to loopback (keepalived's `</dev/tcp/127.0.0.1/80`):
-    # only addresses nothing can listen on are refused.
-    address = _ipv4(value, _IPV4_ADDRESS)
+def _parse_check_host(value: object) -> IPAddress:
+    # A health check may probe a service bound to loopback (keepalived's `</dev/tcp/127.0.0.1/80`, or
+    # ::1): only addresses nothing can listen on are refused. An IPv6 link-local one is reached through
+    # the instance's interface.
+    address = _ip(value, _HOST)
     if address.is_multicast or address.is_unspecified or address == IPv4Address("255.255.255.255"):
-        raise InvalidValue(
-            f"must be an address a service can listen on, not {address}; must be {_IPV4_ADDRESS}"
-        )
+        raise InvalidValue(f"must be an address a service can listen on, not {address}; must be {_HOST}")
     return address
 
 
@@ -358,7 +357,7 @@ class HealthCheckConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
     tcp_port: Annotated[int, Meta(ge=1, le=65535, description="a TCP port 1..65535")] | None = None
     script: Annotated[Path, Parse(_parse_executable), Meta(description=_EXECUTABLE)] | None = None
-    host: Annotated[IPv4Address, Parse(_parse_check_host), Meta(description=_IPV4_ADDRESS)] | None = None
+    host: Annotated[IPAddress, Parse(_parse_check_host), Meta(description=_HOST)] | None = None
     interval: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] = 2.0
     timeout: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] = 1.0
     rise: Annotated[int, Meta(ge=1, le=255, description="an integer 1..255")] = 1
@@ -948,7 +947,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         self._check_sync_groups(script_names)
         self._track_group_scripts()
         names: dict[str, int] = {}
-        routers: dict[tuple[str, int], int] = {}
+        routers: dict[tuple[str, int, int], int] = {}
         vips: dict[IPAddress, int] = {}
         vmacs: dict[str, int] = {}
         for index, inst in enumerate(self.vrrp_instance):
@@ -967,14 +966,15 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                 first = names[inst.name]
                 raise RuleBroken((*here, "name"), inst.name, f"also used by vrrp_instance[{first}]")
             names[inst.name] = index
-            router = (inst.interface, inst.virtual_router_id)
+            # RFC 5798 §1: an IPv4 and an IPv6 virtual router may share a VRID; one family may not.
+            router = (inst.interface, inst.virtual_router_id, inst.family)
             if router in routers:
                 first = routers[router]
                 raise RuleBroken(
                     (*here, "virtual_router_id"),
                     inst.virtual_router_id,
                     f"VRID {inst.virtual_router_id} on {inst.interface} is already used by "
-                    f"vrrp_instance[{first}] ({self.vrrp_instance[first].name})",
+                    f"vrrp_instance[{first}] ({self.vrrp_instance[first].name}) for IPv{inst.family}",
                 )
             routers[router] = index
             for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):

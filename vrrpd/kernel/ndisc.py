@@ -10,7 +10,8 @@ Owns: building the Ethernet/IPv6/ICMPv6 frame (checksum included) and writing it
 Must not: decide when or how often to announce (the caller's timing, as for GARP), or touch addresses.
 
 As keepalived (vrrp_ndisc.c): the source address is the VIP itself, the source MAC and the Target
-Link-Layer Address option carry the interface's own MAC (no virtual MAC), hop limit 255 (RFC 4861
+Link-Layer Address option carry the MAC of the interface the sender is opened on (with `use_vmac`, the
+macvlan's: the IPv6 virtual MAC of RFC 5798 §7.3), hop limit 255 (RFC 4861
 §7.1.2 makes receivers drop anything else), and the Router flag is set only when the interface forwards
 IPv6 — RFC 5798 asks for it unconditionally, but a VIP on a host that does not route would then be
 taken by its neighbours for a router (RFC 4861 §7.2.5 IsRouter).

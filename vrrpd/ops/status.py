@@ -17,6 +17,7 @@ import time
 import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,17 @@ def snapshot(daemon: DaemonView, loop_now: float) -> dict[str, Any]:
                 "name": iface.name,
                 "ifindex": iface.ifindex,
                 "up": iface.up,
-                "source": str(iface.src),
+                "source": str(iface.src) if iface.src is not None else None,
                 "source6": str(iface.src6) if iface.src6 is not None else None,
                 "drops": dict(sorted(iface.drops.items())),
             }
             for iface in daemon.interfaces.values()
         ],
     }
+
+
+def _tcp_target(host: IPv4Address | IPv6Address, port: int) -> str:
+    return f"{host}:{port}" if host.version == 4 else f"[{host}]:{port}"
 
 
 def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
@@ -99,7 +104,9 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
         probe = inst.checker
         check = {
             "type": "tcp" if c.tcp_port is not None else "script",
-            "target": f"{c.host or inst.primary}:{c.tcp_port}" if c.tcp_port is not None else str(c.script),
+            "target": _tcp_target(c.host or inst.primary, c.tcp_port)
+            if c.tcp_port is not None
+            else str(c.script),
             "up": inst.health,
             "weight": c.weight,
             "last_result": None if probe is None else probe.last_result,
@@ -111,6 +118,7 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
         "name": inst.name,
         "interface": cfg.interface,
         "vrid": cfg.virtual_router_id,
+        "family": cfg.family,
         "state": inst.state.value,
         "priority": {"base": cfg.priority, "effective": inst.priority},
         "master": str(inst.master) if inst.master else None,

@@ -150,8 +150,8 @@ class InterfaceView(Protocol):
     @property
     def up(self) -> bool: ...
     @property
-    def src(self) -> IPv4Address:
-        """The source address of its adverts."""
+    def src(self) -> IPv4Address | None:
+        """The source address of its IPv4 adverts, once an IPv4 instance runs on it."""
         ...
 
     @property

@@ -106,7 +106,9 @@ class Fault(enum.Enum):
     INTERFACE = "interface_down"
     CHECK = "check_failed"
     VIPS = "vip_install_failed"  # a master that cannot install its VIPs must not keep advertising
-    NO_ADDRESS = "no_address"  # the interface lost its own IPv4 address: nothing to advertise from (§5.2.1)
+    # The interface lost the address adverts leave from: its IPv4 one (§5.2.1), its IPv6 link-local one
+    # (RFC 5798 §5.1.2.1). Per family: an IPv6 router does not care about the IPv4 address, nor vice versa.
+    NO_ADDRESS = "no_address"
     SYNC_GROUP = "sync_group"  # keepalived vrrp_sync_group: another member of the group is in FAULT
 
 

@@ -218,19 +218,36 @@ class Daemon:
 
     async def _open_interface(
         self, inst_cfg: InstanceConfig, link: LinkInfo | None = None, src: IPv4Address | None = None
-    ) -> Interface:
-        """Open the sockets on the instance's interface (or on `link`, sending from `src`)."""
+    ) -> tuple[Interface, IPv4Address | IPv6Address]:
+        """The interface the instance advertises on (or `link`), with the sockets of the instance's address
+        family open; the source address its adverts leave from.
+
+        IPv4 sends from `src`, else unicast_src_ip, else the interface's primary address; IPv6 from the
+        link-local address (RFC 5798 §5.1.2.1). Each family's sockets open with its first instance: an
+        interface with only IPv6 instances needs no IPv4 address. Raises StartupError.
+        """
         assert self._netlink is not None  # set in run() before any instance is added
-        if link is None:
-            link = await self._netlink.link(inst_cfg.interface)
-        # The IPv4 socket's source; an IPv6 instance sends from the link-local address (`open_ipv6`).
-        src4 = inst_cfg.unicast_src_ip if isinstance(inst_cfg.unicast_src_ip, IPv4Address) else None
-        iface = Interface.open(link, src or src4, self._netlink)
-        self.interfaces[link.name] = iface
-        task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{link.name}")
-        iface.recv_task = task
-        self._tasks.append(task)
-        return iface
+        name = link.name if link is not None else inst_cfg.interface
+        iface = self.interfaces.get(name)
+        fresh = iface is None
+        if iface is None:
+            iface = Interface(link or await self._netlink.link(name), self._netlink)
+        try:
+            if inst_cfg.family == 6:
+                primary: IPv4Address | IPv6Address = iface.open_ipv6()
+            else:
+                src4 = inst_cfg.unicast_src_ip if isinstance(inst_cfg.unicast_src_ip, IPv4Address) else None
+                primary = iface.open_ipv4(src or src4)
+        except BaseException:
+            if fresh:
+                iface.close()
+            raise
+        if fresh:
+            self.interfaces[iface.name] = iface
+            task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{iface.name}")
+            iface.recv_task = task
+            self._tasks.append(task)
+        return iface, primary
 
     async def close_idle_interfaces(self) -> None:
         """After a reload: close the interfaces no instance uses any more."""
@@ -255,17 +272,15 @@ class Daemon:
         # Before anything is touched: a second daemon on this (interface, VRID) must not remove the first
         # one's live VIPs as stale below.
         try:
-            lock = VridLock.acquire(inst_cfg.interface, inst_cfg.virtual_router_id)
+            lock = VridLock.acquire(inst_cfg.interface, inst_cfg.virtual_router_id, inst_cfg.family)
         except VridLocked as exc:
             raise StartupError(str(exc)) from None
         try:
             if inst_cfg.use_vmac:
-                iface, transport = await self._open_vmac(inst_cfg)
+                iface, transport, primary = await self._open_vmac(inst_cfg)
             else:
-                iface = self.interfaces.get(inst_cfg.interface) or await self._open_interface(inst_cfg)
+                iface, primary = await self._open_interface(inst_cfg)
                 transport = iface
-            # RFC 5798 §5.1.2.1: an IPv6 virtual router advertises from the interface's link-local address.
-            primary = iface.src if inst_cfg.family == 4 else iface.open_ipv6(iface.link)
             await self._remove_stale_vips(self._netlink, transport, inst_cfg)
         except BaseException:
             lock.release()
@@ -289,7 +304,7 @@ class Daemon:
         )
         inst.garp_interval = self.config.global_.garp_interval
         self._join_group(inst)
-        iface.instances[inst_cfg.virtual_router_id] = inst
+        iface.routers[inst_cfg.family][inst_cfg.virtual_router_id] = inst
         inst.reader = iface  # drained before the instance acts on its timer; told of its state changes
         self.instances.append(inst)
         if not iface.link.up and not inst_cfg.dont_track_primary:
@@ -315,8 +330,9 @@ class Daemon:
         if lock is not None:
             lock.release()  # after its VIPs are gone: a successor may now remove what is left
         for iface in self.interfaces.values():  # the instance's interface, or its virtual MAC interface
-            if iface.instances.get(inst.config.virtual_router_id) is inst:
-                del iface.instances[inst.config.virtual_router_id]
+            routers = iface.routers[inst.config.family]
+            if routers.get(inst.config.virtual_router_id) is inst:
+                del routers[inst.config.virtual_router_id]
         self.instances.remove(inst)
         await self._close_vmac(inst)
         await self._leave_group(inst)
@@ -465,31 +481,34 @@ class Daemon:
 
         return notify
 
-    async def _open_vmac(self, cfg: InstanceConfig) -> tuple[Interface, Interface | XmitBaseTransport]:
+    async def _open_vmac(
+        self, cfg: InstanceConfig
+    ) -> tuple[Interface, Interface | XmitBaseTransport, IPv4Address | IPv6Address]:
         """use_vmac: the macvlan with the virtual MAC, and where the adverts go (the interface it gets
-        its adverts on, and the instance's transport)."""
+        its adverts on, the instance's transport, and the adverts' source address)."""
         assert self._netlink is not None and cfg.vmac_name is not None
         lower = await self._netlink.link(cfg.interface)
         src = (cfg.unicast_src_ip if isinstance(cfg.unicast_src_ip, IPv4Address) else None) or lower.primary
-        if src is None:
+        if src is None and cfg.family == 4:
             raise StartupError(
                 f"interface {lower.name} has no IPv4 address: VRRP adverts need one as their source"
                 " (add an address, or set unicast_src_ip)"
             )
         try:
-            vmac = await self._vmacs.open(cfg.vmac_name, lower, cfg.virtual_router_id)
+            vmac = await self._vmacs.open(cfg.vmac_name, lower, cfg.virtual_router_id, cfg.family)
         except (ValueError, OSError) as exc:
             raise StartupError(f"use_vmac: cannot create {cfg.vmac_name} on {lower.name}: {exc}") from exc
         if cfg.vmac_xmit_base:
-            base = self.interfaces.get(cfg.interface) or await self._open_interface(cfg, lower)
+            base, primary = await self._open_interface(cfg, lower)
             try:
-                return base, XmitBaseTransport(base, vmac, self._netlink)
+                return base, XmitBaseTransport(base, vmac, self._netlink), primary
             except OSError as exc:
                 raise StartupError(f"use_vmac: cannot open {vmac.name}: {exc}") from exc
         # The adverts leave from the virtual MAC (keepalived's default), with the lower interface's
-        # address as their source (§5.2.1: the macvlan has none of its own).
-        iface = self.interfaces.get(vmac.name) or await self._open_interface(cfg, vmac, src)
-        return iface, iface
+        # address as their source (§5.2.1: the macvlan has none of its own; an IPv6 one was given the
+        # lower interface's link-local address by `Vmacs.open`).
+        iface, primary = await self._open_interface(cfg, vmac, src)
+        return iface, iface, primary
 
     async def _close_vmac(self, inst: Instance) -> None:
         """After its instance stopped: its virtual MAC interface goes (keepalived removes it at exit)."""
@@ -556,15 +575,16 @@ class Daemon:
             async def probe() -> ProbeResult:
                 return await script_probe(script, check.timeout)
         else:
-            # Probes are IPv4: an IPv6 instance's own address is link-local, so the interface's IPv4 one.
-            primary = inst.primary
-            default = primary if isinstance(primary, IPv4Address) else self.interfaces[cfg.interface].src
-            host = check.host or default
+            host = check.host or self._check_host(inst)
             port = check.tcp_port
             assert port is not None  # config validation: exactly one of tcp_port and script
+            # Where an IPv6 link-local target is: the one configured, on the instance's interface; the
+            # default (the adverts' source), on the interface the adverts leave from.
+            vmac = cfg.vmac_name if cfg.use_vmac and not cfg.vmac_xmit_base else None
+            scope = cfg.interface if check.host is not None else vmac or cfg.interface
 
             async def probe() -> ProbeResult:
-                return await tcp_probe(host, port, check.timeout)
+                return await tcp_probe(host, port, check.timeout, scope)
 
         return HealthChecker(
             probe,
@@ -576,6 +596,15 @@ class Daemon:
             name=cfg.name,
         )
 
+    def _check_host(self, inst: Instance) -> IPv4Address | IPv6Address:
+        """A TCP check's default target: the interface's own IPv4 address (an IPv4 instance's source),
+        else — an interface without IPv4 — its IPv6 link-local address."""
+        if isinstance(inst.primary, IPv4Address):
+            return inst.primary
+        iface = self.interfaces.get(inst.config.interface)
+        src4 = None if iface is None else iface.src or iface.link.primary
+        return src4 or inst.primary
+
     async def _watch_netlink(self, netlink: Netlink) -> None:
         async for event in netlink.events():
             if isinstance(event, EventsLost):
@@ -585,6 +614,7 @@ class Daemon:
                     await self._refresh_link(netlink, known)
                     if known.name not in self._gone:
                         await self._follow_source(netlink, known)
+                        await self._follow_link_local(netlink, known)
                 continue
             if isinstance(event, LinkChanged):
                 self._tracked_link(event)
@@ -603,7 +633,7 @@ class Daemon:
             elif isinstance(event, LinkChanged):
                 self._link_state(target, event.up)
             elif isinstance(event, AddressRemoved) and isinstance(event.addr, IPv4Interface):
-                instances = list(target.instances.values())
+                instances = target.instances
                 # Our source address gone, or a VIP we would put back: first see whether the interface
                 # still has an address of its own. When the primary goes, the kernel deletes (or promotes)
                 # its secondaries first, our VIPs among them: restoring one then would make it the
@@ -613,18 +643,20 @@ class Daemon:
                 for inst in instances:
                     inst.vip_removed(event.addr)
             elif isinstance(event, AddressRemoved | AddressAdded) and isinstance(event.addr, IPv6Interface):
-                # An IPv6 address came or went: only IPv6 routers' VIPs are concerned (a master puts a
-                # deleted VIP back; a backup removes a duplicate added by hand), never the IPv4 source.
-                for inst in list(target.instances.values()):
-                    if inst.config.family == 6:
-                        if isinstance(event, AddressRemoved):
-                            inst.vip_removed(event.addr)
-                        else:
-                            inst.vip_added(event.addr)
+                # An IPv6 address came or went: only IPv6 routers are concerned — their source when it is
+                # a link-local address, else their VIPs (a master puts a deleted VIP back; a backup
+                # removes a duplicate added by hand) — never the IPv4 source.
+                if event.addr.ip.is_link_local and event.addr.ip not in target.foreign_vips():
+                    await self._follow_link_local(netlink, target)
+                for inst in list(target.routers[6].values()):
+                    if isinstance(event, AddressRemoved):
+                        inst.vip_removed(event.addr)
+                    else:
+                        inst.vip_added(event.addr)
             elif isinstance(event, AddressAdded) and isinstance(event.addr, IPv4Interface):
                 if not target.has_address and event.addr.ip not in target.foreign_vips():
                     await self._follow_source(netlink, target)
-                for inst in list(target.instances.values()):
+                for inst in target.instances:
                     inst.vip_added(event.addr)
 
     async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
@@ -633,7 +665,10 @@ class Daemon:
         Gone with no other address of its own (a VIP never counts): every instance on the interface goes
         FAULT (its VIPs are removed, so none is left as the interface's only address). Replaced by another
         primary address: the sockets are reopened with it as the source. Back: the instances leave FAULT.
+        Only the IPv4 instances are concerned (`_follow_link_local` is the IPv6 side).
         """
+        if iface.sock is None:
+            return  # no IPv4 instance on it: its IPv4 addresses are nobody's source
         try:
             present = await netlink.addresses(iface.ifindex)
             if iface.src in {a.ip for a in present}:
@@ -656,17 +691,13 @@ class Daemon:
                     address=str(iface.src),
                     detail="no IPv4 address of its own to advertise from: FAULT until one is back",
                 )
-                for inst in iface.instances.values():
+                for inst in iface.routers[4].values():
                     inst.address_changed(False)
             return
         if src == iface.src and iface.has_address:
             return
         old = iface.src
-        task, iface.recv_task = iface.recv_task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            self._tasks.remove(task)
+        await self._pause_receiving(iface)
         try:
             iface.rebind(src)
         except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
@@ -674,13 +705,77 @@ class Daemon:
         else:
             if src != old:
                 log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
-                for inst in iface.instances.values():
+                for inst in iface.routers[4].values():
                     inst.source_changed(src)
             if not iface.has_address:
                 iface.has_address = True
                 log.warning("interface_address_back", interface=iface.name, address=str(src))
-                for inst in iface.instances.values():
+                for inst in iface.routers[4].values():
                     inst.address_changed(True)
+        self._resume_receiving(iface)
+
+    async def _follow_link_local(self, netlink: Netlink, iface: Interface) -> None:
+        """Keep advertising IPv6 from the interface's link-local address (RFC 5798 §5.1.2.1), whatever
+        happens to it — the IPv6 twin of `_follow_source`.
+
+        Gone with no other link-local address (a VIP never counts): the interface's IPv6 instances go FAULT
+        (`no_address`); its IPv4 instances are not concerned. Replaced: the IPv6 sockets are reopened with
+        the new one as the source. Back: the IPv6 instances leave FAULT.
+        """
+        if iface.sock6 is None:
+            return
+        try:
+            vips = iface.foreign_vips()
+            present = [
+                a.ip
+                for a in await netlink.addresses6(iface.ifindex)
+                if a.ip.is_link_local and a.ip not in vips
+            ]
+        except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
+            log.info("interface_address_unknown", interface=iface.name, error=str(exc))
+            return
+        src = iface.src6 if iface.src6 in present else next(iter(present), None)
+        if src is None:
+            if iface.has_address6:
+                iface.has_address6 = False
+                log.warning(
+                    "interface_address_lost",
+                    interface=iface.name,
+                    address=str(iface.src6),
+                    detail="no IPv6 link-local address to advertise from: FAULT until one is back",
+                )
+                for inst in iface.routers[6].values():
+                    inst.address_changed(False, 6)
+            return
+        old = iface.src6
+        if src != old:
+            await self._pause_receiving(iface)
+            try:
+                iface.rebind6(src)
+            except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
+                log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
+                self._resume_receiving(iface)
+                return
+            self._resume_receiving(iface)
+            log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
+            for inst in iface.routers[6].values():
+                inst.source_changed(src)
+        if not iface.has_address6:
+            iface.has_address6 = True
+            log.warning("interface_address_back", interface=iface.name, address=str(src))
+            for inst in iface.routers[6].values():
+                inst.address_changed(True, 6)
+
+    async def _pause_receiving(self, iface: Interface) -> None:
+        """Stop the interface's receive task (before its sockets are closed or replaced)."""
+        task, iface.recv_task = iface.recv_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self._tasks.remove(task)
+
+    def _resume_receiving(self, iface: Interface) -> None:
+        """Start the interface's receive task again (on its current sockets)."""
         task = asyncio.get_running_loop().create_task(iface.receive_loop(), name=f"recv-{iface.name}")
         iface.recv_task = task
         self._tasks.append(task)
@@ -723,6 +818,7 @@ class Daemon:
             log.warning("interface_recreated", interface=iface.name, ifindex=link.ifindex)
             # Its addresses went with the old one (our instances may be in FAULT for that): read them again.
             await self._follow_source(netlink, iface)
+            await self._follow_link_local(netlink, iface)
         self._link_state(iface, link.up)
 
     @staticmethod
@@ -732,7 +828,7 @@ class Daemon:
         link = iface.link
         iface.link = dataclasses.replace(link, up=up)
         log.warning("link_changed", interface=iface.name, up=up)
-        for inst in iface.instances.values():
+        for inst in iface.instances:
             if not inst.config.dont_track_primary:  # keepalived dont_track_primary: no FAULT for it
                 inst.link_changed(up)
 

@@ -22,7 +22,7 @@ import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from vrrpd.logs import get_logger
 from vrrpd.protocol.tracking import ScriptCounter
@@ -230,16 +230,34 @@ async def script_probe(
     return ProbeResult(outcome.ok, f"script {outcome.reason}")
 
 
-async def tcp_probe(host: IPv4Address, port: int, timeout: float) -> ProbeResult:  # noqa: ASYNC109
+def tcp_target(host: IPv4Address | IPv6Address, port: int, interface: str | None = None) -> str:
+    """``host:port`` as operators write it: "192.0.2.11:9736", "[2001:db8::11]:9736", and a link-local
+    address with its interface, "[fe80::1%eth0]:9736"."""
+    if host.version == 4:
+        return f"{host}:{port}"
+    scope = f"%{interface}" if interface is not None and host.is_link_local else ""
+    return f"[{host}{scope}]:{port}"
+
+
+async def tcp_probe(
+    host: IPv4Address | IPv6Address,
+    port: int,
+    timeout: float,  # noqa: ASYNC109 - the bound is the probe's own, reported as its outcome
+    interface: str | None = None,
+) -> ProbeResult:
     """Healthy when a TCP connection to ``host:port`` completes within ``timeout`` seconds.
 
-    The connection is closed again at once (FIN, not RST). Refused, timed out and unreachable all
-    come back unhealthy, e.g. "tcp 192.0.2.11:9736 refused".
+    IPv4 or IPv6; an IPv6 link-local ``host`` is reached through ``interface`` (its scope). The connection
+    is closed again at once (FIN, not RST). Refused, timed out and unreachable all come back unhealthy,
+    e.g. "tcp 192.0.2.11:9736 refused", "tcp [2001:db8::11]:9736 refused".
     """
-    where = f"tcp {host}:{port}"
+    where = f"tcp {tcp_target(host, port, interface)}"
+    address = str(host)
+    if host.version == 6 and host.is_link_local and interface is not None:
+        address = f"{host}%{interface}"  # getaddrinfo turns the zone into the socket's scope id
     try:
         async with asyncio.timeout(timeout):
-            _reader, writer = await asyncio.open_connection(str(host), port)
+            _reader, writer = await asyncio.open_connection(address, port)
     except TimeoutError:
         return ProbeResult(False, f"{where} timed out after {timeout}s")
     except ConnectionRefusedError:

@@ -198,9 +198,10 @@ class Instance:
         self._awaiting_check = False  # the router starts at the health check's first verdict (`start`)
 
     @property
-    def key(self) -> tuple[str, int]:
-        """(interface, VRID): the virtual router's identity, which a reload matches instances by."""
-        return (self.config.interface, self.config.virtual_router_id)
+    def key(self) -> tuple[str, int, int]:
+        """(interface, VRID, address family): the virtual router's identity, which a reload matches
+        instances by (RFC 5798 §1: an IPv4 and an IPv6 router may share a VRID)."""
+        return (self.config.interface, self.config.virtual_router_id, self.config.family)
 
     @property
     def state(self) -> fsm.State:
@@ -375,11 +376,12 @@ class Instance:
         self.primary = primary
         self._feed(self.router.set_primary_address(self._loop.time(), primary))
 
-    def address_changed(self, present: bool) -> None:
-        """The interface lost its own IPv4 address (no source for adverts: FAULT), or has one again.
+    def address_changed(self, present: bool, family: int = 4) -> None:
+        """The interface lost its own address of `family` (FAULT: no source for adverts), or has one again.
 
-        An IPv6 router advertises from the link-local address: the IPv4 one says nothing about it."""
-        if self.router.config.family != 4:
+        Only the router's own family counts: an IPv4 router advertises from the IPv4 primary address
+        (§5.2.1), an IPv6 router from the link-local one (RFC 5798 §5.1.2.1)."""
+        if family != self.router.config.family:
             return
         self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.NO_ADDRESS, not present))
 

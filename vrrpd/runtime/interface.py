@@ -1,4 +1,4 @@
-"""One network interface: its VRRP and GARP sockets, the receive path, and the instances (by VRID) on it.
+"""One network interface: its VRRP and GARP sockets, the receive path, and the instances (by family and VRID).
 
 Where a received advert goes: the socket's reader (`kernel.vrrp_socket`) hands each datagram to
 `Interface.datagram`, which asks `protocol.admission` whether its sender is within budget, decodes it
@@ -10,7 +10,9 @@ IPv6 (VRRPv3, RFC 5798): an interface with an IPv6 instance also has the IPv6 so
 (`kernel.ndisc`), opened with the first such instance; its datagrams (IPv6 header rebuilt by the
 socket) take the same path. A transport call picks the family by its address: a VIP or destination
 that is IPv6 goes out through the IPv6 pieces, an unsolicited NA standing in for gratuitous ARP.
-VRIDs are one space per interface here, whatever the family (see `add_instance` in the daemon).
+VRIDs are one space per address family (RFC 5798 §1: an IPv4 and an IPv6 virtual router with the
+same VRID are separate routers): a datagram goes to the instance of its own family with its VRID. Each
+family's sockets are opened with its first instance, so an IPv6-only interface needs no IPv4 address.
 
 It also lends its sockets and the netlink handle to its instances (the `Transport` they send and
 install VIPs through). It makes no protocol decision and knows nothing of the daemon's lifecycle: the
@@ -60,23 +62,31 @@ class StartupError(Exception):
 
 
 class Interface:
-    """One network interface: its sockets, and the instances (by VRID) that run on it."""
+    """One network interface: its sockets, and the instances (by address family and VRID) that run on it.
 
-    # The IPv6 pieces, opened by `open_ipv6` with the first IPv6 instance (class defaults: none).
+    The sockets of each family are opened with the first instance of that family (`open_ipv4`,
+    `open_ipv6`): an interface with only IPv6 instances needs no IPv4 address, one with only IPv4
+    instances no link-local address.
+    """
+
+    # The IPv4 pieces, opened by `open_ipv4` with the first IPv4 instance (class defaults: none).
+    sock: VrrpSocket | None = None
+    garp: GarpSender | None = None
+    src: IPv4Address | None = None
+    # The IPv6 pieces, opened by `open_ipv6` with the first IPv6 instance.
     sock6: Vrrp6Socket | None = None
     nd: NaSender | None = None
 
-    def __init__(self, link: LinkInfo, src: IPv4Address, netlink: Netlink, fixed_src: bool = False) -> None:
+    def __init__(self, link: LinkInfo, netlink: Netlink) -> None:
         self.link = link
         self.ifindex = link.ifindex
         self.name = link.name
-        self.src = src
-        self.fixed_src = fixed_src  # unicast_src_ip: only that address will do as the source
-        self.has_address = True  # `src` is on the interface (False: its instances are in FAULT)
+        self.fixed_src = False  # unicast_src_ip: only that address will do as the IPv4 source
+        self.has_address = True  # `src` is on the interface (False: its IPv4 instances are in FAULT)
+        self.has_address6 = True  # `src6` is on the interface (False: its IPv6 instances are in FAULT)
         self._netlink = netlink
-        self.sock = VrrpSocket.open(link.name, link.ifindex, src)
-        self.garp = GarpSender.open(link.name, link.ifindex, link.mac)
-        self.instances: dict[int, Instance] = {}
+        # RFC 5798 §1: the IPv4 and the IPv6 virtual routers are "a domain unto themselves".
+        self.routers: dict[int, dict[int, Instance]] = {4: {}, 6: {}}  # family -> VRID -> instance
         self.drops: collections.Counter[str] = collections.Counter()
         self.recv_task: asyncio.Task[None] | None = None
         self._drop_log = logs.RateLimitedLog(logs.get_logger("vrrpd.drops"), "packet_dropped")
@@ -91,13 +101,25 @@ class Interface:
         """The link's carrier, as the daemon last saw it."""
         return self.link.up
 
-    @classmethod
-    def open(cls, link: LinkInfo, src: IPv4Address | None, netlink: Netlink) -> Interface:
-        """Open the sockets on `link`, sending from `src` (else the link's primary address).
+    @property
+    def instances(self) -> list[Instance]:
+        """Every instance on the interface, IPv4 ones first."""
+        return [*self.routers[4].values(), *self.routers[6].values()]
+
+    def instance(self, family: int, vrid: int) -> Instance | None:
+        """The instance of that address family and VRID, if one runs here."""
+        return self.routers[family].get(vrid)
+
+    def open_ipv4(self, src: IPv4Address | None = None) -> IPv4Address:
+        """Open the IPv4 VRRP and GARP sockets (idempotent), sending from `src` (else the link's primary
+        address); the source they use.
 
         Raises StartupError: no source address, or the raw sockets cannot be opened (not root, no
         CAP_NET_RAW).
         """
+        if self.sock is not None and self.src is not None:
+            return self.src
+        link = self.link
         fixed = src is not None
         src = src or link.primary
         if src is None:
@@ -106,16 +128,25 @@ class Interface:
                 " (add an address, or set unicast_src_ip)"
             )
         try:
-            return cls(link, src, netlink, fixed_src=fixed)
+            sock = VrrpSocket.open(link.name, link.ifindex, src)
+            try:
+                garp = GarpSender.open(link.name, link.ifindex, link.mac)
+            except BaseException:
+                sock.close()
+                raise
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
+        self.sock, self.garp, self.src, self.fixed_src = sock, garp, src, fixed
+        if self._reader_loop is not None:  # the receive loop is running: read the new socket too
+            sock.start_reading(self._reader_loop, self.datagram, self._recv_error)
+        return src
 
     @property
     def src6(self) -> IPv6Address | None:
         """The IPv6 source (the link-local address) once the IPv6 socket is open."""
         return self.sock6.src if self.sock6 is not None else None
 
-    def open_ipv6(self, link: LinkInfo) -> IPv6Address:
+    def open_ipv6(self) -> IPv6Address:
         """Open the IPv6 socket pair and the NA sender (idempotent); the link-local source they use.
 
         Raises StartupError: no IPv6 link-local address on the interface (IPv6 disabled, or
@@ -123,6 +154,7 @@ class Interface:
         """
         if self.sock6 is not None:
             return self.sock6.src
+        link = self.link
         if link.link_local is None:
             raise StartupError(
                 f"interface {link.name} has no IPv6 link-local address: VRRPv3 over IPv6 sends from it"
@@ -155,14 +187,14 @@ class Interface:
         if isinstance(dst, IPv6Address):
             await self._ipv6().send(payload, dst)
         else:
-            await self.sock.send(payload, dst)
+            await self._ipv4().send(payload, dst)
 
     def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message without waiting (BlockingIOError if the buffer is full)."""
         if isinstance(dst, IPv6Address):
             self._ipv6().send_now(payload, dst)
         else:
-            self.sock.send_now(payload, dst)
+            self._ipv4().send_now(payload, dst)
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         """Transport: announce `vip` — gratuitous ARPs for IPv4, unsolicited NAs for IPv6."""
@@ -171,7 +203,15 @@ class Interface:
                 raise OSError(f"{self.name}: IPv6 is not open on this interface")
             self.nd.send(vip, count)
         else:
+            if self.garp is None:
+                raise OSError(f"{self.name}: IPv4 is not open on this interface")
             self.garp.send(vip, count)
+
+    def _ipv4(self) -> VrrpSocket:
+        if self.sock is None:
+            # An IPv4 instance always opens it first (`open_ipv4`): as `_ipv6`.
+            raise OSError(f"{self.name}: IPv4 is not open on this interface")
+        return self.sock
 
     def _ipv6(self) -> Vrrp6Socket:
         if self.sock6 is None:
@@ -195,7 +235,8 @@ class Interface:
         gone, interface closed, shutdown) removes the reader before the socket can be closed or reopened.
         """
         loop = asyncio.get_running_loop()
-        self.sock.start_reading(loop, self.datagram, self._recv_error)
+        if self.sock is not None:
+            self.sock.start_reading(loop, self.datagram, self._recv_error)
         if self.sock6 is not None:
             self.sock6.start_reading(loop, self.datagram, self._recv_error)
         self._reader_loop = loop
@@ -204,14 +245,16 @@ class Interface:
             await loop.create_future()  # never resolved: ends by cancellation
         finally:
             self._reader_loop = None
-            self.sock.stop_reading()
+            if self.sock is not None:
+                self.sock.stop_reading()
             if self.sock6 is not None:
                 self.sock6.stop_reading()
 
     def drain(self) -> None:
         """Reader: deliver what is queued but unread, now (before an instance acts on its deadline; the
         hook for a doorbell saying an urgent datagram arrived)."""
-        self.sock.drain()
+        if self.sock is not None:
+            self.sock.drain()
         if self.sock6 is not None:
             self.sock6.drain()
 
@@ -227,10 +270,10 @@ class Interface:
         higher-priority advert at once, so with any MASTER each datagram is read as it comes. The IPv6
         socket is always read per datagram.
         """
-        if not LAZY:
+        if not LAZY or self.sock is None:
             return
         period, rate = LAZY_MAX, 0.0
-        for inst in self.instances.values():
+        for inst in self.instances:
             router = inst.router
             state = router.state
             if state is State.MASTER:
@@ -249,7 +292,7 @@ class Interface:
         if lost:
             # The receive queue overflowed: no backup may declare its master down on what was not read.
             self._drop("receive_queue_overflow")
-            for inst in list(self.instances.values()):
+            for inst in self.instances:
                 inst.adverts_lost(now)
         self._update_mode()
 
@@ -280,19 +323,21 @@ class Interface:
         if datagram[:1] and datagram[0] >> 4 == 6 and len(datagram) >= _IPV6_HEADER:
             # From the IPv6 socket: the header it rebuilt carries what the kernel reported beside the
             # payload (`kernel.vrrp_socket6`).
+            routers = self.routers[6]
             received = self._decoder.decode_ipv6(
                 datagram[_IPV6_HEADER:],
-                self.instances,
+                routers,
                 source=IPv6Address(datagram[8:24]),
                 destination=IPv6Address(datagram[24:40]),
                 hop_limit=datagram[7],
             )
         else:
-            received = self._decoder.decode(datagram, self.instances)
+            routers = self.routers[4]
+            received = self._decoder.decode(datagram, routers)
         if isinstance(received, DropReason):
             self._drop(received.value)
             return
-        instance = self.instances.get(received.advert.vrid)
+        instance = routers.get(received.advert.vrid)
         if instance is None:
             self._drop(DropReason.UNKNOWN_VRID.value, vrid=received.advert.vrid, source=str(received.source))
             return
@@ -311,8 +356,10 @@ class Interface:
 
     def close(self) -> None:
         """Close the sockets."""
-        self.sock.close()
-        self.garp.close()
+        if self.sock is not None:
+            self.sock.close()
+        if self.garp is not None:
+            self.garp.close()
         if self.sock6 is not None:
             self.sock6.close()
         if self.nd is not None:
@@ -327,11 +374,12 @@ class Interface:
         """
         opened: list[VrrpSocket | GarpSender | Vrrp6Socket | NaSender] = []
         try:
-            sock = VrrpSocket.open(link.name, link.ifindex, self.src)
-            opened.append(sock)
-            garp = GarpSender.open(link.name, link.ifindex, link.mac)
-            opened.append(garp)
-            sock6, nd = None, None
+            sock, garp, sock6, nd = None, None, None, None
+            if self.sock is not None and self.src is not None:  # IPv4 was open: it must be again
+                sock = VrrpSocket.open(link.name, link.ifindex, self.src)
+                opened.append(sock)
+                garp = GarpSender.open(link.name, link.ifindex, link.mac)
+                opened.append(garp)
             if self.sock6 is not None:  # IPv6 was open: it must be again, from the new link-local address
                 if link.link_local is None:
                     raise OSError(f"interface {link.name} has no IPv6 link-local address yet")
@@ -353,19 +401,31 @@ class Interface:
         The caller has stopped the receive task. Raises OSError; then nothing has changed.
         """
         sock = VrrpSocket.open(self.name, self.ifindex, src)
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
         self.sock, self.src = sock, src
+
+    def rebind6(self, src: IPv6Address) -> None:
+        """Open the IPv6 socket pair again with the link-local `src` as the source (RFC 5798 §5.1.2.1:
+        the link-local address changed).
+
+        The caller has stopped the receive task. Raises OSError; then nothing has changed.
+        """
+        sock6 = Vrrp6Socket.open(self.name, self.ifindex, src)
+        if self.sock6 is not None:
+            self.sock6.close()
+        self.sock6 = sock6
+        self.link = dataclasses.replace(self.link, link_local=src)
 
     def foreign_vips(self) -> set[IPv4Address | IPv6Address]:
         """The VIPs of the instances on this interface that are not its own address (an owner's VIP is)."""
-        return {
-            v.ip for inst in self.instances.values() if not inst.config.is_owner for v in inst.config.vips
-        }
+        return {v.ip for inst in self.instances if not inst.config.is_owner for v in inst.config.vips}
 
 
 class XmitBaseTransport:
     """`vmac_xmit_base`: adverts go out (and come in) on the instance's interface, with its own MAC, while
-    the VIPs and their gratuitous ARPs live on the virtual MAC interface (keepalived's layout)."""
+    the VIPs and their gratuitous ARPs (IPv6: Neighbor Advertisements) live on the virtual MAC interface
+    (keepalived's layout)."""
 
     def __init__(self, adverts: Interface, vmac: LinkInfo, netlink: Netlink) -> None:
         self.adverts = adverts
@@ -373,6 +433,11 @@ class XmitBaseTransport:
         self.name = vmac.name
         self._netlink = netlink
         self.garp = GarpSender.open(vmac.name, vmac.ifindex, vmac.mac)
+        try:
+            self.nd = NaSender.open(vmac.name, vmac.ifindex, vmac.mac)
+        except BaseException:
+            self.garp.close()
+            raise
 
     async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
         """Transport: send one VRRP message from the interface below."""
@@ -383,9 +448,9 @@ class XmitBaseTransport:
         self.adverts.send_vrrp_now(payload, dst)
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
-        """Transport: gratuitous ARPs from the virtual MAC (IPv6: the interface below's NA sender)."""
+        """Transport: gratuitous ARPs, or unsolicited NAs for IPv6, from the virtual MAC."""
         if isinstance(vip, IPv6Address):
-            self.adverts.send_garp(vip, count)
+            self.nd.send(vip, count)
         else:
             self.garp.send(vip, count)
 
@@ -406,5 +471,6 @@ class XmitBaseTransport:
         return await self._netlink.remove_addresses(self.ifindex, vips)
 
     def close(self) -> None:
-        """Close the GARP socket (the interface below is shared, closed by its owner)."""
+        """Close the GARP and NA sockets (the interface below is shared, closed by its owner)."""
         self.garp.close()
+        self.nd.close()

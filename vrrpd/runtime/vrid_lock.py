@@ -25,23 +25,28 @@ class VridLocked(Exception):
     """Another process holds the lock; str() is one line for the operator."""
 
 
-def lock_name(interface: str, vrid: int) -> str:
-    """The abstract socket name for (interface, VRID), as `ss -xl` shows it (with a leading @)."""
-    return f"vrrpd/{interface}/vrid-{vrid}"
+def lock_name(interface: str, vrid: int, family: int = 4) -> str:
+    """The abstract socket name for (interface, VRID, family), as `ss -xl` shows it (with a leading @).
+
+    An IPv6 router has its own (RFC 5798 §1: it may share its VRID with an IPv4 one); the IPv4 name is
+    the one earlier versions used, so an upgraded daemon still meets an old one's lock."""
+    return f"vrrpd/{interface}/vrid-{vrid}" + ("-ipv6" if family == 6 else "")
 
 
 class VridLock:
     """Held from `acquire` until `release` (or the process's end)."""
 
-    def __init__(self, interface: str, vrid: int, sock: socket.socket) -> None:
+    def __init__(self, interface: str, vrid: int, sock: socket.socket, family: int = 4) -> None:
         self.interface = interface
         self.vrid = vrid
+        self.family = family
         self._sock: socket.socket | None = sock
 
     @classmethod
-    def acquire(cls, interface: str, vrid: int) -> VridLock:
-        """Take the lock for (interface, VRID); VridLocked naming the holder if another process has it."""
-        name = "\0" + lock_name(interface, vrid)
+    def acquire(cls, interface: str, vrid: int, family: int = 4) -> VridLock:
+        """Take the lock for (interface, VRID, family); VridLocked naming the holder if another process has
+        it."""
+        name = "\0" + lock_name(interface, vrid, family)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
         try:
             sock.bind(name)
@@ -52,11 +57,13 @@ class VridLock:
                 raise
             holder = _holder_pid(name)
             who = f"pid {holder}" if holder is not None else "another process"
+            what = f"VRID {vrid}" if family == 4 else f"IPv6 VRID {vrid}"
             raise VridLocked(
-                f"interface {interface} VRID {vrid} is already run by another vrrpd on this host ({who},"
-                f" lock @{lock_name(interface, vrid)}): stop it first; a second daemon would remove its VIPs"
+                f"interface {interface} {what} is already run by another vrrpd on this host ({who},"
+                f" lock @{lock_name(interface, vrid, family)}): stop it first; a second daemon would remove"
+                " its VIPs"
             ) from None
-        return cls(interface, vrid, sock)
+        return cls(interface, vrid, sock, family)
 
     @property
     def held(self) -> bool:

@@ -75,3 +75,16 @@ def test_ipv6_unicast_peers(tmp_path: Path) -> None:
 def test_no_accept_is_accept_false(tmp_path: Path) -> None:
     assert instance(V4 + "\n    version 3\n    no_accept", tmp_path)["accept"] is False
     assert instance(V4 + "\n    version 3\n    accept", tmp_path)["accept"] is True
+
+
+def test_one_vrid_for_an_ipv4_and_an_ipv6_instance_converts_both(tmp_path: Path) -> None:
+    """keepalived runs an IPv4 and an IPv6 instance with one VRID on one interface (RFC 5798 §1)."""
+    text = "".join(
+        f"vrrp_instance {name} {{\n    interface eth0\n    virtual_router_id 51\n    version 3\n{body}\n}}\n"
+        for name, body in (("VI_4", V4), ("VI_6", V6))
+    )
+    found = instances(conv(text, tmp_path))
+    assert [(i["name"], i["virtual_router_id"], i["virtual_ipaddress"]) for i in found] == [
+        ("VI_4", 51, ["192.0.2.100/24"]),
+        ("VI_6", 51, ["2001:db8::100/64"]),
+    ]
