@@ -4,7 +4,9 @@ import-keepalived``; ``check-config`` and ``run`` take ``--openshift`` (the ipfa
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
 modules and are imported only when their subcommand runs, so ``check-config`` stays light. Nothing else
-is imported before `main` has seen the subcommand: ``run`` first keeps OpenSSL out (`vrrpd.cli.nossl`).
+is imported before `main` has seen the subcommand: ``run`` first keeps OpenSSL and unused optional
+packages out (`vrrpd.cli.nossl`), and its parser has only the ``run`` subcommand, so that no other
+subcommand's modules are imported before the daemon's first advert (`tests/cli/test_run_imports.py`).
 """
 
 from __future__ import annotations
@@ -33,15 +35,27 @@ def _lab_nodes(text: str) -> int:
     return nodes
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only_run: bool = False) -> argparse.ArgumentParser:
+    """Every subcommand; with ``only_run`` (argv starts with ``run``) only that one, whose flags and help
+    are the same: the other subcommands' modules are start-up time the daemon does not need."""
     from vrrpd.cli import openshift  # noqa: PLC0415 - after defer_openssl(), see main()
-    from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - after defer_openssl(), see main()
 
     parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRPv2 daemon (RFC 3768).")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_help = f"TOML configuration file (default: $VRRPD_CONFIG or {DEFAULT_CONFIG})"
     config_default = os.environ.get("VRRPD_CONFIG", DEFAULT_CONFIG)
+
+    def add_run() -> None:
+        run = commands.add_parser("run", help="run the daemon in the foreground")
+        run_source = run.add_mutually_exclusive_group()
+        run_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
+        run_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+
+    if only_run:
+        add_run()
+        return parser
+    from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - after defer_openssl(), see main()
 
     check = commands.add_parser("check-config", help="validate a configuration and summarize it")
     check_source = check.add_mutually_exclusive_group()
@@ -53,11 +67,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not require the interfaces to exist on this host",
     )
-
-    run = commands.add_parser("run", help="run the daemon in the foreground")
-    run_source = run.add_mutually_exclusive_group()
-    run_source.add_argument("--config", default=config_default, metavar="FILE", help=config_help)
-    run_source.add_argument("--openshift", action="store_true", help=openshift.OPENSHIFT_HELP)
+    add_run()
     manifest.add_parser(commands)
     openshift.add_cleanup_parser(commands, config_default, config_help)
 
@@ -131,13 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         argv = sys.argv[1:]
         if argv[:1] == ["run"]:
             nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
+            nossl.structlog_without_extras()  # nor rich, which structlog imports when it is installed
     # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
     from vrrpd.cli import openshift  # noqa: PLC0415
-    from vrrpd.compat.openshift import manifest  # noqa: PLC0415
-    from vrrpd.compat.openshift.run import run_daemon  # noqa: PLC0415
     from vrrpd.config import ConfigError  # noqa: PLC0415
 
-    parser = _parser()
+    parser = _parser(only_run=argv[:1] == ["run"])
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has already printed usage or help
@@ -151,8 +160,14 @@ def main(argv: list[str] | None = None) -> int:
                 return openshift.check_main(args)
             return _check_config(args.config, not args.no_interface_check, not args.no_file_check)
         if args.command == "run":
-            return run_daemon(os.environ) if args.openshift else _run(args.config)
+            if args.openshift:
+                from vrrpd.compat.openshift.run import run_daemon  # noqa: PLC0415 - load on demand
+
+                return run_daemon(os.environ)
+            return _run(args.config)
         if args.command == "manifest":
+            from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - load on demand
+
             return manifest.main(args)
         if args.command == "cleanup":
             return openshift.cleanup_main(args)

@@ -22,6 +22,12 @@ module's ``__spec__`` (import.c, `import_ensure_initialized`), which makes LazyL
 Only the program's ``vrrpd run`` calls this (`vrrpd.cli.main.main` without arguments: the console script and
 ``python -m vrrpd``), and it does nothing in a process that has already imported one of these modules;
 code importing vrrpd's modules, tests included, is not affected.
+
+`structlog_without_extras()`, also for ``vrrpd run`` only, does the same for packages vrrpd does not depend
+on but structlog imports whenever they are installed (rich, better_exceptions, colorama: its console
+renderer's fancier tracebacks and Windows colours), as rich is in a development environment (import-linter
+needs it): about 5 MiB and tens of milliseconds. The daemon then logs exactly as from an install without
+them — JSON lines, or the console renderer with plain tracebacks.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ import sys
 import threading
 import types
 
-__all__ = ["defer_openssl"]
+__all__ = ["defer_openssl", "structlog_without_extras"]
 
 _HIDDEN = ("ssl", "_hashlib")  # OpenSSL's two entry points in the standard library
 _IMPORTED_WITHOUT = ("asyncio", "hashlib", "hmac")  # their importers that have a fallback
+_STRUCTLOG_EXTRAS = ("rich", "better_exceptions", "colorama")  # optional for structlog, unused by vrrpd
 
 
 class _DeferredModule(types.ModuleType):
@@ -80,4 +87,19 @@ def defer_openssl() -> bool:
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _DeferredModule
     sys.modules["ssl"] = module
+    return True
+
+
+def structlog_without_extras() -> bool:
+    """Import structlog while its optional extras are hidden; False (no change) if it is already imported."""
+    if "structlog" in sys.modules:
+        return False
+    hidden = [name for name in _STRUCTLOG_EXTRAS if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
+    try:
+        importlib.import_module("structlog")
+    finally:
+        for name in hidden:
+            del sys.modules[name]
     return True

@@ -1,7 +1,8 @@
 """Command-line glue for ``--openshift`` and ``vrrpd cleanup``: flags in, library calls out.
 
 `vrrpd.cli.main` registers these; the logic lives in `vrrpd.compat.openshift` (the environment
-contract and this node's plan) and `vrrpd.runtime.cleanup`, testable without argparse.
+contract and this node's plan) and `vrrpd.runtime.cleanup`, testable without argparse. Those are imported
+by the functions that use them: registering the flags must stay free for `vrrpd run`'s start-up.
 """
 
 from __future__ import annotations
@@ -9,12 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 from typing import Any
-
-from vrrpd.compat.openshift.env import EnvIssue
-from vrrpd.compat.openshift.host import LiveHost
-from vrrpd.compat.openshift.plan import load_for_cleanup
-from vrrpd.compat.openshift.run import check_config
-from vrrpd.config import ConfigError
 
 __all__ = ["OPENSHIFT_HELP", "add_check_arguments", "add_cleanup_parser", "check_main", "cleanup_main"]
 
@@ -52,6 +47,10 @@ def add_cleanup_parser(commands: Any, config_default: str, config_help: str) -> 
 def check_main(args: argparse.Namespace) -> int:
     """``vrrpd check-config --openshift [--node-address A] [--toml] [--no-interface-check]
     [--no-file-check]``."""
+    from vrrpd.compat.openshift.env import EnvIssue  # noqa: PLC0415 - see the module docstring
+    from vrrpd.compat.openshift.run import check_config  # noqa: PLC0415
+    from vrrpd.config import ConfigError  # noqa: PLC0415
+
     if not args.openshift:
         raise ConfigError(EnvIssue("--node-address/--toml", "apply only with --openshift"))
     return check_config(
@@ -68,6 +67,9 @@ def cleanup_main(args: argparse.Namespace) -> int:
     from vrrpd.runtime.cleanup import cleanup  # noqa: PLC0415 - pyroute2 is heavy
 
     if args.openshift:
+        from vrrpd.compat.openshift.host import LiveHost  # noqa: PLC0415
+        from vrrpd.compat.openshift.plan import load_for_cleanup  # noqa: PLC0415
+
         plan = load_for_cleanup(os.environ, LiveHost())
         return cleanup(plan.config, plan.settings.firewall_table)
     from vrrpd.config import load_config  # noqa: PLC0415
