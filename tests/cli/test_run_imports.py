@@ -1,0 +1,42 @@
+"""`vrrpd run` imports neither the other subcommands' modules nor structlog's optional rich
+(vrrpd/cli/main.py, vrrpd/cli/nossl.py), checked in a fresh interpreter on the program's real path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_PROBE = """
+import json, sys
+from vrrpd.cli import main as cli
+
+def fake_run(path):
+    import vrrpd.runtime.daemon  # noqa: F401 - everything the daemon imports
+    print(json.dumps(sorted(sys.modules)))
+    return 0
+
+cli._run = fake_run
+sys.exit(cli.main())
+"""
+
+NOT_ON_RUN_PATH = (
+    "rich",
+    "vrrpd.compat.openshift.manifest",
+    "vrrpd.compat.openshift.run",
+    "vrrpd.compat.keepalived.importer",
+    "vrrpd.testing.demo",
+)
+
+
+def test_run_does_not_import_what_it_does_not_need() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, "run", "--config", "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = set(json.loads(out.stdout.splitlines()[-1]))
+    assert "vrrpd.runtime.daemon" in loaded
+    assert [m for m in NOT_ON_RUN_PATH if m in loaded] == []
