@@ -21,13 +21,29 @@ from benchmarks.daemons import Impl
 
 SECTIONS = ("failover", "timing", "scale", "bulk", "startup", "v3")
 V3 = failover.Profile(version=3, advert_int=0.1)  # issue 16: VRRPv3 at 100 ms adverts
-V3_INSTANCES = 50
 PAIRINGS: tuple[tuple[Impl, Impl], ...] = (
     ("vrrpd", "vrrpd"),
     ("keepalived", "keepalived"),
     ("vrrpd", "keepalived"),
 )
-SCALE_SIZES = (1, 50, 200)
+
+
+def scale_scenarios(windows: int) -> tuple[scale.Scenario, ...]:
+    """Section 4: 1 and 50 instances for the plot (one window each); the goals' 200 instances (with the
+    metrics variant) and 1,000 over 4 segments, `windows` windows each."""
+    return (
+        scale.Scenario(1),
+        scale.Scenario(50),
+        scale.Scenario(200, windows, metrics=True),
+        scale.Scenario(1000, windows, interfaces=4),
+    )
+
+
+def v3_scenario(windows: int) -> scale.Scenario:
+    """Issue 16: 50 VRRPv3 instances at V3's advert interval."""
+    return scale.Scenario(50, windows, version=V3.version, advert_int=V3.advert_int)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 
 T = TypeVar("T")
@@ -38,8 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="short run to validate the harness (a few minutes)")
     p.add_argument("--repeats", type=int, help="failovers and handovers per direction (default 5; quick 2)")
     p.add_argument("--bulk-repeats", type=int, help="runs per bulk-VIP case (default 3; quick 1)")
-    p.add_argument("--timing-seconds", type=float, help="advert-timing window (default 300; quick 60)")
-    p.add_argument("--scale-seconds", type=float, help="CPU window per instance count (default 60; quick 15)")
+    p.add_argument("--timing-seconds", type=float, help="advert-timing window (default 120; quick 20)")
+    p.add_argument("--scale-seconds", type=float, help="length of one CPU window (default 30; quick 5)")
+    p.add_argument(
+        "--windows", type=int, help="CPU windows per size at 200, 1,000 and v3 (default 3; quick 3)"
+    )
     p.add_argument(
         "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
     )
@@ -97,11 +116,12 @@ def measure(args: argparse.Namespace, sections: Sequence[str]) -> report.Results
     quick = bool(args.quick)
     repeats = args.repeats or (2 if quick else 5)
     bulk_repeats = args.bulk_repeats or (1 if quick else 3)
-    timing_seconds = args.timing_seconds or (60.0 if quick else 300.0)
-    scale_seconds = args.scale_seconds or (15.0 if quick else 60.0)
+    timing_seconds = args.timing_seconds or (20.0 if quick else 120.0)
+    scale_seconds = args.scale_seconds or (5.0 if quick else 30.0)
+    windows = args.windows or 3
     command = "python -m benchmarks" + (" --quick" if quick else "")
     res = report.Results(
-        command, report.Machine.probe(), repeats, timing_seconds, scale_seconds, note=args.note
+        command, report.Machine.probe(), repeats, timing_seconds, scale_seconds, windows, note=args.note
     )
     res.started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     wall = time.monotonic()
@@ -119,9 +139,10 @@ def measure(args: argparse.Namespace, sections: Sequence[str]) -> report.Results
     if "timing" in sections:
         res.timing = _section(res, "timing", lambda: timing.run(timing_seconds), [])
     if "scale" in sections:
-        for n in SCALE_SIZES:  # one section per size: a failing size does not lose the others
+        for sc in scale_scenarios(windows):  # one section per size: a failing size does not lose the others
             no_costs: list[scale.Cost] = []
-            res.costs += _section(res, f"scale {n}", functools.partial(scale.run, n, scale_seconds), no_costs)
+            name = f"scale {sc.instances}" + (f" over {sc.interfaces}" if sc.interfaces > 1 else "")
+            res.costs += _section(res, name, functools.partial(scale.run, sc, scale_seconds), no_costs)
     if "v3" in sections:
 
         def _v3_failovers() -> None:
@@ -132,8 +153,9 @@ def measure(args: argparse.Namespace, sections: Sequence[str]) -> report.Results
 
         _section(res, "v3 failover", _v3_failovers, None)
         no_v3: list[scale.Cost] = []
-        run_v3 = functools.partial(scale.run, V3_INSTANCES, scale_seconds, V3.version, V3.advert_int)
-        res.costs_v3 += _section(res, f"v3 scale {V3_INSTANCES}", run_v3, no_v3)
+        v3 = v3_scenario(windows)
+        run_v3 = functools.partial(scale.run, v3, scale_seconds)
+        res.costs_v3 += _section(res, f"v3 scale {v3.instances}", run_v3, no_v3)
     if "bulk" in sections:
         res.bulk = _section(res, "bulk", lambda: bulk.run(bulk.CASES, bulk_repeats), [])
     if "startup" in sections:

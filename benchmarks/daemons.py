@@ -41,17 +41,23 @@ class Instance:
     # keepalived's initial `state`: an address owner (priority 255) is configured MASTER there; with
     # BACKUP, keepalived 2.2.7 waits Master_Down_Interval even at 255. vrrpd has no such key (§6.4.1).
     keepalived_state: str = "BACKUP"
+    interface: str = "eth0"
 
 
-def vrrpd_config(lab: Lab, node: str, instances: Sequence[Instance]) -> str:
-    lines = ["[global]", f'router_id = "{node}"', f'control_socket = "{lab.log_dir}/{node}.sock"']
+METRICS_LISTEN = "127.0.0.1:9650"  # in the node's own namespace: every daemon can use the same port
+
+
+def vrrpd_config(lab: Lab, node: str, instances: Sequence[Instance], metrics: bool = False) -> str:
+    lines = ["[global]", f'router_id = "{node}"', f'control_socket = "{control_socket(lab, node)}"']
+    if metrics:
+        lines.append(f'metrics_listen = "{METRICS_LISTEN}"')
     for inst in instances:
         vips = ", ".join(f'"{v}"' for v in inst.vips)
         lines += [
             "",
             "[[vrrp_instance]]",
             f'name = "{inst.name}"',
-            'interface = "eth0"',
+            f'interface = "{inst.interface}"',
             f"virtual_router_id = {inst.vrid}",
             f"priority = {inst.priority}",
             f"advert_int = {inst.advert_int:g}",
@@ -77,7 +83,7 @@ def keepalived_config(node: str, instances: Sequence[Instance], notify_fifo: Pat
         lines += [
             f"vrrp_instance {inst.name} {{",
             f"  state {inst.keepalived_state}",
-            "  interface eth0",
+            f"  interface {inst.interface}",
             f"  virtual_router_id {inst.vrid}",
             f"  priority {inst.priority}",
             f"  advert_int {inst.advert_int:g}",
@@ -152,6 +158,11 @@ class Daemon:
         self.process.stop(timeout)
 
 
+def control_socket(lab: Lab, node: str) -> Path:
+    """Where vrrpd on `node` listens for `vrrpd status` (one vrrpd per node at a time)."""
+    return Path(lab.log_dir) / f"{node}.sock"
+
+
 def _iso_time(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -164,12 +175,16 @@ def start(
     *,
     tag: str = "",
     notify_fifo: Path | None = None,
+    metrics: bool = False,
 ) -> Daemon:
-    """Write the node's configuration and start the daemon; returns at once (no wait for a state)."""
+    """Write the node's configuration and start the daemon; returns at once (no wait for a state).
+
+    `metrics`: vrrpd with `metrics_listen` set (the Prometheus endpoint, METRICS_LISTEN); keepalived has
+    no equivalent and ignores it."""
     base = Path(lab.log_dir) / f"{node}{tag}-{impl}"
     if impl == "vrrpd":
         conf = base.with_suffix(".toml")
-        conf.write_text(vrrpd_config(lab, node, instances))
+        conf.write_text(vrrpd_config(lab, node, instances, metrics))
         argv = [sys.executable, "-m", "vrrpd", "run", "--config", str(conf)]
         env = {"VRRPD_LOG_FORMAT": "json"}
     else:

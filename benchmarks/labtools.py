@@ -7,7 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-from vrrpd.testing.lab import Lab, Process, wait_until
+from vrrpd.testing.lab import Lab, LabError, Process, wait_until
 
 # Benchmark labs are named <prefix>-<id>-*: $VRRPD_LAB_PREFIX on a shared machine, else "vbe".
 LAB_PREFIX = os.environ.get("VRRPD_LAB_PREFIX", "vbe")
@@ -37,16 +37,66 @@ def wait_holder(lab: Lab, ip: str, timeout: float, expected: str | None = None) 
     return found[-1] if wait_for(ok, timeout) else None
 
 
-def count_addresses(lab: Lab, node: str) -> int:
-    """IPv4 addresses on the node's eth0 (its own included), via one `ip -o addr` run."""
+def count_addresses(lab: Lab, node: str, dev: str | None = "eth0") -> int:
+    """IPv4 addresses on the node's `dev` (None: every interface but lo), its own included, via one
+    `ip -o addr` run."""
     out = subprocess.run(
-        ["ip", "-n", lab.ns(node), "-4", "-o", "addr", "show", "dev", "eth0"],
+        ["ip", "-n", lab.ns(node), "-4", "-o", "addr", "show", *(["dev", dev] if dev else [])],
         capture_output=True,
         text=True,
         timeout=10,
         check=False,
     ).stdout
-    return sum(1 for line in out.splitlines() if " inet " in line)
+    return sum(1 for line in out.splitlines() if " inet " in line and line.split()[1] != "lo")
+
+
+# Extra segments use the RFC 2544 benchmarking block: 198.18.K.0/24 for segment K (ethK on each node).
+
+
+def segment_ip(k: int, node_index: int) -> str:
+    """The address of node n<node_index> on segment k ≥ 1 (eth<k>), as on eth0: host 10 + index."""
+    return f"198.18.{k}.{10 + node_index}"
+
+
+def add_segments(lab: Lab, count: int) -> list[str]:
+    """Give every node `count` more Ethernet segments, eth1..eth<count>, each on its own bridge br<k> in
+    the switch namespace (the lab's eth0/br0 stays segment 0); returns the interface names, eth0 first.
+
+    Like the lab's own links, each veth is created inside the node's namespace with its peer put straight
+    into the switch's: nothing touches the host's namespace, and the lab's teardown deletes it all.
+    """
+    sw = lab.ns(lab.switch)
+
+    def ip(ns: str, *args: str) -> None:
+        proc = subprocess.run(
+            ["ip", "-n", ns, *args], capture_output=True, text=True, timeout=10, check=False
+        )
+        if proc.returncode != 0:
+            raise LabError(f"ip -n {ns} {' '.join(args)}: {proc.stderr.strip()}")
+
+    for k in range(1, count + 1):
+        ip(
+            sw,
+            "link",
+            "add",
+            f"br{k}",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        )
+        ip(sw, "link", "set", f"br{k}", "up")
+        for index, node in enumerate(lab.nodes, start=1):
+            ns, port = lab.ns(node), f"p{index}s{k}"
+            ip(ns, "link", "add", f"eth{k}", "type", "veth", "peer", "name", port, "netns", sw)
+            ip(sw, "link", "set", port, "master", f"br{k}", "up")
+            ip(ns, "addr", "add", f"{segment_ip(k, index)}/24", "dev", f"eth{k}")
+            ip(ns, "link", "set", f"eth{k}", "up")
+    return [f"eth{k}" for k in range(count + 1)]
 
 
 def start_pinger(lab: Lab, dst: str, seconds: float, interval: float) -> Process:

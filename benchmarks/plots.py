@@ -54,7 +54,7 @@ def failover_timeline(timelines: Sequence[Timeline], path: Path) -> None:
 def cpu_vs_instances(costs: Sequence[Cost], path: Path) -> None:
     """CPU (% of one core) and peak RSS against instance count, master and backup, both implementations."""
     fig, (cpu, mem) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for impl, color in COLORS.items():
+    for impl, color in COLORS.items():  # the metrics variant is in the tables, not in the plot
         mine = sorted((c for c in costs if c.impl == impl), key=lambda c: c.instances)
         if not mine:
             continue
