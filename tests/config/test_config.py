@@ -773,5 +773,12 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "garp_interval",
         "version",
     )
-    assert fields_of(Config) == ("global_", "vrrp_instance", "vrrp_script", "vrrp_sync_group")
+    assert fields_of(Config) == (
+        "global_",
+        "vrrp_instance",
+        "vrrp_script",
+        "vrrp_sync_group",
+        "vrrp_track_file",
+        "vrrp_track_process",
+    )
     assert fields_of(InstanceConfig)[:3] == ("name", "interface", "virtual_router_id")

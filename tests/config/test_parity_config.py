@@ -185,7 +185,6 @@ def test_a_sync_group_loads_and_its_track_script_goes_to_every_member() -> None:
         (sync(group='["VI_1", "VI_1"]'), "listed twice"),
         (sync(group="[]"), "a list of 1 or more"),
         (sync(extra='track_script = ["nope"]'), "no [[vrrp_script]] has this name"),
-        (sync(weight="weight = -20", extra='track_script = ["chk"]'), "keepalived ignores weighted scripts"),
         (sync(weight="weight = -20", track='track_script = ["chk"]'), "tracks chk with a weight"),
         (sync(extra="typo = 1"), "unknown key"),
     ],
@@ -195,6 +194,14 @@ def test_a_bad_sync_group_is_refused_in_one_line(text: str, expected: str) -> No
         parse_config(text, "t", env={})
     assert expected in str(exc.value)
     assert "\n" not in str(exc.value)
+
+
+def test_a_groups_own_weighted_script_keeps_its_weight_on_every_member() -> None:
+    """keepalived 2.2.7 (vrrp.c: sync_group_tracking_init) adds a group's tracked scripts with their weights
+    whatever sync_group_tracking_weight says (its --dump-conf lists "VI_1, weight -20" under the script):
+    only a member's *own* weighted tracking is ignored without it."""
+    config = parse_config(sync(weight="weight = -20", extra='track_script = ["chk"]'), "t", env={})
+    assert [config._weight(t) for i in config.vrrp_instance for t in i.track_script] == [-20, -20]
 
 
 def test_tracking_weight_lets_members_keep_weighted_checks() -> None:

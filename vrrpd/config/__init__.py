@@ -31,7 +31,10 @@ from vrrpd.config.schema import (
     RouteConfig,
     RuleConfig,
     TrackScript,
+    TrackWeighted,
     VrrpScriptConfig,
+    VrrpTrackFileConfig,
+    VrrpTrackProcessConfig,
 )
 
 __all__ = [
@@ -51,7 +54,10 @@ __all__ = [
     "RouteConfig",
     "RuleConfig",
     "TrackScript",
+    "TrackWeighted",
     "VrrpScriptConfig",
+    "VrrpTrackFileConfig",
+    "VrrpTrackProcessConfig",
     "check_interfaces",
     "check_programs",
     "describe",

@@ -29,6 +29,8 @@ RESTART_REASONS = {
     "vrrp_sync_group": "its vrrp_sync_group changed",
     "version": "the VRRP version changes (VRRPv2 and VRRPv3 are different packets, RFC 5798 §5)",
     "track_interface": "the tracked interfaces are read again from the start",
+    "track_file": "the tracked files are read again from the start",
+    "track_process": "the tracked processes are counted again from the start",
     "dont_track_primary": "whether the interface's own link state counts changes",
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"

@@ -470,6 +470,130 @@ class TrackInterface(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
 _TRACK_IF = 'an interface name, or a table { name = "...", weight = N, reverse = true|false }'
 _parse_track_interface = _name_or_table(TrackInterface, _TRACK_IF)
 
+_FILE_WEIGHT = "an integer -254..254"
+
+
+class VrrpTrackFileConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_track_file]]``: keepalived's ``track_file`` (``vrrp_track_file``) block.
+
+    The file holds an integer (read as C's strtol does; missing, empty or unreadable: 0), re-read each
+    time it is written, renamed or deleted. A tracking instance adds ``value × weight`` (negated with
+    ``weight_reverse``), at most 253; -254 or less is FAULT; with weight 0 any value but 0 is FAULT
+    (`vrrpd.protocol.tracking`).
+    """
+
+    name: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$", description=_SCRIPT_NAME)]
+    file: Annotated[
+        str,
+        Meta(pattern=r"^/[^\x00]*$", description="an absolute file path (its directory must exist)"),
+    ]
+    # keepalived's default weight of a track_file is 1: the file's value is added as it is.
+    weight: Annotated[int, Meta(ge=-254, le=254, description=_FILE_WEIGHT)] = 1
+    weight_reverse: Annotated[bool, Meta(description="true or false")] = False
+    # keepalived's init_file [VALUE] [overwrite]: create the file with VALUE at start if it is missing
+    # (or, with init_file_overwrite, always at start; never on a reload).
+    init_file: Annotated[int, Meta(ge=-(2**31), le=2**31 - 1, description="a 32-bit integer")] | None = None
+    init_file_overwrite: Annotated[bool, Meta(description="true or false")] = False
+
+    def __post_init__(self) -> None:
+        if self.init_file_overwrite and self.init_file is None:
+            raise RuleBroken(
+                ("init_file_overwrite",), True, "applies only with init_file (the value to write)"
+            )
+
+
+_PROCESS = "a process name (as in /proc/PID/comm, at most 15 characters) or, with full_command, argv[0]"
+
+
+class VrrpTrackProcessConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One ``[[vrrp_track_process]]``: keepalived's ``vrrp_track_process``.
+
+    The instances tracking it see it up while the number of processes matching ``process`` (and
+    ``parameters``) is within ``quorum``..``quorum_max``; its weight acts as a ``vrrp_script``'s.
+    """
+
+    name: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$", description=_SCRIPT_NAME)]
+    process: Annotated[str, Meta(pattern=r"^[^\x00]{1,4095}$", description=_PROCESS)]
+    parameters: Annotated[
+        tuple[Annotated[str, Meta(pattern=r"^[^\x00]*$")], ...],
+        Meta(description="a list of the process's arguments (after argv[0])"),
+    ] = ()
+    param_match: (
+        Annotated[
+            Literal["exact", "initial", "partial"], Meta(description='one of "exact", "initial", "partial"')
+        ]
+        | None
+    ) = None
+    full_command: Annotated[bool, Meta(description="true or false")] = False
+    quorum: Annotated[int, Meta(ge=1, le=65535, description="an integer 1..65535")] = 1
+    quorum_max: Annotated[int, Meta(ge=0, le=65535, description="an integer 0..65535")] | None = None
+    delay: Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] | None = (
+        None
+    )
+    terminate_delay: (
+        Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] | None
+    ) = None
+    fork_delay: (
+        Annotated[float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")] | None
+    ) = None
+    weight: Annotated[int, Meta(ge=-254, le=254, description=_FILE_WEIGHT)] = 0
+    weight_reverse: Annotated[bool, Meta(description="true or false")] = False
+
+    @property
+    def bounds(self) -> tuple[int, int | None]:
+        """(least, most) matching processes for the process to be up; quorum_max 0 means "not running"."""
+        if self.quorum_max == 0:
+            return 0, 0
+        return self.quorum, self.quorum_max
+
+    @property
+    def match(self) -> Literal["exact", "initial", "partial"] | None:
+        """How the arguments are compared: param_match, else "exact" when parameters are given."""
+        if self.param_match is not None:
+            return self.param_match
+        return "exact" if self.parameters else None
+
+    @property
+    def by_command_line(self) -> bool:
+        """Matched against /proc/PID/cmdline (argv[0] and the arguments) rather than comm."""
+        return self.full_command or self.match is not None
+
+    @property
+    def delays(self) -> tuple[float, float]:
+        """(terminate, fork) delay in seconds, 0 for none (``delay`` sets both)."""
+        base = self.delay or 0.0
+        return (
+            self.terminate_delay if self.terminate_delay is not None else base,
+            self.fork_delay if self.fork_delay is not None else base,
+        )
+
+    def __post_init__(self) -> None:
+        if self.quorum_max is not None and self.quorum_max != 0 and self.quorum > self.quorum_max:
+            raise RuleBroken(("quorum",), self.quorum, f"must not exceed quorum_max ({self.quorum_max})")
+        if not self.by_command_line and len(self.process) > 15:
+            raise RuleBroken(
+                ("process",),
+                self.process,
+                "a process name (comm) has at most 15 characters: set full_command = true to match argv[0]",
+            )
+
+
+class TrackWeighted(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One entry of ``track_file`` / ``track_process``: a name, optionally with this instance's own
+    weight and reverse flag (keepalived: ``name weight N [reverse|noreverse]``)."""
+
+    name: Annotated[str, Meta(pattern=r"^[!-~]{1,128}$", description=_SCRIPT_NAME)]
+    weight: Annotated[int, Meta(ge=-254, le=254, description=_FILE_WEIGHT)] | None = None
+    reverse: Annotated[bool, Meta(description="true or false")] | None = None
+
+
+_TRACK_FILE = 'a [[vrrp_track_file]] name, or a table { name = "...", weight = N, reverse = true|false }'
+_TRACK_PROCESS = (
+    'a [[vrrp_track_process]] name, or a table { name = "...", weight = N, reverse = true|false }'
+)
+_parse_track_file = _name_or_table(TrackWeighted, _TRACK_FILE)
+_parse_track_process = _name_or_table(TrackWeighted, _TRACK_PROCESS)
+
 
 class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[vrrp_instance]]``: a virtual router (interface, VRID) and what it does on transitions."""
@@ -586,6 +710,17 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         Meta(description=f"a list, each {_TRACK_IF}"),
     ] = ()
     dont_track_primary: Annotated[bool, Meta(description="true or false")] = False
+    # keepalived's track_file / track_process: [[vrrp_track_file]] / [[vrrp_track_process]] names.
+    track_file: Annotated[
+        tuple[TrackWeighted, ...],
+        Parse(_parse_track_file, each=True),
+        Meta(description=f"a list, each {_TRACK_FILE}"),
+    ] = ()
+    track_process: Annotated[
+        tuple[TrackWeighted, ...],
+        Parse(_parse_track_process, each=True),
+        Meta(description=f"a list, each {_TRACK_PROCESS}"),
+    ] = ()
     # keepalived's use_vmac: the VIPs live on a macvlan carrying RFC 3768 §7.3's virtual MAC.
     use_vmac: Annotated[bool, Meta(description="true or false")] = False
     vmac_interface: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
@@ -672,6 +807,12 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             if track_if.name in tracked_ifs:
                 raise RuleBroken(("track_interface", index), track_if.name, "tracked twice")
             tracked_ifs.add(track_if.name)
+        for key in ("track_file", "track_process"):
+            names: set[str] = set()
+            for index, entry in enumerate(getattr(self, key)):
+                if entry.name in names:
+                    raise RuleBroken((key, index), entry.name, "tracked twice")
+                names.add(entry.name)
         if not self.use_vmac:
             for key in ("vmac_interface", "vmac_xmit_base"):
                 if getattr(self, key):
@@ -773,6 +914,22 @@ class SyncGroupConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         Parse(_parse_track, each=True),
         Meta(description=f"a list, each {_TRACK}"),
     ] = ()
+    # keepalived's track_interface / track_file / track_process of a group: tracked by every member.
+    track_interface: Annotated[
+        tuple[TrackInterface, ...],
+        Parse(_parse_track_interface, each=True),
+        Meta(description=f"a list, each {_TRACK_IF}"),
+    ] = ()
+    track_file: Annotated[
+        tuple[TrackWeighted, ...],
+        Parse(_parse_track_file, each=True),
+        Meta(description=f"a list, each {_TRACK_FILE}"),
+    ] = ()
+    track_process: Annotated[
+        tuple[TrackWeighted, ...],
+        Parse(_parse_track_process, each=True),
+        Meta(description=f"a list, each {_TRACK_PROCESS}"),
+    ] = ()
     # keepalived's sync_group_tracking_weight: without it a member's weighted checks are ignored.
     tracking_weight: Annotated[bool, Meta(description="true or false")] = False
 
@@ -844,6 +1001,13 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     vrrp_sync_group: Annotated[
         tuple[SyncGroupConfig, ...], Meta(description="[[vrrp_sync_group]] tables")
     ] = ()
+    vrrp_track_file: Annotated[
+        tuple[VrrpTrackFileConfig, ...], Meta(description="[[vrrp_track_file]] tables (tracked files)")
+    ] = ()
+    vrrp_track_process: Annotated[
+        tuple[VrrpTrackProcessConfig, ...],
+        Meta(description="[[vrrp_track_process]] tables (tracked processes)"),
+    ] = ()
     # Not a configuration key (a leading "_" keeps a field out of the TOML schema): see ``source``.
     _source: str = "<config>"
 
@@ -872,13 +1036,6 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                     raise RuleBroken(
                         (*here, "track_script", track_index), track.name, "no [[vrrp_script]] has this name"
                     )
-                if not group.tracking_weight and self._weight(track) != 0:
-                    raise RuleBroken(
-                        (*here, "track_script", track_index),
-                        track.name,
-                        "has a weight: keepalived ignores weighted scripts in a sync group (set weight 0, or "
-                        "tracking_weight = true)",
-                    )
             for member_index, member in enumerate(group.group):
                 where = (*here, "group", member_index)
                 if member not in instances:
@@ -891,6 +1048,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                     continue
                 weighted = [t.name for t in inst.track_script if self._weight(t) != 0]
                 weighted += [f"interface {t.name}" for t in inst.track_interface if t.weight != 0]
+                weighted += [f"file {t.name}" for t in inst.track_file if self.file_weight(t)[0] != 0]
                 if inst.check is not None and inst.check.weight != 0:
                     weighted.append("check")
                 if weighted:
@@ -902,19 +1060,92 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                     )
 
     def _track_group_scripts(self) -> None:
-        """A group's track_script is tracked by each of its members (keepalived adds it to each): written
-        into the members' own lists here, once, so that everything downstream sees one list."""
-        if not any(g.track_script for g in self.vrrp_sync_group):
+        """A group's track_script, track_interface, track_file and track_process lines are tracked by each
+        of its members (keepalived adds them to each): written into the members' own lists here, once,
+        so that everything downstream sees one list. A member's own entry of the same name wins."""
+        keys = ("track_script", "track_interface", "track_file", "track_process")
+        if not any(getattr(g, key) for g in self.vrrp_sync_group for key in keys):
             return
         instances = list(self.vrrp_instance)
+        by_name = {inst.name: inst for inst in instances}
         for index, inst in enumerate(instances):
             group = self.sync_group_of(inst.name)
-            if group is None or not group.track_script:
+            if group is None:
                 continue
-            own = {t.name for t in inst.track_script}
-            extra = tuple(t for t in group.track_script if t.name not in own)
-            instances[index] = msgspec.structs.replace(inst, track_script=inst.track_script + extra)
+            # keepalived (sync_group_tracking_init): a group's tracking keeps its weights, whatever
+            # sync_group_tracking_weight says, unless a member is an address owner: then weight 0.
+            owner = any(by_name[m].is_owner for m in group.group if m in by_name)
+            changes: dict[str, object] = {}
+            for key in keys:
+                own = getattr(inst, key)
+                names = {t.name for t in own}
+                extra = tuple(
+                    msgspec.structs.replace(t, weight=0) if owner else t
+                    for t in getattr(group, key)
+                    if t.name not in names
+                )
+                if extra:
+                    changes[key] = own + extra
+            if changes:
+                instances[index] = msgspec.structs.replace(inst, **changes)
         msgspec.structs.force_setattr(self, "vrrp_instance", tuple(instances))
+
+    def _check_tracked_names(self) -> None:
+        """Every track_file / track_process entry names a table of its kind; names are unique."""
+        for key, entry_key in (("vrrp_track_file", "track_file"), ("vrrp_track_process", "track_process")):
+            defined: dict[str, int] = {}
+            for index, table in enumerate(getattr(self, key)):
+                if table.name in defined:
+                    raise RuleBroken(
+                        (key, index, "name"), table.name, f"also used by {key}[{defined[table.name]}]"
+                    )
+                defined[table.name] = index
+            owners: list[tuple[str, int, InstanceConfig | SyncGroupConfig]]
+            owners = [("vrrp_instance", i, inst) for i, inst in enumerate(self.vrrp_instance)]
+            owners += [("vrrp_sync_group", i, g) for i, g in enumerate(self.vrrp_sync_group)]
+            for where, index, owner in owners:
+                for track_index, track in enumerate(getattr(owner, entry_key)):
+                    if track.name not in defined:
+                        raise RuleBroken(
+                            (where, index, entry_key, track_index), track.name, f"no [[{key}]] has this name"
+                        )
+
+    def _resolve_tracked_weights(self) -> None:
+        """Each instance's track_file / track_process entry gets its weight and reverse flag written in
+        (its own, else its table's): the daemon reads the entry alone, and a reload that changes a
+        table's weight changes the instances that track it."""
+        instances = list(self.vrrp_instance)
+        for index, inst in enumerate(instances):
+            if not inst.track_file and not inst.track_process:
+                continue
+            files = tuple(
+                TrackWeighted(name=t.name, weight=w, reverse=r)
+                for t in inst.track_file
+                for w, r in [self.file_weight(t)]
+            )
+            processes = tuple(
+                TrackWeighted(name=t.name, weight=w, reverse=r)
+                for t in inst.track_process
+                for w, r in [self.process_weight(t)]
+            )
+            instances[index] = msgspec.structs.replace(inst, track_file=files, track_process=processes)
+        msgspec.structs.force_setattr(self, "vrrp_instance", tuple(instances))
+
+    def file_weight(self, track: TrackWeighted) -> tuple[int, bool]:
+        """A track_file entry's (weight, reverse): its own, else its [[vrrp_track_file]]'s."""
+        table = next(t for t in self.vrrp_track_file if t.name == track.name)
+        return (
+            track.weight if track.weight is not None else table.weight,
+            track.reverse if track.reverse is not None else table.weight_reverse,
+        )
+
+    def process_weight(self, track: TrackWeighted) -> tuple[int, bool]:
+        """A track_process entry's (weight, reverse): its own, else its [[vrrp_track_process]]'s."""
+        table = next(t for t in self.vrrp_track_process if t.name == track.name)
+        return (
+            track.weight if track.weight is not None else table.weight,
+            track.reverse if track.reverse is not None else table.weight_reverse,
+        )
 
     def _weight(self, track: TrackScript) -> int:
         if track.weight is not None:
@@ -944,8 +1175,19 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                         track.name,
                         "no [[vrrp_script]] has this name",
                     )
+        self._check_tracked_names()
         self._check_sync_groups(script_names)
         self._track_group_scripts()
+        self._resolve_tracked_weights()
+        for index, inst in enumerate(self.vrrp_instance):
+            for track_index, tracked_file in enumerate(inst.track_file):
+                if inst.is_owner and self.file_weight(tracked_file)[0] != 0:
+                    raise RuleBroken(
+                        ("vrrp_instance", index, "track_file", track_index),
+                        tracked_file.name,
+                        "has a weight with priority 255: keepalived ignores an address owner's weighted "
+                        "tracked files (set weight 0: FAULT while the value is not 0)",
+                    )
         names: dict[str, int] = {}
         routers: dict[tuple[str, int, int], int] = {}
         vips: dict[IPAddress, int] = {}

@@ -56,7 +56,7 @@ from vrrpd.protocol.packet import (
     pad_password,
     validate_advert,
 )
-from vrrpd.protocol.tracking import Tracked, faulted
+from vrrpd.protocol.tracking import Status, Tracked, faulted
 from vrrpd.protocol.tracking import effective_priority as tracking_priority
 
 IPInterface = IPv4Interface | IPv6Interface
@@ -392,7 +392,7 @@ class Router:
         # The health check's verdict: None while there is none (no check configured), which counts as up.
         self.health: bool | None = None
         # Each tracked script's status (`set_tracked`): None until its first result.
-        self.tracked_status: dict[str, bool | None] = {name: None for name, _ in config.tracked}
+        self.tracked_status: dict[str, Status] = {name: None for name, _ in config.tracked}
         if any(faulted(tracked, None) for _, tracked in config.tracked):
             # keepalived: an instance tracking a weight-0 script waits in FAULT for its first result.
             self.faults.add(Fault.CHECK)
@@ -507,8 +507,9 @@ class Router:
         self.health = up
         return self._apply_health(now)
 
-    def set_tracked(self, now: float, name: str, status: bool | None) -> list[Action]:
-        """A tracked script's status changed (keepalived track_script): OK, failed, or None (no result).
+    def set_tracked(self, now: float, name: str, status: Status) -> list[Action]:
+        """A tracked script's status changed (keepalived track_script): OK, failed, or None (no result);
+        for a tracked file (keepalived track_file), its integer value.
 
         The effective priority becomes the configured one plus every tracked script's contribution,
         clamped to 1..254, and a failing weight-0 script puts the router in FAULT (`Fault.CHECK`):
@@ -568,7 +569,7 @@ class Router:
         # weight-0 script does not fault a running router before it has run (keepalived's reload).
         kept = self.tracked_status
         self.tracked_status = {
-            name: kept.get(name, not tracked.reverse if tracked.weight == 0 else None)
+            name: kept.get(name, not tracked.reverse if tracked.weight == 0 and not tracked.file else None)
             for name, tracked in config.tracked
         }
         if (config.priority, config.health_weight, config.tracked) != (

@@ -14,6 +14,11 @@ extension that vrrpd reproduces so that a converted keepalived.conf elects the s
 * a tracked script with weight ``w > 0`` adds ``w`` while OK; with ``w < 0`` adds ``w`` (lowers the
   priority) while failed; ``reverse`` negates the contribution; weight 0 means the instance is in
   FAULT while the script is failed (OK with ``reverse``) or has not reported yet;
+* a tracked *file* (keepalived's ``track_file``) has an integer value instead of a status: with weight
+  ``w`` it adds ``value × w`` (negated with ``reverse``), at most 253, and a product of -254 or less
+  holds the instance in FAULT; with weight 0 any value but 0 is FAULT (with ``reverse``: 0 is FAULT)
+  (``track_file.c: process_update_vrrp_track_file_status``, ``vrrp_track.c:
+  initialise_vrrp_file_tracking_priorities``);
 * the effective priority is the configured one plus every contribution, clamped to 1..254; an address
   owner (255) never changes priority (RFC 3768 §5.3.4 makes 255 the owner's alone).
 """
@@ -24,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_FILE_WEIGHT",
     "MAX_WEIGHT",
     "ScriptCounter",
     "Tracked",
@@ -33,6 +39,10 @@ __all__ = [
 ]
 
 MAX_WEIGHT = 253  # keepalived: a vrrp_script weight is in [-253, 253]
+MAX_FILE_WEIGHT = 254  # keepalived: a track_file / track_process weight is in [-254, 254]
+# keepalived: a tracked file's term at or below this is FAULT; above, it is capped at _MAX_FILE_TERM.
+_FILE_FAULT = -254
+_MAX_FILE_TERM = 253
 _OWNER = 255
 _MAX_BACKUP_PRIORITY = 254
 
@@ -83,19 +93,35 @@ class ScriptCounter:
 
 @dataclass(frozen=True, slots=True)
 class Tracked:
-    """One instance's view of a tracked script: its weight (-253..253) and ``reverse`` flag."""
+    """One instance's view of a tracked object: its weight and ``reverse`` flag; ``file``: a tracked file,
+    whose status is the file's integer (-254..254 weights for files and processes, ±253 for scripts)."""
 
     weight: int = 0
     reverse: bool = False
+    file: bool = False
 
     def __post_init__(self) -> None:
-        if not -MAX_WEIGHT <= self.weight <= MAX_WEIGHT:
-            raise ValueError(f"weight must be in -{MAX_WEIGHT}..{MAX_WEIGHT}, got {self.weight!r}")
+        bound = MAX_FILE_WEIGHT if self.file else MAX_WEIGHT
+        if not -bound <= self.weight <= bound:
+            raise ValueError(f"weight must be in -{bound}..{bound}, got {self.weight!r}")
 
 
-def contribution(tracked: Tracked, status: bool | None) -> int:
-    """What one tracked script adds to the priority (keepalived's total_priority term)."""
+Status = bool | int | None  # a script's / interface's / process's OK flag, or a tracked file's value
+
+
+def _file_term(tracked: Tracked, value: int) -> int | None:
+    """A tracked file's term, or None for FAULT (keepalived's -254 status)."""
+    if tracked.weight == 0:
+        return None if (value != 0) != tracked.reverse else 0
+    term = value * tracked.weight * (-1 if tracked.reverse else 1)
+    return None if term <= _FILE_FAULT else min(term, _MAX_FILE_TERM)
+
+
+def contribution(tracked: Tracked, status: Status) -> int:
+    """What one tracked object adds to the priority (keepalived's total_priority term)."""
     weight = tracked.weight
+    if tracked.file:
+        return _file_term(tracked, int(status or 0)) or 0
     if status is None or weight == 0:
         return 0
     if (status and weight > 0) or (not status and weight < 0):
@@ -103,8 +129,11 @@ def contribution(tracked: Tracked, status: bool | None) -> int:
     return 0
 
 
-def faulted(tracked: Tracked, status: bool | None) -> bool:
-    """True when a weight-0 script holds the instance in FAULT (failed, or not reported yet)."""
+def faulted(tracked: Tracked, status: Status) -> bool:
+    """True when a weight-0 script holds the instance in FAULT (failed, or not reported yet), or a
+    tracked file's value does (see the module docstring)."""
+    if tracked.file:
+        return _file_term(tracked, int(status or 0)) is None
     if tracked.weight != 0:
         return False
     if status is None:
@@ -112,7 +141,7 @@ def faulted(tracked: Tracked, status: bool | None) -> bool:
     return status == tracked.reverse
 
 
-def effective_priority(base: int, terms: Iterable[tuple[Tracked, bool | None]]) -> int:
+def effective_priority(base: int, terms: Iterable[tuple[Tracked, Status]]) -> int:
     """The priority keepalived advertises: ``base`` plus every contribution, clamped to 1..254.
 
     An address owner (255) keeps 255 whatever its scripts say (keepalived: vrrp_set_effective_priority).

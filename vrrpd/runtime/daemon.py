@@ -62,12 +62,13 @@ from vrrpd.runtime.healthcheck import (
     script_probe,
     tcp_probe,
 )
-from vrrpd.runtime.instance import Instance, tracked_interface
+from vrrpd.runtime.instance import Instance, tracked_file, tracked_interface, tracked_process
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.runtime.syncgroup import GroupLink
+from vrrpd.runtime.tracked import FileWatch, ProcessWatch, init_file
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
@@ -113,6 +114,9 @@ class Daemon:
         self._locks: dict[InstanceKey, VridLock] = {}  # one daemon per (interface, VRID) on this host
         self._vmacs_: Vmacs | None = None  # the use_vmac macvlans, once netlink is open
         self._groups: dict[str, GroupLink] = {}  # the running vrrp_sync_groups, by name
+        self._files: FileWatch | None = None  # the [[vrrp_track_file]]s some instance tracks
+        self._processes: ProcessWatch | None = None  # the [[vrrp_track_process]]es some instance tracks
+        self._tracker_defs: tuple[object, ...] = ((), ())  # what they were made from
 
     @property
     def _vmacs(self) -> Vmacs:
@@ -214,6 +218,7 @@ class Daemon:
         for inst_cfg in self.config.vrrp_instance:
             await self.add_instance(inst_cfg)
         self.sync_scripts()
+        self.sync_trackers(reload=False)
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
 
     async def _open_interface(
@@ -421,6 +426,54 @@ class Daemon:
                 inst.reconfigure(inst.config, self.config.scripts)
         for runner in self.sync_scripts():
             runner.start()
+        self.sync_trackers(reload=True)
+
+    def sync_trackers(self, *, reload: bool) -> None:
+        """The tracked files and processes the instances track: watched anew when their definitions
+        changed (a value is read afresh, so nothing is lost), and every value given to the instances."""
+        config = self.config
+        files = {t.name for inst in config.vrrp_instance for t in inst.track_file}
+        processes = {t.name for inst in config.vrrp_instance for t in inst.track_process}
+        file_specs = tuple(f for f in config.vrrp_track_file if f.name in files)
+        process_specs = tuple(p for p in config.vrrp_track_process if p.name in processes)
+        loop = asyncio.get_running_loop()
+        if (file_specs, process_specs) != self._tracker_defs:
+            self._close_trackers()
+            self._tracker_defs = (file_specs, process_specs)
+            for spec in file_specs:
+                error = init_file(spec, reload=reload)
+                if error is not None:
+                    log.error("track_file_init_failed", track_file=spec.name, error=error)
+            if file_specs:
+                self._files = FileWatch(file_specs, self._file_changed, loop)
+                self._files.open()
+            if process_specs:
+                self._processes = ProcessWatch(process_specs, self._process_changed, loop)
+                self._processes.open()
+        if self._files is not None:
+            for name, value in self._files.values.items():
+                self._file_changed(name, value)
+        if self._processes is not None:
+            for name, up in self._processes.status.items():
+                self._process_changed(name, up)
+
+    def _close_trackers(self) -> None:
+        if self._files is not None:
+            self._files.close()
+            self._files = None
+        if self._processes is not None:
+            self._processes.close()
+            self._processes = None
+
+    def _file_changed(self, name: str, value: int) -> None:
+        for inst in self.instances:
+            if any(t.name == name for t in inst.config.track_file):
+                inst.tracked_changed(tracked_file(name), value)
+
+    def _process_changed(self, name: str, up: bool) -> None:
+        for inst in self.instances:
+            if any(t.name == name for t in inst.config.track_process):
+                inst.tracked_changed(tracked_process(name), up)
 
     def _script_changed(self, name: str, status: bool) -> None:
         for inst in self.instances:
@@ -857,6 +910,7 @@ class Daemon:
         await asyncio.gather(
             *(s.stop() for s in self._scripts.values()), *self._stopping, return_exceptions=True
         )
+        self._close_trackers()
         notifiers = [*self._notifiers.values(), *(link.notifier for link in self._groups.values())]
         await asyncio.gather(*(n.drain(NOTIFY_DRAIN_TIMEOUT) for n in notifiers), return_exceptions=True)
         for task in self._tasks:

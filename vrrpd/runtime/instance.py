@@ -28,7 +28,7 @@ from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.protocol.packet import Advertisement, DropReason, IPAddress, Received, encode, multicast_group
-from vrrpd.protocol.tracking import Tracked
+from vrrpd.protocol.tracking import MAX_WEIGHT, Status, Tracked
 from vrrpd.runtime.healthcheck import HealthChecker
 
 log = logs.get_logger("vrrpd.runtime.instance")
@@ -92,6 +92,16 @@ def tracked_interface(name: str) -> str:
     return f"interface {name}"
 
 
+def tracked_file(name: str) -> str:
+    """The tracked-object name under which the router follows a track_file entry's value."""
+    return f"file {name}"
+
+
+def tracked_process(name: str) -> str:
+    """The tracked-object name under which the router follows a track_process entry's quorum."""
+    return f"process {name}"
+
+
 def router_config(
     config: InstanceConfig,
     primary: IPAddress,
@@ -108,6 +118,14 @@ def router_config(
         tracked.append((track.name, Tracked(weight, reverse)))
     for track_if in config.track_interface:
         tracked.append((tracked_interface(track_if.name), Tracked(track_if.weight, track_if.reverse)))
+    # The config resolved each entry's weight and reverse flag (`Config._resolve_tracked_weights`).
+    for track_file in config.track_file:
+        weight, reverse = track_file.weight or 0, bool(track_file.reverse)
+        tracked.append((tracked_file(track_file.name), Tracked(weight, reverse, file=True)))
+    for process in config.track_process:
+        # ±254 moves a priority of 1..254 exactly as ±253 does once clamped to 1..254.
+        weight = max(-MAX_WEIGHT, min(MAX_WEIGHT, process.weight or 0))
+        tracked.append((tracked_process(process.name), Tracked(weight, bool(process.reverse))))
     return fsm.RouterConfig(
         vrid=config.virtual_router_id,
         priority=config.priority,
@@ -319,7 +337,7 @@ class Instance:
             self._awaiting_check = False
             self._feed(self.router.start(now))
 
-    def tracked_changed(self, name: str, status: bool | None) -> None:
+    def tracked_changed(self, name: str, status: Status) -> None:
         """A tracked [[vrrp_script]] changed status: the router applies keepalived's weights."""
         vrid = self.router.config.vrid
         log.info("tracked_script_changed", instance=self.name, vrid=vrid, script=name, ok=status)
