@@ -250,6 +250,8 @@ def test_ipfailover_config_converts_cleanly() -> None:
         "virtual_routes": [],
         "virtual_rules": [],
         "track_interface": [],
+        "track_file": [],
+        "track_process": [],
         "dont_track_primary": False,
         "use_vmac": False,
         "vmac_xmit_base": False,

@@ -91,6 +91,8 @@ _KEY_ORDER = (
     "garp_master_delay",
     "garp_master_refresh",
     "track_interface",
+    "track_file",
+    "track_process",
     "dont_track_primary",
     "garp_master_refresh_repeat",
     "skip_check_adv_addr",
@@ -119,6 +121,8 @@ _SMTP_SETTINGS = frozenset(
 _SMTP = "only used with smtp_alert, which is not set: no e-mail is sent, so nothing is lost"
 _NOT_VRRP = "not VRRP: vrrpd manages virtual routers only; keep keepalived (or another tool) for this"
 
+# Top-level blocks read before the instances (each is known from its own line on, as in keepalived).
+_READ_FIRST = frozenset({"vrrp_script", "global_defs", "track_file", "vrrp_track_file", "vrrp_track_process"})
 # Top-level blocks outside vrrpd's scope, with what to tell the operator.
 _TOP_UNSUPPORTED: dict[str, str] = {
     "virtual_server": f"LVS/IPVS virtual servers are {_NOT_VRRP}",
@@ -126,8 +130,6 @@ _TOP_UNSUPPORTED: dict[str, str] = {
     "static_ipaddress": f"static addresses are {_NOT_VRRP} (configure them with the OS)",
     "static_routes": f"static routes are {_NOT_VRRP} (configure them with the OS)",
     "static_rules": f"static rules are {_NOT_VRRP} (configure them with the OS)",
-    "vrrp_track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
-    "vrrp_track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
     "garp_group": "GARP groups (per-interface GARP pacing) are not supported",
     "linkbeat_interfaces": "linkbeat polling is not supported: vrrpd follows the kernel's link state",
     "bfd_instance": "BFD is not supported",
@@ -137,8 +139,6 @@ _TOP_UNSUPPORTED: dict[str, str] = {
 _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_vmac_addr": "virtual MAC interfaces are not supported",
     "use_ipvlan": "ipvlan interfaces are not supported",
-    "track_file": "track files are not supported: use a [vrrp_instance.check] script instead",
-    "track_process": "process tracking is not supported: use a [vrrp_instance.check] script instead",
     "track_bfd": "BFD tracking is not supported",
     "track_src_ip": "source-address tracking is not supported",
     "mcast_src_ip": "vrrpd sends multicast adverts from the interface's primary address",
@@ -224,6 +224,21 @@ class _Script:
 
 
 @dataclass
+class _Tracker:
+    """A ``track_file`` / ``vrrp_track_file`` or ``vrrp_track_process`` block."""
+
+    kind: str  # "file" or "process"
+    name: str
+    where: Location
+    index: int  # its place among the top-level statements: keepalived knows it from there on
+    table: dict[str, Any] = field(default_factory=dict)  # the [[vrrp_track_*]] it converts to
+    weight: int = 0
+    reverse: bool = False
+    valid: bool = True
+    used: bool = False
+
+
+@dataclass
 class _Draft:
     """One instance on its way to TOML: keys, their source lines, and the check."""
 
@@ -246,6 +261,7 @@ class _Converter:
         self.global_keys: dict[str, tuple[str, Location]] = {}  # [global] key -> (value, where)
         self.garp_defaults: dict[str, tuple[float, Location]] = {}
         self.scripts: dict[str, _Script] = {}  # every vrrp_script of the file, by name
+        self.trackers: dict[tuple[str, str], _Tracker] = {}  # (kind, name) -> track_file/track_process
         self.default_interface: tuple[str, Location] | None = None
         self.skip_check_default: Location | None = None  # global vrrp_skip_check_adv_addr
         self.smtp_settings: list[Statement] = []
@@ -253,6 +269,11 @@ class _Converter:
         self.drafts: list[_Draft] = []
         self.sync_blocks: list[Statement] = []
         self.default_version: tuple[int, Location] | None = None  # global_defs vrrp_version
+
+    def tracker_tables(self) -> list[_Tracker]:
+        """The track_file / vrrp_track_process blocks that convert (tracked and valid), in file order."""
+        kept = [t for t in self.trackers.values() if t.valid and t.used]
+        return sorted(kept, key=lambda t: (t.kind, t.index))
 
     def tables(self) -> list[_Script]:
         """The vrrp_scripts that convert, in their file order."""
@@ -279,13 +300,17 @@ class _Converter:
         for index, stmt in enumerate(top):
             if stmt.keyword == "vrrp_script":
                 self._script(stmt, index)
+            elif stmt.keyword in ("track_file", "vrrp_track_file"):
+                self._track_file(stmt, index)
+            elif stmt.keyword == "vrrp_track_process":
+                self._track_process(stmt, index)
         for stmt in top:
             if stmt.keyword == "global_defs":
                 self._global_defs(stmt)
         for index, stmt in enumerate(top):
             if stmt.keyword == "vrrp_instance":
                 self._instance(stmt, index)
-            elif stmt.keyword in ("vrrp_script", "global_defs"):
+            elif stmt.keyword in _READ_FIRST:
                 continue
             elif stmt.keyword == "vrrp_sync_group":
                 self.sync_blocks.append(stmt)  # converted once the instances are final (`sync_groups`)
@@ -477,6 +502,199 @@ class _Converter:
         script.weight, script.weight_where = value, stmt.where
         script.reverse = stmt.args[1:2] == ("reverse",)
 
+    # -- track_file / vrrp_track_process --------------------------------------------------------
+
+    def _tracker(self, kind: str, block: Statement, index: int) -> _Tracker | None:
+        label = block.keyword
+        if len(block.args) != 1:
+            self.lost(block.where, label, f"a {label} needs exactly one name (keepalived skips it)")
+            return None
+        tracker = _Tracker(kind, block.args[0], block.where, index)
+        tracker.table["name"] = tracker.name
+        self.trackers[(kind, tracker.name)] = tracker
+        return tracker
+
+    def _tracker_weight(self, tracker: _Tracker, stmt: Statement) -> None:
+        """``weight N [reverse]`` of a track_file / vrrp_track_process block (keepalived: -254..254)."""
+        label = f"{stmt.keyword} ({tracker.name})"
+        value = stmt.args[0] if stmt.args else ""
+        if not re.fullmatch(r"[+-]?[0-9]+", value) or not -254 <= int(value) <= 254:
+            kept = "1" if tracker.kind == "file" else "0"
+            self.note(stmt.where, label, f"{value!r} is not in -254..254: keepalived keeps {kept}, as here")
+            return
+        tracker.weight = int(value)
+        tracker.reverse = stmt.args[1:2] == ("reverse",)
+        if len(stmt.args) > 1 and not tracker.reverse:
+            self.note(stmt.where, label, f"{stmt.args[1]!r}: keepalived ignores it, as here")
+
+    def _track_file(self, block: Statement, index: int) -> None:
+        tracker = self._tracker("file", block, index)
+        if tracker is None:
+            return
+        tracker.weight = 1  # keepalived's default for a track_file
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            if kw == "file" and stmt.args and "file" not in tracker.table:
+                path = stmt.args[0]
+                if not path.startswith("/"):
+                    self.lost(stmt.where, f"file ({tracker.name})", f"{path!r}: vrrpd needs an absolute path")
+                    tracker.valid = False
+                tracker.table["file"] = path
+            elif kw == "weight":
+                self._tracker_weight(tracker, stmt)
+            elif kw == "init_file":
+                value, overwrite = 0, False
+                for word in stmt.args:
+                    if word == "overwrite":
+                        overwrite = True
+                    elif re.fullmatch(r"-?[0-9]+", word) and -(2**31) <= int(word) < 2**31:
+                        value = int(word)
+                    else:
+                        self.note(
+                            stmt.where, f"init_file ({tracker.name})", f"{word!r}: keepalived ignores it"
+                        )
+                tracker.table["init_file"] = value
+                if overwrite:
+                    tracker.table["init_file_overwrite"] = True
+            else:
+                self.lost(stmt.where, f"{kw} ({tracker.name})", "unknown track_file keyword")
+        if "file" not in tracker.table:
+            self.note(
+                block.where, f"track_file {tracker.name}", "no file: keepalived ignores the block, as here"
+            )
+            tracker.valid = False
+        if block.keyword == "vrrp_track_file":
+            self.note(block.where, block.keyword, "keepalived's deprecated spelling of track_file: the same")
+
+    def _track_process(self, block: Statement, index: int) -> None:
+        tracker = self._tracker("process", block, index)
+        if tracker is None:
+            return
+        table = tracker.table
+        for stmt in block.block or ():
+            kw = stmt.keyword
+            label = f"{kw} ({tracker.name})"
+            if kw == "process" and stmt.args and "process" not in table:
+                table["process"] = stmt.args[0]
+                if len(stmt.args) > 1:
+                    table["parameters"] = list(stmt.args[1:])
+            elif kw == "param_match":
+                if not stmt.args:
+                    table["param_match"] = "exact"
+                elif stmt.args[0] in ("initial", "partial"):
+                    table["param_match"] = stmt.args[0]
+                else:
+                    self.note(stmt.where, label, f"{stmt.args[0]!r}: keepalived ignores it, as here")
+            elif kw == "full_command":
+                table["full_command"] = True
+            elif kw == "weight":
+                self._tracker_weight(tracker, stmt)
+            elif kw in ("quorum", "quorum_max"):
+                text = stmt.args[0] if stmt.args else ""
+                low = 1 if kw == "quorum" else 0
+                if text.isdigit() and low <= int(text) <= 65535:
+                    table[kw] = int(text)
+                else:
+                    self.note(stmt.where, label, f"{text!r} is not in {low}..65535: keepalived ignores it")
+            elif kw in ("delay", "terminate_delay", "fork_delay"):
+                value = self._number(stmt)
+                if value is not None and 0 < value <= 3600:
+                    table[kw] = _whole(value)
+                elif value is not None:
+                    self.note(stmt.where, label, f"{value:g} is not in (0, 3600]: keepalived ignores it")
+            else:
+                self.lost(stmt.where, label, "unknown vrrp_track_process keyword")
+        quorum, quorum_max = table.get("quorum", 1), table.get("quorum_max")
+        if quorum_max not in (None, 0) and quorum > quorum_max:
+            self.note(
+                block.where,
+                f"vrrp_track_process {tracker.name}",
+                "quorum above quorum_max: keepalived "
+                "ignores the later of the two; check the converted values",
+            )
+            table.pop("quorum")
+        if "process" not in table:
+            self.note(
+                block.where,
+                f"vrrp_track_process {tracker.name}",
+                "no process: keepalived ignores the block, as here",
+            )
+            tracker.valid = False
+        self.note(
+            block.where,
+            f"vrrp_track_process {tracker.name}",
+            "keepalived counts processes through the kernel's proc connector, which works only in the host's "
+            "network namespace (not in a container); vrrpd sees an exit at once and a new process within "
+            "1 s, in any namespace",
+        )
+
+    def _tracked_lines(
+        self, kind: str, lines: list[Statement], index: int, *, owner: bool = False
+    ) -> list[Any]:
+        """An instance's (or group's) ``track_file`` / ``track_process`` lines as keepalived reads them:
+        the name defined above, once, with ``weight N [reverse|noreverse]``."""
+        entries: list[Any] = []
+        seen: set[str] = set()
+        for stmt in lines:
+            name = stmt.keyword
+            label = f"track_{kind} {name}"
+            tracker = self.trackers.get((kind, name))
+            if tracker is None or not tracker.valid:
+                self.note(
+                    stmt.where, label, f"no such track_{kind}: keepalived ignores it (not found), as here"
+                )
+                continue
+            if tracker.index > index:
+                self.note(
+                    stmt.where,
+                    label,
+                    f"defined after this block ({tracker.where}): keepalived does not find it and ignores "
+                    "it, as here",
+                )
+                continue
+            if name in seen:
+                self.note(stmt.where, label, "tracked twice: keepalived ignores the second, as here")
+                continue
+            args = list(stmt.args)
+            entry: dict[str, Any] = {"name": name}
+            if args:
+                if args[0] != "weight" or len(args) == 1:
+                    self.note(stmt.where, label, f"{' '.join(args)!r}: keepalived ignores the line, as here")
+                    continue
+                if re.fullmatch(r"[+-]?[0-9]+", args[1]) and -254 <= int(args[1]) <= 254:
+                    entry["weight"] = int(args[1])
+                else:
+                    self.note(
+                        stmt.where,
+                        label,
+                        f"weight {args[1]!r} is not in -254..254: keepalived keeps the track_{kind}'s",
+                    )
+                if args[2:3] in (["reverse"], ["noreverse"]):
+                    entry["reverse"] = args[2] == "reverse"
+                elif len(args) > 2:
+                    self.note(stmt.where, label, f"{args[2]!r}: keepalived ignores it, as here")
+            if owner and kind == "file":
+                weight = entry.get("weight", tracker.weight)
+                if weight == 1:
+                    entry["weight"] = 0
+                    self.note(
+                        stmt.where,
+                        label,
+                        "priority 255: keepalived makes the default weight 1 a "
+                        "weight 0 (FAULT while the value is not 0), as here",
+                    )
+                elif weight:
+                    self.note(
+                        stmt.where,
+                        label,
+                        "a weighted file on an address owner: keepalived ignores it, as here",
+                    )
+                    continue
+            seen.add(name)
+            tracker.used = True
+            entries.append(entry if len(entry) > 1 else name)
+        return entries
+
     # -- vrrp_instance ---------------------------------------------------------------------------
 
     def _instance(self, block: Statement, index: int) -> None:
@@ -522,6 +740,8 @@ class _Converter:
             "mcast_src_ip": lambda _d, _c, s: mcast_src.append(s),
             "track_script": self._i_track_script,
             "track_interface": self._i_track_interface,
+            "track_file": lambda _d, c, b: c.tracked_files.extend(b.block or ()),
+            "track_process": lambda _d, c, b: c.tracked_processes.extend(b.block or ()),
             "notify": self._i_notify,
             "notify_master": self._i_notify,
             "notify_backup": self._i_notify,
@@ -1047,6 +1267,10 @@ class _Converter:
         if self.skip_check_default is not None and "skip_check_adv_addr" not in keys:
             keys["skip_check_adv_addr"], where_of["skip_check_adv_addr"] = True, self.skip_check_default
         self._checks(draft, ctx)
+        for kind, lines in (("file", ctx.tracked_files), ("process", ctx.tracked_processes)):
+            entries = self._tracked_lines(kind, lines, draft.index, owner=owner)
+            if entries:
+                draft.keys[f"track_{kind}"], draft.where_of[f"track_{kind}"] = entries, lines[0].where
 
     def _vip_devs(self, draft: _Draft) -> None:
         interface = draft.keys.get("interface")
@@ -1317,6 +1541,8 @@ class _InstanceContext:
     nopreempt: Location | None = None
     preempt_delay: tuple[float, Location] | None = None
     tracked: list[Statement] = field(default_factory=list)
+    tracked_files: list[Statement] = field(default_factory=list)
+    tracked_processes: list[Statement] = field(default_factory=list)
     advert_int: tuple[float, Location] | None = None
     version: tuple[int, Location] | None = None
     native_ipv6: Location | None = None
@@ -1489,8 +1715,9 @@ def _render(
     drafts: Iterable[_Draft],
     header: Iterable[str] = (),
     scripts: Iterable[_Script] = (),
+    trackers: Iterable[_Tracker] = (),
 ) -> str:
-    """The TOML text: [global], the tracked [[vrrp_script]]s, then the instances."""
+    """The TOML text: [global], the tracked [[vrrp_script]]s, files and processes, then the instances."""
     lines = [_comment(h) for h in header]
     if global_keys:
         lines += ["", "[global]", *(f"{key} = {_toml_value(value)}" for key, value in global_keys.items())]
@@ -1498,6 +1725,14 @@ def _render(
         assert script.table is not None
         lines += ["", "[[vrrp_script]]", _comment(f"from {script.where}")]
         lines += [f"{key} = {_toml_value(script.table[key])}" for key in _SCRIPT_ORDER if key in script.table]
+    for tracker in trackers:
+        lines += ["", f"[[vrrp_track_{tracker.kind}]]", _comment(f"from {tracker.where}")]
+        table = dict(tracker.table)
+        if tracker.weight != (1 if tracker.kind == "file" else 0):
+            table["weight"] = tracker.weight
+        if tracker.reverse:
+            table["weight_reverse"] = True
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
     for draft in drafts:
         keys = dict(draft.keys)
         lines += ["", "[[vrrp_instance]]", _comment(f"from {draft.where}")]
@@ -1533,7 +1768,7 @@ class _Validator:
             if not kept:
                 return
             try:
-                _load(_render({}, kept, scripts=conv.tables()))
+                _load(_render({}, kept, scripts=conv.tables(), trackers=conv.tracker_tables()))
             except ConfigError as exc:
                 if not all([self._drop(issue) for issue in exc.issues]):
                     return
@@ -1563,6 +1798,12 @@ class _Validator:
         """Drop the value ``issue`` names, reporting it; False if it names nothing droppable (then the
         whole conversion is given up, reported in one line: never a traceback)."""
         conv = self.conv
+        tracker_issue = re.match(r"^vrrp_track_(file|process)\[(\d+)\]", issue.key or "")
+        if tracker_issue is not None:
+            tables = [t for t in conv.tracker_tables() if t.kind == tracker_issue[1]]
+            if int(tracker_issue[2]) < len(tables):
+                self._drop_tracker(tables[int(tracker_issue[2])], issue)
+                return True
         script = _SCRIPT_ISSUE.match(issue.key or "")
         if script is not None and int(script["index"]) < len(conv.tables()):
             self._drop_script(conv.tables()[int(script["index"])], issue)
@@ -1660,6 +1901,23 @@ class _Validator:
         conv.lost(draft.where, f"check{shown}", f"vrrpd refuses it: {issue.problem}; the check is dropped")
         draft.check = None
 
+    def _drop_tracker(self, tracker: _Tracker, issue: ConfigIssue) -> None:
+        """A [[vrrp_track_file]] / [[vrrp_track_process]] vrrpd refuses: dropped with its tracking."""
+        shown = f" = {issue.value}" if issue.value is not None else ""
+        self.conv.lost(
+            tracker.where,
+            f"track_{tracker.kind} {tracker.name}{shown}",
+            f"vrrpd refuses it: {issue.problem}; it is not tracked",
+        )
+        tracker.valid = False
+        key = f"track_{tracker.kind}"
+        for draft in self.conv.drafts:
+            kept = [t for t in draft.keys.get(key, []) if _track_name(t) != tracker.name]
+            if kept:
+                draft.keys[key] = kept
+            else:
+                draft.keys.pop(key, None)
+
     def _drop_script(self, script: _Script, issue: ConfigIssue) -> None:
         """A [[vrrp_script]] vrrpd refuses: dropped, with every instance's tracking of it."""
         conv = self.conv
@@ -1717,6 +1975,13 @@ def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
                     )
             elif kw == "sync_group_tracking_weight":
                 table["tracking_weight"] = True
+            elif kw in ("track_script", "track_interface", "track_file", "track_process"):
+                # keepalived adds a group's tracking to every member, with its weights
+                # (vrrp.c: sync_group_tracking_init).
+                index = conv.parsed.statements.index(block)
+                entries = _group_tracking(conv, kw, list(stmt.block or ()), index)
+                if entries:
+                    table.setdefault(kw, []).extend(entries)
             elif kw in ("smtp_alert", "global_tracking"):
                 conv.note(
                     stmt.where,
@@ -1741,6 +2006,32 @@ def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
                             "weight set to 0 (FAULT while down), as keepalived does in a sync group",
                         )
                         entry["weight"] = 0
+                files = []
+                for entry in draft.keys.get("track_file", []):
+                    name = _track_name(entry)
+                    tracker = conv.trackers[("file", name)]
+                    weight = (
+                        entry.get("weight", tracker.weight) if isinstance(entry, dict) else tracker.weight
+                    )
+                    if weight == 1:  # keepalived's default: "specify weight 0"; it makes it 0
+                        files.append({**(entry if isinstance(entry, dict) else {"name": name}), "weight": 0})
+                        conv.note(
+                            draft.where_of["track_file"],
+                            f"track_file {name}",
+                            "weight 1 (the default) becomes 0 in a sync group, as keepalived does",
+                        )
+                    elif weight:
+                        conv.note(
+                            draft.where_of["track_file"],
+                            f"track_file {name}",
+                            "a weighted file of a sync group member: keepalived ignores it, as here",
+                        )
+                    else:
+                        files.append(entry)
+                if files:
+                    draft.keys["track_file"] = files
+                else:
+                    draft.keys.pop("track_file", None)
                 if draft.check is not None and draft.check.get("weight", 0) != 0:
                     conv.note(
                         draft.where,
@@ -1768,6 +2059,45 @@ def _sync_groups(conv: _Converter) -> list[dict[str, Any]]:
                     draft.keys.pop("track_script", None)
         groups.append(table)
     return groups
+
+
+def _group_tracking(conv: _Converter, key: str, lines: list[Statement], index: int) -> list[Any]:
+    """A sync group's own track_* block as the group's entries (each tracked object is written once)."""
+    if key in ("track_file", "track_process"):
+        return conv._tracked_lines(key.removeprefix("track_"), lines, index)
+    entries: list[Any] = []
+    for stmt in lines:
+        name, label = stmt.keyword, f"{key} {stmt.keyword}"
+        entry: dict[str, Any] = {"name": name}
+        args = list(stmt.args)
+        if args and (args[0] != "weight" or len(args) < 2 or not re.fullmatch(r"[+-]?[0-9]+", args[1])):
+            conv.note(stmt.where, label, f"{' '.join(args)!r}: keepalived ignores the line, as here")
+            continue
+        if args:
+            entry["weight"] = max(-253, min(253, int(args[1])))
+            if args[2:3] in (["reverse"], ["noreverse"]):
+                entry["reverse"] = args[2] == "reverse"
+        if any(_track_name(e) == name for e in entries):
+            conv.note(stmt.where, label, "tracked twice: keepalived ignores the second, as here")
+            continue
+        if key == "track_script":
+            script = conv.scripts.get(name)
+            if script is None or script.index > index or not script.argv:
+                conv.note(
+                    stmt.where, label, "no such vrrp_script above the group: keepalived ignores it, as here"
+                )
+                continue
+            if not script.used:
+                script.used = True
+                conv.findings = [
+                    f
+                    for f in conv.findings
+                    if f.keyword != f"vrrp_script {name}" or "not tracked" not in f.message
+                ]
+                conv.findings.extend(script.unsupported)
+            conv._script_table(script, first_use=True)
+        entries.append(entry if len(entry) > 1 else name)
+    return entries
 
 
 def _render_groups(groups: list[dict[str, Any]], stand_in: dict[str, str] | None = None) -> str:
@@ -1836,11 +2166,28 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
         *(str(f) for f in findings),
     ]
     global_keys = {key: value for key, (value, _) in conv.global_keys.items()}
-    scripts = [s for s in conv.tables() if any(_tracks(d, s.name) for d in conv.drafts)]
-    text = _render(global_keys, conv.drafts, header, scripts) + _render_groups(groups) if conv.drafts else ""
+    grouped = {_track_name(t) for g in groups for t in g.get("track_script", [])}
+    scripts = [s for s in conv.tables() if s.name in grouped or any(_tracks(d, s.name) for d in conv.drafts)]
+    trackers = conv.tracker_tables()
+    for tracker in conv.trackers.values():
+        if tracker.valid and not tracker.used:
+            conv.note(
+                tracker.where,
+                f"track_{tracker.kind} {tracker.name}",
+                "not tracked by any instance or group: nothing to watch, in keepalived as in vrrpd",
+            )
+    findings = sorted(conv.findings, key=position)
+    header = [*header[:2], *(str(f) for f in findings)]
+    text = (
+        _render(global_keys, conv.drafts, header, scripts, trackers) + _render_groups(groups)
+        if conv.drafts
+        else ""
+    )
     if conv.drafts:
         try:
-            _load(_render(global_keys, conv.drafts, scripts=scripts) + _render_groups(groups))
+            _load(
+                _render(global_keys, conv.drafts, scripts=scripts, trackers=trackers) + _render_groups(groups)
+            )
         except ConfigError as exc:  # what the groups ask of their members: drop the groups, keep the rest
             for block in conv.sync_blocks:
                 name = block.args[0] if block.args else ""
@@ -1848,10 +2195,12 @@ def convert_parsed(parsed: ParsedConf, source: str) -> Conversion:
             findings = sorted(conv.findings, key=position)
             header = [*header[:2], *(str(f) for f in findings)]
             groups = []
-            text = _render(global_keys, conv.drafts, header, scripts)
+            text = _render(global_keys, conv.drafts, header, scripts, trackers)
         # The promise of this module: the output loads. Should it not (a bug), say so in one line.
         try:
-            _load(_render(global_keys, conv.drafts, scripts=scripts) + _render_groups(groups))
+            _load(
+                _render(global_keys, conv.drafts, scripts=scripts, trackers=trackers) + _render_groups(groups)
+            )
         except ConfigError as exc:
             findings.append(
                 Finding(None, "import-keepalived", "not carried over", f"the output does not load: {exc}")
