@@ -50,6 +50,38 @@ def test_use_vmac_names_its_interface_after_the_vrid_unless_told() -> None:
     assert parse_config(instance(""), "t", env={}).vrrp_instance[0].vmac_name is None
 
 
+def v6_instance(extra: str, vrid: int = 51, name: str = "VI_6") -> str:
+    return (
+        f'[[vrrp_instance]]\nname = "{name}"\ninterface = "eth0"\nvirtual_router_id = {vrid}\n'
+        f'version = 3\nvirtual_ipaddress = ["2001:db8::{vrid}"]\n{extra}\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # keepalived's vrrp_complete_instance: IPv6 tries vrrp6.VRID after vrrp.VRID, then vrrp1, vrrp2, …
+        (instance("use_vmac = true") + v6_instance("use_vmac = true"), ["vrrp.51", "vrrp6.51"]),
+        (v6_instance("use_vmac = true") + instance("use_vmac = true"), ["vrrp.51", "vrrp1.51"]),
+        (
+            instance('use_vmac = true\nvmac_interface = "vrrp.51"')
+            + v6_instance('use_vmac = true\nvmac_interface = "vrrp6.51"')
+            + v6_instance("use_vmac = true", name="VI_7")
+            .replace('interface = "eth0"', 'interface = "eth1"')
+            .replace("2001:db8::51", "2001:db8::61"),
+            ["vrrp.51", "vrrp6.51", "vrrp1.51"],
+        ),
+        (
+            instance('use_vmac = true\nvmac_interface = "vrrp.51"', 52, "VI_2") + instance("use_vmac = true"),
+            ["vrrp.51", "vrrp1.51"],
+        ),
+    ],
+)
+def test_default_vmac_names_follow_keepalived_when_the_first_is_taken(text: str, expected: list[str]) -> None:
+    config = parse_config(text, "t", env={})
+    assert [i.vmac_name for i in config.vrrp_instance] == expected
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -61,7 +93,8 @@ def test_use_vmac_names_its_interface_after_the_vrid_unless_told() -> None:
             "vmac_xmit_base = false: must be true with unicast_peer",
         ),
         (
-            instance("use_vmac = true") + instance('use_vmac = true\nvmac_interface = "vrrp.51"', 52, "VI_2"),
+            instance('use_vmac = true\nvmac_interface = "vip0"')
+            + instance('use_vmac = true\nvmac_interface = "vip0"', 52, "VI_2"),
             "is already",
         ),
     ],

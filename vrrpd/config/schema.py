@@ -1090,6 +1090,29 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                 instances[index] = msgspec.structs.replace(inst, **changes)
         msgspec.structs.force_setattr(self, "vrrp_instance", tuple(instances))
 
+    def _name_default_vmacs(self) -> None:
+        """Give each use_vmac instance without vmac_interface keepalived's default name: "vrrp.{VRID}",
+        or when an earlier instance (or an interface or a named virtual MAC) has it, the next free one
+        in keepalived's order — "vrrp6.{VRID}" first for IPv6, then "vrrp1.{VRID}", "vrrp2.{VRID}", …
+        (keepalived's vrrp_complete_instance). An IPv4 and an IPv6 router sharing a VRID thus get
+        vrrp.51 and vrrp6.51, as with keepalived."""
+        taken = {i.interface for i in self.vrrp_instance}
+        taken |= {i.vmac_interface for i in self.vrrp_instance if i.use_vmac and i.vmac_interface}
+        instances = list(self.vrrp_instance)
+        for index, inst in enumerate(instances):
+            if not inst.use_vmac or inst.vmac_interface:
+                continue
+            vrid, num, name = inst.virtual_router_id, 0, f"vrrp.{inst.virtual_router_id}"
+            while name in taken and num < 100:  # bounded: 100 names per VRID is more than any host has
+                if inst.family == 6:
+                    num = 6 if num == 0 else 1 if num == 6 else num + 2 if num == 5 else num + 1
+                else:
+                    num += 1
+                name = f"vrrp{num}.{vrid}"
+            taken.add(name)
+            instances[index] = msgspec.structs.replace(inst, vmac_interface=name)
+        msgspec.structs.force_setattr(self, "vrrp_instance", tuple(instances))
+
     def _check_tracked_names(self) -> None:
         """Every track_file / track_process entry names a table of its kind; names are unique."""
         for key, entry_key in (("vrrp_track_file", "track_file"), ("vrrp_track_process", "track_process")):
@@ -1179,6 +1202,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         self._check_sync_groups(script_names)
         self._track_group_scripts()
         self._resolve_tracked_weights()
+        self._name_default_vmacs()
         for index, inst in enumerate(self.vrrp_instance):
             for track_index, tracked_file in enumerate(inst.track_file):
                 if inst.is_owner and self.file_weight(tracked_file)[0] != 0:
