@@ -35,6 +35,7 @@ class Probe:
     last_result: bool | None = False
     last_detail: str = "connection refused"
     last_run: float | None = 90.0
+    target: str = ""
 
 
 @dataclass
@@ -120,6 +121,19 @@ def test_status_is_built_from_the_view() -> None:
         }
     ]
     assert "VI_1: fault: check_failed" in render(doc)
+
+
+def test_status_shows_the_address_the_checker_really_probes() -> None:
+    # An IPv6 instance's default TCP target is chosen by the daemon (the interface's IPv4 address, else
+    # its link-local one with the scope): status shows the checker's own target, not a guess.
+    view = daemon()
+    view.instances[0].checker = Probe(target="[fe80::11%eth0]:80")
+
+    async def in_a_loop() -> dict[str, Any]:
+        return snapshot(view, loop_now=100.0)
+
+    (inst,) = asyncio.run(in_a_loop())["instances"]
+    assert inst["check"]["target"] == "[fe80::11%eth0]:80"
 
 
 def test_metrics_and_probes_are_built_from_the_view() -> None:

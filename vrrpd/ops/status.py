@@ -104,7 +104,11 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
         probe = inst.checker
         check = {
             "type": "tcp" if c.tcp_port is not None else "script",
-            "target": _tcp_target(c.host or inst.primary, c.tcp_port)
+            # The checker knows the address it really probes (an IPv6 instance's default target is
+            # the interface's IPv4 address when it has one, else its link-local one with the scope).
+            "target": probe.target
+            if probe is not None and probe.target
+            else _tcp_target(c.host or inst.primary, c.tcp_port)
             if c.tcp_port is not None
             else str(c.script),
             "up": inst.health,

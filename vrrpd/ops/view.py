@@ -63,6 +63,11 @@ class ProbeView(Protocol):
     """A health checker's latest probe run."""
 
     @property
+    def target(self) -> str:
+        """What the probe reaches ("[fe80::1%eth0]:80", a script's path); "" when unknown."""
+        ...
+
+    @property
     def last_result(self) -> bool | None:
         """Whether the latest run passed; None before the first."""
         ...

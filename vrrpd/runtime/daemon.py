@@ -61,6 +61,7 @@ from vrrpd.runtime.healthcheck import (
     ScriptRunner,
     script_probe,
     tcp_probe,
+    tcp_target,
 )
 from vrrpd.runtime.instance import Instance, tracked_file, tracked_interface, tracked_process
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
@@ -627,6 +628,8 @@ class Daemon:
 
             async def probe() -> ProbeResult:
                 return await script_probe(script, check.timeout)
+
+            target = script
         else:
             host = check.host or self._check_host(inst)
             port = check.tcp_port
@@ -639,6 +642,8 @@ class Daemon:
             async def probe() -> ProbeResult:
                 return await tcp_probe(host, port, check.timeout, scope)
 
+            target = tcp_target(host, port, scope)
+
         return HealthChecker(
             probe,
             check.interval,
@@ -647,6 +652,7 @@ class Daemon:
             inst.health_changed,
             initial_up=initial_up,
             name=cfg.name,
+            target=target,
         )
 
     def _check_host(self, inst: Instance) -> IPv4Address | IPv6Address:

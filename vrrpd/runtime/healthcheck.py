@@ -304,6 +304,7 @@ class HealthChecker:
         *,
         initial_up: bool | None = False,
         name: str = "",
+        target: str = "",
     ) -> None:
         if interval <= 0:
             raise ValueError(f"health check interval must be > 0 seconds, got {interval!r}")
@@ -315,6 +316,7 @@ class HealthChecker:
         self.fall = fall
         self._on_change = on_change
         self.name = name
+        self.target = target  # what the probe reaches, as status shows it ("" when the caller did not say)
         self.up: bool | None = initial_up  # None: undecided, no verdict reported yet
         self.last_result: bool | None = None
         self.last_detail: str = ""
