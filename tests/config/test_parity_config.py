@@ -245,3 +245,21 @@ def test_describe_names_the_tracked_interfaces_and_the_sync_groups() -> None:
     assert "tracks interfaces: eth1 (FAULT while down)" in text
     assert "own interface down: no FAULT (dont_track_primary)" in text
     assert "sync group G: VI_1, VI_2 change state together" in text
+
+
+def test_describe_names_the_tracked_files_and_processes_and_the_ipv6_virtual_mac() -> None:
+    config = parse_config(
+        HEAD
+        + 'virtual_ipaddress = ["192.0.2.51"]\n'
+        + 'track_file = [{ name = "fo", weight = -10 }]\ntrack_process = ["ha"]\n'
+        + '[[vrrp_instance]]\nname = "VI_6"\ninterface = "eth0"\nvirtual_router_id = 51\nversion = 3\n'
+        + 'virtual_ipaddress = ["2001:db8::51"]\nuse_vmac = true\n'
+        + '[[vrrp_track_file]]\nname = "fo"\nfile = "/run/fo"\n'
+        + '[[vrrp_track_process]]\nname = "ha"\nprocess = "haproxy"\nquorum = 2\nweight = -20\n',
+        "t",
+        env={},
+    )
+    text = describe(config)
+    assert "tracks files: fo (weight -10 × value, /run/fo)" in text
+    assert "tracks processes: ha (weight -20, up with 2..any of haproxy)" in text
+    assert "virtual MAC: vrrp.51 (macvlan on eth0, 00:00:5e:00:02:33)" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vrrpd.config.schema import Config, HealthCheckConfig, TrackInterface, TrackScript
+from vrrpd.config.schema import Config, HealthCheckConfig, TrackInterface, TrackScript, TrackWeighted
 
 
 def _seconds(value: float) -> str:
@@ -35,6 +35,26 @@ def _tracked_script(config: Config, track: TrackScript) -> str:
         f"{track.name} ({effect}{' reversed' if reverse else ''}, every {_seconds(script.interval)}: "
         f"{' '.join(script.script)})"
     )
+
+
+def _tracked_file(config: Config, track: TrackWeighted) -> str:
+    """ "fo (weight -10 × value, /run/fo)": the file's value times this instance's weight."""
+    table = next(t for t in config.vrrp_track_file if t.name == track.name)
+    weight, reverse = config.file_weight(track)
+    effect = (
+        "FAULT while not 0" if weight == 0 else f"weight {weight:+d} × value{' reversed' if reverse else ''}"
+    )
+    return f"{track.name} ({effect}, {table.file})"
+
+
+def _tracked_process(config: Config, track: TrackWeighted) -> str:
+    """ "haproxy (weight -20 while not running, 1..any of haproxy)" — up while within the quorum."""
+    table = next(t for t in config.vrrp_track_process if t.name == track.name)
+    weight, reverse = config.process_weight(track)
+    effect = "FAULT while down" if weight == 0 else f"weight {weight:+d}{' reversed' if reverse else ''}"
+    least, most = table.bounds
+    count = "not running" if most == 0 else f"{least}..{'any' if most is None else most}"
+    return f"{track.name} ({effect}, up with {count} of {' '.join((table.process, *table.parameters))})"
 
 
 _NO_VIPS = "none (adverts carry no address; the notify program is expected to move the service address)"
@@ -77,8 +97,9 @@ def describe(config: Config) -> str:
             *(
                 [
                     f"  virtual MAC: {inst.vmac_name} (macvlan on {inst.interface}, "
-                    f"00:00:5e:00:01:{inst.virtual_router_id:02x}); adverts from "
-                    f"{inst.interface if inst.vmac_xmit_base else inst.vmac_name}"
+                    # RFC 3768 §7.3 / RFC 5798 §7.3: 00-00-5E-00-01-{VRID} for IPv4, -02- for IPv6
+                    f"00:00:5e:00:0{1 if inst.family == 4 else 2}:{inst.virtual_router_id:02x}); "
+                    f"adverts from {inst.interface if inst.vmac_xmit_base else inst.vmac_name}"
                 ]
                 if inst.use_vmac
                 else []
@@ -94,6 +115,16 @@ def describe(config: Config) -> str:
             *(
                 [f"  tracks scripts: {', '.join(_tracked_script(config, t) for t in inst.track_script)}"]
                 if inst.track_script
+                else []
+            ),
+            *(
+                [f"  tracks files: {', '.join(_tracked_file(config, t) for t in inst.track_file)}"]
+                if inst.track_file
+                else []
+            ),
+            *(
+                [f"  tracks processes: {', '.join(_tracked_process(config, t) for t in inst.track_process)}"]
+                if inst.track_process
                 else []
             ),
             *([f"  {key}: {_command(getattr(inst, key))}" for key in _STATE_PROGRAMS if getattr(inst, key)]),
