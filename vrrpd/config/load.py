@@ -29,6 +29,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 import msgspec
 from msgspec import Meta, Struct
 
+from vrrpd.config import lines as lines_
 from vrrpd.config.errors import ConfigError, ConfigIssue, InvalidValue, RuleBroken
 from vrrpd.config.programs import ids_of, insecure_component, needs_protection
 from vrrpd.config.schema import FILES_CHECKED, Config, GlobalConfig, Parse
@@ -245,13 +246,21 @@ def _with_default_version(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "vrrp_instance": filled}
 
 
-def _validate(cls: type[_S], data: Mapping[str, Any], source: str, env_keys: Mapping[str, object]) -> _S:
+def _validate(
+    cls: type[_S],
+    data: Mapping[str, Any],
+    source: str,
+    env_keys: Mapping[str, object],
+    lines: Mapping[str, int] | None = None,
+) -> _S:
     problems: list[_Problem] = []
-    extra = {"_source": source} if cls is Config else {}
+    extra: dict[str, Any] = (
+        {"_source": source, "_lines": tuple((lines or {}).items())} if cls is Config else {}
+    )
     table = _with_default_version(dict(data)) if cls is Config else dict(data)
     result = _table(cls, table, (), problems, **extra)
     if result is None:
-        raise ConfigError(*(_issue(problem, source, env_keys) for problem in problems))
+        raise ConfigError(*(_issue(problem, source, env_keys, lines or {}) for problem in problems))
     return result
 
 
@@ -340,7 +349,7 @@ def parse_config(
             data["global"] = {**table, **overrides}
     token = FILES_CHECKED.set(check_files)
     try:
-        return _validate(Config, data, source, overrides)
+        return _validate(Config, data, source, overrides, lines_.key_lines(text))
     finally:
         FILES_CHECKED.reset(token)
 
@@ -393,7 +402,7 @@ def check_interfaces(config: Config) -> None:
         except OSError:
             issues.append(
                 ConfigIssue(
-                    source=config.source,
+                    source=config.where(f"vrrp_instance[{index}].interface"),
                     key=f"vrrp_instance[{index}].interface",
                     value=_render(inst.interface),
                     problem="no such network interface on this host",
@@ -436,7 +445,7 @@ def check_programs(config: Config) -> list[str]:
         try:
             uid, gid = ids_of(user, group)
         except LookupError as exc:
-            issues.append(ConfigIssue(config.source, str(exc), key, _render(user)))
+            issues.append(ConfigIssue(config.where(key), str(exc), key, _render(user)))
             continue
         program = Path(command[0])
         if not needs_protection(program, uid, gid):
@@ -450,13 +459,12 @@ def check_programs(config: Config) -> list[str]:
             if secure:
                 issues.append(
                     ConfigIssue(
-                        config.source, f"{problem} (enable_script_security)", key, _render(str(program))
+                        config.where(key), f"{problem} (enable_script_security)", key, _render(str(program))
                     )
                 )
             else:
-                warnings.append(
-                    f"{config.source}: {key}: {program}: {problem} (set enable_script_security to refuse it)"
-                )
+                advice = "set enable_script_security to refuse it"
+                warnings.append(f"{config.where(key)}: {key}: {program}: {problem} ({advice})")
             break
     if issues:
         raise ConfigError(*issues)
@@ -473,24 +481,25 @@ def _syntax_issue(source: str, message: str) -> ConfigIssue:
     match = _TOML_POSITION.match(message)
     if match is None:  # e.g. "(at end of document)": keep tomllib's wording
         return ConfigIssue(source, f"TOML syntax error: {message}")
-    where = f"line {match['line']}, column {match['col']}"
-    return ConfigIssue(source, f"{where}: TOML syntax error: {match['msg']}")
+    return ConfigIssue(
+        f"{source}:{match['line']}", f"TOML syntax error at column {match['col']}: {match['msg']}"
+    )
 
 
-def _issue(problem: _Problem, source: str, env_keys: Mapping[str, object]) -> ConfigIssue:
+def _issue(
+    problem: _Problem, source: str, env_keys: Mapping[str, object], lines: Mapping[str, int]
+) -> ConfigIssue:
     loc = problem.loc
     key = _key_path(loc)
     if len(loc) == 2 and loc[0] == "global" and loc[1] in env_keys:
         source = f"{ENV_PREFIX}{str(loc[1]).upper()}"
+    elif (line := lines_.line_of(lines, key)) is not None:
+        source = f"{source}:{line}"  # as compilers and the keepalived importer name a place: file:line
     shown = None if problem.value is None else _render(problem.value, key)
     return ConfigIssue(source, problem.problem, key or None, shown)
 
 
-def _key_path(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
+_key_path = lines_.key_path
 
 
 def _secret_like(key: str) -> bool:
