@@ -327,12 +327,13 @@ def test_excluded_vips_are_installed_but_not_advertised() -> None:
     assert [str(v) for v in inst.virtual_ipaddress] == ["192.0.2.100/24"]
     assert len(inst.virtual_ipaddress_excluded) == 510
     # `vips` is what a master installs: the advertised addresses first, then the excluded ones.
-    assert inst.vips == inst.virtual_ipaddress + inst.virtual_ipaddress_excluded
+    assert inst.vips == inst.advertised_vips + inst.excluded_vips
+    assert inst.advertised_vips == tuple(v.address for v in inst.virtual_ipaddress)
     assert parse(toml()).vrrp_instance[0].virtual_ipaddress_excluded == ()
     assert f"0..{MAX_EXCLUDED}" in error_of(toml({"virtual_ipaddress_excluded": vips(MAX_EXCLUDED + 1)}))
     # Only excluded addresses, as keepalived allows: the adverts carry a count of 0 (§7.1 compares that).
     only = parse(toml({"virtual_ipaddress": "[]", "virtual_ipaddress_excluded": '["192.0.2.7"]'}))
-    assert only.vrrp_instance[0].vips == only.vrrp_instance[0].virtual_ipaddress_excluded
+    assert only.vrrp_instance[0].vips == only.vrrp_instance[0].excluded_vips
     assert "virtual_ipaddress_excluded[0]" in error_of(toml({"virtual_ipaddress_excluded": '["224.0.0.1"]'}))
 
 

@@ -107,8 +107,8 @@ def test_ipv6_instance() -> None:
         toml({**V6, "virtual_ipaddress_excluded": '["2001:db8::200"]', "unicast_peer": '["fe80::2"]'})
     )
     assert inst.family == 6
-    assert inst.virtual_ipaddress == (IPv6Interface("2001:db8::100/64"),)
-    assert inst.virtual_ipaddress_excluded == (IPv6Interface("2001:db8::200/128"),)  # default /128
+    assert inst.advertised_vips == (IPv6Interface("2001:db8::100/64"),)
+    assert inst.excluded_vips == (IPv6Interface("2001:db8::200/128"),)  # default /128
     assert inst.unicast_peer == (IPv6Address("fe80::2"),)
 
 

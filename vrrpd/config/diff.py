@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from vrrpd.config import Config, GlobalConfig, InstanceConfig, fields_of
+from vrrpd.config import Config, GlobalConfig, InstanceConfig, VipConfig, fields_of
 from vrrpd.protocol.packet import PRIORITY_OWNER
 
 # Keys whose change cannot be applied to a running router. Everything else in [[vrrp_instance]] is
@@ -35,6 +35,14 @@ RESTART_REASONS = {
 }
 _OWNER_REASON = "priority moves to or from 255: an address owner starts and elects differently (§6.4.1)"
 _FAMILY_REASON = "the address family changes: IPv4 and IPv6 are different virtual routers (RFC 5798 §1)"
+_VIP_OPTIONS_REASON = (
+    "a VIP's options (dev, label, scope, brd, no_track) change: it is installed again, where it now belongs"
+)
+
+
+def _vip_options(config: InstanceConfig) -> dict[object, VipConfig]:
+    """The VIPs that have options, by address: an address added or removed plainly is a live change."""
+    return {v.address: v for v in config.vip_entries if not v.plain}
 
 
 class Change(enum.Enum):
@@ -104,6 +112,8 @@ def restart_reason(old: InstanceConfig, new: InstanceConfig, fields: tuple[str, 
         return _OWNER_REASON
     if old.family != new.family:
         return _FAMILY_REASON
+    if _vip_options(old) != _vip_options(new) or old.tracked_interfaces != new.tracked_interfaces:
+        return _VIP_OPTIONS_REASON
     return "; ".join(RESTART_REASONS[f] for f in fields if f in RESTART_REASONS)
 
 

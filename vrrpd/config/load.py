@@ -185,7 +185,12 @@ def _value(field: _Field, raw: object, loc: _Loc, problems: list[_Problem]) -> A
     if field.parse is not None and not field.parse.each:
         value = _parsed(field.parse.func, raw, loc, problems)
     elif field.parse is not None and isinstance(raw, list):
-        value = tuple(_parsed(field.parse.func, item, (*loc, i), problems) for i, item in enumerate(raw))
+        value = tuple(
+            _nested(field, item, (*loc, i), problems)
+            if field.parse.tables and isinstance(item, dict)
+            else _parsed(field.parse.func, item, (*loc, i), problems)
+            for i, item in enumerate(raw)
+        )
     elif field.table is not None and field.many and isinstance(raw, list):
         value = tuple(_nested(field, item, (*loc, i), problems) for i, item in enumerate(raw))
     elif field.table is not None and not field.many and isinstance(raw, dict):
@@ -274,9 +279,19 @@ def to_dict(model: Struct) -> dict[str, Any]:
     return _without_none(msgspec.to_builtins(model, enc_hook=str))  # type: ignore[no-any-return]
 
 
+# Arrays whose entries are an address or a table of options (`schema.VipConfig`): a table with nothing
+# but its address is written as the address, the file's usual form.
+_VIP_ARRAYS = frozenset({"virtual_ipaddress", "virtual_ipaddress_excluded"})
+
+
 def _without_none(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None and not k.startswith("_")}
+        out = {k: _without_none(v) for k, v in value.items() if v is not None and not k.startswith("_")}
+        for key in _VIP_ARRAYS & out.keys():
+            out[key] = [
+                v["address"] if isinstance(v, dict) and v.keys() == {"address"} else v for v in out[key]
+            ]
+        return out
     if isinstance(value, list | tuple):  # to_builtins keeps tuples: JSON has only arrays
         return [_without_none(item) for item in value]
     return value

@@ -59,6 +59,9 @@ class Parse:
 
     func: Callable[[object], object]
     each: bool = False
+    # With ``each``: an item that is a table is validated key by key as the array's struct (so an error
+    # names the key inside it, e.g. ``virtual_ipaddress[0].scope``); any other item goes to ``func``.
+    tables: bool = False
 
 
 def _ip(value: object, allowed: str) -> IPAddress:
@@ -249,6 +252,83 @@ _IFNAME_RE = r"^[^\x00-\x20\x7f/:]{1,15}$"
 _U32 = 2**32 - 1
 # Tables 0 (unspec), 253 (default), 255 (local) are the kernel's own; "main" is 254.
 _TABLE = "a routing table number 1..4294967295 except 253 and 255 (254 = main)"
+
+
+# keepalived's per-VIP options (`ip address add` words): dev, label, scope, brd and no_track.
+_SCOPE_NAMES = ("global", "site", "link", "host", "nowhere")
+_LABEL = "an address label of 1..15 characters without spaces (IPv4 only)"
+_BRD = "an IPv4 broadcast address such as 192.0.2.255 (IPv4 only)"
+
+
+def _parse_brd(value: object) -> IPv4Address:
+    return _ipv4(value, _BRD)
+
+
+class VipConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """One virtual address with keepalived's per-VIP options: an entry of ``virtual_ipaddress`` (or
+    ``virtual_ipaddress_excluded``) written as a table, e.g.
+    ``{ address = "192.0.2.10/24", dev = "eth1", label = "eth1:vip", scope = "link", no_track = true }``.
+
+    ``dev``: the interface the address is installed on (default: the instance's, or its virtual MAC
+    interface). ``label``, ``scope``, ``brd``: as ``ip address add`` takes them. Unless ``no_track``, the
+    instance follows ``dev``'s link as a weight-0 tracked interface (FAULT while it is down) and puts the
+    address back when someone deletes it — keepalived's rules; with ``no_track`` neither.
+    """
+
+    address: Annotated[IPInterface, Parse(_parse_vip), Meta(description=_VIP)]
+    dev: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
+    label: Annotated[str, Meta(pattern=r"^[!-~]{1,15}$", description=_LABEL)] | None = None
+    scope: (
+        Annotated[
+            Literal["global", "site", "link", "host", "nowhere"],
+            Meta(description='one of "global", "site", "link", "host", "nowhere"'),
+        ]
+        | None
+    ) = None
+    brd: Annotated[IPv4Address, Parse(_parse_brd), Meta(description=_BRD)] | None = None
+    no_track: Annotated[bool, Meta(description="true or false")] = False
+
+    def __post_init__(self) -> None:
+        if self.address.version == 6:
+            # keepalived: "Cannot specify scope/label for IPv6 addresses - ignoring", and a broadcast
+            # for IPv6 skips the VIP; refused here rather than silently dropped.
+            for key in ("label", "scope", "brd"):
+                value = getattr(self, key)
+                if value is not None:
+                    raise RuleBroken((key,), str(value), "applies to IPv4 addresses only")
+
+    @property
+    def plain(self) -> bool:
+        """No option set: the address alone says everything (written as a string)."""
+        return self == VipConfig(address=self.address)
+
+    def __str__(self) -> str:
+        # keepalived's and ip(8)'s word order: ADDR[/LEN] [brd B] [dev D] [scope S] [label L] [no_track].
+        parts = [str(self.address)]
+        for key in ("brd", "dev", "scope", "label"):
+            value = getattr(self, key)
+            if value is not None:
+                parts += [key, str(value)]
+        if self.no_track:
+            parts.append("no_track")
+        return " ".join(parts)
+
+
+_VIP_ENTRY = (
+    f'{_VIP}, or a table {{ address = "...", dev = "...", label = "...", scope = "...", brd = "...", '
+    "no_track = true }"
+)
+
+
+def _parse_vip_entry(value: object) -> VipConfig:
+    if isinstance(value, str):
+        return VipConfig(address=_parse_vip(value))
+    if isinstance(value, dict):  # another decoder than the load walk (which walks the table itself)
+        try:
+            return msgspec.convert(value, VipConfig)
+        except msgspec.ValidationError as exc:
+            raise InvalidValue(f"{exc}; must be {_VIP_ENTRY}") from None
+    raise InvalidValue(f"must be {_VIP_ENTRY}")
 
 
 def _parse_network(value: object) -> IPv4Network:
@@ -636,19 +716,20 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     ] = 0.0
     # Empty (or omitted) is allowed, as in keepalived: a cloud-failover instance installs no address itself,
     # its notify program moves it through the provider's API; its adverts carry a count of 0.
+    # Each entry an address string, or a table with keepalived's per-VIP options (`VipConfig`).
     virtual_ipaddress: Annotated[
-        tuple[IPInterface, ...],
-        Parse(_parse_vip, each=True),
-        Meta(max_length=255, description=f"a list of 0..255 addresses, each {_VIP}"),
+        tuple[VipConfig, ...],
+        Parse(_parse_vip_entry, each=True, tables=True),
+        Meta(max_length=255, description=f"a list of 0..255 addresses, each {_VIP_ENTRY}"),
     ] = ()
     # keepalived's eVIPs: installed, removed and announced like the others, but not carried in adverts
     # (§5.3.5's one-octet count caps an advert at 255 addresses).
     virtual_ipaddress_excluded: Annotated[
-        tuple[IPInterface, ...],
-        Parse(_parse_vip, each=True),
+        tuple[VipConfig, ...],
+        Parse(_parse_vip_entry, each=True, tables=True),
         Meta(
             max_length=MAX_EXCLUDED,
-            description=f"a list of 0..{MAX_EXCLUDED} addresses (not carried in adverts), each {_VIP}",
+            description=f"a list of 0..{MAX_EXCLUDED} addresses (not carried in adverts), each {_VIP_ENTRY}",
         ),
     ] = ()
     auth_pass: (
@@ -736,7 +817,43 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     def vips(self) -> tuple[IPInterface, ...]:
         """Every virtual IP address this instance installs as master, with its prefix: the advertised
         ones (``virtual_ipaddress``) first, then the excluded ones."""
+        return tuple(v.address for v in self.vip_entries)
+
+    @property
+    def advertised_vips(self) -> tuple[IPInterface, ...]:
+        """The addresses of ``virtual_ipaddress``: those the adverts carry."""
+        return tuple(v.address for v in self.virtual_ipaddress)
+
+    @property
+    def excluded_vips(self) -> tuple[IPInterface, ...]:
+        """The addresses of ``virtual_ipaddress_excluded``: installed, not advertised."""
+        return tuple(v.address for v in self.virtual_ipaddress_excluded)
+
+    @property
+    def vip_entries(self) -> tuple[VipConfig, ...]:
+        """Every VIP with its options, advertised ones first."""
         return self.virtual_ipaddress + self.virtual_ipaddress_excluded
+
+    def vip_dev(self, vip: VipConfig) -> str | None:
+        """The other interface ``vip`` lives on, or None: the instance's own (or its virtual MAC
+        interface — keepalived puts a VIP whose dev is the instance's interface there too)."""
+        return vip.dev if vip.dev is not None and vip.dev != self.interface else None
+
+    @property
+    def tracked_interfaces(self) -> tuple[TrackInterface, ...]:
+        """``track_interface`` plus what keepalived tracks for the VIPs (vrrp.c, vrrp_complete_instance):
+        the interface of each VIP on another device, unless the VIP is ``no_track``, at weight 0 (FAULT
+        while it is down) — which also overrides a weighted track_interface entry of that interface, as
+        keepalived's add_vrrp_to_interface does. A VIP on the instance's own interface adds nothing: that
+        link is tracked already (or not, with dont_track_primary)."""
+        devs = list(
+            dict.fromkeys(d for v in self.vip_entries if not v.no_track for d in [self.vip_dev(v)] if d)
+        )
+        if not devs:
+            return self.track_interface
+        own = tuple(TrackInterface(name=t.name) if t.name in devs else t for t in self.track_interface)
+        listed = {t.name for t in own}
+        return own + tuple(TrackInterface(name=d) for d in devs if d not in listed)
 
     @property
     def vmac_name(self) -> str | None:
@@ -756,7 +873,7 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         """Every address of the instance with its key path, VIPs first."""
         found: list[tuple[tuple[str | int, ...], IPAddress]] = []
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-            found += [((key, i), vip.ip) for i, vip in enumerate(getattr(self, key))]
+            found += [((key, i), vip.address.ip) for i, vip in enumerate(getattr(self, key))]
         found += [(("unicast_peer", i), peer) for i, peer in enumerate(self.unicast_peer)]
         if self.unicast_src_ip is not None:
             found.append((("unicast_src_ip",), self.unicast_src_ip))
@@ -778,7 +895,8 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         self._check_version()
         seen: dict[IPAddress, str] = {}
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-            for index, vip in enumerate(getattr(self, key)):
+            for index, entry in enumerate(getattr(self, key)):
+                vip = entry.address
                 if vip.ip in seen:
                     raise RuleBroken((key, index), str(vip), f"duplicate of {seen[vip.ip]}")
                 seen[vip.ip] = f"{key}[{index}]"
@@ -1253,7 +1371,8 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
                 )
             routers[router] = index
             for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-                for vip_index, vip in enumerate(getattr(inst, key)):
+                for vip_index, entry in enumerate(getattr(inst, key)):
+                    vip = entry.address
                     if vip.ip in vips:
                         first = vips[vip.ip]
                         raise RuleBroken(

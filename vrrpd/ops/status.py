@@ -128,7 +128,7 @@ def _instance(inst: InstanceView, wall: Any) -> dict[str, Any]:
         "master": str(inst.master) if inst.master else None,
         "advert_int": cfg.advert_int,
         "vips": [str(v) for v in cfg.vips],
-        "vips_excluded": [str(v) for v in cfg.virtual_ipaddress_excluded],
+        "vips_excluded": [str(v) for v in cfg.excluded_vips],
         "vips_held": [str(v) for v in inst.vips_held],
         "faults": sorted(f.value for f in inst.faults),
         "check": check,

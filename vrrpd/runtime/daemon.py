@@ -275,6 +275,9 @@ class Daemon:
         """Create (not start) an instance, opening its interface if this is the first one on it."""
         assert self._netlink is not None
         key = key_of(inst_cfg)
+        optioned = next((v for v in inst_cfg.vip_entries if not v.plain), None)
+        if optioned is not None:  # until the daemon installs them: never a VIP on the wrong interface
+            raise StartupError(f"instance {inst_cfg.name}: VIP {optioned}: VIP options are not supported yet")
         # Before anything is touched: a second daemon on this (interface, VRID) must not remove the first
         # one's live VIPs as stale below.
         try:
@@ -895,7 +898,7 @@ class Daemon:
         """keepalived track_interface: give the router each tracked interface's link state now (a missing
         interface counts as down); `_watch_netlink` reports the changes."""
         assert self._netlink is not None
-        for track in inst.config.track_interface:
+        for track in inst.config.tracked_interfaces:  # and the VIPs' other devices (keepalived)
             try:
                 up = (await self._netlink.link(track.name)).up
             except InterfaceNotFound:
@@ -905,7 +908,7 @@ class Daemon:
 
     def _tracked_link(self, event: LinkChanged) -> None:
         for inst in self.instances:
-            if any(t.name == event.name for t in inst.config.track_interface):
+            if any(t.name == event.name for t in inst.config.tracked_interfaces):
                 inst.tracked_changed(tracked_interface(event.name), event.up and not event.removed)
 
     async def _shutdown(self) -> None:

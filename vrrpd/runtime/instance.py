@@ -116,7 +116,7 @@ def router_config(
         weight = track.weight if track.weight is not None else script.weight if script else 0
         reverse = track.reverse if track.reverse is not None else script.weight_reverse if script else False
         tracked.append((track.name, Tracked(weight, reverse)))
-    for track_if in config.track_interface:
+    for track_if in config.tracked_interfaces:  # track_interface and the VIPs' other devices
         tracked.append((tracked_interface(track_if.name), Tracked(track_if.weight, track_if.reverse)))
     # The config resolved each entry's weight and reverse flag (`Config._resolve_tracked_weights`).
     for track_file in config.track_file:
@@ -130,8 +130,8 @@ def router_config(
         vrid=config.virtual_router_id,
         priority=config.priority,
         primary_address=primary,
-        vips=config.virtual_ipaddress,
-        excluded=config.virtual_ipaddress_excluded,
+        vips=config.advertised_vips,
+        excluded=config.excluded_vips,
         advert_int=config.advert_int,
         preempt=config.preempt,
         preempt_delay=config.preempt_delay,

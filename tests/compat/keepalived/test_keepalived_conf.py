@@ -409,15 +409,18 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     assert lost(c) == [
         (3, "vrrp_strict"),
         (36, "auth_type"),  # AH
-        (40, "192.0.2.100/24 label eth0:vip"),
-        (41, "192.0.2.102/24 dev eth1"),
         (59, "smtp_alert"),
         (62, "virtual_server"),
     ]
     # keepalived ignores an IPv6 address in an IPv4 instance: nothing is lost.
     assert (42, "2001:db8::1/64") in notes(c)
     (got,) = instances(c)  # what could be converted still loads
-    assert got["virtual_ipaddress"] == ["192.0.2.100/24"] and got["advert_int"] == 2
+    # issue 14: a VIP's dev and label are carried over (dev eth0, the instance's own, says nothing).
+    assert got["virtual_ipaddress"] == [
+        {"address": "192.0.2.100/24", "label": "eth0:vip"},
+        {"address": "192.0.2.102/24", "dev": "eth1"},
+    ]
+    assert got["advert_int"] == 2
     assert got["virtual_ipaddress_excluded"] == ["192.0.2.103/32"]
     assert got["use_vmac"] is True  # issue 14: carried over now
     # weight -10 on line 49, set to 0 as keepalived does for a member of the sync group VG_1
@@ -558,7 +561,7 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     err = capsys.readouterr().err
     assert not out.exists()
     assert f"vrrpd: {DATA / 'unsupported.conf'}:36: auth_type: not carried over:" in err
-    assert "6 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert "4 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0

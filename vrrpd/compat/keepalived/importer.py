@@ -890,7 +890,7 @@ class _Converter:
         return parse
 
     def _vip_block(self, draft: _Draft, key: str, block: Statement) -> None:
-        vips: list[str] = draft.keys.get(key, [])  # keepalived merges repeated blocks
+        vips: list[str | dict[str, Any]] = draft.keys.get(key, [])  # keepalived merges repeated blocks
         wheres: list[Location] = draft.item_where.get(key, [])
         for stmt in block.block or ():
             draft.vip_lines += 1
@@ -902,29 +902,121 @@ class _Converter:
                 continue
             if not self._same_family(draft, family, stmt.where, address):
                 continue
-            options = list(stmt.args)
-            while options:
-                option = options.pop(0)
-                value = options.pop(0) if options and option in _VIP_VALUE_OPTIONS else None
-                if option == "dev" and value is not None:
-                    draft.vip_devs.append((address, value, stmt.where))
-                elif option == "label":
-                    self.lost(
-                        stmt.where,
-                        f"{address} label {value}",
-                        "address labels are not supported: the VIP is added without a label",
-                    )
-                elif option == "scope" and value == "global":
-                    continue  # the default scope
-                else:
-                    shown = f"{option} {value}" if value is not None else option
-                    self.lost(stmt.where, f"{address} {shown}", "VIP option not supported")
-            vips.append(address)
+            entry = self._vip_options(address, family, stmt)
+            if entry is None:
+                continue
+            if "dev" in entry:
+                draft.vip_devs.append((address, entry["dev"], stmt.where))
+            vips.append(entry if len(entry) > 1 else address)
             wheres.append(stmt.where)
         if vips:
             draft.keys[key] = vips
             draft.where_of.setdefault(key, block.where)
             draft.item_where[key] = wheres
+
+    def _vip_options(self, address: str, family: int, stmt: Statement) -> dict[str, Any] | None:
+        """One VIP line's options as keepalived's alloc_ipaddress (vrrp_ipaddress.c) reads them: the
+        table entry (``address`` and the options carried over), or None where keepalived drops the VIP."""
+        entry: dict[str, Any] = {"address": address}
+        words = list(stmt.args)
+        shown = " ".join((address, *words))
+        while words:
+            option = words.pop(0)
+            if option in _VIP_VALUE_OPTIONS and not words:
+                self.note(
+                    stmt.where,
+                    shown,
+                    f'no {option} value: keepalived drops the address ("No {option} '
+                    'parameter specified"), as here',
+                )
+                return None
+            if option == "no_track":
+                entry["no_track"] = True
+            elif option == "dev":
+                if "dev" in entry:
+                    self.note(stmt.where, shown, "dev given twice: keepalived drops the address, as here")
+                    return None
+                entry["dev"] = words.pop(0)
+            elif option == "label":
+                label = words.pop(0)
+                if len(label) >= _IFNAMSIZ:
+                    self.note(
+                        stmt.where,
+                        f"{address} label {label}",
+                        f"longer than {_IFNAMSIZ - 1} characters: keepalived drops the address, as here",
+                    )
+                    return None
+                if family == 6:
+                    self.note(
+                        stmt.where,
+                        f"{address} label {label}",
+                        "IPv6 has no labels: keepalived ignores it, as here",
+                    )
+                else:
+                    entry["label"] = label
+            elif option == "scope":
+                value = words.pop(0)
+                scope = _SCOPE_NUMBERS.get(value, value)
+                if scope not in _SCOPE_NUMBERS.values():
+                    self.lost(
+                        stmt.where,
+                        f"{address} scope {value}",
+                        "only the scopes global, site, link, "
+                        "host and nowhere are supported: the VIP is added with scope global",
+                    )
+                elif family == 6:
+                    self.note(
+                        stmt.where,
+                        f"{address} scope {value}",
+                        "keepalived ignores a scope for an IPv6 address, as here",
+                    )
+                elif scope != "global":
+                    entry["scope"] = scope
+            elif option in ("brd", "broadcast"):
+                brd = self._vip_broadcast(address, family, words.pop(0), stmt)
+                if brd is False:
+                    return None
+                if brd is not None:
+                    entry["brd"] = brd
+            elif option in _VIP_VALUE_OPTIONS or option in _VIP_FLAGS:
+                word = f" {words.pop(0)}" if option in _VIP_VALUE_OPTIONS else ""
+                self.lost(
+                    stmt.where,
+                    f"{address} {option}{word}",
+                    "VIP option not supported: the VIP is added without it",
+                )
+            else:
+                self.note(
+                    stmt.where,
+                    f"{address} {option}",
+                    'keepalived ignores this word ("Unknown '
+                    'configuration entry ... for ip address"), as here',
+                )
+        return entry
+
+    def _vip_broadcast(self, address: str, family: int, value: str, stmt: Statement) -> str | bool | None:
+        """keepalived's ``brd`` (or ``broadcast``) of a VIP: the address to write, None for none, False
+        where keepalived drops the VIP."""
+        where = f"{address} brd {value}"
+        if family == 6:
+            self.note(
+                stmt.where, where, "a broadcast for an IPv6 address: keepalived drops the address, as here"
+            )
+            return False
+        iface = ipaddress.IPv4Interface(address)
+        if value in ("+", "-"):
+            if iface.network.prefixlen > 30:
+                self.note(
+                    stmt.where, where, "prefix too long for a broadcast: keepalived ignores it, as here"
+                )
+                return None
+            net = iface.network
+            return str(net.broadcast_address if value == "+" else net.network_address)
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            self.note(stmt.where, where, "not an IPv4 address: keepalived drops the address, as here")
+            return False
 
     def _i_use_vmac(self, draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         draft.keys["use_vmac"], draft.where_of["use_vmac"] = True, stmt.where
@@ -1151,7 +1243,7 @@ class _Converter:
         version can say, as keepalived does."""
         keys, where_of = draft.keys, draft.where_of
         version, where = ctx.version or self.default_version or (2, draft.where)
-        addresses = [*keys.get("virtual_ipaddress", ()), *keys.get("virtual_ipaddress_excluded", ())]
+        addresses = [_vip_address(v) for key in _VIP_KEYS for v in keys.get(key, ())]
         addresses += keys.get("unicast_peer", ())
         first = next((a for a in addresses if _family(a)), None)
         ipv6 = ctx.native_ipv6 is not None or (first is not None and _family(first) == 6)
@@ -1273,22 +1365,16 @@ class _Converter:
                 draft.keys[f"track_{kind}"], draft.where_of[f"track_{kind}"] = entries, lines[0].where
 
     def _vip_devs(self, draft: _Draft) -> None:
+        """A VIP's ``dev`` that is the instance's own interface says nothing: left out of the table (a VIP
+        left with no option at all is written as its address alone)."""
         interface = draft.keys.get("interface")
-        for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
-            vips: list[str] = draft.keys.get(key, [])
-            for address, dev, where in draft.vip_devs:
-                if dev == interface or address not in vips:
-                    continue
-                self.lost(
-                    where,
-                    f"{address} dev {dev}",
-                    f"a VIP on another interface than the instance's ({interface}) is not supported: dropped",
-                )
-                index = vips.index(address)
-                del vips[index]
-                del draft.item_where[key][index]
-            if not vips:
-                draft.keys.pop(key, None)
+        for key in _VIP_KEYS:
+            vips: list[str | dict[str, Any]] = draft.keys.get(key, [])
+            for index, entry in enumerate(vips):
+                if isinstance(entry, dict) and entry.get("dev") == interface:
+                    del entry["dev"]
+                    if len(entry) == 1:
+                        vips[index] = entry["address"]
 
     def _overflow(self, draft: _Draft) -> None:
         # keepalived moves addresses beyond the 255 an advert can carry (RFC 3768 §5.3.5) to the
@@ -1528,7 +1614,14 @@ _SINGLE_VALUE_INSTANCE = frozenset(
     | {"garp_master_delay", "garp_master_repeat", "garp_master_refresh"}
 )
 _SINGLE_VALUE_SCRIPT = frozenset({"interval", "timeout", "rise", "fall"})
-_VIP_VALUE_OPTIONS = frozenset({"dev", "label", "scope", "brd", "peer", "preferred_lft", "track_group"})
+_VIP_VALUE_OPTIONS = frozenset(
+    {"dev", "label", "scope", "brd", "broadcast", "peer", "preferred_lft", "track_group"}
+)
+# keepalived's VIP words without a value that vrrpd does not carry over (no_track is carried).
+_VIP_FLAGS = frozenset({"home", "-nodad", "mngtmpaddr", "noprefixroute", "autojoin", "use_vmac"})
+# keepalived reads scopes from iproute2's rt_scopes: these names, or their numbers.
+_SCOPE_NUMBERS = {"0": "global", "200": "site", "253": "link", "254": "host", "255": "nowhere"}
+_IFNAMSIZ = 16  # a label is at most IFNAMSIZ - 1 characters (keepalived drops a longer one's VIP)
 
 
 @dataclass
@@ -1551,6 +1644,11 @@ class _InstanceContext:
 def _bool_arg(stmt: Statement) -> bool:
     """keepalived's optional boolean: no argument means on."""
     return not stmt.args or stmt.args[0].lower() in ("on", "true", "yes")
+
+
+def _vip_address(entry: str | dict[str, Any]) -> str:
+    """The address of a converted VIP entry (a string, or a table with options)."""
+    return entry if isinstance(entry, str) else str(entry["address"])
 
 
 def _family(address: str) -> int | None:
@@ -1770,7 +1868,9 @@ class _Validator:
             try:
                 _load(_render({}, kept, scripts=conv.tables(), trackers=conv.tracker_tables()))
             except ConfigError as exc:
-                if not all([self._drop(issue) for issue in exc.issues]):
+                # Last first: dropping an item (or an instance) shifts the indices of those after it, which
+                # later issues of the same round name (the walk reports them in document order).
+                if not all([self._drop(issue) for issue in reversed(exc.issues)]):
                     return
                 continue
             break
