@@ -23,7 +23,7 @@ COPY vrrpd /src/vrrpd
 RUN pip install /src && rm -rf /src
 
 LABEL org.opencontainers.image.title="vrrpd" \
-      org.opencontainers.image.description="Pure-Python VRRPv2 daemon (RFC 3768); drop-in for the ipfailover keepalived" \
+      org.opencontainers.image.description="Pure-Python VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798); drop-in for the ipfailover keepalived" \
       org.opencontainers.image.licenses="Apache-2.0" \
       io.k8s.display-name="vrrpd IP failover" \
       io.openshift.tags="openshift,ha,ip,failover,vrrp"
