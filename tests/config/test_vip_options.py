@@ -92,7 +92,7 @@ def test_strings_and_tables_mix_and_keep_their_order() -> None:
 )
 def test_a_bad_option_is_one_line_naming_key_and_value(entry: str, message: str) -> None:
     text = error(f"[{entry}]")
-    assert text.startswith(f"{SOURCE}: {message}"), text
+    assert text.startswith(f"{SOURCE}:6: {message}"), text  # the file's line of virtual_ipaddress
     assert "\n" not in text
 
 
