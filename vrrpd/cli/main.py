@@ -40,7 +40,9 @@ def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     are the same: the other subcommands' modules are start-up time the daemon does not need."""
     from vrrpd.cli import openshift  # noqa: PLC0415 - after defer_openssl(), see main()
 
-    parser = argparse.ArgumentParser(prog="vrrpd", description="A pure-Python VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798).")
+    parser = argparse.ArgumentParser(
+        prog="vrrpd", description="A pure-Python VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798)."
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     config_help = f"TOML configuration file (default: $VRRPD_CONFIG or {DEFAULT_CONFIG})"
