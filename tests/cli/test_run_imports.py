@@ -1,5 +1,6 @@
 """`vrrpd run` imports neither the other subcommands' modules nor structlog's optional rich
-(vrrpd/cli/main.py, vrrpd/cli/nossl.py), checked in a fresh interpreter on the program's real path."""
+(vrrpd/cli/main.py, vrrpd/cli/nossl.py) nor pyroute2 (vrrpd/kernel/rtnl.py), checked in a fresh interpreter
+on the program's real path."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ sys.exit(cli.main())
 
 NOT_ON_RUN_PATH = (
     "rich",
+    "pyroute2",  # only for macvlans, routes, rules and labelled VIPs (vrrpd.kernel.rtnl), loaded on first use
     "vrrpd.compat.openshift.manifest",
     "vrrpd.compat.openshift.run",
     "vrrpd.compat.keepalived.importer",

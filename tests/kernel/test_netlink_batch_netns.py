@@ -18,7 +18,6 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
 from typing import Any
 
 import pytest
-from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from tests.support.fakes import FakeTransport, run
@@ -35,6 +34,7 @@ from vrrpd.kernel.netlink import (
     decode_acks,
     encode_addr_request,
 )
+from vrrpd.kernel.rtnl import NetlinkError
 from vrrpd.protocol import fsm
 from vrrpd.runtime.instance import Instance
 from vrrpd.testing.plugin import LabFactory

@@ -1,7 +1,8 @@
 """rtnetlink adapter: interface facts, VIP add/remove, virtual routes and rules, and link/address events.
 
-Owns: the two pyroute2 `AsyncIPRoute` sockets (one for requests, one subscribed to
-RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR | RTNLGRP_IPV6_IFADDR) and the translation of netlink messages into
+Owns: the two `kernel.rtnl.LazyIPRoute` sockets (pyroute2's `AsyncIPRoute` interface; pyroute2 itself is
+imported only for macvlans, routes, rules and labelled addresses): one for requests, one subscribed to
+RTNLGRP_LINK | RTNLGRP_IPV4_IFADDR | RTNLGRP_IPV6_IFADDR; and the translation of netlink messages into
 small typed values;
 plus one raw NETLINK_ROUTE socket for bulk VIP changes (`add_addresses` / `remove_addresses`), which
 packs RTM_NEWADDR / RTM_DELADDR itself: pyroute2 builds each message in Python, too slow for hundreds of
@@ -25,12 +26,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from types import TracebackType
 from typing import Any, Final, Literal, TypeVar
 
-from pyroute2 import AsyncIPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK
-
 from vrrpd import logs
 from vrrpd.config import RouteConfig, RuleConfig
+from vrrpd.kernel.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, LazyIPRoute, NetlinkError
 
 log = logs.get_logger("vrrpd.kernel.netlink")
 
@@ -230,7 +228,7 @@ class Netlink:
         self._seq = 0
 
     async def __aenter__(self) -> Netlink:
-        self._ipr = AsyncIPRoute()
+        self._ipr = LazyIPRoute()
         if self._subscribe:
             try:
                 self._mon = await self._open_monitor()
@@ -261,7 +259,7 @@ class Netlink:
 
     @staticmethod
     async def _open_monitor() -> Any:
-        mon = AsyncIPRoute()
+        mon = LazyIPRoute()
         try:
             await mon.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
         except BaseException:

@@ -38,10 +38,9 @@ from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Final
 
-from pyroute2.netlink.exceptions import NetlinkError
-
 from vrrpd import logs
 from vrrpd.kernel.netlink import LinkInfo, Netlink
+from vrrpd.kernel.rtnl import NetlinkError
 
 log = logs.get_logger("vrrpd.vmac")
 
