@@ -1,5 +1,5 @@
-"""`vrrpd run` keeps OpenSSL out of the daemon (vrrpd/cli/nossl.py); hashing works, and so does `ssl` when
-used.
+"""`vrrpd run` keeps OpenSSL out of the daemon (vrrpd/cli/nossl.py), metrics included; hashing works, and so
+do `ssl` and prometheus_client's package when used.
 
 Each check runs in a fresh interpreter: under pytest asyncio, hashlib and ssl are imported sooner or later,
 and then `defer_openssl()` rightly does nothing.
@@ -65,7 +65,11 @@ _PROBE = textwrap.dedent(
             hmac.new(b"key", b"vrrpd", "sha256").hexdigest()[:16],
         ]
         seen["after_asyncio"] = loaded()
-        import vrrpd.ops.metrics  # noqa: F401 - prometheus_client imports ssl: the deferred module loads
+        import vrrpd.ops.metrics  # noqa: F401 - prometheus_client's light modules, not its exposition
+        seen["metrics"] = loaded()
+        seen["http"] = "prometheus_client.exposition" in sys.modules or "http.server" in sys.modules
+        import prometheus_client  # reading its package's own attributes runs its __init__ after all
+        seen["exposition"] = prometheus_client.generate_latest.__module__
         import ssl
         seen["tls"] = ssl.create_default_context().protocol.name
         seen["after_ssl"] = loaded()
@@ -98,7 +102,10 @@ def test_run_loads_no_openssl_until_something_uses_ssl() -> None:
         hmac.new(b"key", b"vrrpd", "sha256").hexdigest()[:16],
     ]
     assert seen["after_asyncio"] == nothing
-    # The deferred module is the real one once used: prometheus_client and TLS users work as before.
+    assert seen["metrics"] == nothing  # metrics_listen: the text format without prometheus_client's servers
+    assert seen["http"] is False
+    # The deferred modules are the real ones once used: prometheus_client and TLS users work as before.
+    assert seen["exposition"] == "prometheus_client.exposition"
     assert seen["tls"] == "PROTOCOL_TLS_CLIENT"
     assert seen["after_ssl"] == {"_ssl": True, "_hashlib": False, "libssl": True, "libcrypto": True}
 

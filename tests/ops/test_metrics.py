@@ -6,14 +6,33 @@ import asyncio
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import exposition
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+)
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector, CollectorRegistry
 
 from tests.support.fakes import STATUS_CONFIG as CONFIG
 from tests.support.fakes import FakeTransport, instance_config
 from vrrpd.config import parse_config
-from vrrpd.ops.metrics import CONTENT_TYPE, HttpServer, make_registry, routes
+from vrrpd.ops.metrics import (
+    CONTENT_TYPE,
+    DaemonCollector,
+    HttpServer,
+    generate_latest,
+    make_registry,
+    routes,
+)
 from vrrpd.runtime.daemon import Daemon
 from vrrpd.runtime.instance import Instance
 
@@ -156,3 +175,53 @@ def test_listener_is_alive_until_closed() -> None:
         return seen
 
     assert asyncio.run(main()) == [False, True, False]
+
+
+class _Fixed(Collector):
+    """Families of every type the text format knows, with the characters it escapes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def collect(self) -> Iterable[Metric]:
+        counter = CounterMetricFamily(
+            "vrrpd_test_events", f"Events {self.text}", labels=["why"], created=None
+        )
+        counter.add_metric([self.text], 3, created=1.7e9)
+        counter.add_metric(["plain"], 0.5)
+        yield counter
+        gauge = GaugeMetricFamily("vrrpd_test_level", "A level\\ with a backslash\nand a newline")
+        gauge.add_metric([], 1e-7, timestamp=1.5)
+        yield gauge
+        yield GaugeMetricFamily("vrrpd_test_big", "large numbers", value=123456789.0)
+        yield InfoMetricFamily("vrrpd_test_build", "build", value={"version": self.text})
+        yield Metric("vrrpd_test_other", "untyped", "unknown")
+        yield StateSetMetricFamily("vrrpd_test_state", "a state set", value={"a": True, "b": False})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=12))
+def test_text_format_is_prometheus_clients_byte_for_byte(text: str) -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Fixed(text))
+    assert generate_latest(registry) == exposition.generate_latest(registry)
+
+
+def test_daemon_metrics_are_prometheus_clients_byte_for_byte() -> None:
+    async def main() -> tuple[bytes, bytes]:
+        loop = asyncio.get_running_loop()
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        inst = Instance(instance_config(), IPv4Address("192.0.2.11"), FakeTransport(), lambda *a: None, loop)
+        daemon.instances.append(inst)
+        inst.start()
+        await inst.drain(1.0)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(DaemonCollector(daemon))
+        try:
+            return generate_latest(registry), exposition.generate_latest(registry)
+        finally:
+            await inst.stop(1.0)
+
+    ours, theirs = asyncio.run(main())
+    assert b"vrrpd_instance_adverts_sent_total{" in ours
+    assert ours == theirs

@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["run"]:
             nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
             nossl.structlog_without_extras()  # nor rich, which structlog imports when it is installed
+            nossl.defer_package_init("prometheus_client")  # nor its HTTP servers and clients (metrics_listen)
     # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
     from vrrpd.cli import openshift  # noqa: PLC0415
     from vrrpd.config import ConfigError  # noqa: PLC0415

@@ -23,6 +23,13 @@ Only the program's ``vrrpd run`` calls this (`vrrpd.cli.main.main` without argum
 ``python -m vrrpd``), and it does nothing in a process that has already imported one of these modules;
 code importing vrrpd's modules, tests included, is not affected.
 
+`defer_package_init()`, also for ``vrrpd run`` only, makes prometheus_client a deferred module the same way
+(its ``__init__`` imports `prometheus_client.exposition`, which loads http.server, urllib.request, wsgiref
+and — its annotations name ``ssl.TLSVersion`` — ssl: ≈8 MiB): `vrrpd.ops.metrics` imports the light modules
+it uses (metrics_core, registry, the collectors, utils) and encodes the text format itself, so a daemon with
+``metrics_listen`` never runs the package's ``__init__``; anything reading one of the package's own
+attributes still gets it, loaded then.
+
 `structlog_without_extras()`, also for ``vrrpd run`` only, does the same for packages vrrpd does not depend
 on but structlog imports whenever they are installed (rich, better_exceptions, colorama: its console
 renderer's fancier tracebacks and Windows colours), as rich is in a development environment (import-linter
@@ -38,7 +45,7 @@ import sys
 import threading
 import types
 
-__all__ = ["defer_openssl", "structlog_without_extras"]
+__all__ = ["defer_openssl", "defer_package_init", "structlog_without_extras"]
 
 _HIDDEN = ("ssl", "_hashlib")  # OpenSSL's two entry points in the standard library
 _IMPORTED_WITHOUT = ("asyncio", "hashlib", "hmac")  # their importers that have a fallback
@@ -60,9 +67,14 @@ class _DeferredModule(types.ModuleType):
             if type(self) is _DeferredModule:  # not loaded yet (another thread may have done it)
                 spec = self.__spec__
                 assert spec is not None and spec.loader is not None  # set by defer_openssl()
-                spec.loader.exec_module(self)
-                # A plain module from now on: attribute reads no longer come through here.
+                # A plain module from now on, while its code runs too: a package's own "from . import x"
+                # reads its attributes, as importing any module sees it partly initialised.
                 self.__class__ = types.ModuleType  # type: ignore[assignment]
+                try:
+                    spec.loader.exec_module(self)
+                except BaseException:
+                    self.__class__ = _DeferredModule
+                    raise
         return object.__getattribute__(self, name)
 
 
@@ -87,6 +99,21 @@ def defer_openssl() -> bool:
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _DeferredModule
     sys.modules["ssl"] = module
+    return True
+
+
+def defer_package_init(name: str = "prometheus_client") -> bool:
+    """Register package `name` without running its ``__init__`` until one of its own attributes is read;
+    its submodules import as usual (``__path__`` is set). False (no change) if it is imported already or
+    is not a package."""
+    if name in sys.modules:
+        return False
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return False
+    module = importlib.util.module_from_spec(spec)
+    module.__class__ = _DeferredModule
+    sys.modules[name] = module
     return True
 
 

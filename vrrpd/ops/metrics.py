@@ -4,7 +4,9 @@ Owns: `DaemonCollector`, which reads the daemon's live state and counters *at sc
 updated on the packet path for metrics' sake), the registry it lives in (with the standard process and
 platform collectors), and `HttpServer`, an asyncio HTTP/1.1 listener without a framework serving:
 
-* ``GET /metrics`` — Prometheus text format 0.0.4 (`prometheus_client.generate_latest`);
+* ``GET /metrics`` — Prometheus text format 0.0.4 (`generate_latest`, prometheus_client's own encoding of
+  it: its module `prometheus_client.exposition` also loads http.server, urllib.request and ssl, ≈8 MiB that
+  a daemon serving metrics would otherwise carry — the package's other modules are light);
 * ``GET /healthz`` — 200 while the event loop answers and the daemon's long-running tasks (receive
   loops, netlink watcher) are alive; 503 naming the dead task otherwise (liveness probe);
 * ``GET /readyz`` — 200 once every instance has left INIT (BACKUP, MASTER or FAULT), 503 before that,
@@ -21,12 +23,13 @@ import errno
 import socket
 from collections.abc import Callable, Iterable, Sequence
 
-from prometheus_client import generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from vrrpd import __version__, logs
 from vrrpd.ops.view import DaemonView, InstanceView
@@ -227,6 +230,47 @@ def make_registry(daemon: DaemonView) -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     return registry
+
+
+# prometheus_client's munging of OpenMetrics types into the text format's (exposition.generate_latest).
+_TEXT_TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
+_TEXT_SUFFIXES = {"counter": "_total", "info": "_info"}
+_OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")  # samples moved into gauges of their own, at the end
+
+
+def _label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _sample_line(sample: Sample) -> str:
+    labels = ",".join(f'{k}="{_label_value(v)}"' for k, v in sorted(sample.labels.items()))
+    name = f"{sample.name}{{{labels}}}" if labels else sample.name
+    stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"  # milliseconds
+    value: str = floatToGoString(sample.value)  # type: ignore[no-untyped-call]  # Go's float format
+    return f"{name} {value}{stamp}\n"
+
+
+def generate_latest(registry: Collector) -> bytes:
+    """The text format 0.0.4 of everything `registry` collects, byte for byte as prometheus_client's
+    `exposition.generate_latest` writes it for legacy-valid names (ours all are; tests/ops/test_metrics.py
+    compares the two)."""
+    output: list[str] = []
+    for metric in registry.collect():
+        name = metric.name + _TEXT_SUFFIXES.get(metric.type, "")
+        doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        output.append(f"# HELP {name} {doc}\n# TYPE {name} {_TEXT_TYPES.get(metric.type, metric.type)}\n")
+        moved: dict[str, list[str]] = {}
+        for s in metric.samples:
+            line = _sample_line(s)
+            suffix = next((x for x in _OPENMETRICS_ONLY if s.name == metric.name + x), None)
+            if suffix is None:
+                output.append(line)
+            else:
+                moved.setdefault(suffix, []).append(line)
+        for suffix, lines in sorted(moved.items()):
+            output.append(f"# HELP {metric.name}{suffix} {doc}\n# TYPE {metric.name}{suffix} gauge\n")
+            output.extend(lines)
+    return "".join(output).encode("utf-8")
 
 
 Route = Callable[[], tuple[int, str, bytes]]
