@@ -5,11 +5,17 @@
 - Backup (priority 100): no wire event, so vrrpd's JSON `state_change` timestamp is the end point, and for
   keepalived the moment its notify FIFO line (`INSTANCE "VI_1" BACKUP 100`) reaches a reader thread.
 The start is `time.time()` just before the spawn (`ip netns exec` included, the same for both).
-Also: Python's own import cost of the daemon's modules (`python -X importtime`), the part pyroute2 takes.
+Also: Python's own import cost of what `vrrpd run` imports (`python -X importtime`), the part pyroute2 takes.
+
+vrrpd's bytecode is compiled first (`compile_bytecode`, run by `python -m benchmarks` before any section):
+an installed vrrpd has it (pip compiles a wheel's modules on install), while this checkout is an editable
+install that may run with PYTHONDONTWRITEBYTECODE=1 (the Dockerfile's and CI's setting), which would
+charge every spawn with compiling the daemon's modules (~50 ms, ~2 MiB of peak RSS).
 """
 
 from __future__ import annotations
 
+import compileall
 import os
 import select
 import subprocess
@@ -19,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import vrrpd
 from benchmarks import daemons
 from benchmarks.daemons import Daemon, Impl, Instance
 from benchmarks.labtools import LAB_PREFIX, wait_for
@@ -37,8 +44,8 @@ class Startup:
 
 @dataclass(frozen=True)
 class ImportCost:
-    total: float  # seconds to import vrrpd.runtime.daemon and everything it pulls in
-    pyroute2: float  # of which the pyroute2 package
+    total: float  # seconds of every import before `vrrpd run` starts the daemon (Python's site included)
+    pyroute2: float  # of which the pyroute2 package (0: not imported)
 
 
 class _FifoReader(threading.Thread):
@@ -114,11 +121,32 @@ def run(repeats: int) -> tuple[list[Startup], list[ImportCost]]:
     return results, [_import_cost() for _ in range(repeats)]
 
 
+def compile_bytecode() -> bool:
+    """Write the bytecode of vrrpd's modules (into __pycache__, as an install does); False on failure."""
+    return bool(compileall.compile_dir(Path(vrrpd.__file__).parent, quiet=1))
+
+
+# `vrrpd run`'s own imports, as the program makes them (vrrpd.cli.main.main with its real argv), up to
+# where the daemon would start: what tests/cli/test_run_imports.py checks, timed.
+_RUN_IMPORTS = """
+import sys
+from vrrpd.cli import main as cli
+
+def imported(path):
+    import vrrpd.runtime.daemon  # noqa: F401 - everything the daemon imports
+    return 0
+
+cli._run = imported
+sys.argv[1:] = ["run", "--config", "/dev/null"]
+sys.exit(cli.main())
+"""
+
+
 def _import_cost() -> ImportCost:
-    """`python -X importtime -c 'import vrrpd.runtime.daemon'`: total and pyroute2's cumulative
-    microseconds."""
+    """`python -X importtime` of `vrrpd run`'s imports: the total of the top-level imports (each one's
+    cumulative microseconds) and pyroute2's."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import vrrpd.runtime.daemon"],
+        [sys.executable, "-X", "importtime", "-c", _RUN_IMPORTS],
         capture_output=True,
         text=True,
         timeout=60,
@@ -127,12 +155,13 @@ def _import_cost() -> ImportCost:
     total = pyroute2 = 0
     for line in proc.stderr.splitlines():
         # "import time: self [us] | cumulative | imported package"; a package is listed once, when first
-        # imported, with everything it imported in its cumulative time.
-        parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
-        if len(parts) != 3 or not parts[1].isdigit():
+        # imported, with everything it imported in its cumulative time; nesting is shown by indentation.
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) != 3 or not parts[1].strip().isdigit():
             continue
-        if parts[2] == "pyroute2":
+        name = parts[2].rstrip()
+        if name.strip() == "pyroute2":
             pyroute2 = int(parts[1])
-        elif parts[2] == "vrrpd.runtime.daemon":
-            total = int(parts[1])
+        if name.startswith(" ") and not name.startswith("  "):  # top level: one space after the bar
+            total += int(parts[1])
     return ImportCost(total / 1e6, pyroute2 / 1e6)
