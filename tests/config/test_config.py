@@ -434,7 +434,27 @@ CROSS: list[tuple[str, list[str]]] = [
     ),
     (toml({"unicast_peer": '["192.0.2.100"]'}), ["unicast_peer[0]", "virtual addresses"]),
     (toml({"unicast_src_ip": '"192.0.2.11"'}), ["unicast_src_ip", "only with unicast_peer"]),
+    (
+        toml({"unicast_peer": '["192.0.2.12"]', "mcast_src_ip": '"192.0.2.11"'}),
+        ["mcast_src_ip", "not with unicast_peer"],
+    ),
+    (toml({"mcast_src_ip": '"224.0.0.1"'}), ["mcast_src_ip", "unicast address"]),
+    (toml({"mcast_src_ip": '"2001:db8::1"'}), ["mcast_src_ip", "one address family per instance"]),
+    (
+        toml({"mcast_src_ip": '"192.0.2.11"'})
+        + SECOND.format(name="VI_2", interface="eth0", vrid=52, vip="192.0.2.200"),
+        ["vrrp_instance[1].mcast_src_ip", "VI_1", "one address"],
+    ),
 ]
+
+
+def test_mcast_src_ip_is_the_configured_source_of_every_instance_on_the_interface() -> None:
+    text = toml({"mcast_src_ip": '"198.51.100.7"'}) + two().removeprefix(toml())
+    text += 'mcast_src_ip = "198.51.100.7"\n'
+    config = parse(text)
+    assert [i.src_ip for i in config.vrrp_instance] == [IPv4Address("198.51.100.7")] * 2
+    # Another interface has its own socket, and its own source.
+    assert parse(toml({"mcast_src_ip": '"198.51.100.7"'}) + two(interface="eth1").removeprefix(toml()))
 
 
 @pytest.mark.parametrize(("text", "expected"), CROSS)

@@ -76,6 +76,8 @@ def describe(config: Config) -> str:
             adverts = f"unicast to {', '.join(map(str, inst.unicast_peer))} from {src}"
         else:
             adverts = "multicast 224.0.0.18" if inst.family == 4 else "multicast ff02::12"
+            if inst.mcast_src_ip is not None:
+                adverts += f" from {inst.mcast_src_ip}"
         refresh = _seconds(inst.garp_master_refresh) if inst.garp_master_refresh else "off"
         second = _seconds(inst.garp_master_delay) if inst.garp_master_delay else "none"
         lines += [

@@ -21,6 +21,7 @@ from vrrpd.protocol.packet import PRIORITY_OWNER
 # applied live (see docs/operations.md for what each live change does).
 RESTART_REASONS = {
     "unicast_src_ip": "the advertisement source address changes (the router's primary address, §5.2.1)",
+    "mcast_src_ip": "the advertisement source address changes (the router's primary address, §5.2.1)",
     "virtual_routes": "virtual routes are installed and removed with the VIPs, on a transition",
     "virtual_rules": "virtual rules are installed and removed with the VIPs, on a transition",
     "use_vmac": "the VIPs move to or from the virtual MAC interface",

@@ -744,6 +744,9 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         Meta(description=f"a list of addresses, each {_HOST}"),
     ] = ()
     unicast_src_ip: Annotated[IPAddress, Parse(_parse_host), Meta(description=_HOST)] | None = None
+    # keepalived's mcast_src_ip: the multicast adverts' source, and this router's address in §6.4.3's
+    # tie-break, whether or not the interface holds it (keepalived writes it in the IP header).
+    mcast_src_ip: Annotated[IPAddress, Parse(_parse_host), Meta(description=_HOST)] | None = None
     # keepalived's notify: called as COMMAND... INSTANCE <name> <STATE> <priority> on every change.
     notify: Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None = None
     # keepalived's notify_master/backup/fault/stop: run as written, before `notify`, on entering the state.
@@ -875,9 +878,15 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         for key in ("virtual_ipaddress", "virtual_ipaddress_excluded"):
             found += [((key, i), vip.address.ip) for i, vip in enumerate(getattr(self, key))]
         found += [(("unicast_peer", i), peer) for i, peer in enumerate(self.unicast_peer)]
-        if self.unicast_src_ip is not None:
-            found.append((("unicast_src_ip",), self.unicast_src_ip))
+        for key in ("unicast_src_ip", "mcast_src_ip"):
+            if getattr(self, key) is not None:
+                found.append(((key,), getattr(self, key)))
         return found
+
+    @property
+    def src_ip(self) -> IPAddress | None:
+        """The configured advert source (unicast_src_ip or mcast_src_ip), None for the interface's own."""
+        return self.unicast_src_ip or self.mcast_src_ip
 
     @property
     def is_owner(self) -> bool:
@@ -914,7 +923,17 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
             raise RuleBroken(
                 ("unicast_src_ip",),
                 str(self.unicast_src_ip),
-                "applies only with unicast_peer (multicast adverts use the primary address)",
+                "applies only with unicast_peer (set mcast_src_ip for multicast adverts)",
+            )
+        if self.mcast_src_ip is not None and self.unicast_peer:
+            raise RuleBroken(
+                ("mcast_src_ip",), str(self.mcast_src_ip), "not with unicast_peer: set unicast_src_ip"
+            )
+        if isinstance(self.mcast_src_ip, IPv6Address) and not self.mcast_src_ip.is_link_local:
+            raise RuleBroken(
+                ("mcast_src_ip",),
+                str(self.mcast_src_ip),
+                "must be a link-local address: RFC 5798 §5.1.2.1 (IPv6 adverts leave from one)",
             )
         tracked: set[str] = set()
         for index, track in enumerate(self.track_script):
@@ -1308,6 +1327,25 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         """The ``[[vrrp_script]]`` tables by name."""
         return {script.name: script for script in self.vrrp_script}
 
+    def _one_source(self, sources: dict[tuple[str, int], int], index: int) -> None:
+        """The instances of one family on one interface share its socket, so one advert source: with an
+        mcast_src_ip, all of them must name the same (keepalived writes each instance's own into its IP
+        header; vrrpd binds the interface's socket to it)."""
+        inst = self.vrrp_instance[index]
+        where = (inst.vmac_name if inst.use_vmac and not inst.vmac_xmit_base else None) or inst.interface
+        first = sources.setdefault((where, inst.family), index)
+        other = self.vrrp_instance[first]
+        if first == index or (inst.mcast_src_ip is None and other.mcast_src_ip is None):
+            return  # unicast_src_ip alone: the first instance's, as before
+        if inst.src_ip != other.src_ip:
+            theirs = other.src_ip or "the interface's own address"
+            raise RuleBroken(
+                ("vrrp_instance", index, "mcast_src_ip"),
+                str(inst.src_ip),
+                f"vrrp_instance[{first}] ({other.name}) on {where} sends from {theirs}: vrrpd sends the"
+                f" IPv{inst.family} adverts of an interface from one address (the same mcast_src_ip on each)",
+            )
+
     def __post_init__(self) -> None:
         script_names: dict[str, int] = {}
         for index, script in enumerate(self.vrrp_script):
@@ -1343,8 +1381,10 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         routers: dict[tuple[str, int, int], int] = {}
         vips: dict[IPAddress, int] = {}
         vmacs: dict[str, int] = {}
+        sources: dict[tuple[str, int], int] = {}
         for index, inst in enumerate(self.vrrp_instance):
             here: tuple[str | int, ...] = ("vrrp_instance", index)
+            self._one_source(sources, index)
             vmac = inst.vmac_name
             if vmac is not None and (vmac in vmacs or vmac in {i.interface for i in self.vrrp_instance}):
                 other = (

@@ -60,6 +60,8 @@ TRUESIZE: Final = 2048
 
 # Not all of these are exported by the `socket` module on 3.11; values from <linux/in.h>, <asm/socket.h>.
 _IP_MULTICAST_ALL: Final = 49
+_IP_FREEBIND: Final = 15
+_IP_TRANSPARENT: Final = 19
 _SO_ATTACH_FILTER: Final = 26
 _SO_TIMESTAMPNS: Final = 35  # SO_TIMESTAMPNS_OLD: a struct timespec of CLOCK_REALTIME per datagram
 _SO_MEMINFO: Final = 55  # u32[SK_MEMINFO_VARS]; SK_MEMINFO_DROPS is the last
@@ -406,8 +408,11 @@ class VrrpSocket(DatagramReader):
         self.src = src
 
     @classmethod
-    def open(cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True) -> VrrpSocket:
-        """Open both sockets on `ifname`; `src` must be the interface's primary address.
+    def open(
+        cls, ifname: str, ifindex: int, src: IPv4Address, multicast: bool = True, any_source: bool = False
+    ) -> VrrpSocket:
+        """Open both sockets on `ifname`; `src` must be the interface's primary address, or any address
+        with `any_source` (keepalived's mcast_src_ip: sent from whether or not a local address).
 
         Raises OSError (EPERM without CAP_NET_RAW, ENODEV, EADDRNOTAVAIL if `src` is not local).
         If the primary address changes, close and open again.
@@ -424,6 +429,12 @@ class VrrpSocket(DatagramReader):
                 sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
 
             attach_drop_all(tx)
+            if any_source:
+                # keepalived writes mcast_src_ip into its own IP header (IP_HDRINCL): the kernel neither
+                # checks nor needs the address to be local. FREEBIND lets the bind through, TRANSPARENT
+                # the route lookup of every send (FLOWI_FLAG_ANYSRC), now and after the address goes.
+                tx.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+                tx.setsockopt(socket.IPPROTO_IP, _IP_TRANSPARENT, 1)
             tx.bind((str(src), 0))  # RFC 3768 §5.2.1: source is the interface's primary address
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)

@@ -228,9 +228,10 @@ class Daemon:
         """The interface the instance advertises on (or `link`), with the sockets of the instance's address
         family open; the source address its adverts leave from.
 
-        IPv4 sends from `src`, else unicast_src_ip, else the interface's primary address; IPv6 from the
-        link-local address (RFC 5798 §5.1.2.1). Each family's sockets open with its first instance: an
-        interface with only IPv6 instances needs no IPv4 address. Raises StartupError.
+        IPv4 sends from `src`, else unicast_src_ip or mcast_src_ip, else the interface's primary address;
+        IPv6 from mcast_src_ip, else the link-local address (RFC 5798 §5.1.2.1). Each family's sockets
+        open with its first instance: an interface with only IPv6 instances needs no IPv4 address.
+        Raises StartupError.
         """
         assert self._netlink is not None  # set in run() before any instance is added
         name = link.name if link is not None else inst_cfg.interface
@@ -240,10 +241,11 @@ class Daemon:
             iface = Interface(link or await self._netlink.link(name), self._netlink)
         try:
             if inst_cfg.family == 6:
-                primary: IPv4Address | IPv6Address = iface.open_ipv6()
+                src6 = inst_cfg.mcast_src_ip if isinstance(inst_cfg.mcast_src_ip, IPv6Address) else None
+                primary: IPv4Address | IPv6Address = iface.open_ipv6(src6)
             else:
-                src4 = inst_cfg.unicast_src_ip if isinstance(inst_cfg.unicast_src_ip, IPv4Address) else None
-                primary = iface.open_ipv4(src or src4)
+                src4 = inst_cfg.src_ip if isinstance(inst_cfg.src_ip, IPv4Address) else None
+                primary = iface.open_ipv4(src or src4, any_source=inst_cfg.mcast_src_ip is not None)
         except BaseException:
             if fresh:
                 iface.close()
@@ -545,7 +547,7 @@ class Daemon:
         its adverts on, the instance's transport, and the adverts' source address)."""
         assert self._netlink is not None and cfg.vmac_name is not None
         lower = await self._netlink.link(cfg.interface)
-        src = (cfg.unicast_src_ip if isinstance(cfg.unicast_src_ip, IPv4Address) else None) or lower.primary
+        src = (cfg.src_ip if isinstance(cfg.src_ip, IPv4Address) else None) or lower.primary
         if src is None and cfg.family == 4:
             raise StartupError(
                 f"interface {lower.name} has no IPv4 address: VRRP adverts need one as their source"
@@ -729,8 +731,10 @@ class Daemon:
         primary address: the sockets are reopened with it as the source. Back: the instances leave FAULT.
         Only the IPv4 instances are concerned (`_follow_link_local` is the IPv6 side).
         """
-        if iface.sock is None:
-            return  # no IPv4 instance on it: its IPv4 addresses are nobody's source
+        if iface.sock is None or iface.any_source:
+            # No IPv4 instance on it: its IPv4 addresses are nobody's source. mcast_src_ip: keepalived
+            # sends from it whether the interface holds it or not (its own IP header), and so do we.
+            return
         try:
             present = await netlink.addresses(iface.ifindex)
             if iface.src in {a.ip for a in present}:
@@ -796,7 +800,10 @@ class Daemon:
         except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
             log.info("interface_address_unknown", interface=iface.name, error=str(exc))
             return
-        src = iface.src6 if iface.src6 in present else next(iter(present), None)
+        if iface.fixed_src6:  # mcast_src_ip: that address or none (FAULT: keepalived's sends fail then)
+            src = iface.src6 if iface.src6 in present else None
+        else:
+            src = iface.src6 if iface.src6 in present else next(iter(present), None)
         if src is None:
             if iface.has_address6:
                 iface.has_address6 = False

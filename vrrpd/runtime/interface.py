@@ -82,6 +82,8 @@ class Interface:
         self.ifindex = link.ifindex
         self.name = link.name
         self.fixed_src = False  # unicast_src_ip: only that address will do as the IPv4 source
+        self.any_source = False  # mcast_src_ip: sent from whether or not the interface holds it
+        self.fixed_src6 = False  # an IPv6 mcast_src_ip: that link-local address and no other
         self.has_address = True  # `src` is on the interface (False: its IPv4 instances are in FAULT)
         self.has_address6 = True  # `src6` is on the interface (False: its IPv6 instances are in FAULT)
         self._netlink = netlink
@@ -110,9 +112,10 @@ class Interface:
         """The instance of that address family and VRID, if one runs here."""
         return self.routers[family].get(vrid)
 
-    def open_ipv4(self, src: IPv4Address | None = None) -> IPv4Address:
+    def open_ipv4(self, src: IPv4Address | None = None, any_source: bool = False) -> IPv4Address:
         """Open the IPv4 VRRP and GARP sockets (idempotent), sending from `src` (else the link's primary
-        address); the source they use.
+        address) — with `any_source` (mcast_src_ip) whether or not it is a local address; the source they
+        use.
 
         Raises StartupError: no source address, or the raw sockets cannot be opened (not root, no
         CAP_NET_RAW).
@@ -128,7 +131,7 @@ class Interface:
                 " (add an address, or set unicast_src_ip)"
             )
         try:
-            sock = VrrpSocket.open(link.name, link.ifindex, src)
+            sock = VrrpSocket.open(link.name, link.ifindex, src, any_source=fixed and any_source)
             try:
                 garp = GarpSender.open(link.name, link.ifindex, link.mac)
             except BaseException:
@@ -137,6 +140,7 @@ class Interface:
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
         self.sock, self.garp, self.src, self.fixed_src = sock, garp, src, fixed
+        self.any_source = fixed and any_source
         if self._reader_loop is not None:  # the receive loop is running: read the new socket too
             sock.start_reading(self._reader_loop, self.datagram, self._recv_error)
         return src
@@ -146,8 +150,9 @@ class Interface:
         """The IPv6 source (the link-local address) once the IPv6 socket is open."""
         return self.sock6.src if self.sock6 is not None else None
 
-    def open_ipv6(self) -> IPv6Address:
-        """Open the IPv6 socket pair and the NA sender (idempotent); the link-local source they use.
+    def open_ipv6(self, src: IPv6Address | None = None) -> IPv6Address:
+        """Open the IPv6 socket pair and the NA sender (idempotent); the link-local source they use: `src`
+        (an IPv6 mcast_src_ip), else the link's link-local address.
 
         Raises StartupError: no IPv6 link-local address on the interface (IPv6 disabled, or
         addr_gen_mode none), or the sockets cannot be opened.
@@ -155,13 +160,14 @@ class Interface:
         if self.sock6 is not None:
             return self.sock6.src
         link = self.link
-        if link.link_local is None:
+        source = src or link.link_local
+        if source is None:
             raise StartupError(
                 f"interface {link.name} has no IPv6 link-local address: VRRPv3 over IPv6 sends from it"
                 " (RFC 5798 §5.1.2.1); is IPv6 disabled on it?"
             )
         try:
-            sock6 = Vrrp6Socket.open(link.name, link.ifindex, link.link_local)
+            sock6 = Vrrp6Socket.open(link.name, link.ifindex, source)
             try:
                 nd = NaSender.open(link.name, link.ifindex, link.mac)
             except BaseException:
@@ -169,7 +175,7 @@ class Interface:
                 raise
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open IPv6 raw sockets: {exc}") from exc
-        self.sock6, self.nd = sock6, nd
+        self.sock6, self.nd, self.fixed_src6 = sock6, nd, src is not None
         if self._reader_loop is not None:  # the receive loop is running: read the new socket too
             sock6.start_reading(self._reader_loop, self.datagram, self._recv_error)
         return sock6.src
@@ -376,14 +382,15 @@ class Interface:
         try:
             sock, garp, sock6, nd = None, None, None, None
             if self.sock is not None and self.src is not None:  # IPv4 was open: it must be again
-                sock = VrrpSocket.open(link.name, link.ifindex, self.src)
+                sock = VrrpSocket.open(link.name, link.ifindex, self.src, any_source=self.any_source)
                 opened.append(sock)
                 garp = GarpSender.open(link.name, link.ifindex, link.mac)
                 opened.append(garp)
             if self.sock6 is not None:  # IPv6 was open: it must be again, from the new link-local address
-                if link.link_local is None:
+                src6 = self.src6 if self.fixed_src6 else link.link_local
+                if src6 is None:
                     raise OSError(f"interface {link.name} has no IPv6 link-local address yet")
-                sock6 = Vrrp6Socket.open(link.name, link.ifindex, link.link_local)
+                sock6 = Vrrp6Socket.open(link.name, link.ifindex, src6)
                 opened.append(sock6)
                 nd = NaSender.open(link.name, link.ifindex, link.mac)
                 opened.append(nd)
@@ -400,7 +407,7 @@ class Interface:
 
         The caller has stopped the receive task. Raises OSError; then nothing has changed.
         """
-        sock = VrrpSocket.open(self.name, self.ifindex, src)
+        sock = VrrpSocket.open(self.name, self.ifindex, src, any_source=self.any_source)
         if self.sock is not None:
             self.sock.close()
         self.sock, self.src = sock, src

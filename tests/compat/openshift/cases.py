@@ -190,8 +190,7 @@ CASES = (
     ),
     Case(
         "multicast_source_is_primary",
-        {**THREE, "MULTICAST_SOURCE_IPADDRESS": "192.0.2.11"},
-        importer_lost=("mcast_src_ip",),  # that it is the primary address is a fact of the host
+        {**THREE, "MULTICAST_SOURCE_IPADDRESS": "192.0.2.11"},  # the importer carries it: mcast_src_ip
     ),
     Case(
         "multicast_source_other",

@@ -81,6 +81,7 @@ _KEY_ORDER = (
     "auth_pass",
     "unicast_peer",
     "unicast_src_ip",
+    "mcast_src_ip",
     "notify",
     "notify_master",
     "notify_backup",
@@ -141,7 +142,6 @@ _INSTANCE_UNSUPPORTED: dict[str, str] = {
     "use_ipvlan": "ipvlan interfaces are not supported",
     "track_bfd": "BFD tracking is not supported",
     "track_src_ip": "source-address tracking is not supported",
-    "mcast_src_ip": "vrrpd sends multicast adverts from the interface's primary address",
     "mcast_dst_ip": "vrrpd always uses 224.0.0.18 for multicast adverts",
     "promote_secondaries": "promote_secondaries is not set by vrrpd",
     "notify_master_rx_lower_pri": "no notification for a lower-priority advert received by a master",
@@ -790,6 +790,7 @@ class _Converter:
                 self.lost(stmt.where, kw, "unknown or unsupported vrrp_instance keyword")
         for stmt in mcast_src:
             self._mcast_src(draft, stmt)
+        self._multicast_src(draft)
         if not draft.vip_lines and draft.keys.get("version") != 3:
             self.note(
                 block.where,
@@ -1110,15 +1111,26 @@ class _Converter:
     def _mcast_src(self, draft: _Draft, stmt: Statement) -> None:
         # keepalived keeps one source address: mcast_src_ip and unicast_src_ip both set it, the later
         # line winning (the ipfailover image writes mcast_src_ip for MULTICAST_SOURCE_IPADDRESS).
-        if "unicast_peer" not in draft.keys or not stmt.args:
-            self.lost(stmt.where, stmt.keyword, _INSTANCE_UNSUPPORTED["mcast_src_ip"])
+        if not stmt.args:
+            self.lost(stmt.where, stmt.keyword, "keepalived refuses it: no address after the keyword")
             return
         later = draft.where_of.get("unicast_src_ip")
         if later is not None and later > stmt.where:
             self.note(stmt.where, stmt.keyword, "unicast_src_ip, set later, replaces it (as in keepalived)")
             return
         draft.keys["unicast_src_ip"], draft.where_of["unicast_src_ip"] = stmt.args[0], stmt.where
-        self.note(stmt.where, stmt.keyword, "with unicast peers it is the adverts' source: unicast_src_ip")
+        if "unicast_peer" in draft.keys:
+            self.note(
+                stmt.where, stmt.keyword, "with unicast peers it is the adverts' source: unicast_src_ip"
+            )
+
+    def _multicast_src(self, draft: _Draft) -> None:
+        # Without unicast peers keepalived sends multicast from the one source address either keyword
+        # set (unicast_src_ip alone included: "treated as ignore unicast and use multicast").
+        if "unicast_peer" in draft.keys or "unicast_src_ip" not in draft.keys:
+            return
+        draft.keys["mcast_src_ip"] = draft.keys.pop("unicast_src_ip")
+        draft.where_of["mcast_src_ip"] = draft.where_of.pop("unicast_src_ip")
 
     def _i_track_script(self, _draft: _Draft, ctx: _InstanceContext, block: Statement) -> None:
         for stmt in block.block or ():

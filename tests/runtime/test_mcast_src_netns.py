@@ -1,0 +1,118 @@
+"""mcast_src_ip (issue 14) on a real segment against keepalived 2.2.7.
+
+Both nodes run priority 100 with a configured source that reverses the order of their own addresses:
+vrrpd on n1 (.11) sends from 192.0.2.50, keepalived on n2 (.12) from 192.0.2.40. Partitioned, both become
+master; healed, §6.4.3's tie-break ("the sending address ... greater than the local address") must use the
+configured sources on both sides — n1 keeps the VIP (by the interfaces' own addresses n2 would). Then both
+sources are deleted from the interfaces: keepalived writes mcast_src_ip into its own IP header and goes on
+sending from it, and so must vrrpd, with no FAULT. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+from tests.support.daemons import wait_for
+from tests.support.keepalived import Cluster, packet_complaints, two_node_cluster
+from vrrpd.testing.plugin import LabFactory
+from vrrpd.testing.sniff import VrrpEvent
+
+pytestmark = [pytest.mark.netns, pytest.mark.interop]
+
+VIP = "192.0.2.100"
+SRC = {"n1": "192.0.2.50", "n2": "192.0.2.40"}
+VRID = 61
+
+KEEPALIVED = f"""global_defs {{
+    router_id n2
+}}
+vrrp_instance VI_S {{
+    state BACKUP
+    interface eth0
+    virtual_router_id {VRID}
+    priority 100
+    advert_int 1
+    garp_master_delay 0
+    mcast_src_ip {SRC["n2"]}
+    virtual_ipaddress {{
+        {VIP}/24
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def cluster(vrrp_lab: LabFactory) -> Iterator[Cluster]:
+    with two_node_cluster(vrrp_lab, [VIP]) as c:
+        yield c
+
+
+def _sources(events: Sequence[object], after: float = 0.0) -> dict[str, int]:
+    """How many adverts of our VRID each source address sent (after `after`, capture clock)."""
+    counts: dict[str, int] = {}
+    for e in events:
+        if isinstance(e, VrrpEvent) and e.vrid == VRID and e.time >= after and e.priority > 0:
+            counts[e.src_ip] = counts.get(e.src_ip, 0) + 1
+    return counts
+
+
+def test_the_configured_source_sends_and_breaks_the_tie_on_both_implementations(cluster: Cluster) -> None:
+    lab = cluster.lab
+    assert lab.ip("n1") < lab.ip("n2") and SRC["n1"] > SRC["n2"]  # the sources reverse the order
+    for node in ("n1", "n2"):
+        lab.run(node, ["ip", "addr", "add", f"{SRC[node]}/24", "dev", "eth0"])
+        lab.partition(node)
+    toml = "\n".join(
+        [
+            "[global]",
+            'router_id = "n1"',
+            f'control_socket = "{lab.log_dir}/n1-src.sock"',
+            "",
+            "[[vrrp_instance]]",
+            'name = "VI_S"',
+            'interface = "eth0"',
+            f"virtual_router_id = {VRID}",
+            "priority = 100",
+            "garp_master_delay = 0",
+            f'mcast_src_ip = "{SRC["n1"]}"',
+            f'virtual_ipaddress = ["{VIP}/24"]',
+            "",
+        ]
+    )
+    ours = cluster.vrrpd("n1", text=toml)
+    theirs = cluster.keepalived("n2", text=KEEPALIVED)
+    # Alone on their ports, both become master.
+    assert wait_for(lambda: set(lab.holders(VIP)) == {"n1", "n2"}, 15.0), lab.holders(VIP)
+    cap = lab.capture()
+    try:
+        for node in ("n1", "n2"):
+            lab.heal(node)
+        cluster.wait_holder(VIP, "n1", timeout=10.0)
+        time.sleep(3.0)  # n2 must stay backup: it heard the greater source
+        assert lab.holders(VIP) == ["n1"]
+        inst = cluster.status(ours)["instances"][0]
+        assert inst["state"] == "MASTER" and inst["faults"] == [], inst
+
+        # The sources go from both interfaces: vrrpd goes on sending from its own, as keepalived does.
+        deleted = time.time()  # the capture's clock (kernel timestamps, CLOCK_REALTIME)
+        for node in ("n1", "n2"):
+            lab.run(node, ["ip", "addr", "del", f"{SRC[node]}/24", "dev", "eth0"])
+        time.sleep(3.5)
+        assert lab.holders(VIP) == ["n1"]
+        inst = cluster.status(ours)["instances"][0]
+        assert inst["state"] == "MASTER" and inst["faults"] == [], inst
+        # vrrpd steps down (priority 0): keepalived takes over, still sending from its deleted source.
+        ours.terminate()
+        ours.wait(10.0)
+        cluster.wait_holder(VIP, "n2", timeout=10.0)
+        time.sleep(2.5)
+    finally:
+        events = cap.stop()
+    assert lab.ip("n1") not in _sources(events) and lab.ip("n2") not in _sources(events), _sources(events)
+    after = _sources(events, after=deleted + 0.5)
+    assert after.get(SRC["n1"], 0) >= 2 and after.get(SRC["n2"], 0) >= 2, after
+    assert theirs.poll() is None
+    assert packet_complaints(theirs) == []
