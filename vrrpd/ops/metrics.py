@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -87,110 +87,124 @@ class DaemonCollector(Collector):
                 [([], d.fifo.dropped)],
             )
 
-        state = GaugeMetricFamily(
-            "vrrpd_instance_state", "1 for the instance's current state", labels=[*_INSTANCE_LABELS, "state"]
+        # One family at a time, each series made as it is written out (`_Family`); read at scrape time.
+        fam = _instance_families(d.instances)
+        yield fam("vrrpd_instance_state", "1 for the instance's current state", "gauge", ["state"], _states)
+        yield fam("vrrpd_instance_priority", "Effective priority", "gauge", [], lambda i: [([], i.priority)])
+        yield fam(
+            "vrrpd_instance_base_priority",
+            "Configured priority",
+            "gauge",
+            [],
+            lambda i: [([], i.config.priority)],
         )
-        prio = GaugeMetricFamily("vrrpd_instance_priority", "Effective priority", labels=_INSTANCE_LABELS)
-        base = GaugeMetricFamily(
-            "vrrpd_instance_base_priority", "Configured priority", labels=_INSTANCE_LABELS
-        )
-        master = GaugeMetricFamily("vrrpd_instance_is_master", "1 while MASTER", labels=_INSTANCE_LABELS)
-        fault = GaugeMetricFamily(
+        yield fam("vrrpd_instance_is_master", "1 while MASTER", "gauge", [], _is_master)
+        yield fam(
             "vrrpd_instance_fault",
             "1 for each fault source holding the instance in FAULT",
-            labels=[*_INSTANCE_LABELS, "fault"],
+            "gauge",
+            ["fault"],
+            lambda i: (([f.value], int(f in i.faults)) for f in fsm.Fault),
         )
-        transitions = CounterMetricFamily(
-            "vrrpd_instance_transitions", "State transitions", labels=_INSTANCE_LABELS
+        yield fam(
+            "vrrpd_instance_transitions",
+            "State transitions",
+            "counter",
+            [],
+            lambda i: [([], i.counters.transitions)],
         )
-        sent = CounterMetricFamily(
-            "vrrpd_instance_adverts_sent", "Advertisements sent", labels=_INSTANCE_LABELS
+        yield fam(
+            "vrrpd_instance_adverts_sent",
+            "Advertisements sent",
+            "counter",
+            [],
+            lambda i: [([], i.counters.adverts_sent)],
         )
-        received = CounterMetricFamily(
+        yield fam(
             "vrrpd_instance_adverts_received",
             "Advertisements received for this VRID",
-            labels=_INSTANCE_LABELS,
+            "counter",
+            [],
+            lambda i: [([], i.counters.adverts_received)],
         )
-        drops = CounterMetricFamily(
+        # Every reason, zeros included: rate() and alerts need the series to exist before the first drop.
+        yield fam(
             "vrrpd_instance_drops",
             "Received advertisements dropped, by RFC 3768 section 7.1 reason",
-            labels=[*_INSTANCE_LABELS, "reason"],
+            "counter",
+            ["reason"],
+            lambda i: (([r.value], i.counters.drops.get(r.value, 0)) for r in DropReason),
         )
-        garps = CounterMetricFamily(
-            "vrrpd_instance_garps_sent", "Gratuitous ARPs sent", labels=_INSTANCE_LABELS
+        yield fam(
+            "vrrpd_instance_garps_sent",
+            "Gratuitous ARPs sent",
+            "counter",
+            [],
+            lambda i: [([], i.counters.garps_sent)],
         )
-        errors = CounterMetricFamily(
-            "vrrpd_instance_errors", "Send and netlink failures", labels=[*_INSTANCE_LABELS, "kind"]
+        yield fam(
+            "vrrpd_instance_errors",
+            "Send and netlink failures",
+            "counter",
+            ["kind"],
+            lambda i: [(["send"], i.counters.send_errors), (["netlink"], i.counters.netlink_errors)],
         )
-        restored = CounterMetricFamily(
+        yield fam(
             "vrrpd_instance_vips_restored",
             "VIPs deleted behind our back and put back",
-            labels=_INSTANCE_LABELS,
+            "counter",
+            [],
+            lambda i: [([], i.counters.vips_restored)],
         )
-        unexpected = CounterMetricFamily(
+        yield fam(
             "vrrpd_instance_vips_unexpected_removed",
             "VIPs found on the interface while not MASTER (a duplicate of the master's) and removed",
-            labels=_INSTANCE_LABELS,
+            "counter",
+            [],
+            lambda i: [([], i.counters.vips_unexpected_removed)],
         )
-        held = GaugeMetricFamily(
-            "vrrpd_instance_vips_held", "VIPs installed by this instance", labels=_INSTANCE_LABELS
+        yield fam(
+            "vrrpd_instance_vips_held",
+            "VIPs installed by this instance",
+            "gauge",
+            [],
+            lambda i: [([], len(i.vips_held))],
         )
-        configured = GaugeMetricFamily(
-            "vrrpd_instance_vips_configured", "VIPs configured for this instance", labels=_INSTANCE_LABELS
+        yield fam(
+            "vrrpd_instance_vips_configured",
+            "VIPs configured for this instance",
+            "gauge",
+            [],
+            lambda i: [([], len(i.config.vips))],
         )
-        health = GaugeMetricFamily(
+        yield fam(
             "vrrpd_instance_check_up",
             "1 if the health check is up (absent without a check)",
-            labels=_INSTANCE_LABELS,
+            "gauge",
+            [],
+            lambda i: [([], int(i.health is True))] if i.config.check is not None else [],
         )
-        detected = CounterMetricFamily(
+        yield fam(
             "vrrpd_instance_conflicts_detected",
             "VRID conflicts detected (episodes), by kind",
-            labels=[*_INSTANCE_LABELS, "kind"],
+            "counter",
+            ["kind"],
+            lambda i: (([k.value], i.conflicts.detected.get(k.value, 0)) for k in ConflictKind),
         )
-        active = GaugeMetricFamily(
+        yield fam(
             "vrrpd_instance_conflicts_active",
             "Sources currently in conflict with this instance, by kind",
-            labels=[*_INSTANCE_LABELS, "kind"],
+            "gauge",
+            ["kind"],
+            _conflicts_active,
         )
-        last_change = GaugeMetricFamily(
+        yield fam(
             "vrrpd_instance_last_transition_timestamp_seconds",
             "Unix time of the last state transition",
-            labels=_INSTANCE_LABELS,
+            "gauge",
+            [],
+            lambda i: [([], i.last_transition.wall_time)] if i.last_transition is not None else [],
         )
-        for inst in d.instances:
-            cfg, c = inst.config, inst.counters
-            lab = [inst.name, cfg.interface, str(cfg.virtual_router_id)]
-            for s in fsm.State:
-                state.add_metric([*lab, s.value], int(inst.state is s))
-            prio.add_metric(lab, inst.priority)
-            base.add_metric(lab, cfg.priority)
-            master.add_metric(lab, int(inst.state is fsm.State.MASTER))
-            for f in fsm.Fault:
-                fault.add_metric([*lab, f.value], int(f in inst.faults))
-            transitions.add_metric(lab, c.transitions)
-            sent.add_metric(lab, c.adverts_sent)
-            received.add_metric(lab, c.adverts_received)
-            # Every reason, zeros included: rate() and alerts need the series to exist before the first drop.
-            for drop in DropReason:
-                drops.add_metric([*lab, drop.value], c.drops.get(drop.value, 0))
-            garps.add_metric(lab, c.garps_sent)
-            errors.add_metric([*lab, "send"], c.send_errors)
-            errors.add_metric([*lab, "netlink"], c.netlink_errors)
-            restored.add_metric(lab, c.vips_restored)
-            unexpected.add_metric(lab, c.vips_unexpected_removed)
-            held.add_metric(lab, len(inst.vips_held))
-            configured.add_metric(lab, len(cfg.vips))
-            if cfg.check is not None:
-                health.add_metric(lab, int(inst.health is True))
-            now_active = inst.conflicts.active()
-            for kind in ConflictKind:
-                detected.add_metric([*lab, kind.value], inst.conflicts.detected.get(kind.value, 0))
-                active.add_metric([*lab, kind.value], sum(1 for x in now_active if x.kind is kind))
-            if inst.last_transition is not None:
-                last_change.add_metric(lab, inst.last_transition.wall_time)
-        yield from (state, prio, base, master, fault, transitions, sent, received, drops, garps, errors)
-        yield from (restored, unexpected, held, configured, health, detected, active, last_change)
 
         iface_up = GaugeMetricFamily(
             "vrrpd_interface_up", "1 if the interface is usable", labels=["interface"]
@@ -206,6 +220,63 @@ class DaemonCollector(Collector):
                 iface_drops.add_metric([iface.name, reason], n)
         yield iface_up
         yield iface_drops
+
+
+_Rows = Callable[[InstanceView], Iterable[tuple[list[str], float]]]
+
+
+class _Family(Metric):
+    """A counter or gauge family whose samples are made while it is written out, one at a time.
+
+    At 200 instances the instance families have ~10,000 series: as prometheus_client families filled up
+    front they were ~5 MiB of samples alive at once, the scrape's whole contribution to the peak resident
+    set. Here a family holds a function of the instances, and each read of `samples` iterates them anew.
+    """
+
+    def __init__(self, name: str, doc: str, typ: str, rows: Callable[[], Iterator[Sample]]) -> None:
+        super().__init__(name, doc, typ)
+        self._rows = rows
+
+    @property  # type: ignore[override]  # a fresh iterator per read, not a list
+    def samples(self) -> Iterator[Sample]:
+        return self._rows()
+
+    @samples.setter
+    def samples(self, _value: object) -> None:
+        """`Metric.__init__` sets an empty list: ignored."""
+
+
+def _instance_families(
+    instances: Sequence[InstanceView],
+) -> Callable[[str, str, str, list[str], _Rows], _Family]:
+    """A maker of per-instance families: `rows(instance)` gives each series' extra label values and value."""
+
+    def family(name: str, doc: str, typ: str, extra: list[str], rows: _Rows) -> _Family:
+        labels = [*_INSTANCE_LABELS, *extra]
+        sample = name + ("_total" if typ == "counter" else "")  # as CounterMetricFamily names its samples
+
+        def samples() -> Iterator[Sample]:
+            for inst in instances:
+                lab = [inst.name, inst.config.interface, str(inst.config.virtual_router_id)]
+                for values, value in rows(inst):
+                    yield Sample(sample, dict(zip(labels, [*lab, *values], strict=True)), value)
+
+        return _Family(name, doc, typ, samples)
+
+    return family
+
+
+def _states(inst: InstanceView) -> Iterable[tuple[list[str], float]]:
+    return (([s.value], int(inst.state is s)) for s in fsm.State)
+
+
+def _is_master(inst: InstanceView) -> Iterable[tuple[list[str], float]]:
+    return [([], int(inst.state is fsm.State.MASTER))]
+
+
+def _conflicts_active(inst: InstanceView) -> Iterable[tuple[list[str], float]]:
+    now_active = inst.conflicts.active()
+    return (([k.value], sum(1 for x in now_active if x.kind is k)) for k in ConflictKind)
 
 
 def _gauge(name: str, doc: str, labels: list[str], values: Sequence[tuple[list[str], float]]) -> Metric:
@@ -253,12 +324,13 @@ def _sample_line(sample: Sample) -> str:
 def generate_latest(registry: Collector) -> bytes:
     """The text format 0.0.4 of everything `registry` collects, byte for byte as prometheus_client's
     `exposition.generate_latest` writes it for legacy-valid names (ours all are; tests/ops/test_metrics.py
-    compares the two)."""
-    output: list[str] = []
+    compares the two). Each family is encoded as it is collected, so only one family's lines exist as text
+    at a time."""
+    chunks: list[bytes] = []
     for metric in registry.collect():
         name = metric.name + _TEXT_SUFFIXES.get(metric.type, "")
         doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        output.append(f"# HELP {name} {doc}\n# TYPE {name} {_TEXT_TYPES.get(metric.type, metric.type)}\n")
+        output = [f"# HELP {name} {doc}\n# TYPE {name} {_TEXT_TYPES.get(metric.type, metric.type)}\n"]
         moved: dict[str, list[str]] = {}
         for s in metric.samples:
             line = _sample_line(s)
@@ -270,7 +342,8 @@ def generate_latest(registry: Collector) -> bytes:
         for suffix, lines in sorted(moved.items()):
             output.append(f"# HELP {metric.name}{suffix} {doc}\n# TYPE {metric.name}{suffix} gauge\n")
             output.extend(lines)
-    return "".join(output).encode("utf-8")
+        chunks.append("".join(output).encode("utf-8"))
+    return b"".join(chunks)
 
 
 Route = Callable[[], tuple[int, str, bytes]]
@@ -410,12 +483,14 @@ class HttpServer:
                 if head is None:
                     return  # too long, or closed before the head ended: nothing to answer
                 async with asyncio.timeout(WRITE_TIMEOUT):
-                    await loop.sock_sendall(conn, self._response(head))
+                    for part in self._response(head):  # not joined: /metrics is ~1 MB at 200 instances
+                        await loop.sock_sendall(conn, part)
                 conn.shutdown(socket.SHUT_WR)
             except (TimeoutError, OSError):
                 pass  # a slow, truncated or vanished client gets nothing more
 
-    def _response(self, head: bytes) -> bytes:
+    def _response(self, head: bytes) -> tuple[bytes, bytes]:
+        """The status line and headers, and the body (empty for HEAD)."""
         status, ctype, body, head_only = self._respond(head)
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(
             status, "Service Unavailable"
@@ -424,7 +499,7 @@ class HttpServer:
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
         )
-        return headers.encode("ascii") + (b"" if head_only else body)
+        return headers.encode("ascii"), b"" if head_only else body
 
     def _respond(self, head: bytes) -> tuple[int, str, bytes, bool]:
         text = "text/plain; charset=utf-8"
