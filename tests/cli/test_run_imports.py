@@ -24,6 +24,7 @@ sys.exit(cli.main())
 NOT_ON_RUN_PATH = (
     "rich",
     "pyroute2",  # only for macvlans, routes, rules and labelled VIPs (vrrpd.kernel.rtnl), loaded on first use
+    "shutil",  # argparse's help formatter imports it (and bz2, lzma, zlib) for the terminal width
     "vrrpd.compat.openshift.manifest",
     "vrrpd.compat.openshift.run",
     "vrrpd.compat.keepalived.importer",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 from vrrpd import __version__
 from vrrpd.cli import nossl
@@ -35,12 +36,48 @@ def _lab_nodes(text: str) -> int:
     return nodes
 
 
+def _columns() -> int:
+    """`shutil.get_terminal_size().columns`: $COLUMNS, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, its width found without importing `shutil` — which loads bz2, lzma and
+    zlib, ~3 ms of `vrrpd run`'s start-up — for a help text the daemon never prints (argparse makes a
+    formatter for every argument added)."""
+
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ):
+        super().__init__(
+            prog, indent_increment, max_help_position, _columns() - 2 if width is None else width
+        )
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose subcommands' parsers use `_Formatter` too (add_subparsers makes them of this
+    class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def _parser(only_run: bool = False) -> argparse.ArgumentParser:
     """Every subcommand; with ``only_run`` (argv starts with ``run``) only that one, whose flags and help
     are the same: the other subcommands' modules are start-up time the daemon does not need."""
     from vrrpd.cli import openshift  # noqa: PLC0415 - after defer_openssl(), see main()
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vrrpd", description="A pure-Python VRRP daemon (VRRPv2 RFC 3768, VRRPv3 RFC 5798)."
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
