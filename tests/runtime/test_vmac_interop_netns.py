@@ -203,3 +203,31 @@ def test_vmac_xmit_base_sends_adverts_from_the_interface_and_answers_arp_from_th
     sources = {tuple(line.split("\t")) for line in out if line}
     n1_mac = json.loads(lab.run("n1", ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
     assert sources == {(n1_mac, "192.0.2.11")}, sources
+
+
+@pytest.mark.parametrize("impl", ["vrrpd", "keepalived"])
+def test_a_deleted_virtual_mac_interface_is_created_again_and_the_vip_comes_back(
+    cluster: Cluster, impl: str
+) -> None:
+    """Someone deletes the master's macvlan (the VIP goes with it): keepalived creates it again at once
+    ("Success creating VMAC interface"), re-elects and puts the VIP back; vrrpd must do the same rather
+    than stay in FAULT with the VIP lost. Run against both on the same single node."""
+    lab = cluster.lab
+    if impl == "vrrpd":
+        proc = cluster.vrrpd("n1", text=vrrpd_text(lab, "n1"))
+    else:
+        # keepalived leaves arp_announce alone (see the first test): set as vrrpd sets it.
+        lab.run("n1", ["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=2"])
+        proc = cluster.keepalived("n1", text=KEEPALIVED.replace("priority 100", "priority 150"))
+    assert wait_for(lambda: holds_on_vmac(lab, "n1"), 15.0), proc.log_text()[-2000:]
+    first = link_of(lab, "n1")
+    assert first is not None
+    lab.run("n1", ["ip", "link", "del", VMAC_IF])
+    # Back within a Master_Down_Interval or so (3 × 1 s + skew) after the new macvlan is up.
+    assert wait_for(lambda: holds_on_vmac(lab, "n1"), 8.0), proc.log_text()[-3000:]
+    again = link_of(lab, "n1")
+    assert again is not None and again["ifindex"] != first["ifindex"]  # a new macvlan, not the old one
+    assert again["address"] == VMAC and again["linkinfo"]["info_data"]["mode"] == "private"
+    assert lab.holders(VIP) == ["n1"]
+    assert wait_for(lambda: client_sees(lab) == VMAC, 5.0), client_sees(lab)
+    assert proc.poll() is None

@@ -153,6 +153,10 @@ class Vmacs:
         )
         return link
 
+    def lower_of(self, name: str) -> str | None:
+        """The interface below the macvlan `name`, if this daemon created it and has not closed it."""
+        return self._lower_of.get(name)
+
     async def close(self, name: str) -> None:
         """Delete the macvlan `name` and restore what only it needed (idempotent)."""
         link = self.links.pop(name, None)

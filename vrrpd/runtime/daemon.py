@@ -690,6 +690,8 @@ class Daemon:
                 for name in list(self._gone):
                     gone = self.interfaces.get(name)
                     if gone is not None:
+                        if isinstance(event, LinkChanged):  # e.g. the interface below a vmac is back
+                            await self._recreate_vmac(netlink, gone)
                         await self._refresh_link(netlink, gone)
                 continue
             if isinstance(event, LinkChanged) and event.removed:
@@ -736,14 +738,18 @@ class Daemon:
             # sends from it whether the interface holds it or not (its own IP header), and so do we.
             return
         try:
-            present = await netlink.addresses(iface.ifindex)
+            # A virtual MAC interface has no address of its own: its adverts leave with the address of
+            # the interface below (§5.2.1), so that is the one to follow.
+            lower = self._vmacs.lower_of(iface.name)
+            holder = iface.ifindex if lower is None else (await netlink.link(lower)).ifindex
+            present = await netlink.addresses(holder)
             if iface.src in {a.ip for a in present}:
                 src: IPv4Address | None = iface.src
             elif iface.fixed_src:
                 src = None  # unicast_src_ip: no other address will do
             else:
                 vips = iface.foreign_vips()
-                primaries = await netlink.addresses(iface.ifindex, primary_only=True)
+                primaries = await netlink.addresses(holder, primary_only=True)
                 src = next((a.ip for a in primaries if a.ip not in vips), None)
         except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
             log.info("interface_address_unknown", interface=iface.name, error=str(exc))
@@ -860,6 +866,31 @@ class Daemon:
             await asyncio.gather(task, return_exceptions=True)
             self._tasks.remove(task)
         iface.close()
+        if self._netlink is not None:
+            await self._recreate_vmac(self._netlink, iface)
+
+    async def _recreate_vmac(self, netlink: Netlink, iface: Interface) -> None:
+        """A virtual MAC interface of ours deleted by someone else is created again at once, as keepalived
+        does ("Success creating VMAC interface"), while the interface below it exists; its link event then
+        reopens the sockets (`_refresh_link`) and the usual election puts the VIPs back on it."""
+        lower_name = self._vmacs.lower_of(iface.name)
+        if lower_name is None or not iface.instances:
+            return  # not one of our macvlans (or being closed by us)
+        try:
+            await netlink.link(iface.name)
+            return  # it exists (already recreated, or back by other means)
+        except InterfaceNotFound:
+            pass
+        cfg = iface.instances[0].config
+        try:
+            lower = await netlink.link(lower_name)
+            await self._vmacs.open(iface.name, lower, cfg.virtual_router_id, cfg.family)
+        except InterfaceNotFound:
+            return  # the interface below went too: retried when a link comes back
+        except (ValueError, OSError) as exc:
+            log.warning("vmac_recreate_failed", interface=iface.name, lower=lower_name, error=str(exc))
+            return
+        log.warning("vmac_recreated", interface=iface.name, lower=lower_name)
 
     async def _refresh_link(self, netlink: Netlink, iface: Interface) -> None:
         """Re-read the link: gone → FAULT; back under a new ifindex → reopen the sockets there, then
