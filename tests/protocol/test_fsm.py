@@ -1080,3 +1080,20 @@ def test_a_link_down_during_the_vip_fault_keeps_the_router_in_fault() -> None:
     assert r.set_fault(30.0, Fault.INTERFACE, False) == [
         StateChanged(State.FAULT, State.BACKUP, Reason.RECOVERED, 100, None)
     ]
+
+
+def test_advertisement_is_the_advert_a_takeover_sends_and_changes_nothing() -> None:
+    """`Router.advertisement()`: what a backup's adapter encodes ahead of its Master_Down_Timer is exactly
+    the takeover's first advert; asking moves no timer and no state."""
+    r = started(100, auth_pass="secret")
+    deadline = due(r)
+    asked = r.advertisement()
+    assert r.advertisement(0).priority == 0
+    assert (state(r), due(r)) == (State.BACKUP, deadline)
+    actions = r.on_timer(deadline)
+    assert actions[0] == SendAdvert(asked)
+    assert asked.priority == 100 and asked.auth_type == AUTH_PASS and asked.addresses == VIP_ADDRS
+    # At the effective priority: a failing check's weight lowers it.
+    weighted = started(100, health_weight=10)
+    weighted.set_health(0.0, False)
+    assert weighted.advertisement().priority == 90

@@ -280,3 +280,84 @@ def test_a_check_that_has_not_run_yet_holds_the_router_in_init() -> None:
         await inst.stop(1.0)
 
     run(body())
+
+
+class _Recorder:
+    """One sequence of everything a takeover does, in the order it happened."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def info(self, event: str, **fields: object) -> None:  # stands in for the module's logger
+        self.events.append(f"log {event}")
+
+    warning = error = info
+
+
+class _OrderedTransport(Transport):
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+        self.seen.append("advert")
+
+    def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
+        self.seen.append("garp")
+
+    async def add_vips(
+        self, vips: Sequence[IPv4Interface | IPv6Interface]
+    ) -> dict[IPv4Interface | IPv6Interface, int]:
+        self.seen.append("add_vips")
+        return dict.fromkeys(vips, 0)
+
+
+def test_a_takeover_sends_and_installs_before_logging_notifying_and_counting(monkeypatch: Any) -> None:
+    """Becoming MASTER: the advert, the VIPs and the GARPs come before the state_change log line, the
+    notify programs and the status counters (none of which another router or a client waits for)."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        recorder = _Recorder()
+        monkeypatch.setattr("vrrpd.runtime.instance.log", recorder)
+        seen = recorder.events
+        t = _OrderedTransport(seen)
+        inst = Instance(
+            instance_config(priority=100),
+            PRIMARY,
+            t,
+            lambda name, state, priority: seen.append(f"notify {state}"),
+            loop,
+        )
+        inst.start()
+        await inst.drain(1.0)
+        assert inst.router.state is fsm.State.BACKUP
+        seen.clear()
+        transitions = inst.counters.transitions
+        deadline = inst.router.deadline
+        assert deadline is not None
+        counted: list[int] = []
+        original = inst._state_changed
+
+        def state_changed(change: fsm.StateChanged) -> None:
+            counted.append(len(seen))  # where in the sequence status and metrics learn of it
+            original(change)
+
+        monkeypatch.setattr(inst, "_state_changed", state_changed)
+        real_time = loop.time
+        loop.time = lambda: deadline  # type: ignore[method-assign]
+        try:
+            inst._on_timer()  # the Master_Down_Timer
+        finally:
+            loop.time = real_time  # type: ignore[method-assign]
+        await inst.drain(1.0)
+        assert _state(inst) is fsm.State.MASTER
+        assert seen[0] == "advert"
+        first_log = next(i for i, e in enumerate(seen) if e.startswith("log "))
+        notify = seen.index("notify MASTER")
+        last_wire = max(seen.index("add_vips"), *(i for i, e in enumerate(seen) if e == "garp"))
+        assert last_wire < first_log and last_wire < notify and counted == [last_wire + 1]
+        assert inst.counters.transitions == transitions + 1
+        await inst.stop(1.0)
+
+    run(body())

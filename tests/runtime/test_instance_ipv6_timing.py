@@ -2,6 +2,8 @@
 
 - The last FINE seconds before a backup's deadline are slept, not left to the event loop (whose epoll
   timeout is rounded up to whole milliseconds): the router's timer runs at the deadline, not up to 1 ms after.
+  The sleep ends POLL before the deadline and the rest is read off the clock (a sleep wakes tens of µs late),
+  and the takeover's advert is encoded before the deadline.
 - An IPv6 router ignores the interface's IPv4 address coming and going (it advertises from the link-local
   address), and puts back an IPv6 VIP deleted while it is master.
 """
@@ -9,13 +11,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from ipaddress import IPv4Address, IPv6Address, IPv6Interface
+from types import SimpleNamespace
 from typing import Any
 
 from tests.support.fakes import FakeTransport, instance_config
 from vrrpd.protocol import fsm
-from vrrpd.runtime.instance import FINE, PREWAKE, Instance
+from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement
+from vrrpd.runtime.instance import FINE, POLL, PREWAKE, Instance
 
 LINK_LOCAL = IPv6Address("fe80::ff:fe00:1")
 VIP6 = IPv6Interface("2001:db8::100/64")
@@ -45,10 +50,17 @@ class _Router:
         self.state = fsm.State.BACKUP
         self.fired: list[float] = []
 
+        self.asked: list[int | None] = []  # `advertisement` queries
+        self.config = SimpleNamespace(family=4)  # what the instance reads of it: the VRRP group's family
+
     def on_timer(self, now: float) -> list[fsm.Action]:
         self.fired.append(now)
         self.deadline = None
         return []
+
+    def advertisement(self, priority: int | None = None) -> Advertisement:
+        self.asked.append(priority)
+        return Advertisement(vrid=51, priority=100, addresses=(IPv4Address("192.0.2.100"),))
 
 
 def test_a_backup_deadline_within_prewake_is_armed_fine_before_it() -> None:
@@ -76,6 +88,59 @@ def test_finish_sleeps_to_the_deadline_then_runs_the_timer() -> None:
         # Not a loop iteration later, and not before the deadline: at it.
         assert len(router.fired) == 1
         assert router.fired[0] >= deadline
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
+def test_finish_sleeps_until_poll_before_the_deadline_and_encodes_the_takeover_advert(
+    monkeypatch: Any,
+) -> None:
+    """The sleep ends POLL before the deadline (it would wake late); the clock is read up to the deadline;
+    the advert the takeover sends is encoded before it, so the takeover finds it ready."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        start = loop.time()
+        deadline = start + FINE / 2
+        router = _Router(deadline)
+        inst.router = router  # type: ignore[assignment]
+        slept: list[float] = []
+        monkeypatch.setattr(time, "sleep", slept.append)  # the clock alone reaches the deadline
+        inst._finish()
+        assert len(slept) == 1 and start + slept[0] <= deadline - POLL
+        assert len(router.fired) == 1 and router.fired[0] >= deadline
+        assert router.asked == [None]  # the advert at the router's own priority
+        advert = router.advertisement()
+        assert inst._encoded_for[VRRP_MULTICAST][0] == advert
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
+def test_finish_does_not_poll_outside_backup(monkeypatch: Any) -> None:
+    """A FAULT's timer sends nothing: a plain sleep, no spinning, no advert encoded."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        deadline = loop.time() + FINE / 2
+        router = _Router(deadline)
+        router.state = fsm.State.FAULT
+        inst.router = router  # type: ignore[assignment]
+        slept: list[float] = []
+        monkeypatch.setattr(time, "sleep", slept.append)
+        real_time = loop.time
+        clock = iter(itertools.count())
+
+        def fake_time() -> float:  # the clock jumps to the deadline after the sleep: no spin needed
+            return real_time() if next(clock) < 2 else deadline
+
+        monkeypatch.setattr(loop, "time", fake_time)
+        inst._finish()
+        assert len(slept) == 1 and slept[0] > deadline - real_time() - 1e-3
+        assert router.fired == [deadline] and router.asked == []
         inst._cancel_timer()
 
     asyncio.run(body())

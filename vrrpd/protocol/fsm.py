@@ -429,6 +429,21 @@ class Router:
             earliest = t
         return earliest
 
+    def advertisement(self, priority: int | None = None) -> Advertisement:
+        """The ADVERTISEMENT this router sends at `priority` (None: its effective priority), as a master
+        does (§5). A query, changing nothing: a backup's adapter encodes the advert a takeover will send
+        ahead of its Master_Down_Timer, so the takeover's first packet costs one send."""
+        cfg = self.config
+        return Advertisement(
+            vrid=cfg.vrid,
+            priority=self.priority if priority is None else priority,
+            addresses=cfg.vip_addresses,
+            advert_int=cfg.advert_int_field,
+            auth_type=cfg.auth_type,
+            auth_data=cfg.auth_data,
+            version=cfg.version,
+        )
+
     @property
     def skew_time(self) -> float:
         """§6.1 Skew_Time at the current effective priority (and, in v3, Master_Adver_Interval)."""
@@ -965,19 +980,8 @@ class Router:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _advert(self, now: float, priority: int) -> SendAdvert:
-        cfg = self.config
         self._last_advert_at = now
-        return SendAdvert(
-            Advertisement(
-                vrid=cfg.vrid,
-                priority=priority,
-                addresses=cfg.vip_addresses,
-                advert_int=cfg.advert_int_field,
-                auth_type=cfg.auth_type,
-                auth_data=cfg.auth_data,
-                version=cfg.version,
-            )
-        )
+        return SendAdvert(self.advertisement(priority))
 
     def _learn_interval(self, adv: Advertisement) -> None:
         # RFC 5798 §6.4.2 / §6.4.3: "Set Master_Adver_Interval to Adver Interval contained in the

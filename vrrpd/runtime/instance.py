@@ -43,6 +43,10 @@ PREWAKE = 0.025
 # (microseconds), blocking the loop that long — once per takeover or preemption, never in the steady state
 # (the effect is measured in docs/benchmarks.md, VRRPv3 section).
 FINE = 0.002
+# time.sleep itself wakes 30–90 µs late (the kernel's timer slack, then the wake-up). A backup about to take
+# over therefore sleeps only until POLL before its deadline and reads the clock until the deadline: at most
+# POLL of spinning, once per takeover (issue 16: the takeover excess over Master_Down_Interval).
+POLL = 150e-6
 
 # Route and rule results (errno) that leave them where they should be: already there / already gone.
 _ROUTE_ADD_OK = frozenset({0, errno.EEXIST})
@@ -446,12 +450,17 @@ class Instance:
 
     def _feed(self, actions: list[fsm.Action], rearm: bool = True, group: bool = True) -> None:
         if actions:
-            steps: list[_Step] = list(actions)
-            if isinstance(actions[0], fsm.SendAdvert) and not self._adverts_queued:
+            # What goes on the wire or into the kernel first (the advert, VIPs, GARPs), then the state
+            # change's bookkeeping (log, notify programs, counters and status): a takeover's advert and
+            # addresses must not wait for a log line or a fork. keepalived logs first; nothing needs it.
+            steps: list[_Step] = [a for a in actions if not isinstance(a, fsm.StateChanged)]
+            steps += [a for a in actions if isinstance(a, fsm.StateChanged)]
+            first = steps[0]
+            if isinstance(first, fsm.SendAdvert) and not self._adverts_queued:
                 # Sent here, from the timer or receive callback, rather than after a hop through the
                 # worker queue: the other routers' timers wait for it (the FSM puts it first for that
                 # reason). Only when no earlier advert is still queued, so adverts keep their order.
-                steps = self._send_now(actions[0].advert) + steps[1:]
+                steps = self._send_now(first.advert) + steps[1:]
             if steps:
                 self._adverts_queued += sum(isinstance(a, fsm.SendAdvert | _PendingAdvert) for a in steps)
                 self._queue.put_nowait((steps, None))
@@ -511,13 +520,30 @@ class Instance:
         # FINE before the deadline (or up to 1 ms after that, by epoll's rounding): sleep what is left, then
         # act at once. A deadline that moved meanwhile (later, or none) is simply re-armed.
         self._timer = self._armed_for = None
-        deadline = self.router.deadline
-        if deadline is not None and 0 < deadline - self._loop.time() <= FINE:
-            time.sleep(deadline - self._loop.time())
-        if deadline is not None and deadline <= self._loop.time():
+        router, clock = self.router, self._loop.time
+        deadline = router.deadline
+        if deadline is not None and 0 < deadline - clock() <= FINE:
+            if router.state is fsm.State.BACKUP:
+                # The Master_Down_Timer: a takeover, whose advert other routers wait for. Encoded now,
+                # while there is time (`_encoded` keeps it), and the deadline met to the microsecond.
+                self._prepare_takeover()
+                left = deadline - clock() - POLL
+                if left > 0:
+                    time.sleep(left)
+                while clock() < deadline:  # bounded: at most POLL plus the sleep's own lateness
+                    pass
+            else:
+                time.sleep(max(0.0, deadline - clock()))
+        if deadline is not None and deadline <= clock():
             self._on_timer()
         else:
             self._rearm()
+
+    def _prepare_takeover(self) -> None:
+        """Encode the advert a takeover sends (`Router.advertisement`), so that `_send_now` finds it."""
+        advert = self.router.advertisement()
+        for dst in self._destinations():
+            self._encoded(advert, dst)
 
     def _on_timer(self) -> None:
         self._timer = self._armed_for = None
