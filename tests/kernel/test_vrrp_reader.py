@@ -347,10 +347,11 @@ def test_a_receive_error_in_a_linger_read_pauses_then_the_reader_returns(
             calls += 1
             raise OSError(100, "Network is down")
 
-        working = pair.sock._recv_one  # what the reader calls for each datagram
-        pair.sock._recv_one = failing
+        # What the reader calls for each datagram (the first of a wake-up through the stamped read).
+        working, stamped = pair.sock._recv_one, pair.sock._recv_stamped
+        pair.sock._recv_one, pair.sock._recv_stamped = failing, None
         await _until(lambda: sink.errors)
-        pair.sock._recv_one = working
+        pair.sock._recv_one, pair.sock._recv_stamped = working, stamped
         assert calls == 1 and not _registered(pair.rx.fileno())
         await _until(lambda: _registered(pair.rx.fileno()))
         pair.send(b"after")
@@ -514,6 +515,30 @@ def test_lazy_reading_delivers_each_datagram_at_its_arrival_time(pair: Pair) -> 
             assert stamp < at + 0.03
         assert drained_at - sink.times[0] > 0.1
         pair.sock.stop_reading()
+
+    run(body())
+
+
+def test_an_eager_read_stamps_its_first_datagram_with_the_arrival_time(pair: Pair) -> None:
+    """Read as it comes, the first datagram of a wake-up carries its kernel arrival time (the wake-up may be
+    late), clamped into [previous wake-up, wake-up]; the rest of the burst the wake-up's time."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink = Sink()
+        pair.sock._last_wake = loop.time()
+        sent = loop.time()
+        pair.send(b"a", b"b")
+        woke = loop.time() + 0.05  # the loop was busy: its wake-up came 50 ms after the datagrams
+        assert pair.sock._loop is None
+        pair.sock._loop, pair.sock._deliver = loop, sink.deliver
+        try:
+            assert pair.sock._read(woke) == 2
+        finally:
+            pair.sock._loop = None
+        assert sink.data == [b"a", b"b"]
+        assert sent - 0.002 <= sink.times[0] < sent + 0.02 and sink.times[1] == woke
 
     run(body())
 
