@@ -6,7 +6,7 @@ import asyncio
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address
 
 from hypothesis import given, settings
@@ -29,6 +29,7 @@ from vrrpd.ops.metrics import (
     CONTENT_TYPE,
     DaemonCollector,
     HttpServer,
+    Route,
     generate_latest,
     make_registry,
     routes,
@@ -225,3 +226,49 @@ def test_daemon_metrics_are_prometheus_clients_byte_for_byte() -> None:
     ours, theirs = asyncio.run(main())
     assert b"vrrpd_instance_adverts_sent_total{" in ours
     assert ours == theirs
+
+
+def _raw_get(port: int, path: str) -> bytes:
+    """The whole answer as sent, headers and framing included (read until the server closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    return data
+
+
+def test_a_chunked_body_is_framed_and_a_failure_in_it_leaves_it_unterminated() -> None:
+    def chunks(fail_after: int | None) -> Iterator[bytes]:
+        for n in range(3):
+            if n == fail_after:
+                raise RuntimeError("collector broke")
+            yield f"line {n}\n".encode()
+
+    pages: dict[str, Route] = {
+        "/ok": lambda: (200, CONTENT_TYPE, chunks(None)),
+        "/late": lambda: (200, CONTENT_TYPE, chunks(2)),
+        "/early": lambda: (200, CONTENT_TYPE, chunks(0)),
+    }
+
+    async def main() -> tuple[bytes, bytes, bytes, bool]:
+        server = HttpServer("127.0.0.1", 0, pages)
+        await server.start()
+        try:
+            port = server.bound_port
+            ok = await asyncio.to_thread(_raw_get, port, "/ok")
+            late = await asyncio.to_thread(_raw_get, port, "/late")
+            early = await asyncio.to_thread(_raw_get, port, "/early")
+            return ok, late, early, server.alive
+        finally:
+            await server.close()
+
+    ok, late, early, alive = asyncio.run(main())
+    head, body = ok.split(b"\r\n\r\n", 1)
+    assert b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
+    assert body == b"7\r\nline 0\n\r\n7\r\nline 1\n\r\n7\r\nline 2\n\r\n0\r\n\r\n"
+    # Broken after the headers: no last chunk, so a client knows the body is incomplete.
+    assert late.endswith(b"7\r\nline 1\n\r\n") and not late.endswith(b"0\r\n\r\n")
+    # Broken before anything was sent: an error status, as for a route that raises.
+    assert early.startswith(b"HTTP/1.1 503 ")
+    assert alive

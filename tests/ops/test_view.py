@@ -140,9 +140,10 @@ def test_metrics_and_probes_are_built_from_the_view() -> None:
     view = daemon()
     pages = routes(view, make_registry(view))
     status, _type, body = pages["/metrics"]()
+    text = (body if isinstance(body, bytes) else b"".join(body)).decode()  # sent in chunks as made
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(body.decode())
+        for family in text_string_to_metric_families(text)
         for s in family.samples
     }
     lab = tuple(sorted((("vrrp_instance", "VI_1"), ("interface", "eth0"), ("vrid", "51"))))

@@ -12,7 +12,7 @@ import structlog
 from tests.support.aio import run
 from tests.support.fakes import STATUS_CONFIG as CONFIG
 from vrrpd.config import parse_config
-from vrrpd.ops.metrics import make_registry, routes
+from vrrpd.ops.metrics import Body, make_registry, routes
 from vrrpd.runtime.daemon import Daemon
 from vrrpd.runtime.healthcheck import HealthChecker
 from vrrpd.runtime.notify import Notifier
@@ -43,7 +43,7 @@ async def _forever() -> None:
 
 
 def test_a_dead_task_fails_healthz_and_stops_the_watchdog_pings() -> None:
-    async def main() -> tuple[list[str], tuple[int, str, bytes], tuple[int, str, bytes]]:
+    async def main() -> tuple[list[str], tuple[int, str, Body], tuple[int, str, Body]]:
         loop = asyncio.get_running_loop()
         daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
         healthz = routes(daemon, make_registry(daemon))["/healthz"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -324,9 +325,13 @@ def _sample_line(sample: Sample) -> str:
 def generate_latest(registry: Collector) -> bytes:
     """The text format 0.0.4 of everything `registry` collects, byte for byte as prometheus_client's
     `exposition.generate_latest` writes it for legacy-valid names (ours all are; tests/ops/test_metrics.py
-    compares the two). Each family is encoded as it is collected, so only one family's lines exist as text
-    at a time."""
-    chunks: list[bytes] = []
+    compares the two)."""
+    return b"".join(iter_latest(registry))
+
+
+def iter_latest(registry: Collector) -> Iterator[bytes]:
+    """`generate_latest` one family at a time, collected as it is asked for: /metrics is sent so, and at
+    200 instances (~1 MB of text) only one family's text exists at a time."""
     for metric in registry.collect():
         name = metric.name + _TEXT_SUFFIXES.get(metric.type, "")
         doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
@@ -342,11 +347,13 @@ def generate_latest(registry: Collector) -> bytes:
         for suffix, lines in sorted(moved.items()):
             output.append(f"# HELP {metric.name}{suffix} {doc}\n# TYPE {metric.name}{suffix} gauge\n")
             output.extend(lines)
-        chunks.append("".join(output).encode("utf-8"))
-    return b"".join(chunks)
+        yield "".join(output).encode("utf-8")
 
 
-Route = Callable[[], tuple[int, str, bytes]]
+# A route's answer: status, content type and body — bytes, or chunks sent as they are made (no
+# Content-Length then: the body ends with the connection, which every answer closes).
+Body = bytes | Iterator[bytes]
+Route = Callable[[], tuple[int, str, Body]]
 
 
 class HttpServer:
@@ -482,26 +489,33 @@ class HttpServer:
                     self._waiting.pop(task, None)  # busy now: no longer the first to be dropped
                 if head is None:
                     return  # too long, or closed before the head ended: nothing to answer
+                headers, body = self._response(head)
                 async with asyncio.timeout(WRITE_TIMEOUT):
-                    for part in self._response(head):  # not joined: /metrics is ~1 MB at 200 instances
-                        await loop.sock_sendall(conn, part)
+                    await loop.sock_sendall(conn, headers)
+                    if isinstance(body, bytes):
+                        await loop.sock_sendall(conn, body)
+                    elif not await _send_chunked(loop, conn, body):
+                        return  # cut short without the last chunk: the client sees the body is incomplete
                 conn.shutdown(socket.SHUT_WR)
             except (TimeoutError, OSError):
                 pass  # a slow, truncated or vanished client gets nothing more
 
-    def _response(self, head: bytes) -> tuple[bytes, bytes]:
-        """The status line and headers, and the body (empty for HEAD)."""
+    def _response(self, head: bytes) -> tuple[bytes, Body]:
+        """The status line and headers, and the body (empty for HEAD): bytes with a Content-Length, or
+        chunks sent as they are made with chunked transfer coding (RFC 9112 §7.1), whose last chunk tells
+        the client the body is complete — /metrics, ~1 MB at 200 instances, never exists whole."""
         status, ctype, body, head_only = self._respond(head)
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}.get(
             status, "Service Unavailable"
         )
+        length = f"Content-Length: {len(body)}" if isinstance(body, bytes) else "Transfer-Encoding: chunked"
         headers = (
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n{length}\r\n"
             "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
         )
         return headers.encode("ascii"), b"" if head_only else body
 
-    def _respond(self, head: bytes) -> tuple[int, str, bytes, bool]:
+    def _respond(self, head: bytes) -> tuple[int, str, Body, bool]:
         text = "text/plain; charset=utf-8"
         try:
             method, target, _version = head.split(b"\r\n", 1)[0].decode("ascii").split(" ")
@@ -515,10 +529,29 @@ class HttpServer:
             return 405, text, b"only GET and HEAD\n", False
         try:
             status, ctype, body = route()
+            if not isinstance(body, bytes):  # its first chunk now: a failure at once is still a 503
+                body = itertools.chain([next(body, b"")], body)
         except Exception as exc:  # a scrape must never take the daemon down
             log.exception("http_route_failed", path=path)
             return 503, text, f"error: {exc!r}\n".encode(), method == "HEAD"
         return status, ctype, body, method == "HEAD"
+
+
+async def _send_chunked(
+    loop: asyncio.AbstractEventLoop, conn: socket.socket, chunks: Iterator[bytes]
+) -> bool:
+    """Send `chunks` in chunked transfer coding, then the last chunk; False (logged) if making one failed."""
+    try:
+        for chunk in chunks:
+            if chunk:  # an empty chunk would end the body
+                await loop.sock_sendall(conn, b"%x\r\n" % len(chunk))
+                await loop.sock_sendall(conn, chunk)
+                await loop.sock_sendall(conn, b"\r\n")
+    except Exception:  # a scrape must never take the daemon down
+        log.exception("http_body_failed")
+        return False
+    await loop.sock_sendall(conn, b"0\r\n\r\n")
+    return True
 
 
 async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> bytes | None:
@@ -544,8 +577,8 @@ def routes(daemon: DaemonView, registry: CollectorRegistry) -> dict[str, Route]:
     """/metrics, /healthz and /readyz for `daemon`."""
     text = "text/plain; charset=utf-8"
 
-    def metrics() -> tuple[int, str, bytes]:
-        return 200, CONTENT_TYPE, generate_latest(registry)
+    def metrics() -> tuple[int, str, Body]:
+        return 200, CONTENT_TYPE, iter_latest(registry)
 
     def healthz() -> tuple[int, str, bytes]:
         # Answering at all proves the event loop runs; a dead receive loop or netlink watcher would
