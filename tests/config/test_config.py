@@ -792,6 +792,7 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "log_format",
         "metrics_listen",
         "notify_fifo",
+        "notify_fifo_script",
         "enable_script_security",
         "script_user",
         "script_group",

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import structlog
 
 from tests.support.aio import run
-from vrrpd.runtime.notify import SUPERSEDE_AFTER, Notifier, NotifyFifo
+from vrrpd.runtime import notify
+from vrrpd.runtime.notify import SUPERSEDE_AFTER, FifoScript, Notifier, NotifyFifo
+from vrrpd.testing.lab import wait_until
 
 
 def recording_script(tmp_path: Path, body: str = "") -> tuple[str, Path]:
@@ -284,3 +286,107 @@ def test_fifo_refuses_a_regular_file_and_a_missing_path(tmp_path: Path) -> None:
     reasons = [e["reason"] for e in logs]
     assert reasons[0].endswith("is not a FIFO")
     assert reasons[1] == "no such FIFO"
+
+
+# --- notify_fifo_script ---------------------------------------------------------------------------
+
+
+def fifo_reader(tmp_path: Path, body: str) -> str:
+    """A FIFO reader program: records its arguments, then runs `body` ("$2" is the FIFO's path)."""
+    path = tmp_path / "reader.sh"
+    path.write_text(f'#!/bin/sh\necho "$@" > "{tmp_path}/args"\n{body}\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+async def until(predicate: Callable[[], bool], polls: int = 250) -> bool:
+    """Poll a condition a child process brings about (bounded: `polls` polls 0.02 s apart)."""
+    for _ in range(polls):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+def test_fifo_script_reads_the_fifo_given_as_its_last_argument_and_stops_with_the_daemon(
+    tmp_path: Path,
+) -> None:
+    fifo_path = tmp_path / "notify.fifo"
+    os.mkfifo(fifo_path)
+    lines = tmp_path / "lines"
+    reader = fifo_reader(tmp_path, f'exec cat "$2" >> "{lines}"')
+
+    async def main() -> tuple[int | None, int | None]:
+        fifo = NotifyFifo(str(fifo_path))
+        script = FifoScript([reader, "--tag"], str(fifo_path))
+        await script.start()
+        pid = script.pid
+        assert fifo.write("VI_1", "MASTER", 100)
+        assert await until(lambda: lines.exists() and "MASTER" in lines.read_text())
+        await script.stop()
+        fifo.close()
+        return pid, script.returncode
+
+    with structlog.testing.capture_logs() as logs:
+        pid, returncode = run(main())
+    assert (tmp_path / "args").read_text() == f"--tag {fifo_path}\n"
+    assert lines.read_text() == 'INSTANCE "VI_1" MASTER 100\n'
+    assert pid is not None and returncode is not None  # reaped: SIGTERM ended it
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert [e["event"] for e in logs] == ["notify_fifo_script_started"]
+
+
+def test_fifo_script_that_exits_is_logged_and_not_started_again(tmp_path: Path) -> None:
+    fifo_path = tmp_path / "notify.fifo"
+    os.mkfifo(fifo_path)
+    reader = fifo_reader(tmp_path, "exit 3")
+
+    async def main() -> FifoScript:
+        script = FifoScript([reader], str(fifo_path))
+        await script.start()
+        assert await until(lambda: script.returncode is not None)
+        await asyncio.sleep(0.2)  # nothing restarts it meanwhile
+        await script.stop()
+        return script
+
+    with structlog.testing.capture_logs() as logs:
+        script = run(main())
+    assert script.returncode == 3 and script.pid is None
+    assert [(e["event"], e.get("returncode")) for e in logs] == [
+        ("notify_fifo_script_started", None),
+        ("notify_fifo_script_exited", 3),
+    ]
+
+
+def test_fifo_script_ignoring_sigterm_is_killed_with_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notify, "FIFO_SCRIPT_GRACE", 0.3)
+    fifo_path = tmp_path / "notify.fifo"
+    os.mkfifo(fifo_path)
+    child_pid = tmp_path / "child.pid"
+    reader = fifo_reader(tmp_path, f"trap '' TERM\nsleep 30 &\necho $! > {child_pid}\nwait")
+
+    async def main() -> tuple[float, int | None]:
+        script = FifoScript([reader], str(fifo_path))
+        await script.start()
+        assert await until(lambda: child_pid.exists() and child_pid.read_text().strip() != "")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await script.stop()
+        return loop.time() - started, script.returncode
+
+    took, returncode = run(main())
+    assert 0.3 <= took < 2.0, took  # the grace period, then SIGKILL
+    assert returncode == -9
+    child = int(child_pid.read_text())
+    assert wait_until(lambda: _gone(child), 2.0), Path(f"/proc/{child}/stat").read_text()
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (killed, waiting for init to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True

@@ -437,6 +437,8 @@ def programs_of(config: Config) -> list[tuple[str, tuple[str, ...], str | None, 
             (script.user, script.group) if script.user is not None else (g.script_user, g.script_group)
         )
         out.append((f"vrrp_script[{index}].script", script.script, user, group))
+    if g.notify_fifo_script is not None:
+        out.append(("global.notify_fifo_script", g.notify_fifo_script, g.script_user, g.script_group))
     for index, inst in enumerate(config.vrrp_instance):
         for key in ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop"):
             command = getattr(inst, key)

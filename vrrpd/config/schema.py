@@ -1103,6 +1103,12 @@ class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         ]
         | None
     ) = None
+    # keepalived's notify_fifo_script (vrrp_notify_fifo_script): a reader of the FIFO, started with its path
+    # as the last argument once the FIFO exists, kept running (not restarted when it exits), stopped with
+    # the daemon; run as script_user.
+    notify_fifo_script: (
+        Annotated[tuple[str, ...], Parse(_parse_command), Meta(description=_COMMAND)] | None
+    ) = None
     # keepalived's enable_script_security: refuse to run a check or notify program as root (or group root)
     # when it, or a directory above it, can be changed by someone other than root.
     enable_script_security: Annotated[bool, Meta(description="true or false")] = False
@@ -1122,6 +1128,14 @@ class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         Parse(_parse_version),
         Meta(description="2 or 3 (the default VRRP version of every instance)"),
     ] = 2
+
+    def __post_init__(self) -> None:
+        if self.notify_fifo_script is not None and self.notify_fifo is None:
+            raise RuleBroken(
+                ("notify_fifo_script",),
+                " ".join(self.notify_fifo_script),
+                "applies only with notify_fifo (its path is the program's argument)",
+            )
 
 
 class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -65,7 +65,7 @@ from vrrpd.runtime.healthcheck import (
 )
 from vrrpd.runtime.instance import Instance, tracked_file, tracked_interface, tracked_process
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
-from vrrpd.runtime.notify import Notifier, NotifyFifo
+from vrrpd.runtime.notify import FifoScript, Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.runtime.syncgroup import GroupLink
@@ -99,6 +99,7 @@ class Daemon:
         self.reloader = Reloader(self)
         self.fifo: NotifyFifo | None = None
         self._fifo_created: Path | None = None  # a FIFO we made, removed again at exit
+        self._fifo_script: FifoScript | None = None  # notify_fifo_script, the FIFO's reader
         self._checkers: dict[InstanceKey, HealthChecker] = {}
         self._scripts: dict[str, ScriptRunner] = {}  # the [[vrrp_script]]s some instance tracks
         self._script_defs: dict[str, tuple[object, ...]] = {}  # what each runner was made from
@@ -179,6 +180,7 @@ class Daemon:
                 await self._start_control(g.control_socket)
                 await self._start_http(g.metrics_listen)
                 self._open_fifo(g.notify_fifo)
+                await self._start_fifo_script()
                 await self._setup(netlink, loop)
                 sd = self._sd = await SdNotifier.from_env()
                 self._running = True
@@ -1054,6 +1056,22 @@ class Daemon:
                 raise StartupError(f"notify_fifo {path}: exists and is not a FIFO")
         self.fifo = NotifyFifo(str(path))
 
+    async def _start_fifo_script(self) -> None:
+        """keepalived's notify_fifo_script: started once the FIFO exists, its path the last argument."""
+        g = self.config.global_
+        if g.notify_fifo_script is None or g.notify_fifo is None or self.fifo is None:
+            return
+        script = FifoScript(
+            g.notify_fifo_script, str(g.notify_fifo), _credentials(g.script_user, g.script_group)
+        )
+        await script.start()
+        self._fifo_script = script
+
+    async def _stop_fifo_script(self) -> None:
+        script, self._fifo_script = self._fifo_script, None
+        if script is not None:
+            await script.stop()
+
     def _close_fifo(self) -> None:
         if self.fifo is not None:
             self.fifo.close()
@@ -1070,6 +1088,7 @@ class Daemon:
         if self._control is not None:
             await self._control.close()
             self._control = None
+        await self._stop_fifo_script()  # first, as keepalived's shutdown: its reader, then the FIFO
         self._close_fifo()
 
     async def reopen_listeners(self, old: GlobalConfig) -> list[str]:
@@ -1094,12 +1113,18 @@ class Daemon:
                 await self._start_http(g.metrics_listen)
             except StartupError as exc:
                 errors.append(str(exc))
+        reader = ("notify_fifo", "notify_fifo_script", "script_user", "script_group")
+        restart = any(getattr(g, key) != getattr(old, key) for key in reader)
+        if restart:
+            await self._stop_fifo_script()
         if g.notify_fifo != old.notify_fifo:
             self._close_fifo()
             try:
                 self._open_fifo(g.notify_fifo)
             except StartupError as exc:
                 errors.append(str(exc))
+        if restart:
+            await self._start_fifo_script()
         for error in errors:
             log.error("reload_global_failed", error=error)
         return errors

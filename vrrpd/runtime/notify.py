@@ -8,7 +8,8 @@ order, without ever blocking or failing the daemon:
   changes happened, each bounded by a timeout (killed and reaped when it expires), and never lets a
   hung program delay a newer state (it is killed, the states it held up skipped and logged);
 * `NotifyFifo` writes keepalived's ``vrrp_notify_fifo`` line ``INSTANCE "<name>" <STATE> <prio>``
-  to a FIFO without blocking, dropping (and counting) lines nobody is there to read.
+  to a FIFO without blocking, dropping (and counting) lines nobody is there to read;
+* `FifoScript` runs keepalived's ``notify_fifo_script``, the FIFO's long-running reader.
 
 Failures are logged (``notify_failed``, ``notify_fifo_dropped``), never raised: a broken hook
 must not stop a failover. Which states exist and when to notify is the caller's business.
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import errno
 import os
+import signal
 import stat
 from collections.abc import Mapping, Sequence
 
 from vrrpd.logs import get_logger
-from vrrpd.runtime.healthcheck import Credentials, RunOutcome, run_program
+from vrrpd.runtime.healthcheck import MINIMAL_ENV, Credentials, RunOutcome, run_program
 
-__all__ = ["SUPERSEDE_AFTER", "Notifier", "NotifyFifo"]
+__all__ = ["FIFO_SCRIPT_GRACE", "SUPERSEDE_AFTER", "FifoScript", "Notifier", "NotifyFifo"]
 
 _log = get_logger(__name__)
 
@@ -271,3 +274,77 @@ class NotifyFifo:
             os.close(fd)
             raise OSError(errno.EINVAL, f"{self.path} is not a FIFO")
         return fd
+
+
+# How long the FIFO's reader has after SIGTERM before its process group is killed (keepalived: 1 s).
+FIFO_SCRIPT_GRACE = 1.0
+
+
+class FifoScript:
+    """keepalived's ``notify_fifo_script``: ``argv + [fifo]``, started once and left running.
+
+    As keepalived's ``fifo_open`` does it: started when the FIFO exists, with its path as the last
+    argument, stdio on /dev/null, in a process group of its own, as ``credentials``; no timeout. When it
+    exits it is not started again (keepalived logs "notify fifo script terminated"; here
+    ``notify_fifo_script_exited``, with its status). `stop` sends SIGTERM to its process group and SIGKILL
+    after `FIFO_SCRIPT_GRACE` seconds, as keepalived's ``script_killall`` does at shutdown.
+    """
+
+    def __init__(self, argv: Sequence[str], fifo: str, credentials: Credentials | None = None) -> None:
+        self.argv = [*argv, fifo]
+        self.credentials = credentials
+        self.returncode: int | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._waiter: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        """The running reader's pid, None before `start` or once it has exited."""
+        return self._proc.pid if self._proc is not None and self.returncode is None else None
+
+    async def start(self) -> None:
+        """Start the program; a failure to start is logged (``notify_fifo_script_failed``), not raised."""
+        switch: dict[str, object] = {}
+        if self.credentials is not None and os.geteuid() == 0:
+            switch = {"user": self.credentials.uid, "group": self.credentials.gid, "extra_groups": []}
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                env=MINIMAL_ENV,
+                start_new_session=True,
+                **switch,  # type: ignore[arg-type]
+            )
+        except OSError as exc:
+            _log.error("notify_fifo_script_failed", program=self.argv[0], error=exc.strerror or str(exc))
+            return
+        _log.info("notify_fifo_script_started", program=self.argv[0], pid=self._proc.pid)
+        self._waiter = asyncio.get_running_loop().create_task(
+            self._wait(self._proc), name="notify-fifo-script"
+        )
+
+    async def _wait(self, proc: asyncio.subprocess.Process) -> None:
+        self.returncode = await proc.wait()
+        if not self._stopping:  # on its own: nobody reads the FIFO any more (vrrpd still writes it)
+            _log.warning("notify_fifo_script_exited", program=self.argv[0], returncode=self.returncode)
+
+    async def stop(self) -> None:
+        """SIGTERM to its process group, SIGKILL after the grace period; returns once it is reaped."""
+        proc, waiter = self._proc, self._waiter
+        if proc is None or waiter is None:
+            return
+        self._stopping = True
+        if self.returncode is None:
+            self._signal(proc.pid, signal.SIGTERM)
+            done, _ = await asyncio.wait({waiter}, timeout=FIFO_SCRIPT_GRACE)
+            if not done:
+                self._signal(proc.pid, signal.SIGKILL)
+        await asyncio.shield(waiter)
+
+    @staticmethod
+    def _signal(pid: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)  # its own group (start_new_session): whatever it started goes too

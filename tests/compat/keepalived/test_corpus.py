@@ -43,12 +43,10 @@ OUT_OF_SCOPE = "not VRRP: LVS virtual servers, e-mail"
 KEEPALIVED_REFUSES = "keepalived itself refuses this (its dump shows it)"
 AH = "IPsec AH authentication (auth_type AH) is not supported"
 V3 = "VRRPv3 / IPv6 (issue 16)"
-OTHER_KEEPALIVED = "keepalived's notify_fifo_script (a program reading the FIFO) is not run by vrrpd"
 # neutron's test data (07) installs a subnet's network address as a VIP: keepalived takes it, vrrpd's schema
 # refuses the network and broadcast address of a subnet as a VIP (almost always a typo).
 NETWORK_ADDRESS = "vrrpd refuses a subnet's network address as a VIP"
 H14B = "issue 14 items 5-9, in progress: no-VIP instances, VIP dev/label, tracking, sync groups, vmac, routes"
-OTHER = OTHER_KEEPALIVED
 BAD_SOURCE = "a multicast address as the adverts' source (RFC 1122 §3.2.1.3 forbids one): vrrpd refuses it"
 
 EXPECTED_LOST: dict[str, dict[str, str]] = {
@@ -63,11 +61,7 @@ EXPECTED_LOST: dict[str, dict[str, str]] = {
         "47:virtual_ipaddress_excluded": NETWORK_ADDRESS,
         "48:virtual_ipaddress_excluded": NETWORK_ADDRESS,
     },
-    "10-vyos-sync-group": {
-        "12:notify_fifo_script": OTHER,
-    },
     "11-vyos-rfc3768-unicast": {
-        "11:notify_fifo_script": OTHER,
         "51:virtual_server": OUT_OF_SCOPE,
     },
     "18-saltstack-formula-pillar": {

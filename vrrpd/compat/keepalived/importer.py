@@ -334,13 +334,19 @@ class _Converter:
     # -- global_defs -----------------------------------------------------------------------------
 
     def _global_defs(self, block: Statement) -> None:
+        fifo_from: str | None = None  # the keyword whose FIFO vrrpd writes
+        readers: dict[str, Statement] = {}  # notify_fifo_script / vrrp_notify_fifo_script lines
         for stmt in block.block or ():
             kw = stmt.keyword
+            if kw in ("notify_fifo_script", "vrrp_notify_fifo_script") and stmt.args:
+                readers.setdefault(kw, stmt)  # keepalived: "already specified - ignoring" a second one
+                continue
             if kw == "router_id" and stmt.args:
                 self.global_keys["router_id"] = (stmt.args[0], stmt.where)
             elif kw in ("vrrp_notify_fifo", "notify_fifo") and stmt.args:
                 # Same line format as keepalived's: INSTANCE "name" STATE priority.
                 self.global_keys["notify_fifo"] = (stmt.args[0], stmt.where)
+                fifo_from = kw
                 if len(stmt.args) > 1:
                     self.lost(
                         stmt.where, kw, f"owner {' '.join(stmt.args[1:])}: vrrpd creates the FIFO as itself"
@@ -431,6 +437,9 @@ class _Converter:
                 )
             else:
                 self.lost(stmt.where, kw, "global_defs keyword not supported by vrrpd")
+
+        for kw, stmt in readers.items():
+            self._fifo_reader(kw, stmt, fifo_from)
 
     def _refresh_repeat(self, stmt: Statement) -> None:
         value = self._number(stmt)
@@ -1189,6 +1198,25 @@ class _Converter:
         self._shell_note(stmt.where, kw, argv)
         draft.keys[kw], draft.where_of[kw] = argv, stmt.where
 
+    def _fifo_reader(self, kw: str, stmt: Statement, fifo_from: str | None) -> None:
+        """notify_fifo_script: keepalived starts it with its FIFO's path appended, if that FIFO is set."""
+        fifo = kw.removesuffix("_script")
+        if fifo_from != fifo:
+            if fifo_from is None:
+                self.note(stmt.where, kw, f"no {fifo}: keepalived does not run it, nor does vrrpd")
+            else:
+                self.lost(stmt.where, kw, f"vrrpd writes one FIFO ({fifo_from}'s): this reads {fifo}")
+            return
+        try:
+            argv = split_command(stmt.args[0])
+        except CommandError as exc:
+            self.note(stmt.where, kw, f"{exc}: keepalived ignores it, as here")
+            return
+        if len(stmt.args) > 1:
+            self.lost(stmt.where, kw, f"user {' '.join(stmt.args[1:])}: vrrpd runs it as script_user")
+        self._shell_note(stmt.where, kw, argv)
+        self.global_keys["notify_fifo_script"] = (argv, stmt.where)  # type: ignore[assignment]
+
     def _i_unknown_to_keepalived(self, _draft: _Draft, _ctx: _InstanceContext, stmt: Statement) -> None:
         self.note(
             stmt.where,
@@ -1898,8 +1926,18 @@ class _Validator:
     def _global_keys(self) -> None:
         conv = self.conv
         for key, (value, where) in list(conv.global_keys.items()):
+            text = f"[global]\n{key} = {_toml_value(value)}\n"
+            fifo = conv.global_keys.get("notify_fifo")
+            if key == "notify_fifo_script":  # it needs its FIFO; the program need not be on this host
+                text += f"notify_fifo = {_toml_value(fifo[0])}\n" if fifo is not None else ""
+                if not (Path(value[0]).is_file() and os.access(value[0], os.X_OK)):
+                    conv.note(
+                        where,
+                        value[0],
+                        "not an executable file on this host: it must be on the host running vrrpd",
+                    )
             try:
-                parse_config(f"[global]\n{key} = {_toml_value(value)}\n", "<converted>", env={})
+                parse_config(text, "<converted>", env={}, check_files=key != "notify_fifo_script")
             except ConfigError as exc:
                 problems = [i.problem for i in exc.issues if i.key == f"global.{key}"]
                 if problems:
