@@ -45,6 +45,7 @@ from ipaddress import IPv4Address
 
 from vrrpd.protocol import packet
 from vrrpd.protocol.packet import (
+    AUTH_AH,
     AUTH_DATA_LEN,
     AUTH_NONE,
     AUTH_PASS,
@@ -170,7 +171,11 @@ class Config:
             (bool(self.unicast_peers) and rx.source not in self.unicast_peers, DropReason.NOT_A_PEER),
             (not self.unicast_peers and rx.destination != VRRP_MULTICAST, DropReason.BAD_DESTINATION),
             (adv.vrid != self.vrid, DropReason.UNKNOWN_VRID),
-            (adv.auth_type != self.auth_type, DropReason.AUTH_TYPE_MISMATCH),
+            # Auth type 2 (RFC 2338 §5.3.6.3) only behind an AH that `protocol.ah` verified (`rx.ah`).
+            (
+                adv.auth_type != self.auth_type or rx.ah != (self.auth_type == AUTH_AH),
+                DropReason.AUTH_TYPE_MISMATCH,
+            ),
             (adv.auth_type == AUTH_PASS and adv.auth_data != self.auth_data, DropReason.AUTH_MISMATCH),
             (adv.advert_int != self.advert_int, DropReason.INTERVAL_MISMATCH),
             (

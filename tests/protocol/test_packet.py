@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from ipaddress import IPv4Address
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -347,9 +348,21 @@ def test_unicast_destination_with_low_ttl_still_dropped_in_multicast_mode() -> N
     assert check(got, unicast_peers=(VIP1,)) is DropReason.NOT_A_PEER
 
 
-@pytest.mark.parametrize("proto", [0, 6, 17, 51, 111, 113, 255])
+@pytest.mark.parametrize("proto", [0, 6, 17, 50, 52, 111, 113, 255])
 def test_ip_protocol_not_112_dropped(proto: int) -> None:
     assert decode_ipv4(ipv4(encode(advert()), proto=proto)) is DropReason.NOT_VRRP
+
+
+def test_ip_protocol_51_is_an_opened_ah_datagram() -> None:
+    # `protocol.ah.open_ah` hands back a verified AH datagram without its AH and with protocol 51 kept:
+    # decoded as authenticated (a raw socket for 112 never delivers protocol 51, and a datagram still
+    # carrying its AH has it where the VRRP header should be).
+    got = decode_ipv4(ipv4(encode(advert()), proto=51))
+    assert isinstance(got, Received) and got.ah
+    assert not cast(Received, decode_ipv4(ipv4(encode(advert()), proto=112))).ah
+    assert decode_ipv4(ipv4(bytes([112, 4, 0, 0]) + bytes(20) + encode(advert()), proto=51)) is (
+        DropReason.BAD_VERSION
+    )
 
 
 def test_ip_protocol_112_accepted() -> None:

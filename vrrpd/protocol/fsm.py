@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 
 from vrrpd.protocol.packet import (
+    AUTH_AH,
     AUTH_DATA_LEN,
     AUTH_NONE,
     AUTH_PASS,
@@ -250,6 +251,10 @@ class RouterConfig:
     # RFC 5798 §6.1 Accept_Mode. Deviation (keepalived): True unless configured otherwise, as keepalived
     # outside vrrp_strict; the RFC's default is False. The address owner always accepts (`accepts`).
     accept: bool = True
+    # keepalived `auth_type AH` (RFC 2338 §5.3.6.3): `auth_pass` is the AH's HMAC key instead of a text
+    # password, the adverts say Auth Type 2 with zero authentication data, and only adverts whose AH was
+    # verified (`protocol.ah`, `Received.ah`) are accepted.
+    auth_ah: bool = False
     auth_data: bytes = field(init=False, repr=False)
     # The addresses as they appear in an advertisement (no prefix length). Derived from `vips` once:
     # every received advert is checked against it.
@@ -292,7 +297,10 @@ class RouterConfig:
             raise ValueError("IPv6 needs VRRPv3 (RFC 5798): VRRPv2 is IPv4 only")
         if self.auth_pass and self.version == VRRP_VERSION_3:
             raise ValueError("VRRPv3 has no authentication (RFC 5798 §9)")
-        data = pad_password(self.auth_pass) if self.auth_pass else bytes(AUTH_DATA_LEN)
+        if self.auth_ah and not self.auth_pass:
+            raise ValueError("auth_type AH needs auth_pass (the HMAC key)")
+        # AH: the key travels in no packet; the advert's own authentication data stays zero (keepalived).
+        data = pad_password(self.auth_pass) if self.auth_pass and not self.auth_ah else bytes(AUTH_DATA_LEN)
         object.__setattr__(self, "auth_data", data)
         object.__setattr__(self, "vip_addresses", tuple(v.ip for v in self.vips))
         installed = self.vips + self.excluded
@@ -318,7 +326,9 @@ class RouterConfig:
 
     @property
     def auth_type(self) -> int:
-        """0 (none) or 1 (simple text password, RFC 2338)."""
+        """0 (none), 1 (simple text password) or 2 (IP Authentication Header), RFC 2338 §5.3.6."""
+        if self.auth_ah:
+            return AUTH_AH
         return AUTH_PASS if self.auth_pass else AUTH_NONE
 
     @property

@@ -43,6 +43,8 @@ PRIORITY_OWNER = 255  # §5.3.4 / RFC 5798 §5.2.4
 PRIORITY_STOP = 0  # §5.3.4: the master is leaving
 AUTH_NONE = 0  # §5.3.6
 AUTH_PASS = 1  # RFC 2338 §5.3.6.1, keepalived `auth_type PASS` (removed from RFC 3768, still in the field)
+AUTH_AH = 2  # RFC 2338 §5.3.6.3, keepalived `auth_type AH`: the message behind an IPsec AH (`protocol.ah`)
+AH_PROTOCOL = 51  # IANA protocol number of the IPsec Authentication Header (RFC 2402)
 AUTH_DATA_LEN = 8
 MAX_ADDRESSES = 255  # the Count IP Addrs field is one byte
 MAX_ADVER_INT_V3 = 0x0FFF  # RFC 5798 §5.2.7: a 12-bit field, in centiseconds (40.95 s)
@@ -84,6 +86,12 @@ class DropReason(enum.Enum):
     OWN_PACKET = "own_packet"  # our own advert looped back
     NOT_A_PEER = "not_a_peer"  # unicast mode: the source is not a configured peer
     BAD_DESTINATION = "bad_destination"  # multicast mode: not sent to the VRRP group
+    # auth_type AH (RFC 2338 §5.3.6.3, keepalived's rules; `protocol.ah`):
+    AH_NOT_VRRP = "ah_not_vrrp"  # an AH whose next header is not 112: IPsec traffic that is not ours
+    AH_BAD_HEADER = "ah_bad_header"  # an AH whose length is not HMAC-MD5-96's
+    AH_BAD_ICV = "ah_bad_icv"  # the HMAC-MD5-96 does not match: another password, or a forgery
+    AH_BAD_SPI = "ah_bad_spi"  # the SPI is not the source address (keepalived's convention)
+    AH_REPLAY = "ah_replay"  # a sequence number not above the router's counter (anti-replay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +122,14 @@ class Advertisement:
 @dataclass(frozen=True, slots=True)
 class Received:
     """An advertisement as received, with the IP fields §7.1 checks. `ttl` is the IPv4 TTL or the IPv6 Hop
-    Limit; `source` and `destination` are of one family."""
+    Limit; `source` and `destination` are of one family. `ah`: it came behind an IPsec AH whose ICV, SPI
+    and sequence number `protocol.ah` verified (auth type 2)."""
 
     advert: Advertisement
     source: IPAddress
     destination: IPAddress
     ttl: int
+    ah: bool = False
 
 
 def internet_checksum(data: bytes) -> int:
@@ -334,7 +344,9 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
     if total_length != len(datagram):
         return DropReason.LENGTH_MISMATCH
     ttl, protocol = datagram[8], datagram[9]
-    if protocol != VRRP_PROTOCOL:
+    # Protocol 51 here is a datagram `protocol.ah.open_ah` verified and stripped of its AH (a raw socket
+    # for 112 never delivers it; an unverified AH datagram has the AH where the VRRP header should be).
+    if protocol not in (VRRP_PROTOCOL, AH_PROTOCOL):
         return DropReason.NOT_VRRP
     destination = IPv4Address(datagram[16:20])
     # §7.1: TTL 255 proves the sender is on our link. It binds multicast adverts; unicast adverts
@@ -350,7 +362,9 @@ def decode_ipv4(datagram: bytes) -> Received | DropReason:
         decoded = decode_vrrp(payload)
     if isinstance(decoded, DropReason):
         return decoded
-    return Received(advert=decoded, source=source, destination=destination, ttl=ttl)
+    return Received(
+        advert=decoded, source=source, destination=destination, ttl=ttl, ah=protocol == AH_PROTOCOL
+    )
 
 
 def decode_ipv6(
@@ -485,7 +499,9 @@ def validate_advert(
             # declare the master down at once. No implementation can be configured to send it.
             return DropReason.BAD_INTERVAL
         return None
-    if adv.auth_type != auth_type:
+    # keepalived: "Received AH header but auth type not AH" / "No AH header but auth type is AH" are an
+    # auth type mismatch as well; an Auth Type 2 field without a verified AH proves nothing.
+    if adv.auth_type != auth_type or received.ah != (auth_type == AUTH_AH):
         return DropReason.AUTH_TYPE_MISMATCH
     # §5.3.6: with auth type 0 the auth data is ignored on receipt.
     if auth_type == AUTH_PASS and adv.auth_data != auth_data:
