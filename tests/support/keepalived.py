@@ -79,6 +79,7 @@ class Spec:
     preempt: bool = True
     preempt_delay: float = 0
     auth_pass: str | None = None
+    auth_type: str | None = None  # "AH" (with auth_pass); unset: PASS
     unicast_src_ip: str | None = None
     unicast_peer: tuple[str, ...] = ()
     notify: str | None = None
@@ -122,7 +123,9 @@ class Spec:
         if self.preempt_delay:
             lines.append(f"    preempt_delay {self.preempt_delay:g}")
         if self.auth_pass is not None:
-            lines += ["    authentication {", "        auth_type PASS", f"        auth_pass {self.auth_pass}"]
+            kind = self.auth_type or "PASS"
+            lines += ["    authentication {", f"        auth_type {kind}"]
+            lines.append(f"        auth_pass {self.auth_pass}")
             lines.append("    }")
         if self.unicast_src_ip is not None:
             lines.append(f"    unicast_src_ip {self.unicast_src_ip}")
@@ -152,6 +155,8 @@ class Spec:
         }
         if self.auth_pass is not None:
             keys["auth_pass"] = self.auth_pass
+        if self.auth_type is not None:
+            keys["auth_type"] = self.auth_type
         if self.unicast_peer:
             keys["unicast_peer"] = list(self.unicast_peer)
         if self.unicast_src_ip is not None:
@@ -415,9 +420,10 @@ def zero_priority_gap(events: Sequence[Event], vrid: int, old_ip: str, new_ip: s
     return new[0].time - zero[0].time
 
 
-def pcap_capture(cluster: Cluster, path: Path, timeout: float = 5.0) -> Process:
-    """tcpdump on the lab's bridge (in the switch namespace), VRRP only, written to ``path``."""
-    argv = [TCPDUMP, "-i", "br0", "-U", "-n", "-w", str(path), "ip proto 112"]
+def pcap_capture(cluster: Cluster, path: Path, timeout: float = 5.0, protocol: int = 112) -> Process:
+    """tcpdump on the lab's bridge (in the switch namespace), VRRP only (or IP ``protocol``: 51 for the
+    AH adverts of auth_type AH), written to ``path``."""
+    argv = [TCPDUMP, "-i", "br0", "-U", "-n", "-w", str(path), f"ip proto {protocol}"]
     proc = cluster.spawn(cluster.lab.switch, argv, f"{path.name}.log")
     if not wait_for(lambda: "listening on" in proc.log_text() or proc.poll() is not None, timeout):
         raise AssertionError(f"tcpdump did not start: {proc.log_text()}")

@@ -79,6 +79,7 @@ def describe(config: Config) -> str:
             if inst.mcast_src_ip is not None:
                 adverts += f" from {inst.mcast_src_ip}"
         refresh = _seconds(inst.garp_master_refresh) if inst.garp_master_refresh else "off"
+        auth = f"yes ({inst.auth_type or 'PASS'})" if inst.auth_pass is not None else "no"
         second = _seconds(inst.garp_master_delay) if inst.garp_master_delay else "none"
         lines += [
             f"instance {inst.name}: interface {inst.interface}, vrid {inst.virtual_router_id}, "
@@ -90,7 +91,7 @@ def describe(config: Config) -> str:
                 if inst.virtual_ipaddress_excluded
                 else []
             ),
-            f"  auth: {'yes (PASS)' if inst.auth_pass is not None else 'no'}; adverts: {adverts}",
+            f"  auth: {auth}; adverts: {adverts}",
             f"  accept packets to the VIPs as master: {'yes' if inst.accept or inst.is_owner else 'no'}",
             f"  check: {_describe_check(inst.check) if inst.check else 'none'}",
             f"  notify: {_command(inst.notify)} (timeout {_seconds(inst.notify_timeout)})",

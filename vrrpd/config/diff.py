@@ -28,6 +28,7 @@ RESTART_REASONS = {
     "vmac_interface": "the virtual MAC interface is replaced",
     "vmac_xmit_base": "the adverts move between the interface and the virtual MAC interface",
     "vrrp_sync_group": "its vrrp_sync_group changed",
+    "auth_type": "the adverts move between IP protocol 112 and an IPsec AH (protocol 51)",
     "version": "the VRRP version changes (VRRPv2 and VRRPv3 are different packets, RFC 5798 §5)",
     "track_interface": "the tracked interfaces are read again from the start",
     "track_file": "the tracked files are read again from the start",

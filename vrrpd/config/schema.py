@@ -738,6 +738,12 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
         ]
         | None
     ) = None
+    # keepalived's authentication { auth_type PASS | AH }: how auth_pass is used — the advert's text
+    # password (RFC 2338 §5.3.6.1) or the key of an IPsec AH with HMAC-MD5-96 around it (§5.3.6.3).
+    # Unset: PASS (when auth_pass is given).
+    auth_type: (
+        Annotated[Literal["PASS", "AH"], Meta(description='"PASS" or "AH" (with auth_pass)')] | None
+    ) = None
     unicast_peer: Annotated[
         tuple[IPAddress, ...],
         Parse(_parse_host, each=True),
@@ -1006,6 +1012,13 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
                 ("auth_pass",),
                 self.auth_pass,
                 "VRRPv3 has no authentication (RFC 5798 §9): remove auth_pass, or use version = 2",
+            )
+        if self.auth_type is not None and self.auth_pass is None:
+            raise RuleBroken(
+                ("auth_type",),
+                self.auth_type,
+                "needs auth_pass (PASS: the password; AH: the HMAC-MD5 key); keepalived ignores "
+                "authentication without one",
             )
         if self.version == 2 and self.advert_int != int(self.advert_int):
             raise RuleBroken(

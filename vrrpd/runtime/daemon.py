@@ -54,6 +54,7 @@ from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
 from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
+from vrrpd.runtime.ah import AhLink, ah_link, unwrap
 from vrrpd.runtime.healthcheck import (
     Credentials,
     HealthChecker,
@@ -305,10 +306,12 @@ class Daemon:
         notifier.start()
         self._notifiers[key] = notifier
         loop = asyncio.get_running_loop()
+        # keepalived auth_type AH: the adverts go inside an IPsec AH (protocol 51), through its own socket.
+        link = ah_link(iface, transport, inst_cfg) if inst_cfg.auth_type == "AH" else None
         inst = Instance(
             inst_cfg,
             primary,
-            transport,
+            link or transport,
             self._notify_for(key),
             loop,
             routing=self._netlink,
@@ -316,6 +319,8 @@ class Daemon:
             sync_group=self.config.sync_group_of(inst_cfg.name) is not None,
         )
         inst.garp_interval = self.config.global_.garp_interval
+        if link is not None:
+            link.bind(inst)
         self._join_group(inst)
         iface.routers[inst_cfg.family][inst_cfg.virtual_router_id] = inst
         inst.reader = iface  # drained before the instance acts on its timer; told of its state changes
@@ -347,6 +352,8 @@ class Daemon:
             if routers.get(inst.config.virtual_router_id) is inst:
                 del routers[inst.config.virtual_router_id]
         self.instances.remove(inst)
+        if isinstance(inst.transport, AhLink):
+            inst.transport.detach()
         await self._close_vmac(inst)
         await self._leave_group(inst)
         notifier = self._notifiers.pop(key, None)
@@ -576,8 +583,8 @@ class Daemon:
         name = inst.config.vmac_name
         if name is None:
             return
-        if isinstance(inst.transport, XmitBaseTransport):
-            inst.transport.close()
+        if isinstance(transport := unwrap(inst.transport), XmitBaseTransport):
+            transport.close()
         iface = self.interfaces.get(name)
         if iface is not None and not iface.instances:
             await self._close_interface(iface)
@@ -969,8 +976,8 @@ class Daemon:
         for iface in self.interfaces.values():
             iface.close()
         for inst in self.instances:
-            if isinstance(inst.transport, XmitBaseTransport):
-                inst.transport.close()
+            if isinstance(transport := unwrap(inst.transport), XmitBaseTransport):
+                transport.close()
         await self._vmacs.close_all()
         log.info("stopped")
 

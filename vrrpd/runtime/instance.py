@@ -140,6 +140,7 @@ def router_config(
         preempt=config.preempt,
         preempt_delay=config.preempt_delay,
         auth_pass=config.auth_pass,
+        auth_ah=config.auth_type == "AH",
         unicast_peers=tuple(config.unicast_peer),
         garp_master_repeat=config.garp_master_repeat,
         garp_master_delay=config.garp_master_delay,

@@ -28,7 +28,7 @@ import math
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from vrrpd import logs
 from vrrpd.kernel.garp import GarpSender
@@ -40,6 +40,9 @@ from vrrpd.protocol.admission import SenderAdmission
 from vrrpd.protocol.fsm import State
 from vrrpd.protocol.packet import DecodeCache, DropReason, Received, decode_key
 from vrrpd.runtime.instance import Instance
+
+if TYPE_CHECKING:
+    from vrrpd.runtime.ah import AhReceiver
 
 _Vip = TypeVar("_Vip", bound=IPv4Interface | IPv6Interface)
 
@@ -76,6 +79,7 @@ class Interface:
     # The IPv6 pieces, opened by `open_ipv6` with the first IPv6 instance.
     sock6: Vrrp6Socket | None = None
     nd: NaSender | None = None
+    ah: AhReceiver | None = None  # auth_type AH: the protocol-51 socket (`runtime.ah`), with the first
 
     def __init__(self, link: LinkInfo, netlink: Netlink) -> None:
         self.link = link
@@ -370,6 +374,8 @@ class Interface:
             self.sock6.close()
         if self.nd is not None:
             self.nd.close()
+        if self.ah is not None:
+            self.ah.close()
 
     def reopen(self, link: LinkInfo) -> None:
         """The interface was deleted and created again under the same name: open the sockets on the new one.
@@ -394,11 +400,15 @@ class Interface:
                 opened.append(sock6)
                 nd = NaSender.open(link.name, link.ifindex, link.mac)
                 opened.append(nd)
+            if self.ah is not None:
+                self.ah.reopen(link)
         except BaseException:
             for done in opened:
                 done.close()
             raise
-        self.close()
+        for old in (self.sock, self.garp, self.sock6, self.nd):
+            if old is not None:
+                old.close()
         self.sock, self.garp, self.sock6, self.nd, self.ifindex = sock, garp, sock6, nd, link.ifindex
         self.link = dataclasses.replace(link, up=self.link.up)
 

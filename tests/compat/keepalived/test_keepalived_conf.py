@@ -299,6 +299,7 @@ def _interop_specs() -> list[Spec]:
     return [
         a,
         dataclasses.replace(a, priority=150, auth_pass="s3cret"),
+        dataclasses.replace(a, priority=150, auth_pass="s3cret", auth_type="AH"),
         dataclasses.replace(a, priority=150, preempt_delay=2.5),
         dataclasses.replace(a, priority=150, preempt=False),
         dataclasses.replace(a, priority=250, advert_int=2),
@@ -350,6 +351,22 @@ def test_auth_pass_is_cut_to_eight_characters(tmp_path: Path) -> None:
         "interface eth0", "interface eth0\n        authentication {\n auth_type PASS\n auth_pass 0123456789 }"
     )
     instance(text, tmp_path, auth_pass="01234567")
+
+
+def test_auth_type_ah_is_carried_over_with_its_key_cut_to_eight(tmp_path: Path) -> None:
+    block = "interface eth0\n        authentication {\n auth_type AH\n auth_pass 0123456789 }"
+    c = conv(MINIMAL.replace("interface eth0", block), tmp_path)
+    (got,) = instances(c)
+    assert (got["auth_type"], got["auth_pass"]) == ("AH", "01234567") and c.complete
+    # VRRPv3: keepalived ignores the authentication, so does the import (both keys go).
+    c = conv(MINIMAL.replace("interface eth0", "version 3\n        " + block), tmp_path)
+    (got,) = instances(c)
+    assert "auth_type" not in got and "auth_pass" not in got and c.complete
+    # Without auth_pass keepalived runs without authentication: reported.
+    c = conv(
+        MINIMAL.replace("interface eth0", "interface eth0\n authentication {\n auth_type AH }"), tmp_path
+    )
+    assert (4, "authentication") in lost(c) and "auth_type" not in instances(c)[0]
 
 
 def test_global_garp_defaults_apply_unless_the_instance_overrides(tmp_path: Path) -> None:
@@ -408,7 +425,6 @@ def test_unsupported_keywords_are_each_reported_with_their_line() -> None:
     assert not c.complete
     assert lost(c) == [
         (3, "vrrp_strict"),
-        (36, "auth_type"),  # AH
         (59, "smtp_alert"),
         (62, "virtual_server"),
     ]
@@ -560,8 +576,8 @@ def test_cli_exits_1_and_writes_nothing_when_partial(
     assert cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert not out.exists()
-    assert f"vrrpd: {DATA / 'unsupported.conf'}:36: auth_type: not carried over:" in err
-    assert "4 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
+    assert f"vrrpd: {DATA / 'unsupported.conf'}:3: vrrp_strict: not carried over:" in err
+    assert "3 item(s) not carried over; nothing written (--allow-partial writes it anyway)" in err
     assert (
         cli_main(["import-keepalived", str(DATA / "unsupported.conf"), "-o", str(out), "--allow-partial"])
         == 0

@@ -79,6 +79,7 @@ _KEY_ORDER = (
     "virtual_ipaddress",
     "virtual_ipaddress_excluded",
     "auth_pass",
+    "auth_type",
     "unicast_peer",
     "unicast_src_ip",
     "mcast_src_ip",
@@ -870,17 +871,16 @@ class _Converter:
         for stmt in block.block or ():
             if stmt.keyword == "auth_type" and stmt.args:
                 auth_type = stmt.args[0]
-                if auth_type != "PASS":
-                    self.lost(
-                        stmt.where, "auth_type", f"{auth_type}: only PASS (simple password) is supported"
-                    )
+                if auth_type not in ("PASS", "AH"):
+                    # keepalived: "unknown authentication type" — and it runs without authentication.
+                    self.lost(stmt.where, "auth_type", f"{auth_type}: keepalived knows only PASS and AH")
             elif stmt.keyword == "auth_pass" and stmt.args:
                 password = (stmt.args[0], stmt.where)
             else:
                 self.lost(stmt.where, stmt.keyword, "unknown authentication keyword")
-        if auth_type != "PASS" or password is None:
-            if auth_type == "PASS":
-                self.lost(block.where, "authentication", "auth_type PASS without auth_pass")
+        if auth_type not in ("PASS", "AH") or password is None:
+            if auth_type in ("PASS", "AH"):
+                self.lost(block.where, "authentication", f"auth_type {auth_type} without auth_pass")
             return
         value, where = password
         if len(value) > AUTH_PASS_MAX:
@@ -892,6 +892,8 @@ class _Converter:
                 "as here (the adverts are identical)",
             )
         draft.keys["auth_pass"], draft.where_of["auth_pass"] = value, where
+        if auth_type == "AH":  # RFC 2338 §5.3.6.3: the password is the key of an IPsec AH (HMAC-MD5-96)
+            draft.keys["auth_type"], draft.where_of["auth_type"] = "AH", block.where
 
     def _i_vips(self, key: str) -> Callable[[_Draft, _InstanceContext, Statement], None]:
         def parse(draft: _Draft, _ctx: _InstanceContext, block: Statement) -> None:
@@ -1297,6 +1299,8 @@ class _Converter:
                 # "VRRP version 3 does not support authentication. Ignoring." (the ipfailover image writes
                 # its PASS password into IPv6 instances too)
                 keys.pop("auth_pass")
+                keys.pop("auth_type", None)
+                where_of.pop("auth_type", None)
                 self.note(
                     where_of.pop("auth_pass"),
                     "authentication",
