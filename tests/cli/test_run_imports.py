@@ -26,6 +26,7 @@ NOT_ON_RUN_PATH = (
     "rich",
     "pyroute2",  # only for macvlans, routes, rules and labelled VIPs (vrrpd.kernel.rtnl), loaded on first use
     "shutil",  # argparse's help formatter imports it (and bz2, lzma, zlib) for the terminal width
+    "difflib",  # "did you mean" in configuration errors only
     "vrrpd.compat.openshift.manifest",
     "vrrpd.compat.openshift.run",
     "vrrpd.compat.keepalived.importer",

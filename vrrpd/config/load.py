@@ -10,7 +10,6 @@ It reads the host only in ``check_interfaces``.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import operator
@@ -224,8 +223,10 @@ def _nested(field: _Field, raw: object, loc: _Loc, problems: list[_Problem]) -> 
 
 
 def _unknown_key(key: str, schema: Mapping[str, _Field]) -> str:
+    from difflib import get_close_matches  # noqa: PLC0415 - error path: ~0.3 MiB vrrpd run need not carry
+
     known = sorted(schema)
-    guess = difflib.get_close_matches(key, known, n=1)
+    guess = get_close_matches(key, known, n=1)
     # A close match is the likely typo; otherwise list what this table accepts.
     return f'unknown key; did you mean "{guess[0]}"?' if guess else f"unknown key (known: {', '.join(known)})"
 
@@ -325,8 +326,10 @@ def _environment(env: Mapping[str, str]) -> dict[str, str | int]:
             value = env[var]
             overrides[known[var]] = int(value) if known[var] in _INTEGER_KEYS and value.isdigit() else value
             continue
+        from difflib import get_close_matches  # noqa: PLC0415 - error path, as in _unknown_key
+
         allowed = sorted([*known, *ENV_ALLOWLIST])
-        guess = difflib.get_close_matches(var, allowed, n=1)
+        guess = get_close_matches(var, allowed, n=1)
         hint = f"did you mean {guess[0]}? " if guess else ""
         issues.append(
             ConfigIssue(

@@ -47,6 +47,9 @@ _FIFO_REASONS = {
 }
 
 
+_NOTHING: collections.deque[_Call] = collections.deque(maxlen=0)  # what an unconfigured Notifier queues
+
+
 class Notifier:
     """Ordered, bounded delivery of keepalived-style notify calls to the program at ``path``.
 
@@ -91,7 +94,9 @@ class Notifier:
         self.timeout = timeout
         self.max_pending = max_pending
         self.skipped = 0  # calls never run because a newer state overtook them
-        self._pending: collections.deque[_Call] = collections.deque()
+        # One shared, always empty queue when nothing is configured (a deque allocates ~0.7 KiB at once, and
+        # the daemon makes one Notifier per instance, most with nothing to run): nothing reads or adds to it.
+        self._pending: collections.deque[_Call] = collections.deque() if self.path is not None else _NOTHING
         # Created lazily (the daemon makes one Notifier per instance, most with nothing configured).
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
