@@ -31,6 +31,7 @@ from vrrpd.ops.metrics import (
     HttpServer,
     Route,
     generate_latest,
+    iter_latest,
     make_registry,
     routes,
 )
@@ -272,3 +273,19 @@ def test_a_chunked_body_is_framed_and_a_failure_in_it_leaves_it_unterminated() -
     # Broken before anything was sent: an error status, as for a route that raises.
     assert early.startswith(b"HTTP/1.1 503 ")
     assert alive
+
+
+class _Big(Collector):
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily("vrrpd_test_many", "Many series", labels=["n"])
+        for n in range(1000):
+            family.add_metric([str(n)], n)
+        yield family
+
+
+def test_a_large_family_goes_out_in_pieces_that_add_up_to_prometheus_clients_text() -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Big())
+    pieces = list(iter_latest(registry))
+    assert len(pieces) > 3  # 1,000 lines: never one ~50 kB string
+    assert b"".join(pieces) == generate_latest(registry) == exposition.generate_latest(registry)

@@ -308,6 +308,7 @@ def make_registry(daemon: DaemonView) -> CollectorRegistry:
 _TEXT_TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "unknown": "untyped"}
 _TEXT_SUFFIXES = {"counter": "_total", "info": "_info"}
 _OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")  # samples moved into gauges of their own, at the end
+_CHUNK_LINES = 256  # lines per piece of /metrics (~30 kB)
 
 
 def _label_value(value: str) -> str:
@@ -330,8 +331,8 @@ def generate_latest(registry: Collector) -> bytes:
 
 
 def iter_latest(registry: Collector) -> Iterator[bytes]:
-    """`generate_latest` one family at a time, collected as it is asked for: /metrics is sent so, and at
-    200 instances (~1 MB of text) only one family's text exists at a time."""
+    """`generate_latest` in pieces of at most `_CHUNK_LINES` lines, each family collected as it is asked
+    for: /metrics is sent so, and at 200 instances (~1 MB of text) only one piece exists at a time."""
     for metric in registry.collect():
         name = metric.name + _TEXT_SUFFIXES.get(metric.type, "")
         doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
@@ -342,6 +343,9 @@ def iter_latest(registry: Collector) -> Iterator[bytes]:
             suffix = next((x for x in _OPENMETRICS_ONLY if s.name == metric.name + x), None)
             if suffix is None:
                 output.append(line)
+                if len(output) >= _CHUNK_LINES:  # a family of every instance is ~0.5 MB of text
+                    yield "".join(output).encode("utf-8")
+                    output = []
             else:
                 moved.setdefault(suffix, []).append(line)
         for suffix, lines in sorted(moved.items()):
