@@ -172,11 +172,15 @@ def test_batch_failure_falls_back_to_per_address_requests() -> None:
         nl = Netlink(subscribe=False)
         nl._ipr = object()  # "inside async with", without a real socket
 
-        async def send_batch(kind: int, ifindex: int, addrs: list[Any], results: dict[Any, int]) -> None:
+        async def send_batch(
+            kind: int, ifindex: int, addrs: list[Any], results: dict[Any, int], options: Any
+        ) -> None:
             results[done] = 0
             raise TimeoutError
 
-        async def add_address(ifindex: int, addr: Address, label: str | None = None) -> bool:
+        async def add_address(
+            ifindex: int, addr: Address, label: str | None = None, options: Any = None
+        ) -> bool:
             assert isinstance(addr, IPv4Interface)
             calls.append(addr)
             if addr == rest[1]:

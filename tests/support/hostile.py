@@ -510,11 +510,13 @@ def _refuse_vip_adds(count: int) -> None:
     original = netlink.Netlink.add_addresses
     left = [count]
 
-    async def refusing(self: netlink.Netlink, ifindex: int, addrs: Sequence[Any]) -> dict[Any, int]:
+    async def refusing(
+        self: netlink.Netlink, ifindex: int, addrs: Sequence[Any], options: Any = None
+    ) -> dict[Any, int]:
         refused = {a: errno.EPERM for a in addrs[: left[0]]}
         left[0] -= len(refused)
         rest = [a for a in addrs if a not in refused]
-        return refused | (await original(self, ifindex, rest) if rest else {})
+        return refused | (await original(self, ifindex, rest, options) if rest else {})
 
     netlink.Netlink.add_addresses = refusing  # type: ignore[method-assign]
 
@@ -525,10 +527,12 @@ def _refuse_vip_adds_while(flag: str) -> None:
 
     original = netlink.Netlink.add_addresses
 
-    async def refusing(self: netlink.Netlink, ifindex: int, addrs: Sequence[Any]) -> dict[Any, int]:
+    async def refusing(
+        self: netlink.Netlink, ifindex: int, addrs: Sequence[Any], options: Any = None
+    ) -> dict[Any, int]:
         if os.path.exists(flag):  # noqa: ASYNC240 - one stat() per VIP batch, in a test fault injector
             return dict.fromkeys(addrs, errno.EPERM)
-        return await original(self, ifindex, addrs)
+        return await original(self, ifindex, addrs, options)
 
     netlink.Netlink.add_addresses = refusing  # type: ignore[method-assign]
 

@@ -20,7 +20,7 @@ import contextlib
 import errno
 import socket
 import struct
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from types import TracebackType
@@ -53,6 +53,8 @@ NLM_F_EXCL: Final = 0x200
 NLM_F_CREATE: Final = 0x400
 IFA_ADDRESS: Final = 1
 IFA_LOCAL: Final = 2
+IFA_LABEL: Final = 3
+IFA_BROADCAST: Final = 4
 IFA_FLAGS: Final = 8
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10
@@ -62,6 +64,7 @@ _IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, 
 _RTA_IN_ADDR: Final = struct.Struct("=HH4s")  # rta_len, rta_type, an IPv4 address
 _RTA_IN6_ADDR: Final = struct.Struct("=HH16s")  # rta_len, rta_type, an IPv6 address
 _RTA_U32: Final = struct.Struct("=HHI")  # rta_len, rta_type, a 32-bit value
+_RTA_HEADER: Final = struct.Struct("=HH")  # rta_len, rta_type (a variable-length payload follows)
 _ERRNO: Final = struct.Struct("=i")
 # Requests per datagram: the kernel handles a datagram's messages in order and queues one ACK each
 # before sendmsg returns, so a batch's ACKs (~100 kB of socket memory for 128) must fit the receive buffer.
@@ -87,6 +90,19 @@ _RULE_ACTIONS: Final = {"table": 1, "blackhole": 6, "unreachable": 7, "prohibit"
 
 
 _MACVLAN_MODE_PRIVATE: Final = 1  # <linux/if_link.h> MACVLAN_MODE_PRIVATE
+
+
+@dataclass(frozen=True, slots=True)
+class AddrOptions:
+    """keepalived's per-VIP options that go into RTM_NEWADDR: the label (IFA_LABEL, IPv4), the scope
+    (ifa_scope, a name of `_SCOPES`) and the broadcast address (IFA_BROADCAST, IPv4)."""
+
+    label: str | None = None
+    scope: str | None = None
+    brd: IPv4Address | None = None
+
+
+NO_OPTIONS: Final = AddrOptions()
 
 
 class InterfaceNotFound(LookupError):
@@ -167,13 +183,17 @@ def _is_secondary(msg: Any) -> bool:
     return bool(_flags(msg) & IFA_F_SECONDARY)
 
 
-def encode_addr_request(kind: int, seq: int, ifindex: int, addr: Address) -> bytes:
+def encode_addr_request(
+    kind: int, seq: int, ifindex: int, addr: Address, options: AddrOptions = NO_OPTIONS
+) -> bytes:
     """One RTM_NEWADDR / RTM_DELADDR request, as `ip addr add|del ADDR/LEN dev IF` sends it.
 
     IPv4: IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no
     IFA_BROADCAST unless asked with `brd`, so neither do we). IPv6: IFA_LOCAL only (as keepalived), and a
     new address carries IFA_F_NODAD, in IFA_FLAGS and in ifa_flags. NEWADDR is CREATE|EXCL: an existing
-    address is EEXIST.
+    address is EEXIST. A new address carries its `options` as keepalived's netlink_ipaddress does:
+    ifa_scope, IFA_BROADCAST and IFA_LABEL (NUL-terminated); a removal needs none of them (the kernel
+    finds the address by IFA_LOCAL and prefix).
     """
     flags = NLM_F_REQUEST | NLM_F_ACK
     if kind == RTM_NEWADDR:
@@ -188,11 +208,19 @@ def encode_addr_request(kind: int, seq: int, ifindex: int, addr: Address) -> byt
         if nodad:
             body += _RTA_U32.pack(_RTA_U32.size, IFA_FLAGS, nodad)
     else:
+        new = kind == RTM_NEWADDR
+        scope = _SCOPES[options.scope] if new and options.scope is not None else 0
         body = (
-            _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, 0, ifindex)
+            _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, scope, ifindex)
             + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
             + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
         )
+        if new and options.brd is not None:
+            body += _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_BROADCAST, options.brd.packed)
+        if new and options.label is not None:
+            label = options.label.encode() + b"\0"
+            size = _RTA_HEADER.size + len(label)
+            body += _RTA_HEADER.pack(size, IFA_LABEL) + label + b"\0" * (-size % 4)
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
 
 
@@ -378,10 +406,13 @@ class Netlink:
         ipr = self._requests()
         return [_address6(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex)]
 
-    async def add_address(self, ifindex: int, addr: Address, label: str | None = None) -> bool:
+    async def add_address(
+        self, ifindex: int, addr: Address, label: str | None = None, options: AddrOptions = NO_OPTIONS
+    ) -> bool:
         """Add a VIP with its configured prefix; False if exactly that address/prefix was there.
 
-        An IPv6 VIP is added with IFA_F_NODAD (see the constant) and without a label (IPv4 only).
+        An IPv6 VIP is added with IFA_F_NODAD (see the constant) and without a label (IPv4 only). An IPv4
+        one with `options` (its label, scope and broadcast; `label` is the label alone).
 
         The kernel makes the first address of a subnet the primary (the default source for that
         subnet) and every later one in the same subnet secondary (IFA_F_SECONDARY). The VIP is added
@@ -396,8 +427,14 @@ class Netlink:
         }
         if isinstance(addr, IPv6Interface):
             kwargs["flags"] = IFA_F_NODAD
-        elif label is not None:
-            kwargs["label"] = label
+        else:
+            label = options.label if label is None else label
+            if label is not None:
+                kwargs["label"] = label
+            if options.scope is not None:
+                kwargs["scope"] = _SCOPES[options.scope]
+            if options.brd is not None:
+                kwargs["broadcast"] = str(options.brd)
         try:
             await self._requests().addr("add", **kwargs)
         except NetlinkError as e:
@@ -474,42 +511,53 @@ class Netlink:
             return int(e.code or errno.EIO)
         return 0
 
-    async def add_addresses(self, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
-        """Add many VIPs (see add_address) in batched requests: errno per address.
+    async def add_addresses(
+        self, ifindex: int, addrs: Sequence[_Vip], options: Mapping[_Vip, AddrOptions] | None = None
+    ) -> dict[_Vip, int]:
+        """Add many VIPs (see add_address), each with its `options` if it has any, in batched requests:
+        errno per address.
 
         0 is added, EEXIST was already there (exactly that address/prefix), anything else a failure.
         """
-        return await self._bulk(RTM_NEWADDR, ifindex, addrs)
+        return await self._bulk(RTM_NEWADDR, ifindex, addrs, options or {})
 
     async def remove_addresses(self, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
         """Remove many VIPs in batched requests: errno per address.
 
         0 is removed, EADDRNOTAVAIL (or ENOENT) was not there, anything else a failure.
         """
-        return await self._bulk(RTM_DELADDR, ifindex, addrs)
+        return await self._bulk(RTM_DELADDR, ifindex, addrs, {})
 
-    async def _bulk(self, kind: int, ifindex: int, addrs: Sequence[_Vip]) -> dict[_Vip, int]:
+    async def _bulk(
+        self, kind: int, ifindex: int, addrs: Sequence[_Vip], options: Mapping[_Vip, AddrOptions]
+    ) -> dict[_Vip, int]:
         self._requests()
         todo = list(dict.fromkeys(addrs))
         results: dict[_Vip, int] = {}
         async with self._batch_lock:
             try:
                 for start in range(0, len(todo), BATCH_SIZE):
-                    await self._send_batch(kind, ifindex, todo[start : start + BATCH_SIZE], results)
+                    batch = todo[start : start + BATCH_SIZE]
+                    await self._send_batch(kind, ifindex, batch, results, options)
             except (OSError, TimeoutError) as e:
                 # Unanswered requests may still be applied later; the pyroute2 path is idempotent.
                 self._close_batch()
                 rest = [a for a in todo if a not in results]
                 log.warning("netlink_batch_failed", error=str(e) or type(e).__name__, fallback=len(rest))
-                codes = await asyncio.gather(*(self._one(kind, ifindex, a) for a in rest))
+                codes = await asyncio.gather(*(self._one(kind, ifindex, a, options.get(a)) for a in rest))
                 results.update(zip(rest, codes, strict=True))
         return results
 
-    async def _one(self, kind: int, ifindex: int, addr: Address) -> int:
+    async def _one(self, kind: int, ifindex: int, addr: Address, options: AddrOptions | None = None) -> int:
         """The per-address pyroute2 path, as an errno."""
         try:
             if kind == RTM_NEWADDR:
-                return 0 if await self.add_address(ifindex, addr) else errno.EEXIST
+                added = await (
+                    self.add_address(ifindex, addr)
+                    if options is None
+                    else self.add_address(ifindex, addr, options=options)
+                )
+                return 0 if added else errno.EEXIST
             return 0 if await self.remove_address(ifindex, addr) else errno.EADDRNOTAVAIL
         except NetlinkError as e:
             return int(e.code or errno.EIO)
@@ -533,7 +581,14 @@ class Netlink:
             self._batch = sock
         return self._batch
 
-    async def _send_batch(self, kind: int, ifindex: int, addrs: list[_Vip], results: dict[_Vip, int]) -> None:
+    async def _send_batch(
+        self,
+        kind: int,
+        ifindex: int,
+        addrs: list[_Vip],
+        results: dict[_Vip, int],
+        options: Mapping[_Vip, AddrOptions],
+    ) -> None:
         sock = self._batch_socket()
         loop = asyncio.get_running_loop()
         pending: dict[int, _Vip] = {}
@@ -541,7 +596,7 @@ class Netlink:
         for addr in addrs:
             self._seq = self._seq % 0xFFFFFFFF + 1
             pending[self._seq] = addr
-            chunks.append(encode_addr_request(kind, self._seq, ifindex, addr))
+            chunks.append(encode_addr_request(kind, self._seq, ifindex, addr, options.get(addr, NO_OPTIONS)))
         async with asyncio.timeout(BATCH_TIMEOUT):
             await loop.sock_sendall(sock, b"".join(chunks))
             while pending:

@@ -12,9 +12,13 @@ import asyncio
 import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import TYPE_CHECKING
 
 from vrrpd.config import Config
 from vrrpd.kernel import firewall
+
+if TYPE_CHECKING:
+    from vrrpd.kernel.netlink import Netlink
 
 __all__ = ["cleanup"]
 
@@ -40,8 +44,11 @@ def cleanup(config: Config, firewall_table: str | None, out: Callable[[str], Non
                 present: dict[IPv4Address | IPv6Address, IPv4Interface | IPv6Interface] = {
                     a.ip: a for a in found
                 }
-                for vip in inst.vips:
-                    if vip.ip in present and vip.ip != link.primary:
+                for entry in inst.vip_entries:
+                    vip, dev = entry.address, inst.vip_dev(entry)
+                    if dev is not None:  # a VIP on another interface (keepalived's dev)
+                        removed += await _remove_from(netlink, inst.name, dev, vip, out)
+                    elif vip.ip in present and vip.ip != link.primary:
                         await netlink.remove_address(link.ifindex, present[vip.ip])
                         out(f"{inst.name}: removed {present[vip.ip]} from {inst.interface}")
                         removed += 1
@@ -69,3 +76,21 @@ def cleanup(config: Config, firewall_table: str | None, out: Callable[[str], Non
             out(f"removed nftables table inet {firewall_table}")
     out(f"cleanup done: {removed} VIP(s) removed")
     return 0
+
+
+async def _remove_from(
+    netlink: Netlink, name: str, dev: str, vip: IPv4Interface | IPv6Interface, out: Callable[[str], None]
+) -> int:
+    """Remove `vip` from the interface `dev` if it is there; 1 if it was."""
+    from vrrpd.kernel.netlink import InterfaceNotFound  # noqa: PLC0415 - pyroute2 is heavy
+
+    try:
+        link = await netlink.link(dev)
+    except InterfaceNotFound:
+        return 0
+    found = await (netlink.addresses(link.ifindex) if vip.version == 4 else netlink.addresses6(link.ifindex))
+    if vip.ip not in {a.ip for a in found}:
+        return 0
+    await netlink.remove_address(link.ifindex, vip)
+    out(f"{name}: removed {vip} from {dev}")
+    return 1

@@ -26,6 +26,8 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from vrrpd import logs
 from vrrpd.config import (
     Config,
@@ -33,6 +35,7 @@ from vrrpd.config import (
     GlobalConfig,
     InstanceConfig,
     ListenAddress,
+    VipConfig,
     VrrpScriptConfig,
     check_programs,
 )
@@ -71,6 +74,7 @@ from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.runtime.syncgroup import GroupLink
 from vrrpd.runtime.tracked import FileWatch, ProcessWatch, init_file
+from vrrpd.runtime.vipdevices import VipDevice, VipDevices, VipTransport
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
@@ -116,6 +120,7 @@ class Daemon:
         self._gone: set[str] = set()  # interfaces deleted under us, waiting to come back by name
         self._locks: dict[InstanceKey, VridLock] = {}  # one daemon per (interface, VRID) on this host
         self._vmacs_: Vmacs | None = None  # the use_vmac macvlans, once netlink is open
+        self._vip_devs_: VipDevices | None = None  # the other interfaces VIPs live on (keepalived's dev)
         self._groups: dict[str, GroupLink] = {}  # the running vrrp_sync_groups, by name
         self._files: FileWatch | None = None  # the [[vrrp_track_file]]s some instance tracks
         self._processes: ProcessWatch | None = None  # the [[vrrp_track_process]]es some instance tracks
@@ -127,6 +132,31 @@ class Daemon:
             assert self._netlink is not None  # set in run() before any instance is added
             self._vmacs_ = Vmacs(self._netlink)
         return self._vmacs_
+
+    @property
+    def _vip_devs(self) -> VipDevices:
+        if self._vip_devs_ is None:
+            assert self._netlink is not None  # set in run() before any instance is added
+            self._vip_devs_ = VipDevices(self._netlink)
+        return self._vip_devs_
+
+    async def _vip_devices(self, cfg: InstanceConfig) -> InstanceConfig:
+        """Read the other interfaces the instance's VIPs name (``dev``); a VIP whose interface does not exist
+        is dropped, as keepalived drops it at start (vrrp_ipaddress.c: "interface %s for ip address %s
+        doesn't exist"): the instance runs — and advertises — without it."""
+        missing: set[VipConfig] = set()
+        for vip in cfg.vip_entries:
+            dev = cfg.vip_dev(vip)
+            if dev is not None and (await self._vip_devs.get(dev)).link is None:
+                missing.add(vip)
+                log.warning("vip_dev_missing", instance=cfg.name, vip=str(vip.address), interface=dev)
+        if not missing:
+            return cfg
+        return msgspec.structs.replace(
+            cfg,
+            virtual_ipaddress=tuple(v for v in cfg.virtual_ipaddress if v not in missing),
+            virtual_ipaddress_excluded=tuple(v for v in cfg.virtual_ipaddress_excluded if v not in missing),
+        )
 
     # -- what status, metrics and probes read ------------------------------------------------------------
 
@@ -280,9 +310,6 @@ class Daemon:
         """Create (not start) an instance, opening its interface if this is the first one on it."""
         assert self._netlink is not None
         key = key_of(inst_cfg)
-        optioned = next((v for v in inst_cfg.vip_entries if not v.plain), None)
-        if optioned is not None:  # until the daemon installs them: never a VIP on the wrong interface
-            raise StartupError(f"instance {inst_cfg.name}: VIP {optioned}: VIP options are not supported yet")
         # Before anything is touched: a second daemon on this (interface, VRID) must not remove the first
         # one's live VIPs as stale below.
         try:
@@ -290,12 +317,19 @@ class Daemon:
         except VridLocked as exc:
             raise StartupError(str(exc)) from None
         try:
+            inst_cfg = await self._vip_devices(inst_cfg)
+            base: Interface | XmitBaseTransport
             if inst_cfg.use_vmac:
-                iface, transport, primary = await self._open_vmac(inst_cfg)
+                iface, base, primary = await self._open_vmac(inst_cfg)
             else:
                 iface, primary = await self._open_interface(inst_cfg)
-                transport = iface
-            await self._remove_stale_vips(self._netlink, transport, inst_cfg)
+                base = iface
+            await self._remove_stale_vips(self._netlink, base, inst_cfg)
+            transport: Interface | XmitBaseTransport | VipTransport = base
+            if not all(v.plain for v in inst_cfg.vip_entries):
+                # keepalived's per-VIP dev, label, scope, brd, no_track (`runtime.vipdevices`).
+                devices = self._vip_devs.devices
+                transport = VipTransport(base, self._netlink, inst_cfg, devices)
         except BaseException:
             lock.release()
             raise
@@ -311,7 +345,7 @@ class Daemon:
         inst = Instance(
             inst_cfg,
             primary,
-            link or transport,
+            link or transport,  # an Interface, XmitBaseTransport or VipTransport; in an AhLink with AH
             self._notify_for(key),
             loop,
             routing=self._netlink,
@@ -599,8 +633,11 @@ class Daemon:
         if cfg.family == 6:
             present |= {a.ip for a in await netlink.addresses6(iface.ifindex)}
         own = iface.src if isinstance(iface, Interface) else None
-        for vip in cfg.vips:
-            if vip.ip in present and vip.ip != own:
+        for entry in cfg.vip_entries:
+            vip, dev = entry.address, cfg.vip_dev(entry)
+            if dev is not None:
+                await self._remove_stale_vip(netlink, cfg, vip, self._vip_devs.devices[dev])
+            elif vip.ip in present and vip.ip != own:
                 await netlink.remove_address(iface.ifindex, vip)
                 log.warning("stale_vip_removed", instance=cfg.name, interface=iface.name, vip=str(vip))
         # Its virtual routes and rules too (they follow the VIPs: only the master has them).
@@ -619,6 +656,19 @@ class Daemon:
                 notify=str(cfg.notify) if cfg.notify else None,
                 detail="adverts carry no address; nothing is installed on becoming master",
             )
+
+    @staticmethod
+    async def _remove_stale_vip(
+        netlink: Netlink, cfg: InstanceConfig, vip: IPv4Interface | IPv6Interface, device: VipDevice
+    ) -> None:
+        """A VIP left on its other interface (``dev``) by a crashed run goes, as on the instance's own."""
+        ifindex = device.ifindex
+        if ifindex is None:
+            return
+        present = await (netlink.addresses(ifindex) if vip.version == 4 else netlink.addresses6(ifindex))
+        if vip.ip in {a.ip for a in present}:
+            await netlink.remove_address(ifindex, vip)
+            log.warning("stale_vip_removed", instance=cfg.name, interface=device.name, vip=str(vip))
 
     def start_checker(self, inst: Instance) -> None:
         """A reload gave a running instance a new check: it starts from the router's verdict."""
@@ -691,8 +741,12 @@ class Daemon:
                 continue
             if isinstance(event, LinkChanged):
                 self._tracked_link(event)
+                if self._vip_devs_ is not None:
+                    await self._vip_devs_.link_changed(event.name, event.ifindex, event.removed)
             # Looked up per event: a reload may have opened or closed interfaces.
             target = next((i for i in self.interfaces.values() if i.ifindex == event.ifindex), None)
+            if isinstance(event, AddressAdded | AddressRemoved):
+                self._vip_device_event(event)
             if target is None:
                 # An interface we lost may be back under a new ifindex (deleted and created again):
                 # its link and address events are what make it usable.
@@ -716,7 +770,8 @@ class Daemon:
                 if event.addr.ip == target.src or any(i.restores(event.addr) for i in instances):
                     await self._follow_source(netlink, target)
                 for inst in instances:
-                    inst.vip_removed(event.addr)
+                    if _concerns(inst, event.ifindex, event.addr, removed=True):
+                        inst.vip_removed(event.addr)
             elif isinstance(event, AddressRemoved | AddressAdded) and isinstance(event.addr, IPv6Interface):
                 # An IPv6 address came or went: only IPv6 routers are concerned — their source when it is
                 # a link-local address, else their VIPs (a master puts a deleted VIP back; a backup
@@ -724,7 +779,10 @@ class Daemon:
                 if event.addr.ip.is_link_local and event.addr.ip not in target.foreign_vips():
                     await self._follow_link_local(netlink, target)
                 for inst in list(target.routers[6].values()):
-                    if isinstance(event, AddressRemoved):
+                    removed = isinstance(event, AddressRemoved)
+                    if not _concerns(inst, event.ifindex, event.addr, removed=removed):
+                        continue
+                    if removed:
                         inst.vip_removed(event.addr)
                     else:
                         inst.vip_added(event.addr)
@@ -732,6 +790,23 @@ class Daemon:
                 if not target.has_address and event.addr.ip not in target.foreign_vips():
                     await self._follow_source(netlink, target)
                 for inst in target.instances:
+                    if _concerns(inst, event.ifindex, event.addr, removed=False):
+                        inst.vip_added(event.addr)
+
+    def _vip_device_event(self, event: AddressAdded | AddressRemoved) -> None:
+        """An address came or went on another interface one of our VIPs lives on (``dev``): a master puts
+        its deleted VIP back (unless ``no_track``), a backup removes a duplicate added by hand."""
+        if self._vip_devs_ is None or self._vip_devs_.by_ifindex(event.ifindex) is None:
+            return
+        removed = isinstance(event, AddressRemoved)
+        for inst in self.instances:
+            transport = unwrap(inst.transport)
+            if not isinstance(transport, VipTransport) or transport.ifindex == event.ifindex:
+                continue  # the instance's own interface: its events go the usual way
+            if _concerns(inst, event.ifindex, event.addr, removed=removed):
+                if removed:
+                    inst.vip_removed(event.addr)
+                else:
                     inst.vip_added(event.addr)
 
     async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
@@ -979,6 +1054,8 @@ class Daemon:
             if isinstance(transport := unwrap(inst.transport), XmitBaseTransport):
                 transport.close()
         await self._vmacs.close_all()
+        if self._vip_devs_ is not None:
+            self._vip_devs_.close()
         log.info("stopped")
 
     async def _supervise(self, sd: SdNotifier | None, watchdog: float | None) -> None:
@@ -1175,6 +1252,16 @@ def run(config: Config) -> int:
         return 1
     except KeyboardInterrupt:  # only before the signal handlers are installed
         return 130
+
+
+def _concerns(inst: Instance, ifindex: int, addr: IPv4Interface | IPv6Interface, *, removed: bool) -> bool:
+    """Whether an address event on the interface `ifindex` is the instance's business: without VIP options,
+    every event on its interface is; with them, only one of a VIP that lives on that interface — and a
+    deletion only without ``no_track`` (keepalived leaves a deleted no_track VIP deleted)."""
+    transport = unwrap(inst.transport)
+    if not isinstance(transport, VipTransport):
+        return True
+    return transport.watches(ifindex, addr) and (not removed or transport.restores(addr))
 
 
 def _user_of(script: VrrpScriptConfig, g: GlobalConfig) -> tuple[str | None, str | None]:
