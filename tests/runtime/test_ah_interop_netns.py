@@ -99,12 +99,14 @@ def pcap_datagrams(path: Path) -> list[tuple[float, bytes]]:
     return out
 
 
-def keepalived_icv(datagram: bytes, key: bytes) -> bytes:
-    """The ICV keepalived computes for a multicast AH advert: HMAC-MD5-96 over the datagram with TOS,
-    flags/fragment, header checksum and the ICV zeroed (the TTL kept)."""
+def keepalived_icv(datagram: bytes, key: bytes, unicast: bool = False) -> bytes:
+    """The ICV keepalived computes for an AH advert: HMAC-MD5-96 over the datagram with TOS,
+    flags/fragment, header checksum and the ICV zeroed, the TTL too in unicast mode only."""
     m = bytearray(datagram)
     m[1] = 0
     m[6:8] = m[10:12] = b"\0\0"
+    if unicast:
+        m[8] = 0
     m[32:44] = bytes(12)
     return hmac.new(key, bytes(m), "md5").digest()[:12]
 
@@ -261,3 +263,34 @@ def test_wrong_password_is_rejected_by_both(cluster: Cluster) -> None:
         assert logged(proc, "ah_bad_icv"), proc.log_text()[-2000:]
     for proc in (k2, k3):
         assert any("HMAC-MD5" in line for line in ah_complaints(proc)), log_lines(proc)[-20:]
+
+
+def test_unicast_peers_elect_either_way(cluster: Cluster, tmp_path: Path) -> None:
+    """keepalived's AH with unicast_peer (its ICV leaves the TTL out): vrrpd higher (A) and keepalived
+    higher (B) elect as with multicast; vrrpd's adverts go to the peer with keepalived's unicast ICV."""
+
+    def pair(spec: Spec, me: str, peer: str, **keys: Any) -> Spec:
+        return replace(spec, unicast_src_ip=IP[me], unicast_peer=(IP[peer],), **keys)
+
+    capture = pcap_capture(cluster, tmp_path / "ah-unicast.pcap", protocol=51)
+    v1 = cluster.vrrpd("n1", pair(A, "n1", "n2", priority=150))
+    k2 = cluster.keepalived("n2", pair(A, "n2", "n1"))
+    k3 = cluster.keepalived("n3", pair(B, "n3", "n4", priority=150))
+    v4 = cluster.vrrpd("n4", pair(B, "n4", "n3"))
+    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    time.sleep(3.2)
+    assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
+    stop([capture])
+    assert ah_complaints(k2) == [] and ah_complaints(k3) == [], (log_lines(k2)[-20:], log_lines(k3)[-20:])
+    for proc in (v1, v4):
+        counted = drops(cluster, proc)
+        assert not {r for r in counted if r.startswith("ah_") or "auth" in r}, counted
+    (backup,) = cluster.status(v4)["instances"]
+    assert backup["state"] == "BACKUP" and backup["counters"]["adverts_received"] >= 3, backup
+    ours = [
+        d for _, d in pcap_datagrams(tmp_path / "ah-unicast.pcap") if d[12:16] == IPv4Address(IP["n1"]).packed
+    ]
+    assert len(ours) >= 3
+    for d in ours:
+        assert d[16:20] == IPv4Address(IP["n2"]).packed and d[9] == 51
+        assert d[32:44] == keepalived_icv(d, KEY, unicast=True) != keepalived_icv(d, KEY)
