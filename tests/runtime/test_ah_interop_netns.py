@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemons import wait_for
+from tests.support.hostile import delete_interface, recreate_interface
 from tests.support.keepalived import (
     Cluster,
     Spec,
@@ -294,3 +295,28 @@ def test_unicast_peers_elect_either_way(cluster: Cluster, tmp_path: Path) -> Non
     for d in ours:
         assert d[16:20] == IPv4Address(IP["n2"]).packed and d[9] == 51
         assert d[32:44] == keepalived_icv(d, KEY, unicast=True) != keepalived_icv(d, KEY)
+
+
+def test_the_ah_socket_follows_an_interface_deleted_and_recreated(cluster: Cluster) -> None:
+    """eth0 deleted and created again (a new ifindex) under a running vrrpd: its AH socket is opened on
+    the new interface with the others. vrrpd master (A) wins back from keepalived; vrrpd backup (B) keeps
+    hearing keepalived's adverts (else it would become master beside it)."""
+    lab = cluster.lab
+    v1 = cluster.vrrpd("n1", replace(A, priority=150))
+    cluster.keepalived("n2", A)
+    cluster.keepalived("n3", replace(B, priority=150))
+    v4 = cluster.vrrpd("n4", B)
+    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    delete_interface(lab, "n1")
+    delete_interface(lab, "n4")
+    both_hold(cluster, {VIP_A: "n2", VIP_B: "n3"}, timeout=8)
+    time.sleep(1.0)
+    recreate_interface(lab, "n1")
+    recreate_interface(lab, "n4")
+    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=12)
+    heard = cluster.status(v4)["instances"][0]["counters"]["adverts_received"]
+    time.sleep(4.5)  # past a Master_Down_Interval: n4 must still be a backup, hearing n3
+    assert lab.holders(VIP_A) == ["n1"] and lab.holders(VIP_B) == ["n3"]
+    (backup,) = cluster.status(v4)["instances"]
+    assert backup["state"] == "BACKUP" and backup["counters"]["adverts_received"] >= heard + 3, backup
+    assert v1.poll() is None and "Traceback" not in v1.log_text() + v4.log_text()

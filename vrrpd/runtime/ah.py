@@ -236,8 +236,7 @@ class AhReceiver:
             sock.start_reading(self._loop, self.datagram, self._error)
 
     def close(self) -> None:
-        """Stop reading and close the socket."""
-        self._loop = None
+        """Stop reading and close the socket. The interface may come back (`reopen` reads the new one)."""
         self.sock.close()
 
 
