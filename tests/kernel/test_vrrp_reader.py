@@ -389,6 +389,11 @@ def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, d
     iface._admission = SenderAdmission()
     iface._decoder = DecodeCache()
     iface._routine = {}
+    iface.bells = {}  # no doorbell (it needs a raw socket): the UDP stand-in is read per datagram
+    iface._steady = {4: {}, 6: {}}
+    iface._program_soon = iface._program_later = iface._mode_soon = None
+    iface._eager_until = 0.0
+    iface.lazy = {4: None, 6: None}
     return iface, fakes
 
 
@@ -611,6 +616,30 @@ def test_a_stamp_is_clamped_into_the_drain_window(pair: Pair, monkeypatch: pytes
         monkeypatch.setattr(time, "time", lambda: real() + 3600)
         pair.sock.drain()
         assert sink.times[1] == pytest.approx(sink.times[0], abs=0.005)  # an hour early: the last drain
+        pair.sock.stop_reading()
+
+    run(body())
+
+
+def test_a_long_drain_is_split_and_the_rest_follows_on_the_next_iteration(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drain (a doorbell's, a timer's) delivers at most LAZY_LIMIT and says how many; the rest follows
+    on the loop's next iteration rather than a period later."""
+    monkeypatch.setattr(vrrp_socket, "LAZY_LIMIT", 4)
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        vrrp_socket.enable_timestamps(pair.rx)
+        sink = Sink()
+        pair.sock.set_lazy(5.0, 10, Drains())
+        pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
+        pair.send(*(bytes([i]) for i in range(10)))
+        await asyncio.sleep(0.02)
+        assert pair.sock.drain() == 4 and len(sink.data) == 4
+        await _until(lambda: len(sink.data) == 10)
+        assert sink.data == [bytes([i]) for i in range(10)]  # in order, each once
+        assert pair.sock.drain() == 0
         pair.sock.stop_reading()
 
     run(body())

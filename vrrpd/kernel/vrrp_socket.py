@@ -52,8 +52,9 @@ LINGER: Final = 0.002
 # reading again, so a persistent error cannot spin the loop.
 ERROR_PAUSE: Final = 0.05
 # Lazy reading (`set_lazy`): the most datagrams one drain delivers before it yields to the loop and
-# continues on its next iteration (a drain of a quiet period holds one advert per instance).
-LAZY_LIMIT: Final = 4096
+# continues on its next iteration (a drain of a quiet period holds one advert per instance per period, at
+# most 255 on an interface): a long drain is split so a doorbell or a timer waits at most ~3 ms for it.
+LAZY_LIMIT: Final = 1024
 # What the kernel charges a socket's receive buffer per queued VRRP datagram (skb truesize): measured
 # 768–1,280 bytes for a 40–60-byte raw IPv4 datagram; taken with room to spare for sizing SO_RCVBUF.
 TRUESIZE: Final = 2048
@@ -232,22 +233,29 @@ class DatagramReader:
             if was is None:
                 self._drops = receive_drops(self._rx)
                 # Read what is queued at once: up to now, the wake-up time was right for it.
-                self._read(loop.time())
+                self._drained = loop.time()
+                self._read(self._drained)
             if self._loop is not None and self._resume is None:
                 self._schedule_lazy()
         return period is not None
 
-    def drain(self) -> None:
-        """Read and deliver everything queued now, each datagram stamped with its arrival time (lazy
-        mode; the wake-up time otherwise). Before acting on a deadline that an unread advert would
-        move, and the hook for "an urgent datagram arrived" (a doorbell socket)."""
+    def drain(self) -> int:
+        """Read and deliver what is queued now, each datagram stamped with its arrival time (lazy
+        mode; the wake-up time otherwise); how many were delivered. Before acting on a deadline that an
+        unread advert would move, and the hook for "an urgent datagram arrived" (a doorbell socket).
+
+        At most LAZY_LIMIT (DRAIN_LIMIT eager) at once: the rest follows on the loop's next iteration."""
         loop = self._loop
         if loop is None:
-            return
+            return 0
         if self._lazy is None:
-            self._read(loop.time())
-            return
-        self._drain_stamped(loop)
+            return self._read(loop.time())
+        read, more = self._drain_stamped(loop)
+        if more and self._loop is not None and self._lazy is not None and not self._listening:
+            # A flood: the rest on the loop's next iteration, as the periodic drain does.
+            self._cancel_resume()
+            self._resume = loop.call_later(0, self._lazy_tick)
+        return read
 
     def _cancel_resume(self) -> None:
         if self._resume is not None:
@@ -263,7 +271,7 @@ class DatagramReader:
         loop = self._loop
         if loop is None or self._lazy is None:
             return
-        more = self._drain_stamped(loop)
+        _read, more = self._drain_stamped(loop)
         if self._loop is None or self._resume is not None or self._lazy is None or self._listening:
             return  # stopped, paused by an error, or switched back to eager by a callback
         if more:  # LAZY_LIMIT reached (a flood): continue on the loop's next iteration
@@ -271,8 +279,9 @@ class DatagramReader:
         else:
             self._schedule_lazy()
 
-    def _drain_stamped(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Deliver what is queued (up to LAZY_LIMIT) with kernel arrival times; True if more is left.
+    def _drain_stamped(self, loop: asyncio.AbstractEventLoop) -> tuple[int, bool]:
+        """Deliver what is queued (up to LAZY_LIMIT) with kernel arrival times; how many, and whether
+        more is left.
 
         A stamp (CLOCK_REALTIME) becomes the loop's monotonic clock through one offset read per drain,
         clamped into [previous drain, now]: a clock step cannot move a deadline into the past or future.
@@ -285,7 +294,8 @@ class DatagramReader:
         floor, deliver = self._drained, self._deliver
         self._drained = now
         more = True
-        for _ in range(LAZY_LIMIT):
+        read = 0
+        for read in range(LAZY_LIMIT):
             try:
                 data, stamp = recv()
             except BlockingIOError:
@@ -299,11 +309,13 @@ class DatagramReader:
             t = now if stamp is None else stamp - offset
             deliver(data, floor if t < floor else now if t > now else t)
             if self._loop is None:  # the callback stopped the reader
-                return False
+                return read + 1, False
+        else:
+            read = LAZY_LIMIT
         drops = receive_drops(self._rx)
         lost, self._drops = drops != self._drops, drops
         self._drained_cb(now, lost)
-        return more
+        return read, more
 
     def stop_reading(self) -> None:
         """Remove the reader and any pending linger or restart (idempotent); no callback runs after."""

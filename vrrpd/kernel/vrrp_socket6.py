@@ -29,7 +29,7 @@ import sys
 from ipaddress import IPv6Address
 from typing import Final
 
-from vrrpd.kernel.vrrp_socket import VRRP_TOS, DatagramReader, attach_drop_all
+from vrrpd.kernel.vrrp_socket import VRRP_TOS, DatagramReader, attach_drop_all, enable_timestamps
 from vrrpd.protocol.packet import VRRP_MULTICAST_V6, VRRP_PROTOCOL, VRRP_TTL
 
 VRRP_HOP_LIMIT: Final = VRRP_TTL  # RFC 5798 §5.1.2.3: MUST be 255
@@ -42,8 +42,11 @@ _IPV6_MULTICAST_ALL: Final = 29
 _IPV6_FREEBIND: Final = 78  # Linux 4.15
 _IPV6_HDR: Final = struct.Struct("!IHBB16s16s")  # version|class|flow, payload length, next, hops, src, dst
 _VERSION_6: Final = 6 << 28
-# One int (IPV6_HOPLIMIT) and one struct in6_pktinfo (16-byte address, int ifindex), with room to spare.
-_CMSG_SPACE: Final = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + 64
+# One int (IPV6_HOPLIMIT), one struct in6_pktinfo (16-byte address, int ifindex) and the arrival time (a
+# struct timespec, SO_TIMESTAMPNS), with room to spare.
+_CMSG_SPACE: Final = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16) + 64
+_SO_TIMESTAMPNS: Final = 35
+_TIMESPEC: Final = struct.Struct("@qq")
 _NO_ADDRESS: Final = bytes(16)
 
 
@@ -58,7 +61,7 @@ class Vrrp6Socket(DatagramReader):
     def __init__(
         self, rx: socket.socket, tx: socket.socket, ifname: str, ifindex: int, src: IPv6Address
     ) -> None:
-        super().__init__(rx, self._recv_datagram)
+        super().__init__(rx, self._recv_datagram, self._recv_stamped)
         self._tx = tx
         self.ifname = ifname
         self.ifindex = ifindex
@@ -101,6 +104,7 @@ class Vrrp6Socket(DatagramReader):
 
             rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
             rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            enable_timestamps(rx)  # arrival times for lazy reading, as the IPv4 socket
             if multicast:
                 # struct ipv6_mreq: group, interface index. The kernel sends the MLD report.
                 mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", ifindex)
@@ -113,18 +117,26 @@ class Vrrp6Socket(DatagramReader):
 
     def _recv_datagram(self) -> bytes:
         """One datagram: the rebuilt IPv6 header, then the VRRP message (BlockingIOError when none)."""
+        return self._recv_stamped()[0]
+
+    def _recv_stamped(self) -> tuple[bytes, float | None]:
+        """One datagram as `_recv_datagram`, and its kernel arrival time (CLOCK_REALTIME; None without)."""
         data, ancdata, _flags, addr = self._rx.recvmsg(_RECV_SIZE, _CMSG_SPACE)
         hop_limit = 0  # absent ancillary data reads as hop limit 0: the codec drops it (§7.1)
         dst = _NO_ADDRESS
+        stamp = None
         for level, kind, value in ancdata:
             if level == socket.IPPROTO_IPV6:
                 if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
                     hop_limit = int.from_bytes(value[:4], sys.byteorder)
                 elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
                     dst = value[:16]
+            elif level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(value) >= _TIMESPEC.size:
+                sec, nsec = _TIMESPEC.unpack_from(value)
+                stamp = sec + nsec * 1e-9
         src = socket.inet_pton(socket.AF_INET6, addr[0].partition("%")[0])
         header = _IPV6_HDR.pack(_VERSION_6, len(data), VRRP_PROTOCOL, hop_limit & 0xFF, src, dst)
-        return header + data
+        return header + data, stamp
 
     async def recv(self) -> tuple[bytes, IPv6Address]:
         """Next datagram (IPv6 header rebuilt) and its source; one at a time, for tools and tests."""

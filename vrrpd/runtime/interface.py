@@ -24,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import math
+import socket
 import time
 from collections.abc import Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING, TypeVar
 
 from vrrpd import logs
+from vrrpd.kernel.bpf import Steady
+from vrrpd.kernel.doorbell import Doorbell
 from vrrpd.kernel.garp import GarpSender
 from vrrpd.kernel.ndisc import NaSender
 from vrrpd.kernel.netlink import LinkInfo, Netlink
@@ -48,15 +52,26 @@ _Vip = TypeVar("_Vip", bound=IPv4Interface | IPv6Interface)
 
 
 _IPV6_HEADER = 40
-# Lazy reading of the IPv4 socket while no instance on the interface is MASTER (see `_update_mode`): the
-# drain period is the shortest Skew_Time or Master_Adver_Interval of its backups less LAZY_MARGIN (so a
-# priority-0 advert is read, with its arrival time, well before the Skew_Time it starts runs out), at
-# most LAZY_MAX; below LAZY_MIN the socket is read per datagram as before.
+log = logs.get_logger("vrrpd.runtime.interface")
+# Lazy reading (issue 17, see `_update_mode`): each family's socket is drained once per period, with a
+# doorbell socket (`kernel.doorbell`) waking the loop at once for whatever is not a routine repeat. The
+# period is the shortest Skew_Time or Master_Adver_Interval of the backups less LAZY_MARGIN (so even
+# without the doorbell a priority-0 advert is read, with its arrival time, well before the Skew_Time it
+# starts runs out), at most LAZY_MAX; below LAZY_MIN the socket is read per datagram as before.
 LAZY_MARGIN = 0.1
 LAZY_MAX = 1.0
 LAZY_MIN = 0.05
-# Off until measured and tested in the namespace lab: every socket is read per datagram, as before.
-LAZY = False
+# Lazy reading where a doorbell could be opened (measured in the lab: tests/runtime/test_lazy_netns.py).
+LAZY = True
+# After a lazy drain found that the kernel dropped datagrams (the receive queue overflowed: a flood, or more
+# adverts than the buffer was sized for), the socket is read per datagram this long before trying again.
+LAZY_BACKOFF = 10.0
+# A doorbell ring whose drain found nothing: its copy woke us before the main socket queued the original
+# (see `kernel.doorbell`); drained again this much later.
+RING_RETRY = 0.001
+# A new steady advert (fewer adverts urgent: only wake-ups saved) reprograms the doorbells at most this
+# late, batching a start-up's or a reload's changes; a state change (more urgent) reprograms at once.
+PROGRAM_BATCH = 0.1
 _IPV6_FIRST = b"\x60"  # the first byte of the header the IPv6 socket rebuilds (version 6, class 0)
 
 
@@ -101,6 +116,15 @@ class Interface:
         # The routine repeats' bytes (IPv4: `decode_key`; IPv6: the rebuilt datagram) → who took them.
         self._routine: dict[bytes, tuple[Instance, Received]] = {}
         self._reader_loop: asyncio.AbstractEventLoop | None = None  # while receive_loop runs
+        # Lazy reading: each family's doorbell, the steady advert each of its backups follows (VRID →
+        # what the doorbell filters out), pending reprogramming and mode updates, the per-datagram backoff.
+        self.bells: dict[int, Doorbell] = {}
+        self._steady: dict[int, dict[int, Steady]] = {4: {}, 6: {}}
+        self._program_soon: asyncio.Handle | None = None
+        self._program_later: asyncio.TimerHandle | None = None
+        self._mode_soon: asyncio.Handle | None = None
+        self._eager_until = 0.0  # loop time: read per datagram until then (a lazy drain saw drops)
+        self.lazy: dict[int, float | None] = {4: None, 6: None}  # each family's drain period (None: eager)
 
     @property
     def up(self) -> bool:
@@ -145,8 +169,10 @@ class Interface:
             raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
         self.sock, self.garp, self.src, self.fixed_src = sock, garp, src, fixed
         self.any_source = fixed and any_source
+        self._open_bell(4, link.name, link.ifindex)
         if self._reader_loop is not None:  # the receive loop is running: read the new socket too
             sock.start_reading(self._reader_loop, self.datagram, self._recv_error)
+            self._schedule_mode()
         return src
 
     @property
@@ -180,9 +206,22 @@ class Interface:
         except OSError as exc:
             raise StartupError(f"interface {link.name}: cannot open IPv6 raw sockets: {exc}") from exc
         self.sock6, self.nd, self.fixed_src6 = sock6, nd, src is not None
+        self._open_bell(6, link.name, link.ifindex)
         if self._reader_loop is not None:  # the receive loop is running: read the new socket too
             sock6.start_reading(self._reader_loop, self.datagram, self._recv_error)
+            self._schedule_mode()
         return sock6.src
+
+    def _open_bell(self, family: int, name: str, ifindex: int) -> None:
+        """Open the family's doorbell (lazy reading needs it); without one the socket is read per datagram."""
+        if not LAZY or family in self.bells:
+            return
+        try:
+            self.bells[family] = Doorbell.open(
+                socket.AF_INET if family == 4 else socket.AF_INET6, name, ifindex
+            )
+        except OSError as exc:
+            log.warning("doorbell_unavailable", interface=name, family=family, error=str(exc))
 
     def allow_rate(self, adverts_per_second: float) -> None:
         """Let each sender send at least this many adverts per second before admission drops them.
@@ -251,14 +290,22 @@ class Interface:
             self.sock6.start_reading(loop, self.datagram, self._recv_error)
         self._reader_loop = loop
         try:
+            self._program()
             self._update_mode()
             await loop.create_future()  # never resolved: ends by cancellation
         finally:
             self._reader_loop = None
+            for handle in (self._program_soon, self._program_later, self._mode_soon):
+                if handle is not None:
+                    handle.cancel()
+            self._program_soon = self._program_later = self._mode_soon = None
+            for bell in self.bells.values():
+                bell.stop()
             if self.sock is not None:
                 self.sock.stop_reading()
             if self.sock6 is not None:
                 self.sock6.stop_reading()
+            self.lazy = {4: None, 6: None}
 
     def drain(self) -> None:
         """Reader: deliver what is queued but unread, now (before an instance acts on its deadline; the
@@ -269,42 +316,136 @@ class Interface:
             self.sock6.drain()
 
     def state_changed(self) -> None:
-        """Reader: an instance changed state; a MASTER among them has the socket read per datagram."""
-        self._update_mode()
+        """Reader: an instance changed state. Its VRID's adverts become urgent or routine for the doorbell
+        (reprogrammed at once, after the callback that sent the new state's first advert), and the drain
+        period may change."""
+        for family, steady in self._steady.items():
+            routers = self.routers[family]
+            for vrid in [
+                v for v in steady if (i := routers.get(v)) is None or i.router.state is not State.BACKUP
+            ]:
+                del steady[vrid]
+        self._schedule_program(at_once=True)
+        self._schedule_mode()
+
+    def _socket(self, family: int) -> VrrpSocket | Vrrp6Socket | None:
+        return self.sock if family == 4 else self.sock6
+
+    # -- lazy reading ---------------------------------------------------------------------------------
+
+    def _schedule_mode(self) -> None:
+        # Deferred: a state change may come from inside a drain (a master hearing a better one), and the
+        # reader's mode must not change under its own feet.
+        loop = self._reader_loop
+        if loop is not None and self._mode_soon is None:
+            self._mode_soon = loop.call_soon(self._update_mode)
 
     def _update_mode(self) -> None:
-        """Read the IPv4 socket lazily while every instance here is a backup (or not running).
+        """Read each family's socket lazily when its doorbell is open, else per datagram.
 
-        A backup only needs an advert's arrival time, which the kernel stamps: draining once per period
-        costs one wake-up for all the adverts of it instead of one per burst. A master must see a
-        higher-priority advert at once, so with any MASTER each datagram is read as it comes. The IPv6
-        socket is always read per datagram.
+        Lazy: no wake-up per datagram; the socket is drained once per period (and whenever the doorbell
+        rings, and before a backup acts on its timer), each datagram handled with its kernel arrival time.
+        A backup needs no more: its master's repeats only move its Master_Down_Timer, to their arrival
+        time + Master_Down_Interval. Whatever needs a prompt reaction — priority 0, another source or
+        priority, any advert on a VRID we are master of — passes the doorbell's filter and rings at once.
+        Per datagram instead: no doorbell (it could not be opened, or was refused), adverts too frequent
+        for a period of LAZY_MIN, or LAZY_BACKOFF after a drain that saw drops.
         """
-        if not LAZY or self.sock is None:
-            return
+        self._mode_soon = None
+        loop = self._reader_loop
+        for family in (4, 6):
+            sock, bell = self._socket(family), self.bells.get(family)
+            if sock is None:
+                continue
+            period, expected = None, 0
+            if bell is not None and loop is not None and loop.time() >= self._eager_until:
+                period, expected = self._period(family)
+            lazy = sock.set_lazy(period, expected, functools.partial(self._drained, family))
+            now = period if lazy else None
+            if bell is not None and loop is not None:
+                if not lazy:
+                    bell.stop()  # the socket's own reader wakes for every datagram
+                elif not bell.started:
+                    bell.start(loop, functools.partial(self._ring, family))
+            if now != self.lazy[family]:
+                self.lazy[family] = now
+                log.info("interface_reading", interface=self.name, family=family, lazy=now)
+
+    def _period(self, family: int) -> tuple[float | None, int]:
+        """The lazy drain period for the family's socket (None: too short) and the adverts it may bring."""
         period, rate = LAZY_MAX, 0.0
-        for inst in self.instances:
+        for inst in self.routers[family].values():
             router = inst.router
-            state = router.state
-            if state is State.MASTER:
-                self.sock.set_lazy(None)
-                return
-            if state is State.BACKUP:
+            if router.state is State.BACKUP:
                 period = min(period, router.master_adver_int, router.skew_time)
             rate += 1 / router.master_adver_int
         period -= LAZY_MARGIN
         if period < LAZY_MIN:
-            self.sock.set_lazy(None)
-            return
-        self.sock.set_lazy(period, math.ceil(rate * (period + LAZY_MARGIN)), self._drained)
+            return None, 0
+        return period, math.ceil(rate * (period + LAZY_MARGIN))
 
-    def _drained(self, now: float, lost: bool) -> None:
+    def _drained(self, family: int, now: float, lost: bool) -> None:
+        """After every lazy drain: `lost` says the kernel dropped datagrams since the previous one."""
         if lost:
-            # The receive queue overflowed: no backup may declare its master down on what was not read.
-            self._drop("receive_queue_overflow")
-            for inst in self.instances:
+            # The receive queue overflowed: no backup may declare its master down on what was not read
+            # (`fsm.Router.adverts_lost`), and the socket is read per datagram for a while.
+            self._drop("receive_queue_overflow", family=family)
+            for inst in list(self.routers[family].values()):
                 inst.adverts_lost(now)
-        self._update_mode()
+            loop = self._reader_loop
+            if loop is not None:
+                self._eager_until = loop.time() + LAZY_BACKOFF
+                loop.call_later(LAZY_BACKOFF, self._schedule_mode)
+        self._schedule_mode()  # e.g. a reload changed an interval: the next period follows it
+
+    def _ring(self, family: int) -> None:
+        """The family's doorbell: an urgent advert arrived. Drain the main socket, which holds it after the
+        routine repeats that came before it, so everything is handled in order and once."""
+        sock, loop = self._socket(family), self._reader_loop
+        if sock is not None and sock.drain() == 0 and loop is not None:
+            loop.call_later(RING_RETRY, sock.drain)
+
+    def _follow(self, family: int, vrid: int, datagram: bytes) -> None:
+        """A backup took this advert without any action: its repeats need no prompt reading."""
+        try:
+            steady = Steady.of(datagram)
+        except ValueError:
+            return
+        table = self._steady[family]
+        if table.get(vrid) != steady:
+            table[vrid] = steady
+            self._schedule_program(at_once=False)
+
+    def _schedule_program(self, at_once: bool) -> None:
+        loop = self._reader_loop
+        if loop is None or not self.bells:
+            return  # programmed when the receive loop starts
+        if at_once:
+            if self._program_soon is None:
+                self._program_soon = loop.call_soon(self._program)
+        elif self._program_later is None and self._program_soon is None:
+            self._program_later = loop.call_later(PROGRAM_BATCH, self._program)
+
+    def _program(self) -> None:
+        """Give each doorbell the VRIDs' current steady adverts (what a backup follows; nothing for a VRID
+        in another state, whose every advert is urgent)."""
+        for handle in (self._program_soon, self._program_later):
+            if handle is not None:
+                handle.cancel()
+        self._program_soon = self._program_later = None
+        for family, bell in list(self.bells.items()):
+            steady = self._steady[family]
+            vrids = {
+                vrid: steady.get(vrid) if inst.router.state is State.BACKUP else None
+                for vrid, inst in self.routers[family].items()
+            }
+            try:
+                bell.program(vrids)
+            except OSError as exc:  # e.g. ENOMEM (net.core.optmem_max): read per datagram instead
+                log.warning("doorbell_refused", interface=self.name, family=family, error=str(exc))
+                bell.close()
+                del self.bells[family]
+                self._schedule_mode()
 
     def _recv_error(self, exc: OSError) -> None:
         # e.g. ENETDOWN while the link is cut: counted; the socket pauses briefly and keeps listening.
@@ -347,9 +488,10 @@ class Interface:
         if isinstance(received, DropReason):
             self._drop(received.value)
             return
-        instance = routers.get(received.advert.vrid)
+        vrid = received.advert.vrid
+        instance = routers.get(vrid)
         if instance is None:
-            self._drop(DropReason.UNKNOWN_VRID.value, vrid=received.advert.vrid, source=str(received.source))
+            self._drop(DropReason.UNKNOWN_VRID.value, vrid=vrid, source=str(received.source))
             return
         if instance.receive(received, now):
             # Remembered for its repeats; bounded like the decode cache (a stale entry is harmless: the
@@ -357,6 +499,8 @@ class Interface:
             if len(self._routine) >= 2 * len(self.instances) + 16:
                 self._routine.clear()
             self._routine[key] = (instance, received)
+            if self.bells and instance.router.state is State.BACKUP:
+                self._follow(6 if routers is self.routers[6] else 4, vrid, datagram)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1
@@ -366,6 +510,9 @@ class Interface:
 
     def close(self) -> None:
         """Close the sockets."""
+        for bell in self.bells.values():
+            bell.close()
+        self.bells = {}
         if self.sock is not None:
             self.sock.close()
         if self.garp is not None:
@@ -411,6 +558,11 @@ class Interface:
                 old.close()
         self.sock, self.garp, self.sock6, self.nd, self.ifindex = sock, garp, sock6, nd, link.ifindex
         self.link = dataclasses.replace(link, up=self.link.up)
+        # The doorbells are device-bound and joined by ifindex: opened again on the new interface.
+        if sock is not None:
+            self._open_bell(4, link.name, link.ifindex)
+        if sock6 is not None:
+            self._open_bell(6, link.name, link.ifindex)
 
     def rebind(self, src: IPv4Address) -> None:
         """Open the VRRP sockets again with `src` as the source (§5.2.1: the primary address changed).
