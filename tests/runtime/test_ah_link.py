@@ -156,3 +156,23 @@ def test_the_receive_path_counts_what_it_refuses() -> None:
         assert plain.counters.drops[DropReason.AUTH_TYPE_MISMATCH.value] == 2
 
     run(body)
+
+
+def test_unicast_peers_get_one_advert_under_one_sequence_number() -> None:
+    async def body(loop: asyncio.AbstractEventLoop) -> None:
+        recv, sock = receiver(FakeInterface())
+        link = recv.link(FakeTransport(), unicast=True)
+        peers = ["192.0.2.12", "192.0.2.13"]
+        cfg = instance_config(auth_type="AH", auth_pass="s3cret", priority=100, unicast_peer=peers)
+        link.bind(Instance(cfg, N1, link, lambda *a: None, loop))
+        p2, p3 = map(IPv4Address, peers)
+        for dst in (p2, p3, p2, p3):  # two rounds of the same advert, as the instance sends them
+            link.send_vrrp_now(advert(100), dst)
+        link.send_vrrp_now(advert(90), p3)  # another message: a new advert even to a peer not yet served
+        numbers = [(ah.open_ah(d, link.key, unicast=True), d[4:6], dst) for d, dst in sock.sent]
+        seqs = [o.seq for o, _, _ in numbers if isinstance(o, ah.Opened)]
+        assert seqs == [1, 1, 2, 2, 3]
+        assert numbers[0][1] == numbers[1][1] != numbers[2][1]  # the Identification goes with it
+        assert [dst for _, _, dst in numbers] == [p2, p3, p2, p3, p3]
+
+    run(body)

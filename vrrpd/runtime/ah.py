@@ -55,6 +55,8 @@ class AhLink:
         self._instance: Instance | None = None
         self._was_master = False
         self._key_for: tuple[object, bytes] | None = None
+        # The advert being sent: its message, sequence number, Identification and the peers it went to.
+        self._round: tuple[bytes, int, int, set[IPv4Address]] | None = None
 
     @property
     def ifindex(self) -> int:
@@ -98,14 +100,18 @@ class AhLink:
         self._was_master = master
         source = router.config.primary_address
         assert isinstance(source, IPv4Address)  # an AH router is IPv4 (RouterConfig: v2 only)
+        # keepalived sends one advert to all its unicast peers under one sequence number and Identification
+        # (vrrp_send_adv: the counter moves once per advert, the ICV is computed per peer): the same message
+        # to a peer not yet served continues the round, anything else starts the next.
+        last = self._round
+        if last is not None and last[0] == payload and dst not in last[3]:
+            seq, ident = last[1], last[2]
+            last[3].add(dst)
+        else:
+            seq, ident = self.counter.next(), self._ident.next()
+            self._round = (payload, seq, ident, {dst})
         datagram = ah.wrap(
-            payload,
-            source=source,
-            destination=dst,
-            key=self.key,
-            seq=self.counter.next(),
-            ident=self._ident.next(),
-            unicast=self.unicast,
+            payload, source=source, destination=dst, key=self.key, seq=seq, ident=ident, unicast=self.unicast
         )
         return datagram, dst
 
