@@ -797,6 +797,7 @@ def test_fields_of_lists_configuration_fields_in_order() -> None:
         "script_user",
         "script_group",
         "garp_interval",
+        "gna_interval",
         "version",
     )
     assert fields_of(Config) == (

@@ -224,6 +224,26 @@ def test_garp_interval_paces_the_gratuitous_arps() -> None:
     assert unpaced[-1] - unpaced[0] < 0.019 * (len(unpaced) - 1)
 
 
+def test_gna_interval_paces_an_ipv6_instance_s_neighbor_advertisements() -> None:
+    """keepalived's vrrp_gna_interval paces the unsolicited NAs of IPv6 VIPs; vrrp_garp_interval does not."""
+
+    async def body(garp: float, gna: float) -> list[float]:
+        t = GarpTimes()
+        cfg = instance_config(virtual_ipaddress=["2001:db8::100/64"], version=3, garp_master_delay=0.0)
+        inst = Instance(cfg, IPv6Address("fe80::11"), t, lambda *a: None, asyncio.get_running_loop())
+        inst.garp_interval, inst.gna_interval = garp, gna
+        inst.start()
+        await inst.drain(5.0)
+        await inst.stop(1.0)
+        return t.garp_at
+
+    paced = run(body(0.0, 0.02))
+    gaps = [b - a for a, b in itertools.pairwise(paced)]
+    assert len(paced) >= 5 and min(gaps) >= 0.019
+    unpaced = run(body(0.02, 0.0))  # garp_interval is for ARP only
+    assert len(unpaced) >= 5 and unpaced[-1] - unpaced[0] < 0.019 * (len(unpaced) - 1)
+
+
 def _state(inst: Instance) -> fsm.State:
     """Read through a call, so that mypy does not narrow the state between two asserts."""
     return inst.router.state

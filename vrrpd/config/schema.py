@@ -1135,6 +1135,10 @@ class GlobalConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
     garp_interval: Annotated[
         float, Meta(ge=0, le=1, description="a number of seconds 0..1 (0 = no pause)")
     ] = 0.0
+    # keepalived's vrrp_gna_interval: the same for the unsolicited Neighbor Advertisements of IPv6 VIPs.
+    gna_interval: Annotated[
+        float, Meta(ge=0, le=1, description="a number of seconds 0..1 (0 = no pause)")
+    ] = 0.0
     # The default of every [[vrrp_instance]] that sets no version of its own (keepalived's vrrp_version).
     version: Annotated[
         Literal[2, 3],

@@ -353,6 +353,7 @@ class Daemon:
             sync_group=self.config.sync_group_of(inst_cfg.name) is not None,
         )
         inst.garp_interval = self.config.global_.garp_interval
+        inst.gna_interval = self.config.global_.gna_interval
         if link is not None:
             link.bind(inst)
         self._join_group(inst)

@@ -195,6 +195,7 @@ class Instance:
         self._routing = routing
         self.scripts: Mapping[str, VrrpScriptConfig] = scripts or {}
         self.garp_interval = 0.0  # [global] garp_interval, set by the daemon
+        self.gna_interval = 0.0  # [global] gna_interval (IPv6: unsolicited NAs), set by the daemon
         self.name = config.name
         self.transport = transport
         self._notify = notify
@@ -662,9 +663,11 @@ class Instance:
                     for addr in addresses:
                         if addr in unsent:
                             continue
-                        if self.garp_interval and self.counters.garps_sent:
-                            # keepalived's vrrp_garp_interval: a pause between two gratuitous ARPs.
-                            await asyncio.sleep(self.garp_interval)
+                        # keepalived's vrrp_garp_interval / vrrp_gna_interval: a pause between two gratuitous
+                        # ARPs, or two unsolicited NAs (RFC 4861 §7.2.6) of an IPv6 instance.
+                        pause = self.gna_interval if addr.version == 6 else self.garp_interval
+                        if pause and self.counters.garps_sent:
+                            await asyncio.sleep(pause)
                         try:
                             self.transport.send_garp(addr, 1)
                             self.counters.garps_sent += 1

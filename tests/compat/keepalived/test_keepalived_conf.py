@@ -385,6 +385,32 @@ def test_notify_fifo_and_router_id_go_to_global(tmp_path: Path) -> None:
     assert lost(bad) == [(2, "router_id")] and "global" not in tomllib.loads(bad.toml)
 
 
+def test_the_fifo_script_of_the_fifo_vrrpd_writes_is_carried_over(tmp_path: Path) -> None:
+    fifo = 'global_defs {\n notify_fifo /run/k.fifo\n notify_fifo_script "/usr/bin/reader -v"\n}\n'
+    c = conv(fifo + MINIMAL, tmp_path)
+    assert c.complete, [str(f) for f in c.findings]
+    assert tomllib.loads(c.toml)["global"] == {
+        "notify_fifo": "/run/k.fifo",
+        "notify_fifo_script": ["/usr/bin/reader", "-v"],
+    }
+    # keepalived runs a FIFO's script only with that FIFO; a user after it is not carried over.
+    alone = conv("global_defs {\n vrrp_notify_fifo_script /usr/bin/reader\n}\n" + MINIMAL, tmp_path)
+    assert alone.complete and "global" not in tomllib.loads(alone.toml)
+    assert lost(conv(fifo.replace('-v"', '-v" nobody') + MINIMAL, tmp_path)) == [(3, "notify_fifo_script")]
+    # Two FIFOs in keepalived, one in vrrpd (the later line's): the other's reader is not carried over.
+    both = fifo.replace(" notify_fifo /run/k.fifo", " notify_fifo /run/k.fifo\n vrrp_notify_fifo /run/v.fifo")
+    assert lost(conv(both + MINIMAL, tmp_path)) == [(4, "notify_fifo_script")]
+
+
+def test_gna_interval_goes_to_global(tmp_path: Path) -> None:
+    c = conv("global_defs {\n vrrp_gna_interval 0.25\n vrrp_garp_interval 0.1\n}\n" + MINIMAL, tmp_path)
+    assert c.complete
+    assert tomllib.loads(c.toml)["global"] == {"gna_interval": 0.25, "garp_interval": 0.1}
+    assert lost(conv("global_defs {\n vrrp_gna_interval 2\n}\n" + MINIMAL, tmp_path)) == [
+        (2, "vrrp_gna_interval")
+    ]
+
+
 @pytest.mark.parametrize("text", ['a"b\\c', "tab\tand\x7fdel\x01", "naïve ✓"])
 def test_strings_render_as_toml_that_reads_back(text: str) -> None:
     assert tomllib.loads(f"x = {_toml_value(text)}")["x"] == text

@@ -336,6 +336,7 @@ class _Converter:
 
     def _global_defs(self, block: Statement) -> None:
         fifo_from: str | None = None  # the keyword whose FIFO vrrpd writes
+        fifos: set[str] = set()  # every FIFO keyword set
         readers: dict[str, Statement] = {}  # notify_fifo_script / vrrp_notify_fifo_script lines
         for stmt in block.block or ():
             kw = stmt.keyword
@@ -348,6 +349,7 @@ class _Converter:
                 # Same line format as keepalived's: INSTANCE "name" STATE priority.
                 self.global_keys["notify_fifo"] = (stmt.args[0], stmt.where)
                 fifo_from = kw
+                fifos.add(kw)
                 if len(stmt.args) > 1:
                     self.lost(
                         stmt.where, kw, f"owner {' '.join(stmt.args[1:])}: vrrpd creates the FIFO as itself"
@@ -381,8 +383,12 @@ class _Converter:
                     self.lost(stmt.where, kw, "must be 2 or 3 (keepalived ignores it too)")
             elif kw in ("vrrp_check_unicast_src",):
                 self.note(stmt.where, kw, "vrrpd always accepts unicast adverts from its peers only")
-            elif kw == "vrrp_gna_interval":
-                self.note(stmt.where, kw, "IPv6 neighbour adverts only: no effect with IPv4 instances")
+            elif kw == "vrrp_gna_interval":  # unsolicited NAs of IPv6 instances (no effect on IPv4 ones)
+                value = self._number(stmt)
+                if value is not None and 0 <= value <= 1:
+                    self.global_keys["gna_interval"] = (_whole(value), stmt.where)  # type: ignore[assignment]
+                elif value is not None:
+                    self.lost(stmt.where, kw, f"{value:g} s: vrrpd paces NAs by at most 1 s")
             elif kw == "vrrp_mcast_group4" and stmt.args[:1] == ("224.0.0.18",):
                 self.note(stmt.where, kw, "the standard group, which vrrpd uses")
             elif kw == "vrrp_higher_prio_send_advert" and not _bool_arg(stmt):
@@ -440,7 +446,7 @@ class _Converter:
                 self.lost(stmt.where, kw, "global_defs keyword not supported by vrrpd")
 
         for kw, stmt in readers.items():
-            self._fifo_reader(kw, stmt, fifo_from)
+            self._fifo_reader(kw, stmt, fifo_from, fifos)
 
     def _refresh_repeat(self, stmt: Statement) -> None:
         value = self._number(stmt)
@@ -1200,14 +1206,14 @@ class _Converter:
         self._shell_note(stmt.where, kw, argv)
         draft.keys[kw], draft.where_of[kw] = argv, stmt.where
 
-    def _fifo_reader(self, kw: str, stmt: Statement, fifo_from: str | None) -> None:
+    def _fifo_reader(self, kw: str, stmt: Statement, fifo_from: str | None, fifos: set[str]) -> None:
         """notify_fifo_script: keepalived starts it with its FIFO's path appended, if that FIFO is set."""
         fifo = kw.removesuffix("_script")
-        if fifo_from != fifo:
-            if fifo_from is None:
-                self.note(stmt.where, kw, f"no {fifo}: keepalived does not run it, nor does vrrpd")
-            else:
-                self.lost(stmt.where, kw, f"vrrpd writes one FIFO ({fifo_from}'s): this reads {fifo}")
+        if fifo not in fifos:
+            self.note(stmt.where, kw, f"no {fifo}: keepalived does not run it, nor does vrrpd")
+            return
+        if fifo != fifo_from:
+            self.lost(stmt.where, kw, f"vrrpd writes one FIFO ({fifo_from}'s): this one reads {fifo}'s")
             return
         try:
             argv = split_command(stmt.args[0])
