@@ -146,6 +146,50 @@ def test_finish_does_not_poll_outside_backup(monkeypatch: Any) -> None:
     asyncio.run(body())
 
 
+class _Reader:
+    """The interface's receive side: `drain` delivers what was queued, here an advert moving the deadline."""
+
+    def __init__(self, router: _Router, moves_to: float | None) -> None:
+        self.router, self.moves_to, self.drains = router, moves_to, 0
+
+    def drain(self) -> None:
+        self.drains += 1
+        if self.moves_to is not None:
+            self.router.deadline = self.moves_to
+
+    def state_changed(self) -> None:
+        pass
+
+
+def test_finish_reads_the_queue_before_sleeping_and_rearms_when_an_advert_moved_the_deadline(
+    monkeypatch: Any,
+) -> None:
+    """What is queued is read before the last sleep, not all at the deadline (a lazy reader may hold a
+    period of adverts); an advert among it that moves Master_Down on cancels the sleep and re-arms."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst, _ = _instance(loop, priority=100)
+        router = _Router(loop.time() + FINE / 2)
+        inst.router = router  # type: ignore[assignment]
+        reader = inst.reader = _Reader(router, moves_to=loop.time() + 1.0)
+        slept: list[float] = []
+        monkeypatch.setattr(time, "sleep", slept.append)
+        inst._finish()
+        assert reader.drains == 1 and not slept and not router.fired
+        assert inst._timer is not None and inst._armed_for == router.deadline
+        inst._cancel_timer()
+        # Nothing moved it: read before the sleep, and once more at the deadline (`_on_timer`).
+        router.deadline = loop.time() + FINE / 2
+        reader.moves_to = None
+        monkeypatch.undo()
+        inst._finish()
+        assert reader.drains == 3 and len(router.fired) == 1
+        inst._cancel_timer()
+
+    asyncio.run(body())
+
+
 def test_finish_rearms_a_deadline_that_moved_later(monkeypatch: Any) -> None:
     """An advert read meanwhile moved Master_Down on: no sleep, no timer run, a new timer instead."""
 

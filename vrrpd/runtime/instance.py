@@ -529,6 +529,14 @@ class Instance:
                 # The Master_Down_Timer: a takeover, whose advert other routers wait for. Encoded now,
                 # while there is time (`_encoded` keeps it), and the deadline met to the microsecond.
                 self._prepare_takeover()
+                if self.reader is not None:
+                    # Read what is queued now (lazily read adverts included) rather than all of it at the
+                    # deadline: the read there then finds little or nothing, on a warm path.
+                    self.reader.drain()
+                    deadline = router.deadline
+                    if deadline is None or deadline - clock() > FINE:
+                        self._rearm()  # an advert moved the Master_Down_Timer on
+                        return
                 left = deadline - clock() - POLL
                 if left > 0:
                     time.sleep(left)
