@@ -140,7 +140,7 @@ class Daemon:
             self._vip_devs_ = VipDevices(self._netlink)
         return self._vip_devs_
 
-    async def _vip_devices(self, cfg: InstanceConfig) -> InstanceConfig:
+    async def present_vips(self, cfg: InstanceConfig) -> InstanceConfig:
         """Read the other interfaces the instance's VIPs name (``dev``); a VIP whose interface does not exist
         is dropped, as keepalived drops it at start (vrrp_ipaddress.c: "interface %s for ip address %s
         doesn't exist"): the instance runs — and advertises — without it."""
@@ -317,7 +317,7 @@ class Daemon:
         except VridLocked as exc:
             raise StartupError(str(exc)) from None
         try:
-            inst_cfg = await self._vip_devices(inst_cfg)
+            inst_cfg = await self.present_vips(inst_cfg)
             base: Interface | XmitBaseTransport
             if inst_cfg.use_vmac:
                 iface, base, primary = await self._open_vmac(inst_cfg)
@@ -328,8 +328,8 @@ class Daemon:
             transport: Interface | XmitBaseTransport | VipTransport = base
             if not all(v.plain for v in inst_cfg.vip_entries):
                 # keepalived's per-VIP dev, label, scope, brd, no_track (`runtime.vipdevices`).
-                devices = self._vip_devs.devices
-                transport = VipTransport(base, self._netlink, inst_cfg, devices)
+                first = inst_cfg  # until the instance exists (then: its configuration, as reloads change it)
+                transport = VipTransport(base, self._netlink, lambda: first, self._vip_devs)
         except BaseException:
             lock.release()
             raise
@@ -352,6 +352,8 @@ class Daemon:
             scripts=self.config.scripts,
             sync_group=self.config.sync_group_of(inst_cfg.name) is not None,
         )
+        if isinstance(transport, VipTransport):
+            transport.config_of = lambda: inst.config
         inst.garp_interval = self.config.global_.garp_interval
         inst.gna_interval = self.config.global_.gna_interval
         if link is not None:

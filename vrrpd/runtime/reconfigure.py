@@ -85,6 +85,10 @@ class ReloadHost(Protocol):
         """A new notifier for the instance's notify settings; the old one finishes its queue first."""
         ...
 
+    async def present_vips(self, config: InstanceConfig) -> InstanceConfig:
+        """`config` without the VIPs whose other interface (``dev``) does not exist (keepalived's rule)."""
+        ...
+
     def start_scripts(self) -> None:
         """Run the [[vrrp_script]]s `config` tracks (unchanged ones keep running) with its weights."""
         ...
@@ -230,7 +234,8 @@ class Reloader:
         old, new = p.old, p.new
         if old.check != new.check:
             await self._host.stop_checker(inst)
-        inst.reconfigure(new, config.scripts)
+        # keepalived re-reads its file on a reload: a VIP whose dev is (still) missing is dropped again.
+        inst.reconfigure(await self._host.present_vips(new), config.scripts)
         if old.check != new.check and new.check is not None:
             # The router keeps a changed check's verdict and starts a new one up (a reload must not put a
             # serving master in FAULT for rise × interval); the new checker starts from that verdict and

@@ -17,7 +17,7 @@ is the router's.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Protocol, TypeVar
 
@@ -134,10 +134,12 @@ class VipDevices:
         self.devices: dict[str, VipDevice] = {}
 
     async def get(self, name: str) -> VipDevice:
-        """The device `name` (read now if new; its `link` is None if the interface does not exist)."""
+        """The device `name` (read now if new or missing so far; its `link` is None if the interface does
+        not exist)."""
         device = self.devices.get(name)
         if device is None:
             device = self.devices[name] = VipDevice(name, self._netlink)
+        if device.link is None:
             await device.refresh()
         return device
 
@@ -167,16 +169,16 @@ class VipTransport:
     or its virtual MAC interface) as before; each VIP added, removed and announced on its own device —
     `base`'s for a VIP without ``dev`` — with its label, scope and broadcast.
 
-    A VIP is removed from where it was added, even if a reload moved it since; one not in the
-    configuration given (added live by a reload: never with options) lives on `base`.
+    `config_of` gives the instance's configuration as it is now (a reload changes it). A VIP is removed
+    from where it was added, even if a reload moved it since.
     """
 
     def __init__(
-        self, base: _Base, netlink: Netlink, config: InstanceConfig, devices: Mapping[str, VipDevice]
+        self, base: _Base, netlink: Netlink, config_of: Callable[[], InstanceConfig], devices: VipDevices
     ) -> None:
         self.base = base
         self._netlink = netlink
-        self._config = config
+        self.config_of = config_of
         self._devices = devices
         self._installed: dict[IPv4Interface | IPv6Interface, VipDevice | None] = {}
 
@@ -190,19 +192,21 @@ class VipTransport:
         self.base.ifindex = value
 
     def _entry(self, vip: IPv4Interface | IPv6Interface) -> VipConfig | None:
-        return next((v for v in self._config.vip_entries if v.address == vip), None)
+        return next((v for v in self.config_of().vip_entries if v.address == vip), None)
 
-    def _device(self, vip: IPv4Interface | IPv6Interface) -> VipDevice | None:
-        """The other device `vip` lives on, or None for `base`."""
+    def _dev(self, vip: IPv4Interface | IPv6Interface) -> str | None:
+        """The other interface `vip` lives on, or None for `base`."""
         entry = self._entry(vip)
-        dev = self._config.vip_dev(entry) if entry is not None else None
-        return self._devices[dev] if dev is not None else None
+        return self.config_of().vip_dev(entry) if entry is not None else None
 
     def watches(self, ifindex: int, vip: IPv4Interface | IPv6Interface) -> bool:
         """Whether a change of `vip` on the interface `ifindex` concerns this instance: it is one of our
         VIPs that lives there. Its deletion is put right only without ``no_track`` (`restores`)."""
-        device = self._device(vip)
-        return (device.ifindex if device is not None else self.base.ifindex) == ifindex
+        dev = self._dev(vip)
+        if dev is None:
+            return self.base.ifindex == ifindex
+        device = self._devices.devices.get(dev)
+        return device is not None and device.ifindex == ifindex
 
     def restores(self, vip: IPv4Interface | IPv6Interface) -> bool:
         """keepalived (keepalived_netlink.c, address_is_ours): a deleted ``no_track`` VIP is left deleted."""
@@ -219,17 +223,21 @@ class VipTransport:
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         """Transport: announce `vip` on the device it lives on."""
-        entry = next((v for v in self._config.vip_entries if v.address.ip == vip), None)
-        dev = self._config.vip_dev(entry) if entry is not None else None
+        config = self.config_of()
+        entry = next((v for v in config.vip_entries if v.address.ip == vip), None)
+        dev = config.vip_dev(entry) if entry is not None else None
         if dev is None:
             self.base.send_garp(vip, count)
-        else:
-            self._devices[dev].send_garp(vip, count)
+            return
+        device = self._devices.devices.get(dev)
+        if device is None:
+            raise OSError(errno.ENODEV, f"{dev}: no such interface")
+        device.send_garp(vip, count)
 
     async def add_vips(self, vips: Sequence[_Vip]) -> dict[_Vip, int]:
         """Transport: install VIPs, each on its device with its options; errno per VIP."""
         results: dict[_Vip, int] = {}
-        for device, group in self._by_device(vips).items():
+        for device, group in (await self._by_device(vips)).items():
             options = {
                 v: o for v in group for e in [self._entry(v)] if e is not None for o in [options_of(e)] if o
             }
@@ -247,7 +255,13 @@ class VipTransport:
         """Transport: remove VIPs from where they were added (else where they belong); errno per VIP."""
         groups: dict[VipDevice | None, list[_Vip]] = {}
         for vip in vips:
-            device = self._installed.pop(vip) if vip in self._installed else self._device(vip)
+            if vip in self._installed:
+                device = self._installed.pop(vip)
+            else:
+                dev = self._dev(vip)
+                device = self._devices.devices.get(dev) if dev is not None else None
+                if dev is not None and device is None:
+                    continue  # an interface never seen: nothing of ours can be on it
             groups.setdefault(device, []).append(vip)
         results: dict[_Vip, int] = {}
         for device, group in groups.items():
@@ -257,8 +271,10 @@ class VipTransport:
                 results.update(await device.remove_vips(group))
         return results
 
-    def _by_device(self, vips: Sequence[_Vip]) -> dict[VipDevice | None, list[_Vip]]:
+    async def _by_device(self, vips: Sequence[_Vip]) -> dict[VipDevice | None, list[_Vip]]:
         groups: dict[VipDevice | None, list[_Vip]] = {}
         for vip in vips:
-            groups.setdefault(self._device(vip), []).append(vip)
+            dev = self._dev(vip)
+            device = await self._devices.get(dev) if dev is not None else None
+            groups.setdefault(device, []).append(vip)
         return groups
