@@ -18,6 +18,8 @@ MAC); lan2 losing carrier faults nobody. Every wait is bounded; daemons and link
 from __future__ import annotations
 
 import re
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +158,12 @@ def test_vips_on_other_interfaces_with_label_and_scope_as_keepalived(
     assert holders(lab, VIP_LAN2) == [], "a deleted no_track VIP was put back"
     assert ours.poll() is None and theirs.poll() is None
     assert packet_complaints(theirs) == []
+
+    # A SIGKILLed master leaves its VIPs behind, on their own interfaces: `vrrpd cleanup` finds them there.
+    ours.send_signal(signal.SIGKILL)
+    ours.wait(timeout=5)
+    assert vip_lines(lab, "n1", "lan1") == vrrpd_lan1
+    config = tmp_path / "n1.toml"
+    config.write_text(converted.toml)
+    lab.run("n1", [sys.executable, "-m", "vrrpd", "cleanup", "--config", str(config)])
+    assert vip_lines(lab, "n1", "lan1") == [] and "n1" not in holders(lab, VIP)
