@@ -369,6 +369,22 @@ def test_auth_type_ah_is_carried_over_with_its_key_cut_to_eight(tmp_path: Path) 
     assert (4, "authentication") in lost(c) and "auth_type" not in instances(c)[0]
 
 
+def test_state_master_with_ah_keeps_nopreempt_and_preempt_delay(tmp_path: Path) -> None:
+    # keepalived 2.2.7 --dump-conf of these two instances (checked by hand): "Initial state master is
+    # incompatible with AH authentication - clearing", Wantstate BACKUP, Preempt disabled / Preempt delay 5.
+    auth = "authentication {\n auth_type AH\n auth_pass s3cret }"
+    for extra, expect in (("nopreempt", {"preempt": False}), ("preempt_delay 5", {"preempt_delay": 5})):
+        text = MINIMAL.replace(
+            "interface eth0", f"interface eth0\n state MASTER\n priority 100\n {extra}\n {auth}"
+        )
+        instance(text, tmp_path, priority=100, **expect)
+    # Without AH (or as the owner) state MASTER clears them, as before.
+    text = MINIMAL.replace("interface eth0", "interface eth0\n state MASTER\n priority 100\n nopreempt")
+    instance(text, tmp_path, preempt=True)
+    text = MINIMAL.replace("interface eth0", f"interface eth0\n state MASTER\n nopreempt\n {auth}")
+    instance(text, tmp_path, priority=255, preempt=True)
+
+
 def test_global_garp_defaults_apply_unless_the_instance_overrides(tmp_path: Path) -> None:
     text = "global_defs {\n vrrp_garp_master_delay 1\n vrrp_garp_master_refresh 30\n}\n" + MINIMAL.replace(
         "interface eth0", "interface eth0\n        garp_master_delay 2\n        garp_master_repeat 3"

@@ -1385,11 +1385,24 @@ class _Converter:
         keys.setdefault("priority", 100)  # keepalived's defaults, written out so the file says it all
         self._version(draft, ctx)
         owner = keys.get("priority") == 255
+        # keepalived (vrrp.c vrrp_complete_instance) first turns a non-owner's state MASTER into BACKUP (AH)
+        # ("Initial state master is incompatible with AH authentication - clearing": it must hear an advert
+        # for the sequence number before taking over), and only then clears nopreempt and preempt_delay for
+        # state MASTER: with AH they stay.
+        state_master = ctx.state_master
+        if state_master is not None and keys.get("auth_type") == "AH" and not owner:
+            self.note(
+                state_master,
+                "state MASTER",
+                "keepalived starts it in BACKUP with auth_type AH (and keeps nopreempt and preempt_delay), "
+                "as vrrpd always does",
+            )
+            state_master = None
         nopreempt = ctx.nopreempt
         if nopreempt is not None and owner:
             self.note(nopreempt, "nopreempt", "ignored by keepalived with priority 255, as here")
             nopreempt = None
-        if nopreempt is not None and ctx.state_master is not None:
+        if nopreempt is not None and state_master is not None:
             self.note(nopreempt, "nopreempt", "keepalived clears it with state MASTER, as here")
             nopreempt = None
         keys["preempt"] = nopreempt is None
@@ -1397,7 +1410,7 @@ class _Converter:
             where_of["preempt"] = nopreempt
         if ctx.preempt_delay is not None:
             delay, where = ctx.preempt_delay
-            if ctx.state_master is not None and delay:
+            if state_master is not None and delay:
                 self.note(where, "preempt_delay", "keepalived clears it with state MASTER, as here")
             elif nopreempt is not None and delay:
                 self.note(where, "preempt_delay", "keepalived clears it with nopreempt, as here")
