@@ -32,11 +32,14 @@ from typing import Final
 
 from vrrpd.kernel import bpf
 from vrrpd.kernel.bpf import Steady
+from vrrpd.kernel.vrrp_socket import ensure_rcvbuf
 from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_MULTICAST_V6, VRRP_PROTOCOL
 
 GAP: Final = 0.002  # after a ring, the socket is not listened to for this long (the flood bound)
 DISCARD_LIMIT: Final = 256  # copies discarded per ring at most (the rest waits for the next one)
-_RCVBUF: Final = 64 * 1024  # copies only: a few dozen suffice, drops here are harmless
+# Copies only, and drops here cost nothing but a wake-up; but a master's burst of 250 adverts, all urgent
+# before the backups' steady adverts are known (start-up), should not show as socket drops either.
+_RCVBUF: Final = 512 * 1024
 _IP_MULTICAST_ALL: Final = 49
 _IPV6_MULTICAST_ALL: Final = 29
 _IP_MREQN: Final = struct.Struct("=4s4si")
@@ -71,7 +74,7 @@ class Doorbell:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+            ensure_rcvbuf(sock, _RCVBUF)
             if family == socket.AF_INET:
                 sock.setsockopt(socket.IPPROTO_IP, _IP_MULTICAST_ALL, 0)
                 mreqn = _IP_MREQN.pack(VRRP_MULTICAST.packed, bytes(4), ifindex)
