@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from tests.support.daemons import wait_for
+from tests.support.daemons import start_vrrpd, wait_for
+from tests.support.hostile import daemon_status
 from tests.support.keepalived import Cluster, packet_complaints, two_node_cluster
 from vrrpd.testing.plugin import LabFactory
 from vrrpd.testing.sniff import VrrpEvent
@@ -116,3 +117,47 @@ def test_the_configured_source_sends_and_breaks_the_tie_on_both_implementations(
     assert after.get(SRC["n1"], 0) >= 2 and after.get(SRC["n2"], 0) >= 2, after
     assert theirs.poll() is None
     assert packet_complaints(theirs) == []
+
+
+def test_an_ipv6_mcast_src_ip_not_on_the_interface_is_a_fault_until_it_is(vrrp_lab: LabFactory) -> None:
+    """IPv6: keepalived's sends from a missing source fail (the kernel checks IPV6_PKTINFO's address);
+    vrrpd is in FAULT (no_address) instead, and advertises from it once it is added (RFC 5798 §5.1.2.1:
+    a link-local one)."""
+    lab = vrrp_lab(nodes=1, ipv6=True)
+    src, vip = "fe80::99", "2001:db8::100"
+    text = "\n".join(
+        [
+            "[global]",
+            'router_id = "n1"',
+            f'control_socket = "{lab.log_dir}/n1.sock"',
+            "",
+            "[[vrrp_instance]]",
+            'name = "VI_6"',
+            'interface = "eth0"',
+            "virtual_router_id = 51",
+            "version = 3",
+            "priority = 150",
+            f'mcast_src_ip = "{src}"',
+            f'virtual_ipaddress = ["{vip}/64"]',
+            "",
+        ]
+    )
+    proc = start_vrrpd(lab, "n1", text)
+    try:
+
+        def instance() -> dict[str, object]:
+            status = daemon_status(lab.log_dir / "n1.sock")
+            return {} if status is None else dict(status["instances"][0])
+
+        assert wait_for(lambda: instance().get("state") == "FAULT", 10.0), proc.log_text()[-2000:]
+        assert "no_address" in str(instance()["faults"])
+        assert lab.holders(vip) == []
+        cap = lab.capture()
+        lab.run("n1", ["ip", "-6", "addr", "add", f"{src}/64", "dev", "eth0"])
+        assert wait_for(lambda: lab.holders(vip) == ["n1"], 10.0), instance()
+        time.sleep(1.5)
+        events = cap.stop()
+    finally:
+        proc.stop(10.0)
+    sources = {e.src_ip for e in events if isinstance(e, VrrpEvent) and e.vrid == 51 and e.priority > 0}
+    assert sources == {src}, sources

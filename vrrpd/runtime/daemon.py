@@ -364,6 +364,13 @@ class Daemon:
         self.instances.append(inst)
         if not iface.link.up and not inst_cfg.dont_track_primary:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT
+        if inst_cfg.family == 6 and iface.fixed_src6:
+            # An IPv6 mcast_src_ip must be on the interface (keepalived's sends fail without it): FAULT
+            # until it is, recorded before start as for the link.
+            known_missing = not iface.has_address6  # then _follow_link_local tells nobody again
+            await self._follow_link_local(self._netlink, iface)
+            if known_missing and not iface.has_address6:
+                inst.address_changed(False, 6)
         await self._track_interfaces(inst)
         if inst_cfg.check is not None:
             # Undecided until its first verdict (the first probe runs at once): the router waits in INIT for
