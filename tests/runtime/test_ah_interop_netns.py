@@ -320,3 +320,20 @@ def test_the_ah_socket_follows_an_interface_deleted_and_recreated(cluster: Clust
     (backup,) = cluster.status(v4)["instances"]
     assert backup["state"] == "BACKUP" and backup["counters"]["adverts_received"] >= heard + 3, backup
     assert v1.poll() is None and "Traceback" not in v1.log_text() + v4.log_text()
+
+
+def test_sigterm_hands_over_with_a_priority_0_advert_either_way(cluster: Cluster) -> None:
+    """SIGTERM on the master: its priority-0 AH advert (RFC 3768 §6.4.3) makes the other implementation
+    take over after Skew_Time (0.61 s at priority 100), well before a Master_Down_Interval (3.61 s)."""
+    v1 = cluster.vrrpd("n1", replace(A, priority=150))
+    cluster.keepalived("n2", A)
+    k3 = cluster.keepalived("n3", replace(B, priority=150))
+    cluster.vrrpd("n4", B)
+    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    time.sleep(1.5)
+    started = time.monotonic()
+    v1.terminate()
+    k3.terminate()
+    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
+    took = time.monotonic() - started
+    assert took < 2.5, f"took {took:.2f} s: no priority-0 advert was taken (Master_Down_Interval is 3.61 s)"
