@@ -131,7 +131,8 @@ def ipv4_acceptable(data: bytes) -> bool:
         and 20 <= ihl <= len(data)
         and int.from_bytes(data[2:4], "big") == len(data)
         and (data[8] == 255 or data[16:20] != VRRP_MULTICAST.packed)  # TTL binds multicast adverts only
-        and data[9] == 112
+        # 112, or 51: a datagram `protocol.ah.open_ah` verified and stripped of its AH (Received.ah)
+        and data[9] in (112, 51)
         and (vrrp_acceptable(data[ihl:]) or vrrp3_acceptable(data[ihl:], data[12:16], data[16:20]))
     )
 

@@ -316,3 +316,16 @@ def test_validate_advert_matches_the_rfc_restatement(
     for reorder in (adv.addresses[::-1], adv.addresses[1:] + adv.addresses[:1]):
         reordered = dataclasses.replace(rx, advert=dataclasses.replace(adv, addresses=reorder))
         assert cfg.validate(reordered) == verdict
+
+
+def test_an_opened_ah_datagram_is_acceptable_to_the_oracle_as_to_decode_ipv4() -> None:
+    # Protocol 51 reaches decode_ipv4 only after protocol.ah verified and stripped the AH: both the decoder
+    # and the oracle take it (a fuzzed header with protocol 51 once made them disagree).
+    source = IPv4Address("192.0.2.11")
+    advert = Advertisement(vrid=1, priority=100, addresses=(IPv4Address("192.0.2.1"),))
+    wire = encode(advert, source=source, destination=VRRP_MULTICAST)
+    header = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(wire), 0, 0, 255, 51, 0, source.packed, VRRP_MULTICAST.packed
+    )
+    rx = assert_ipv4_result(header + wire)
+    assert isinstance(rx, Received) and rx.ah
