@@ -45,7 +45,6 @@ V3 = "VRRPv3 / IPv6 (issue 16)"
 # neutron's test data (07) installs a subnet's network address as a VIP: keepalived takes it, vrrpd's schema
 # refuses the network and broadcast address of a subnet as a VIP (almost always a typo).
 NETWORK_ADDRESS = "vrrpd refuses a subnet's network address as a VIP"
-H14B = "issue 14 items 5-9, in progress: no-VIP instances, VIP dev/label, tracking, sync groups, vmac, routes"
 BAD_SOURCE = "a multicast address as the adverts' source (RFC 1122 §3.2.1.3 forbids one): vrrpd refuses it"
 
 EXPECTED_LOST: dict[str, dict[str, str]] = {
