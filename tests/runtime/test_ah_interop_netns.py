@@ -34,6 +34,7 @@ from tests.support.keepalived import (
     missing_tools,
     pcap_capture,
     stop,
+    wait_holders,
 )
 from vrrpd.testing.lab import Lab, Process, unavailable_reason
 
@@ -67,13 +68,6 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
         yield c
     finally:
         c.close()
-
-
-def both_hold(cluster: Cluster, expected: dict[str, str], timeout: float = 12.0) -> None:
-    """Wait until each VIP is held by exactly the expected node (the pairs converge in parallel)."""
-    lab = cluster.lab
-    ok = wait_for(lambda: all(lab.holders(v) == [n] for v, n in expected.items()), timeout)
-    assert ok, {v: lab.holders(v) for v in expected} | {p.node: p.log_text()[-1500:] for p in cluster.procs}
 
 
 def ah_complaints(proc: Process) -> list[str]:
@@ -121,7 +115,7 @@ def test_election_either_way_and_keepalived_takes_our_adverts(cluster: Cluster, 
     k2 = cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(3.2)  # a few adverts each way
     assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
     stop([capture])
@@ -157,15 +151,15 @@ def test_failover_on_link_cut_and_back_either_way(cluster: Cluster) -> None:
     k2 = cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(1.5)
     lab.cut_link("n1")
     lab.cut_link("n3")
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
     time.sleep(2.0)
     lab.restore_link("n1")
     lab.restore_link("n3")
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=10)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=10)
     time.sleep(2.2)
     assert lab.holders(VIP_A) == ["n1"] and lab.holders(VIP_B) == ["n3"]
     for proc in (v1, v4):
@@ -184,14 +178,14 @@ def test_restarted_masters_win_back(cluster: Cluster) -> None:
     k2 = cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(4.0)  # the counters climb
     stop([v1, k3])
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
     time.sleep(2.0)
     v1 = cluster.vrrpd("n1", replace(A, priority=150))
     k3 = cluster.keepalived("n3", replace(B, priority=150))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=15)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=15)
     time.sleep(2.2)
     assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
     (backup,) = cluster.status(v4)["instances"]
@@ -216,7 +210,7 @@ def test_split_brain_heals_through_sequence_resynchronisation(cluster: Cluster) 
     cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     lab.partition("n1")
     lab.partition("n3")
     stop([v1, k3])
@@ -228,7 +222,7 @@ def test_split_brain_heals_through_sequence_resynchronisation(cluster: Cluster) 
     time.sleep(1.0)
     lab.heal("n1")
     lab.heal("n3")
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=10)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=10)
     time.sleep(2.2)
     assert lab.holders(VIP_A) == ["n1"] and lab.holders(VIP_B) == ["n3"]
     assert any("Syncing seq_num" in line for line in log_lines(k3)), log_lines(k3)[-30:]
@@ -278,7 +272,7 @@ def test_unicast_peers_elect_either_way(cluster: Cluster, tmp_path: Path) -> Non
     k2 = cluster.keepalived("n2", pair(A, "n2", "n1"))
     k3 = cluster.keepalived("n3", pair(B, "n3", "n4", priority=150))
     v4 = cluster.vrrpd("n4", pair(B, "n4", "n3"))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(3.2)
     assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
     stop([capture])
@@ -306,14 +300,14 @@ def test_the_ah_socket_follows_an_interface_deleted_and_recreated(cluster: Clust
     cluster.keepalived("n2", A)
     cluster.keepalived("n3", replace(B, priority=150))
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     delete_interface(lab, "n1")
     delete_interface(lab, "n4")
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n3"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n3"}, timeout=8)
     time.sleep(1.0)
     recreate_interface(lab, "n1")
     recreate_interface(lab, "n4")
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=12)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=12)
     heard = cluster.status(v4)["instances"][0]["counters"]["adverts_received"]
     time.sleep(4.5)  # past a Master_Down_Interval: n4 must still be a backup, hearing n3
     assert lab.holders(VIP_A) == ["n1"] and lab.holders(VIP_B) == ["n3"]
@@ -329,11 +323,11 @@ def test_sigterm_hands_over_with_a_priority_0_advert_either_way(cluster: Cluster
     cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(1.5)
     started = time.monotonic()
     v1.terminate()
     k3.terminate()
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
     took = time.monotonic() - started
     assert took < 2.5, f"took {took:.2f} s: no priority-0 advert was taken (Master_Down_Interval is 3.61 s)"

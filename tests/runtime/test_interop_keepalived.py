@@ -49,6 +49,7 @@ from tests.support.keepalived import (
     tshark_fields,
     tshark_layers,
     vrid_adverts,
+    wait_holders,
     zero_priority_gap,
 )
 from vrrpd.compat.keepalived.importer import convert
@@ -93,13 +94,6 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
         c.close()
 
 
-def both_hold(cluster: Cluster, expected: dict[str, str], timeout: float = 12.0) -> None:
-    """Wait until each VIP is held by exactly the expected node (the pairs converge in parallel)."""
-    lab = cluster.lab
-    ok = wait_for(lambda: all(lab.holders(v) == [n] for v, n in expected.items()), timeout)
-    assert ok, {v: lab.holders(v) for v in expected}
-
-
 # ---------------------------------------------------------------------------------------------------
 # Election
 
@@ -119,7 +113,7 @@ def test_higher_priority_wins_either_way_and_the_wire_matches_keepalived(
     k2 = cluster.keepalived("n2", a)
     k3 = cluster.keepalived("n3", replace(b, priority=150))
     v4 = cluster.vrrpd("n4", b)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     settled = time.time()
     time.sleep(2.5)  # steady state: still one master each, the backups silent
     assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
@@ -201,7 +195,7 @@ def test_equal_priority_masters_after_partition_heal_higher_address_wins(cluster
     assert lab.has_carrier("n1") and lab.has_carrier("n3")
     lab.heal("n1")
     lab.heal("n3")
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=4)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=4)
     time.sleep(1.5)
     assert lab.holders(VIP_A) == ["n2"] and lab.holders(VIP_B) == ["n4"]
 
@@ -210,12 +204,12 @@ def test_address_owner_takes_over_at_once_either_way(cluster: Cluster) -> None:
     """A priority-255 owner joining a running master takes over with its first advert."""
     cluster.keepalived("n2", A)
     cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"})
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"})
     cap = cluster.lab.capture()
     cluster.vrrpd("n1", replace(A, priority=255))
     # keepalived's owner is normally configured "state MASTER" (it becomes master at start-up).
     cluster.keepalived("n3", replace(B, priority=255, keepalived_state="MASTER"))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=5)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=5)
     time.sleep(0.5)
     events = cap.stop()
     for vrid, owner, old in ((51, "n1", "n2"), (52, "n3", "n4")):
@@ -238,13 +232,13 @@ def test_failover_on_link_cut_and_sigterm_handover_timing_either_way(cluster: Cl
     k2 = cluster.keepalived("n2", A)
     k3 = cluster.keepalived("n3", replace(B, priority=150))
     cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
 
     cap = lab.capture()
     time.sleep(1.3)
     lab.cut_link("n1")
     lab.cut_link("n3")
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=8)
     time.sleep(0.2)
     events = cap.stop()
     mdi = master_down_interval(1, 100)
@@ -262,14 +256,14 @@ def test_failover_on_link_cut_and_sigterm_handover_timing_either_way(cluster: Cl
     # Links back: the 150s preempt the 100s again, in both directions.
     lab.restore_link("n1")
     lab.restore_link("n3")
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=8)
     time.sleep(1.2)
 
     cap = lab.capture()
     time.sleep(0.3)
     v1.send_signal(signal.SIGTERM)
     k3.send_signal(signal.SIGTERM)
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=5)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=5)
     time.sleep(0.2)
     events = cap.stop()
     skew = skew_time(100)
@@ -301,13 +295,13 @@ def test_preempt_delay_either_way(cluster: Cluster) -> None:
     it accepted — vrrpd (A) and keepalived (B) alike, measured on the capture."""
     cluster.keepalived("n2", A)
     cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"})
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"})
     delay = 2.5  # not a multiple of advert_int: no advert lands on the end of the delay
     cap = cluster.lab.capture()
     spawned = time.time()
     v1 = cluster.vrrpd("n1", replace(A, priority=150, preempt_delay=delay))
     cluster.keepalived("n3", replace(B, priority=150, preempt_delay=delay))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=15)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=15)
     events = cap.stop()
     mdi = master_down_interval(1, 150)
     # When each joiner could first hear the lower master: vrrpd logs it; keepalived (C) is up at once.
@@ -333,7 +327,7 @@ def test_nopreempt_either_way(cluster: Cluster) -> None:
     master alone, and still takes over when that master goes."""
     k2 = cluster.keepalived("n2", A)
     v4 = cluster.vrrpd("n4", B)
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"})
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"})
     v1 = cluster.vrrpd("n1", replace(A, priority=150, preempt=False))
     k3 = cluster.keepalived("n3", replace(B, priority=150, preempt=False))
     cluster.wait_running(v1, k3)
@@ -341,7 +335,7 @@ def test_nopreempt_either_way(cluster: Cluster) -> None:
     assert cluster.lab.holders(VIP_A) == ["n2"] and cluster.lab.holders(VIP_B) == ["n4"]
     k2.terminate()
     v4.terminate()
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=5)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=5)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -420,12 +414,12 @@ def test_unicast_peers_elect_and_hand_over_either_way(cluster: Cluster) -> None:
     k2 = cluster.keepalived("n2", replace(A, unicast_src_ip=IP["n2"], unicast_peer=(IP["n1"],)))
     k3 = cluster.keepalived("n3", replace(b, priority=150))
     cluster.vrrpd("n4", replace(B, unicast_src_ip=IP["n4"], unicast_peer=(IP["n3"],)))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     time.sleep(1.5)
     assert cluster.lab.holders(VIP_A) == ["n1"] and cluster.lab.holders(VIP_B) == ["n3"]
     v1.terminate()
     k3.terminate()
-    both_hold(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=5)
+    wait_holders(cluster, {VIP_A: "n2", VIP_B: "n4"}, timeout=5)
     events = cap.stop()
     multicast = [e for e in events if getattr(e, "dst_ip", None) == "224.0.0.18"]
     assert multicast == [], multicast[:3]
@@ -449,14 +443,14 @@ def test_notify_gets_the_same_arguments_from_both(cluster: Cluster) -> None:
         scripts[node].chmod(0o755)
     k1 = cluster.keepalived("n1", replace(A, name="VI_1", notify=str(scripts["n1"])))
     v3 = cluster.vrrpd("n3", replace(B, name="VI_1", notify=str(scripts["n3"])))
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"})
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"})
     lab.cut_link("n1")
     lab.cut_link("n3")
     assert wait_for(lambda: lab.holders(VIP_A) == [] and lab.holders(VIP_B) == [], 5)
     time.sleep(0.5)
     lab.restore_link("n1")
     lab.restore_link("n3")
-    both_hold(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=8)
+    wait_holders(cluster, {VIP_A: "n1", VIP_B: "n3"}, timeout=8)
     k1.terminate()
     v3.terminate()
     k1.wait()

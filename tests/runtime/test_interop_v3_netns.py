@@ -22,8 +22,14 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from tests.support.daemons import wait_for
-from tests.support.keepalived import Cluster, Spec, missing_tools, packet_complaints, vrid_adverts
+from tests.support.keepalived import (
+    Cluster,
+    Spec,
+    missing_tools,
+    packet_complaints,
+    vrid_adverts,
+    wait_holders,
+)
 from vrrpd.config.errors import ConfigError
 from vrrpd.config.load import parse_config
 from vrrpd.testing.lab import Lab, Process, unavailable_reason
@@ -136,13 +142,6 @@ def cluster(lab: Lab, case: Case) -> Iterator[Cluster]:
         c.close()
 
 
-def hold(cluster: Cluster, expected: dict[str, str], timeout: float = 12.0) -> None:
-    """Wait until each VIP is held by exactly the expected node (the pairs converge in parallel)."""
-    lab = cluster.lab
-    ok = wait_for(lambda: all(lab.holders(v) == [n] for v, n in expected.items()), timeout)
-    assert ok, {v: lab.holders(v) for v in expected}
-
-
 def start_pairs(cluster: Cluster, case: Case) -> dict[str, Process]:
     """Pair A: vrrpd n1 (150) over keepalived n2; pair B: keepalived n3 (150) over vrrpd n4."""
     a, b = case.spec("A"), case.spec("B")
@@ -153,7 +152,7 @@ def start_pairs(cluster: Cluster, case: Case) -> dict[str, Process]:
         "n4": cluster.vrrpd("n4", b),
     }
     va, vb = case.vips
-    hold(cluster, {va: "n1", vb: "n3"}, timeout=12 + 4 * case.advert_int)
+    wait_holders(cluster, {va: "n1", vb: "n3"}, timeout=12 + 4 * case.advert_int)
     return procs
 
 
@@ -239,7 +238,7 @@ def test_link_cut_failover_within_master_down_interval_either_way(cluster: Clust
     time.sleep(max(1.0, 3 * case.advert_int))
     lab.cut_link("n1")
     lab.cut_link("n3")
-    hold(cluster, {va: "n2", vb: "n4"}, timeout=8)
+    wait_holders(cluster, {va: "n2", vb: "n4"}, timeout=8)
     time.sleep(0.3)
     events = cap.stop()
     lab.restore_link("n1")
@@ -269,7 +268,7 @@ def test_sigterm_handover_within_skew_time_either_way(cluster: Cluster, case: Ca
     time.sleep(max(0.5, 3 * case.advert_int))
     procs["n1"].send_signal(signal.SIGTERM)
     procs["n3"].send_signal(signal.SIGTERM)
-    hold(cluster, {va: "n2", vb: "n4"}, timeout=6)
+    wait_holders(cluster, {va: "n2", vb: "n4"}, timeout=6)
     time.sleep(0.3)
     events = cap.stop()
     gaps = {

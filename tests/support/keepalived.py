@@ -312,6 +312,14 @@ class Cluster:
                     self.lab.run(node, ["ip", "addr", "del", address, "dev", "eth0"], check=False)
 
 
+def wait_holders(cluster: Cluster, expected: dict[str, str], timeout: float = 12.0) -> None:
+    """Wait until each VIP is held by exactly the expected node (the pairs converge in parallel); on a
+    timeout the assertion shows who holds what and the tail of every daemon's log."""
+    lab = cluster.lab
+    ok = wait_for(lambda: all(lab.holders(v) == [n] for v, n in expected.items()), timeout)
+    assert ok, {v: lab.holders(v) for v in expected} | {p.node: p.log_text()[-1500:] for p in cluster.procs}
+
+
 def stop(procs: Iterable[Process], timeout: float = 10.0) -> None:
     """SIGTERM and wait (bounded); a process that does not exit in time is killed."""
     procs = list(procs)
