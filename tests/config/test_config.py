@@ -224,7 +224,7 @@ BOUNDS: list[tuple[str, dict[str, str], bool]] = [
     ("instance", {"virtual_ipaddress": '["224.0.0.18"]'}, False),
     ("instance", {"virtual_ipaddress": '["0.0.0.0"]'}, False),
     ("instance", {"virtual_ipaddress": '["127.0.0.1"]'}, False),
-    ("instance", {"virtual_ipaddress": '["192.0.2.0/24"]'}, False),
+    ("instance", {"virtual_ipaddress": '["192.0.2.0/24"]'}, True),  # a host address to Linux, as keepalived
     ("instance", {"virtual_ipaddress": '["192.0.2.255/24"]'}, False),
     ("instance", {"virtual_ipaddress": '["192.0.2.0/31"]'}, True),
     ("instance", {"virtual_ipaddress": "[1]"}, False),

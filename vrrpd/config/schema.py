@@ -114,12 +114,11 @@ def _parse_vip(value: object) -> IPInterface:
         raise InvalidValue(f"must be {_VIP}") from None
     _unicast(iface.ip, _VIP)
     net = iface.network
-    if (
-        iface.version == 4
-        and net.prefixlen <= 30
-        and iface.ip in (net.network_address, net.broadcast_address)
-    ):
-        raise InvalidValue(f"{iface.ip} is the network or broadcast address of {net}; must be {_VIP}")
+    # The broadcast address of its own prefix is the kernel's broadcast route, never reached as a host.
+    # The network address is an ordinary address to Linux (no subnet-zero broadcast route): keepalived
+    # installs it, and so does vrrpd (neutron's l3 HA configurations use such VIPs).
+    if iface.version == 4 and net.prefixlen <= 30 and iface.ip == net.broadcast_address:
+        raise InvalidValue(f"{iface.ip} is the broadcast address of {net}; must be {_VIP}")
     return iface
 
 

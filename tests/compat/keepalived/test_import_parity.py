@@ -79,11 +79,11 @@ def test_an_instance_whose_addresses_are_all_refused_is_not_converted(tmp_path: 
             interface eth0
             virtual_router_id 51
             virtual_ipaddress {
-                192.0.2.0/24
+                192.0.2.255/24
             }
         }
     """
-    c = conv(text, tmp_path)
+    c = conv(text, tmp_path)  # its only VIP is its prefix's broadcast address, which vrrpd refuses
     assert not c.toml or "[[vrrp_instance]]" not in c.toml
     assert (2, "vrrp_instance VI_1") in lost(c)
 
