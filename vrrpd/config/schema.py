@@ -674,6 +674,26 @@ _TRACK_PROCESS = (
 _parse_track_file = _name_or_table(TrackWeighted, _TRACK_FILE)
 _parse_track_process = _name_or_table(TrackWeighted, _TRACK_PROCESS)
 
+# The tracking keys an instance and a sync group share (a group's reach every member).
+TrackScripts = Annotated[
+    tuple[TrackScript, ...], Parse(_parse_track, each=True), Meta(description=f"a list, each {_TRACK}")
+]
+TrackInterfaces = Annotated[
+    tuple[TrackInterface, ...],
+    Parse(_parse_track_interface, each=True),
+    Meta(description=f"a list, each {_TRACK_IF}"),
+]
+TrackFiles = Annotated[
+    tuple[TrackWeighted, ...],
+    Parse(_parse_track_file, each=True),
+    Meta(description=f"a list, each {_TRACK_FILE}"),
+]
+TrackProcesses = Annotated[
+    tuple[TrackWeighted, ...],
+    Parse(_parse_track_process, each=True),
+    Meta(description=f"a list, each {_TRACK_PROCESS}"),
+]
+
 
 class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One ``[[vrrp_instance]]``: a virtual router (interface, VRID) and what it does on transitions."""
@@ -777,11 +797,7 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     garp_lower_prio_delay: Annotated[
         float, Meta(ge=0, le=3600, description="a number of seconds >= 0 and <= 3600 (0 = no second burst)")
     ] = 5.0
-    track_script: Annotated[
-        tuple[TrackScript, ...],
-        Parse(_parse_track, each=True),
-        Meta(description=f"a list, each {_TRACK}"),
-    ] = ()
+    track_script: TrackScripts = ()
     check: Annotated[HealthCheckConfig, Meta(description="a [vrrp_instance.check] table")] | None = None
     # keepalived's virtual_routes / virtual_rules: present only while MASTER, like the VIPs.
     virtual_routes: Annotated[
@@ -794,23 +810,11 @@ class InstanceConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     ] = ()
     # keepalived's track_interface (other interfaces, with weights) and dont_track_primary (this
     # instance's own interface going down does not put it in FAULT).
-    track_interface: Annotated[
-        tuple[TrackInterface, ...],
-        Parse(_parse_track_interface, each=True),
-        Meta(description=f"a list, each {_TRACK_IF}"),
-    ] = ()
+    track_interface: TrackInterfaces = ()
     dont_track_primary: Annotated[bool, Meta(description="true or false")] = False
     # keepalived's track_file / track_process: [[vrrp_track_file]] / [[vrrp_track_process]] names.
-    track_file: Annotated[
-        tuple[TrackWeighted, ...],
-        Parse(_parse_track_file, each=True),
-        Meta(description=f"a list, each {_TRACK_FILE}"),
-    ] = ()
-    track_process: Annotated[
-        tuple[TrackWeighted, ...],
-        Parse(_parse_track_process, each=True),
-        Meta(description=f"a list, each {_TRACK_PROCESS}"),
-    ] = ()
+    track_file: TrackFiles = ()
+    track_process: TrackProcesses = ()
     # keepalived's use_vmac: the VIPs live on a macvlan carrying RFC 3768 §7.3's virtual MAC.
     use_vmac: Annotated[bool, Meta(description="true or false")] = False
     vmac_interface: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
@@ -1059,27 +1063,11 @@ class SyncGroupConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
         float, Meta(gt=0, le=3600, description="a number of seconds > 0 and <= 3600")
     ] = 10.0
     # Tracked by every member (keepalived adds a group's track_script to each of its instances).
-    track_script: Annotated[
-        tuple[TrackScript, ...],
-        Parse(_parse_track, each=True),
-        Meta(description=f"a list, each {_TRACK}"),
-    ] = ()
+    track_script: TrackScripts = ()
     # keepalived's track_interface / track_file / track_process of a group: tracked by every member.
-    track_interface: Annotated[
-        tuple[TrackInterface, ...],
-        Parse(_parse_track_interface, each=True),
-        Meta(description=f"a list, each {_TRACK_IF}"),
-    ] = ()
-    track_file: Annotated[
-        tuple[TrackWeighted, ...],
-        Parse(_parse_track_file, each=True),
-        Meta(description=f"a list, each {_TRACK_FILE}"),
-    ] = ()
-    track_process: Annotated[
-        tuple[TrackWeighted, ...],
-        Parse(_parse_track_process, each=True),
-        Meta(description=f"a list, each {_TRACK_PROCESS}"),
-    ] = ()
+    track_interface: TrackInterfaces = ()
+    track_file: TrackFiles = ()
+    track_process: TrackProcesses = ()
     # keepalived's sync_group_tracking_weight: without it a member's weighted checks are ignored.
     tracking_weight: Annotated[bool, Meta(description="true or false")] = False
 
