@@ -263,6 +263,13 @@ def _parse_brd(value: object) -> IPv4Address:
     return _ipv4(value, _BRD)
 
 
+# An address's or a route's scope, by the names `ip` uses (rtnetlink's RT_SCOPE_*).
+Scope = Annotated[
+    Literal["global", "site", "link", "host", "nowhere"],
+    Meta(description='one of "global", "site", "link", "host", "nowhere"'),
+]
+
+
 class VipConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
     """One virtual address with keepalived's per-VIP options: an entry of ``virtual_ipaddress`` (or
     ``virtual_ipaddress_excluded``) written as a table, e.g.
@@ -277,13 +284,7 @@ class VipConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, o
     address: Annotated[IPInterface, Parse(_parse_vip), Meta(description=_VIP)]
     dev: Annotated[str, Meta(pattern=_IFNAME_RE, description=_IFNAME)] | None = None
     label: Annotated[str, Meta(pattern=r"^[!-~]{1,15}$", description=_LABEL)] | None = None
-    scope: (
-        Annotated[
-            Literal["global", "site", "link", "host", "nowhere"],
-            Meta(description='one of "global", "site", "link", "host", "nowhere"'),
-        ]
-        | None
-    ) = None
+    scope: Scope | None = None
     brd: Annotated[IPv4Address, Parse(_parse_brd), Meta(description=_BRD)] | None = None
     no_track: Annotated[bool, Meta(description="true or false")] = False
 
@@ -361,13 +362,7 @@ class RouteConfig(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
     src: Annotated[IPv4Address, Parse(_parse_host), Meta(description=_IPV4_ADDRESS)] | None = None
     metric: Annotated[int, Meta(ge=0, le=_U32, description="an integer 0..4294967295")] | None = None
     table: Annotated[int, Meta(ge=1, le=_U32, description=_TABLE)] | None = None
-    scope: (
-        Annotated[
-            Literal["global", "site", "link", "host", "nowhere"],
-            Meta(description='one of "global", "site", "link", "host", "nowhere"'),
-        ]
-        | None
-    ) = None
+    scope: Scope | None = None
     type: Annotated[
         Literal["unicast", "blackhole", "unreachable", "prohibit"],
         Meta(description='one of "unicast", "blackhole", "unreachable", "prohibit"'),
