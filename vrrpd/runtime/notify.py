@@ -20,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ctypes
 import errno
 import os
 import signal
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from vrrpd.logs import get_logger
 from vrrpd.runtime.healthcheck import MINIMAL_ENV, Credentials, RunOutcome, run_program
@@ -34,6 +35,7 @@ __all__ = ["FIFO_SCRIPT_GRACE", "SUPERSEDE_AFTER", "FifoScript", "Notifier", "No
 _log = get_logger(__name__)
 
 _Call = tuple[str, str, int]
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # How long a running program may hold up a newer state before it is killed: long enough for any sane
 # hook (they take milliseconds), short enough that a hung one delays failover news by no more.
@@ -285,6 +287,24 @@ class NotifyFifo:
 FIFO_SCRIPT_GRACE = 1.0
 
 
+def _parent_death_signal() -> Callable[[], None]:
+    """A child-side hook asking the kernel for SIGTERM when vrrpd dies, as keepalived's FIFO script gets.
+
+    The reader outlives every state change; a vrrpd killed with SIGKILL (OOM, a pod's hard stop) could
+    not stop it, and a restarted vrrpd would start a second reader on the same FIFO. prctl(2)
+    PR_SET_PDEATHSIG runs after the user switch (subprocess calls the hook after setuid), which would
+    otherwise clear it. The libc function is resolved here, before fork: the hook itself only calls it.
+    """
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    term = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, term, 0, 0, 0)
+
+    return hook
+
+
 class FifoScript:
     """keepalived's ``notify_fifo_script``: ``argv + [fifo]``, started once and left running.
 
@@ -321,6 +341,7 @@ class FifoScript:
                 stderr=asyncio.subprocess.DEVNULL,
                 env=MINIMAL_ENV,
                 start_new_session=True,
+                preexec_fn=_parent_death_signal(),
                 **switch,  # type: ignore[arg-type]
             )
         except OSError as exc:
