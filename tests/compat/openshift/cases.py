@@ -181,8 +181,7 @@ CASES = (
     ),
     Case(
         "unicast_source_without_peers",
-        {**THREE, "UNICAST_SOURCE_IPADDRESS": "192.0.2.21"},
-        expect=refuse("UNICAST_SOURCE_IPADDRESS", "sent multicast adverts from 192.0.2.21"),
+        {**THREE, "UNICAST_SOURCE_IPADDRESS": "192.0.2.21"},  # multicast from it: mcast_src_ip
     ),
     Case(
         "multicast_source_with_peers",
@@ -194,8 +193,7 @@ CASES = (
     ),
     Case(
         "multicast_source_other",
-        {**THREE, "MULTICAST_SOURCE_IPADDRESS": "192.0.2.21"},
-        expect=refuse("MULTICAST_SOURCE_IPADDRESS", "192.0.2.21"),
+        {**THREE, "MULTICAST_SOURCE_IPADDRESS": "192.0.2.21"},  # not the interface's: mcast_src_ip
     ),
     Case(
         "use_unicast_false_with_peers",

@@ -49,7 +49,7 @@ def instances_of(config: Config, host: FakeHost) -> tuple[Instance, ...]:
         if inst.check is not None:
             if inst.check.tcp_port is not None:
                 # The daemon connects to check.host, else to the advert source (unicast_src_ip or primary).
-                target = inst.check.host or inst.unicast_src_ip or primary
+                target = inst.check.host or inst.src_ip or primary
                 check = Check("tcp", f"{target}:{inst.check.tcp_port}", inst.check.interval)
                 assert inst.check.timeout == inst.check.interval  # keepalived: timeout defaults to interval
             else:
@@ -60,7 +60,7 @@ def instances_of(config: Config, host: FakeHost) -> tuple[Instance, ...]:
             script = config.scripts[track.name]
             assert (script.rise, script.fall, track.weight or script.weight) == (1, 1, 0)  # failure: FAULT
             check = Check("script", " ".join(script.script), script.interval)
-        source = inst.unicast_src_ip if inst.unicast_src_ip != primary else None
+        source = inst.src_ip if inst.src_ip != primary else None
         out.append(
             Instance(
                 name=inst.name,

@@ -111,15 +111,6 @@ def _node(
                 )
             )
     source = settings.source_address
-    if source is not None and not settings.unicast_peers and primary is not None and source != primary:
-        raise ConfigError(
-            EnvIssue(
-                settings.source_variable or contract.MULTICAST_SOURCE,
-                f"the image's keepalived sent multicast adverts from {source}; vrrpd sends them from the "
-                f"interface's primary address ({primary}) (use {contract.UNICAST_PEERS} for another source)",
-                value=shown(str(source)),
-            )
-        )
     node = source or primary
     if node is None:
         raise ConfigError(
@@ -171,7 +162,8 @@ def resolve(
         )
         for name, vrid, vips in zip(settings.instance_names, settings.vrids, settings.groups, strict=True)
     )
-    source = settings.source_address if peers else None
+    # With or without peers: keepalived's mcast_src_ip and unicast_src_ip both set the one advert source.
+    source = settings.source_address
     # The image's TCP check connects to the interface's address, not to a configured advert source.
     check_host = primary if source is not None and source != primary else None
     text = render_toml(settings, interface, groups, peers, source=source, check_host=check_host)

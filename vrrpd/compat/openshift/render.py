@@ -84,6 +84,10 @@ def render_toml(
             keys["unicast_peer"] = [str(p) for p in peers]
             if source is not None:
                 keys["unicast_src_ip"] = str(source)
+        elif source is not None:
+            # Multicast adverts from another address than the interface's, as the image's keepalived
+            # sent them (sent whether or not the interface holds it: `mcast_src_ip`).
+            keys["mcast_src_ip"] = str(source)
         if settings.notify_script is not None:
             keys["notify"] = settings.notify_script
         if tracked:
