@@ -32,7 +32,7 @@ def test_ah_with_unicast_peers_is_taken_as_keepalived_does() -> None:
 
 def test_auth_type_without_a_password_is_refused() -> None:
     message = error_of(toml({"auth_type": '"AH"'}))
-    assert message.startswith(f"{SOURCE}: vrrp_instance[0].auth_type = <hidden>: needs auth_pass"), message
+    assert message.startswith(f'{SOURCE}: vrrp_instance[0].auth_type = "AH": needs auth_pass'), message
 
 
 def test_ah_with_version_3_is_refused() -> None:
@@ -51,3 +51,10 @@ def test_changing_it_restarts_the_instance_and_check_config_names_it() -> None:
     assert "protocol 51" in restart_reason(old, new, ("auth_type",))
     text = describe(parse(toml({"auth_type": '"AH"', "auth_pass": '"s3cret"'})))
     assert "auth: yes (AH)" in text and "s3cret" not in text
+
+
+def test_an_unknown_auth_type_is_shown_but_a_wrong_password_never() -> None:
+    message = error_of(toml({"auth_type": '"XX"', "auth_pass": '"s3cret"'}))
+    assert 'auth_type = "XX": must be "PASS" or "AH"' in message and "s3cret" not in message, message
+    message = error_of(toml({"auth_pass": "[1, 2]"}))
+    assert "<hidden>" in message and "[1, 2]" not in message, message

@@ -49,6 +49,7 @@ MAX_NESTING = 16
 # Keys whose value may be a credential: auth_pass, its misspellings (auth_pas, authpass) and other
 # tools' names (password, secret, token...). Their values are never echoed, not even for an unknown key.
 _SECRET_LIKE = re.compile(r"pass|pw|secret|token|auth|cred|key|priv", re.IGNORECASE)
+_NOT_SECRET = frozenset({"auth_type"})  # names a mechanism (PASS or AH): shown, so a typo can be seen
 
 # ---------------------------------------------------------------------------------------------
 # Validation: the walk over the TOML tables
@@ -525,7 +526,7 @@ _key_path = lines_.key_path
 def _secret_like(key: str) -> bool:
     """Whether the last name in a key path (``vrrp_instance[0].auth_pas``) may name a credential."""
     names = [part for part in re.split(r"[.\[\]]", key) if part and not part.isdigit()]
-    return bool(names) and _SECRET_LIKE.search(names[-1]) is not None
+    return bool(names) and names[-1] not in _NOT_SECRET and _SECRET_LIKE.search(names[-1]) is not None
 
 
 def _render(value: object, key: str = "") -> str:
