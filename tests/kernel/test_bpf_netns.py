@@ -134,3 +134,47 @@ def test_attaching_the_largest_program_costs_about_a_millisecond(lab: Lab) -> No
             bpf.attach(bell, bpf.doorbell_program(socket.AF_INET, steady))
         per_rebuild = (time.process_time() - start) / 20
     assert per_rebuild < 0.02, per_rebuild
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_the_ebpf_swallower_drops_only_armed_repeats_and_counts_them(lab: Lab, family: int) -> None:
+    """`ebpf.Swallower` on the main socket: an armed VRID's repeats never queue (counted, last arrival
+    stamped on the loop's clock); every urgent kind still arrives, and nothing is swallowed once disarmed."""
+    from vrrpd.kernel import ebpf
+
+    try:
+        swallower = ebpf.Swallower.open(family)
+    except ebpf.Unavailable as exc:
+        pytest.skip(f"eBPF unavailable: {exc}")
+    v6 = family == socket.AF_INET6
+    peer, other = ("fe80::c8", "fe80::c9") if v6 else (lab.ip("cl"), "192.0.2.201")
+    build = frame6 if v6 else frame4
+    routine = build(peer)
+    urgent = {
+        "priority 0": build(peer, priority=0),
+        "another priority": build(peer, priority=101),
+        "another source": build(other),
+        "another address list": build(peer, vip="2001:db8::101" if v6 else "192.0.2.101"),
+        "another VRID": build(peer, vrid=52),
+    }
+    with Injector(lab) as wire, sockets(lab, family) as (main, _unused):
+        swallower.attach(main)
+        wire.send(routine)
+        (first,) = received(main, family)
+        swallower.arm(51, Steady.of(first))
+        before = time.monotonic_ns()
+        wire.send(routine, count=4)
+        assert received(main, family) == []
+        count, last = swallower.read(51)
+        assert count == 4 and before < last < time.monotonic_ns()
+        for name, frame in urgent.items():
+            wire.send(routine)
+            wire.send(frame)
+            got = received(main, family)
+            assert len(got) == 1 and Steady.of(got[0]) != Steady.of(first), name
+        assert swallower.read(51)[0] == 4 + len(urgent)
+        swallower.disarm(51)
+        wire.send(routine, count=2)
+        assert len(received(main, family)) == 2
+        assert swallower.read(51)[0] == 4 + len(urgent)
+    swallower.close()
