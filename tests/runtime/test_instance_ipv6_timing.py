@@ -160,6 +160,12 @@ class _Reader:
     def state_changed(self) -> None:
         pass
 
+    def catch_up(self, instance: object) -> None:
+        pass
+
+    def release(self, instance: object) -> None:
+        pass
+
 
 def test_finish_reads_the_queue_before_sleeping_and_rearms_when_an_advert_moved_the_deadline(
     monkeypatch: Any,

@@ -85,6 +85,7 @@ def _interface(vrids: tuple[int, ...] = (52,)) -> tuple[Interface, dict[int, Fak
     iface._admission = SenderAdmission()
     iface._decoder = DecodeCache()
     iface._routine = {}
+    iface.swallowers, iface._armed = {}, {4: {}, 6: {}}  # no eBPF swallower (it needs a raw socket)
     return iface, fakes
 
 

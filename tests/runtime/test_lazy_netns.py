@@ -1,5 +1,8 @@
 """Lazy reading with the doorbell, on real sockets (issue 17's risks, each with its test).
 
+Every daemon here runs without CAP_BPF and CAP_SYS_ADMIN (`WITHOUT_BPF`): the kernel refuses the eBPF
+swallower (tests/runtime/test_ebpf_netns.py), and the daemon says so once and reads lazily — the fallback.
+
 A daemon whose interface is read lazily (`runtime.interface._update_mode`, logged as `interface_reading`)
 drains its VRRP socket once per period; the doorbell socket (`kernel.doorbell`) wakes it at once for what
 is not a routine repeat. Here:
@@ -27,6 +30,7 @@ import pytest
 
 from tests.support.daemons import (
     VIP,
+    WITHOUT_BPF,
     adverts,
     config_text,
     handover_gap,
@@ -99,7 +103,7 @@ def became_master(proc: Process) -> list[dict[str, Any]]:
 
 def _pair(lab: Lab, **keys: Any) -> list[Process]:
     return [
-        start_vrrpd(lab, n, config_text(lab, n, priority=p, **keys))
+        start_vrrpd(lab, n, config_text(lab, n, priority=p, **keys), wrapper=WITHOUT_BPF)
         for n, p in zip(lab.nodes, (150, 100), strict=True)
     ]
 
@@ -113,6 +117,9 @@ def test_lazy_backup_takes_over_within_the_bound(vrrp_lab: LabFactory, family: i
     try:
         wait_holder(lab, "n1", vip=vip)
         assert wait_for(lambda: _lazy(procs[1], BACKUP_PERIOD, family), 5), reading(procs[1], family)
+        # The fallback is said once, with the kernel's reason.
+        modes = [e for e in log_events(procs[1]) if e.get("event") == "receive_mode"]
+        assert [(e["mode"], "not permitted" in e["reason"]) for e in modes] == [("lazy", True)], modes
         # A master alone on its interface hears nothing: read per datagram, no periodic drain.
         assert wait_for(lambda: reading(procs[0], family) is None, 5), reading(procs[0], family)
         # Graceful: n1's priority-0 advert; n2 takes over after its Skew_Time.
@@ -131,7 +138,7 @@ def test_lazy_backup_takes_over_within_the_bound(vrrp_lab: LabFactory, family: i
         bound = skew_time(100)
         assert bound - 0.005 <= gap <= bound + SLACK, f"handover {gap * 1e3:.1f} ms, bound {bound * 1e3:.1f}"
         # Back to n1 (it preempts), then cut its link: n2 takes over after Master_Down_Interval.
-        procs[0] = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150, **keys), "-2")
+        procs[0] = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150, **keys), "-2", WITHOUT_BPF)
         wait_holder(lab, "n1", vip=vip)
         assert wait_for(lambda: _lazy(procs[1], BACKUP_PERIOD, family), 5), reading(procs[1], family)
         cap = lab.capture()
@@ -171,8 +178,12 @@ def test_lazy_master_answers_a_priority_zero_advert_at_once(vrrp_lab: LabFactory
         ]
     )
     procs = [
-        start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150) + second + "\npriority = 100\n"),
-        start_vrrpd(lab, "n2", config_text(lab, "n2", priority=100) + second + "\npriority = 150\n"),
+        start_vrrpd(
+            lab, "n1", config_text(lab, "n1", priority=150) + second + "\npriority = 100\n", "", WITHOUT_BPF
+        ),
+        start_vrrpd(
+            lab, "n2", config_text(lab, "n2", priority=100) + second + "\npriority = 150\n", "", WITHOUT_BPF
+        ),
     ]
     try:
         wait_holder(lab, "n1")
@@ -207,12 +218,12 @@ def test_lazy_master_answers_a_priority_zero_advert_at_once(vrrp_lab: LabFactory
 
 def test_backup_whose_queue_overflows_never_declares_its_master_down(vrrp_lab: LabFactory) -> None:
     lab: Lab = vrrp_lab(nodes=2)
-    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150))
+    n1 = start_vrrpd(lab, "n1", config_text(lab, "n1", priority=150), wrapper=WITHOUT_BPF)
     path = Path(lab.log_dir) / "n2.toml"
     path.write_text(config_text(lab, "n2", priority=100))
     n2 = lab.spawn(
         "n2",
-        [sys.executable, "-c", TINY_BUFFER, str(path)],
+        [*WITHOUT_BPF, sys.executable, "-c", TINY_BUFFER, str(path)],
         env={"VRRPD_LOG_FORMAT": "json"},
         log_path=Path(lab.log_dir) / "n2-vrrpd.log",
     )

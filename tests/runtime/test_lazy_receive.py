@@ -92,6 +92,12 @@ class Reader:
     def state_changed(self) -> None:
         self.changes += 1
 
+    def catch_up(self, instance: object) -> None:
+        pass
+
+    def release(self, instance: object) -> None:
+        pass
+
 
 def test_an_unread_advert_is_drained_before_the_deadline_and_prevents_the_takeover() -> None:
     async def body() -> None:

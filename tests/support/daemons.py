@@ -48,13 +48,19 @@ def config_text(lab: Lab, node: str, check: dict[str, Any] | None = None, **inst
     return "\n".join(lines) + "\n"
 
 
-def start_vrrpd(lab: Lab, node: str, text: str, tag: str = "") -> Process:
-    """Write `text` as the node's config and start `vrrpd run` on it (JSON logs to the lab's log dir)."""
+# Run a command without CAP_BPF and CAP_SYS_ADMIN (dropped from the bounding set before the exec), as a
+# daemon on a host or container that does not grant them: the kernel then refuses eBPF (EPERM).
+WITHOUT_BPF: tuple[str, ...] = ("capsh", "--drop=cap_bpf,cap_sys_admin", "--", "-c", 'exec "$0" "$@"')
+
+
+def start_vrrpd(lab: Lab, node: str, text: str, tag: str = "", wrapper: Sequence[str] = ()) -> Process:
+    """Write `text` as the node's config and start `vrrpd run` on it (JSON logs to the lab's log dir);
+    `wrapper` goes in front of the command (e.g. WITHOUT_BPF)."""
     path = Path(lab.log_dir) / f"{node}{tag}.toml"
     path.write_text(text)
     return lab.spawn(
         node,
-        [sys.executable, "-m", "vrrpd", "run", "--config", str(path)],
+        [*wrapper, sys.executable, "-m", "vrrpd", "run", "--config", str(path)],
         env={"VRRPD_LOG_FORMAT": "json"},
         log_path=Path(lab.log_dir) / f"{node}{tag}-vrrpd.log",
     )

@@ -160,6 +160,11 @@ class DatagramReader:
         """The receiving socket's descriptor (readable when a datagram is waiting)."""
         return self._rx.fileno()
 
+    @property
+    def rx(self) -> socket.socket:
+        """The receiving socket (a socket filter is attached to it: `kernel.ebpf`)."""
+        return self._rx
+
     def start_reading(
         self,
         loop: asyncio.AbstractEventLoop,

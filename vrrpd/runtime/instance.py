@@ -77,6 +77,12 @@ class Reader(Protocol):
     def state_changed(self) -> None:
         """One of the interface's instances changed state (a master wants its adverts read at once)."""
 
+    def catch_up(self, instance: Instance) -> None:
+        """Take the routine repeats the kernel swallowed for `instance` (eBPF) as received."""
+
+    def release(self, instance: Instance) -> None:
+        """As `catch_up`, and swallow no more of its repeats until it accepts an advert again."""
+
 
 class SyncHook(Protocol):
     """The sync group an instance belongs to (`vrrpd.runtime.syncgroup.GroupLink` implements it)."""
@@ -326,6 +332,14 @@ class Instance:
         self._rearm()  # `_feed([])`: no state change is possible here, and no sync group
         return True
 
+    def repeated(self, received: Received, now: float) -> bool:
+        """Repeats of `received` were swallowed by the kernel (`kernel.ebpf`), the last one arriving at `now`,
+        and counted by the reader: taken as that last one (each earlier one only moved the
+        Master_Down_Timer to where it moves it); by the full path when no longer routine. Whether it is
+        still routine (True: no action)."""
+        self.counters.adverts_received -= 1  # `repeat` and `receive` count it; the reader already did
+        return self.repeat(received, now) or self.receive(received, now)
+
     def adverts_lost(self, now: float) -> None:
         """The interface's receive queue overflowed before `now` (see `fsm.Router.adverts_lost`)."""
         self._feed(self.router.adverts_lost(now))
@@ -360,6 +374,8 @@ class Instance:
         address; not across priority 255). Call `install_vips` once every instance's removals are done
         (a VIP may move between instances).
         """
+        if self.reader is not None:
+            self.reader.release(self)  # the repeats swallowed so far, under the old configuration
         self.config, self.name = config, config.name
         if scripts is not None:
             self.scripts = scripts
@@ -516,6 +532,8 @@ class Instance:
         # The deadline may have moved later since this timer was armed: then this re-arms for it (a
         # pre-wake again when it is still far off).
         self._timer = self._armed_for = None
+        if self.reader is not None and self.router.state is fsm.State.BACKUP:
+            self.reader.catch_up(self)  # repeats the kernel swallowed move the Master_Down_Timer on
         self._rearm()
 
     def _finish(self) -> None:
@@ -533,6 +551,7 @@ class Instance:
                     # Read what is queued now (lazily read adverts included) rather than all of it at the
                     # deadline: the read there then finds little or nothing, on a warm path.
                     self.reader.drain()
+                    self.reader.catch_up(self)
                     deadline = router.deadline
                     if deadline is None or deadline - clock() > FINE:
                         self._rearm()  # an advert moved the Master_Down_Timer on
@@ -559,8 +578,10 @@ class Instance:
         self._timer = self._armed_for = None
         if self.reader is not None and self.router.state is fsm.State.BACKUP:
             # An advert queued but not read yet may move the Master_Down_Timer: read it first (the
-            # deadline is then re-armed, and `on_timer` below does nothing when it is not due).
+            # deadline is then re-armed, and `on_timer` below does nothing when it is not due). Then the
+            # repeats the kernel swallowed (eBPF): never a takeover without both.
             self.reader.drain()
+            self.reader.catch_up(self)
         self._feed(self.router.on_timer(self._loop.time()))
 
     def _send_now(self, advert: Advertisement) -> list[_Step]:

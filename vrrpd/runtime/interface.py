@@ -33,6 +33,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING, TypeVar
 
 from vrrpd import logs
+from vrrpd.kernel import ebpf
 from vrrpd.kernel.bpf import Steady
 from vrrpd.kernel.doorbell import Doorbell
 from vrrpd.kernel.garp import GarpSender
@@ -73,6 +74,34 @@ RING_RETRY = 0.001
 # late, batching a start-up's or a reload's changes; a state change (more urgent) reprograms at once.
 PROGRAM_BATCH = 0.1
 _IPV6_FIRST = b"\x60"  # the first byte of the header the IPv6 socket rebuilds (version 6, class 0)
+# The eBPF swallower (issue 17, `kernel.ebpf`), where the kernel lets us load it (CAP_BPF): an armed backup's
+# routine repeats are counted and dropped in the kernel, everything else is read per datagram, and a
+# backup's timer takes the swallowed repeats (`catch_up`) before it could declare its master down. Refused
+# (no CAP_BPF, an old kernel): the lazy drain with its doorbell, as before.
+EBPF = True
+_modes_logged: set[str] = set()
+
+
+def _reading_mode(mode: str, **fields: object) -> None:
+    """One log line per process and mode: how routine repeats are read, and why."""
+    if mode in _modes_logged:
+        return
+    _modes_logged.add(mode)
+    if mode == "ebpf":
+        log.info("receive_mode", mode=mode, detail="routine repeats dropped and counted in the kernel")
+    else:
+        log.warning("receive_mode", mode=mode, **fields)
+
+
+@dataclasses.dataclass(slots=True)
+class _Armed:
+    """One armed VRID of a swallower: the backup, the advert its repeats are taken as, the kernel's count of
+    them already taken."""
+
+    instance: Instance
+    received: Received
+    steady: Steady
+    seen: int
 
 
 class StartupError(Exception):
@@ -125,6 +154,9 @@ class Interface:
         self._mode_soon: asyncio.Handle | None = None
         self._eager_until = 0.0  # loop time: read per datagram until then (a lazy drain saw drops)
         self.lazy: dict[int, float | None] = {4: None, 6: None}  # each family's drain period (None: eager)
+        # The eBPF swallower of each family's socket (then no doorbell), and its armed VRIDs.
+        self.swallowers: dict[int, ebpf.Swallower] = {}
+        self._armed: dict[int, dict[int, _Armed]] = {4: {}, 6: {}}
 
     @property
     def up(self) -> bool:
@@ -213,7 +245,25 @@ class Interface:
         return sock6.src
 
     def _open_bell(self, family: int, name: str, ifindex: int) -> None:
-        """Open the family's doorbell (lazy reading needs it); without one the socket is read per datagram."""
+        """Attach the family's eBPF swallower to its (new) socket; where the kernel refuses it, open the
+        family's doorbell (lazy reading needs it); without either the socket is read per datagram."""
+        sock = self._socket(family)
+        if EBPF and sock is not None and family not in self.bells:
+            swallower = self.swallowers.get(family)
+            try:
+                if swallower is None:
+                    swallower = ebpf.Swallower.open(socket.AF_INET if family == 4 else socket.AF_INET6)
+                swallower.attach(sock.rx)
+            except OSError as exc:
+                if swallower is not None and family not in self.swallowers:
+                    swallower.close()
+                _reading_mode("lazy", reason=str(exc), detail="no eBPF (CAP_BPF?): lazy drain and doorbell")
+            else:
+                self.swallowers[family] = swallower
+                for vrid in list(self._armed[family]):  # a new socket: what its backups follow is re-learnt
+                    self._disarm(family, vrid)
+                _reading_mode("ebpf")
+                return
         if not LAZY or family in self.bells:
             return
         try:
@@ -325,11 +375,82 @@ class Interface:
                 v for v in steady if (i := routers.get(v)) is None or i.router.state is not State.BACKUP
             ]:
                 del steady[vrid]
+        for family, armed in self._armed.items():
+            routers = self.routers[family]
+            for vrid in [
+                v
+                for v, e in armed.items()
+                if routers.get(v) is not e.instance or e.instance.router.state is not State.BACKUP
+            ]:
+                self._disarm(family, vrid)  # before the new state's first advert is read or sent
         self._schedule_program(at_once=True)
         self._schedule_mode()
 
     def _socket(self, family: int) -> VrrpSocket | Vrrp6Socket | None:
         return self.sock if family == 4 else self.sock6
+
+    # -- the eBPF swallower ---------------------------------------------------------------------------
+
+    def catch_up(self, instance: Instance) -> None:
+        """Reader: take the routine repeats the kernel swallowed for `instance` as received, at the last
+        one's arrival (before it acts on its timer, and before any other advert of its VRID is handled)."""
+        family = instance.router.config.family
+        entry = self._armed[family].get(instance.router.config.vrid)
+        if entry is not None and entry.instance is instance:
+            self._collect(family, instance.router.config.vrid, entry)
+
+    def release(self, instance: Instance) -> None:
+        """Reader: as `catch_up`, then swallow nothing more for `instance` until it accepts an advert again
+        (a reload changes what its router accepts)."""
+        family, vrid = instance.router.config.family, instance.router.config.vrid
+        entry = self._armed[family].get(vrid)
+        if entry is not None and entry.instance is instance:
+            self._collect(family, vrid, entry)
+            self._disarm(family, vrid)
+
+    def _collect(self, family: int, vrid: int, entry: _Armed) -> None:
+        count, last_ns = self.swallowers[family].read(vrid)
+        if count == entry.seen:
+            return
+        inst = entry.instance
+        inst.counters.adverts_received += count - entry.seen  # the kernel's count only grows
+        entry.seen = count
+        # CLOCK_MONOTONIC, the loop's clock: the last repeat moves the Master_Down_Timer as the earlier ones
+        # would have (each reset it to its own arrival + Master_Down_Interval).
+        at = min(last_ns * 1e-9, time.monotonic())
+        if not inst.repeated(entry.received, at):
+            self._disarm(family, vrid)  # no longer routine: its adverts take the full path again
+
+    def _arm(self, family: int, vrid: int, instance: Instance, received: Received, datagram: bytes) -> None:
+        """A backup took this advert without any action: the kernel may swallow its repeats. Never a
+        priority-0 advert (§6.4.2: each one sets Skew_Time; `Router.repeat` refuses them too)."""
+        swallower = self.swallowers.get(family)
+        if swallower is None or received.advert.priority == 0:
+            return
+        try:
+            steady = Steady.of(datagram)
+        except ValueError:
+            return
+        entry = self._armed[family].get(vrid)
+        if entry is not None and entry.instance is instance and entry.steady == steady:
+            entry.received = received
+            return
+        if entry is not None:
+            self._disarm(family, vrid)
+        swallower.arm(vrid, steady)
+        self._armed[family][vrid] = _Armed(instance, received, steady, swallower.read(vrid)[0])
+
+    def _disarm(self, family: int, vrid: int) -> None:
+        """Swallow nothing more of `vrid`; what was swallowed since the last collection is counted only (the
+        instance is no longer a backup following that advert)."""
+        entry = self._armed[family].pop(vrid, None)
+        swallower = self.swallowers.get(family)
+        if swallower is None:
+            return
+        swallower.disarm(vrid)
+        if entry is not None:
+            count = swallower.read(vrid)[0]
+            entry.instance.counters.adverts_received += count - entry.seen
 
     # -- lazy reading ---------------------------------------------------------------------------------
 
@@ -471,8 +592,11 @@ class Interface:
         # nothing the real master's adverts do not.
         key = datagram if datagram[:1] == _IPV6_FIRST else decode_key(datagram)
         routine = self._routine.get(key)
-        if routine is not None and routine[0].repeat(routine[1], now):
-            return
+        if routine is not None:
+            if self.swallowers:
+                self.catch_up(routine[0])  # the swallowed repeats came first
+            if routine[0].repeat(routine[1], now):
+                return
         if not self._admission.admit(SenderAdmission.key(datagram), now):
             self._drop("rate_limited")  # a flooding sender: counted, never decoded
             return
@@ -499,14 +623,20 @@ class Interface:
         if instance is None:
             self._drop(DropReason.UNKNOWN_VRID.value, vrid=vrid, source=str(received.source))
             return
+        if self.swallowers:
+            self.catch_up(instance)  # the swallowed repeats came first
         if instance.receive(received, now):
             # Remembered for its repeats; bounded like the decode cache (a stale entry is harmless: the
             # router only takes a repeat of the advert it last accepted).
             if len(self._routine) >= 2 * len(self.instances) + 16:
                 self._routine.clear()
             self._routine[key] = (instance, received)
-            if self.bells and instance.router.state is State.BACKUP:
-                self._follow(6 if routers is self.routers[6] else 4, vrid, datagram)
+            if instance.router.state is State.BACKUP:
+                family = 6 if routers is self.routers[6] else 4
+                if family in self.swallowers:
+                    self._arm(family, vrid, instance, received, datagram)
+                elif self.bells:
+                    self._follow(family, vrid, datagram)
 
     def _drop(self, reason: str, **fields: object) -> None:
         self.drops[reason] += 1
@@ -519,6 +649,12 @@ class Interface:
         for bell in self.bells.values():
             bell.close()
         self.bells = {}
+        for family in self._armed:
+            for vrid in list(self._armed[family]):
+                self._disarm(family, vrid)
+        for swallower in self.swallowers.values():
+            swallower.close()
+        self.swallowers = {}
         if self.sock is not None:
             self.sock.close()
         if self.garp is not None:
@@ -579,6 +715,8 @@ class Interface:
         if self.sock is not None:
             self.sock.close()
         self.sock, self.src = sock, src
+        if 4 in self.swallowers:
+            self._open_bell(4, self.name, self.ifindex)  # the swallower onto the new socket
 
     def rebind6(self, src: IPv6Address) -> None:
         """Open the IPv6 socket pair again with the link-local `src` as the source (RFC 5798 §5.1.2.1:
@@ -590,6 +728,8 @@ class Interface:
         if self.sock6 is not None:
             self.sock6.close()
         self.sock6 = sock6
+        if 6 in self.swallowers:
+            self._open_bell(6, self.name, self.ifindex)  # the swallower onto the new socket
         self.link = dataclasses.replace(self.link, link_local=src)
 
     def foreign_vips(self) -> set[IPv4Address | IPv6Address]:
