@@ -786,7 +786,7 @@ class Daemon:
                 # An IPv6 address came or went: only IPv6 routers are concerned — their source when it is
                 # a link-local address, else their VIPs (a master puts a deleted VIP back; a backup
                 # removes a duplicate added by hand) — never the IPv4 source.
-                if event.addr.ip.is_link_local and event.addr.ip not in target.foreign_vips():
+                if event.addr.ip.is_link_local and event.addr.ip not in self._floating_vips():
                     await self._follow_link_local(netlink, target)
                 for inst in list(target.routers[6].values()):
                     removed = isinstance(event, AddressRemoved)
@@ -797,7 +797,7 @@ class Daemon:
                     else:
                         inst.vip_added(event.addr)
             elif isinstance(event, AddressAdded) and isinstance(event.addr, IPv4Interface):
-                if not target.has_address and event.addr.ip not in target.foreign_vips():
+                if not target.has_address and event.addr.ip not in self._floating_vips():
                     await self._follow_source(netlink, target)
                 for inst in target.instances:
                     if _concerns(inst, event.ifindex, event.addr, removed=False):
@@ -819,11 +819,17 @@ class Daemon:
                 else:
                     inst.vip_added(event.addr)
 
+    def _floating_vips(self) -> set[IPv4Address | IPv6Address]:
+        """Every VIP of ours that moves between routers (an owner's does not), on whatever interface it
+        lives (`dev`): never an advert source (RFC 3768 §5.2.1 wants the interface's own address), nor a
+        link-local source's replacement, even on another instance's interface."""
+        return {vip for iface in self.interfaces.values() for vip in iface.foreign_vips()}
+
     async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
         """Keep advertising from the interface's own primary address (§5.2.1), whatever happens to it.
 
-        Gone with no other address of its own (a VIP never counts): every instance on the interface goes
-        FAULT (its VIPs are removed, so none is left as the interface's only address). Replaced by another
+        Gone with no other address of its own (a VIP never counts, whichever instance holds it there): every
+        instance on the interface goes FAULT (its VIPs are removed, so none is left as the interface's only address). Replaced by another
         primary address: the sockets are reopened with it as the source. Back: the instances leave FAULT.
         Only the IPv4 instances are concerned (`_follow_link_local` is the IPv6 side).
         """
@@ -842,9 +848,12 @@ class Daemon:
             elif iface.fixed_src:
                 src = None  # unicast_src_ip: no other address will do
             else:
-                vips = iface.foreign_vips()
+                vips = self._floating_vips()
                 primaries = await netlink.addresses(holder, primary_only=True)
-                src = next((a.ip for a in primaries if a.ip not in vips), None)
+                # Its primary, else a secondary of its own: one added while a VIP (put back when the
+                # primary went) was the subnet's first address is the kernel's secondary, yet ours.
+                own = [a.ip for a in (*primaries, *present) if a.ip not in vips]
+                src = own[0] if own else None
         except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
             log.info("interface_address_unknown", interface=iface.name, error=str(exc))
             return
@@ -891,7 +900,7 @@ class Daemon:
         if iface.sock6 is None:
             return
         try:
-            vips = iface.foreign_vips()
+            vips = self._floating_vips()
             present = [
                 a.ip
                 for a in await netlink.addresses6(iface.ifindex)
