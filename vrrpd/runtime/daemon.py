@@ -828,9 +828,10 @@ class Daemon:
     async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
         """Keep advertising from the interface's own primary address (§5.2.1), whatever happens to it.
 
-        Gone with no other address of its own (a VIP never counts, whichever instance holds it there): every
-        instance on the interface goes FAULT (its VIPs are removed, so none is left as the interface's only address). Replaced by another
-        primary address: the sockets are reopened with it as the source. Back: the instances leave FAULT.
+        Gone with no other address of its own (a VIP never counts, whichever instance holds it there):
+        every instance on the interface goes FAULT (its VIPs are removed, so none is left as the
+        interface's only address). Replaced by another address of its own (the primary first): the
+        sockets are reopened with it as the source. Back: the instances leave FAULT.
         Only the IPv4 instances are concerned (`_follow_link_local` is the IPv6 side).
         """
         if iface.sock is None or iface.any_source:
