@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 
-from vrrpd.ops.control import CommandError, ControlError, ControlServer, request
+from vrrpd.ops.control import CommandError, ControlError, ControlServer, Encoded, request
 
 
 async def handler(req: dict[str, Any]) -> Any:
     if req["command"] == "echo":
         return {"got": req}
+    if req["command"] == "big":  # an answer larger than a socket buffer, already encoded in pieces
+        items = (f'{"," if i else ""}{{"n":{i},"pad":"{"x" * 100}"}}' for i in range(5000))
+        return Encoded(["[", *items, "]"])
     if req["command"] == "boom":
         raise RuntimeError("bug")
     raise CommandError(f"unknown command {req['command']!r}")
@@ -51,6 +54,8 @@ def test_round_trip_mode_directory_and_unlink(tmp_path: Path) -> None:
         with pytest.raises(CommandError, match="internal error"):
             await ask(path, "boom")  # a handler bug is an answer, not a dead daemon
         assert await ask(path, "echo") == {"got": {"command": "echo"}}
+        big = await ask(path, "big")
+        assert [item["n"] for item in big] == list(range(5000)) and big[-1]["pad"] == "x" * 100
 
     serve(path, body)
     assert not path.exists()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.fakes import STATUS_CONFIG, FakeTransport, instance_config
 from vrrpd.config import parse_config
-from vrrpd.ops.status import SCHEMA_VERSION, render, snapshot, socket_path
+from vrrpd.ops.status import SCHEMA_VERSION, encoded, render, snapshot, socket_path
 from vrrpd.protocol.packet import VRRP_MULTICAST, Advertisement, Received
 from vrrpd.runtime.daemon import Daemon
 from vrrpd.runtime.instance import Instance
@@ -49,20 +49,29 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def document() -> dict[str, Any]:
     """A snapshot of a daemon with one owner instance that saw a foreign cluster's advert."""
+    return documents()[0]
 
-    async def main() -> dict[str, Any]:
+
+def documents(count: int = 1) -> tuple[dict[str, Any], str]:
+    """`document()` with `count` instances, and the daemon's encoded answer of the same moment."""
+
+    async def main() -> tuple[dict[str, Any], str]:
         loop = asyncio.get_running_loop()
         daemon = Daemon(parse_config(CONFIG, "/etc/vrrpd/vrrpd.toml", env={}))
-        inst = Instance(instance_config(), IPv4Address("192.0.2.11"), FakeTransport(), lambda *a: None, loop)
-        daemon.instances.append(inst)
-        inst.start()
-        await inst.drain(1.0)
+        for n in range(count):
+            config = instance_config(name=f"VI_{n + 1}", virtual_router_id=51 + n)
+            inst = Instance(config, IPv4Address("192.0.2.11"), FakeTransport(), lambda *a: None, loop)
+            daemon.instances.append(inst)
+            inst.start()
+            await inst.drain(1.0)
         foreign = Advertisement(51, 100, (IPv4Address("192.0.2.150"),))
-        inst.receive(Received(foreign, IPv4Address("192.0.2.21"), VRRP_MULTICAST, 255))
-        await inst.drain(1.0)
-        doc = snapshot(daemon, loop.time())
-        await inst.stop(1.0)
-        return doc
+        daemon.instances[0].receive(Received(foreign, IPv4Address("192.0.2.21"), VRRP_MULTICAST, 255))
+        await daemon.instances[0].drain(1.0)
+        now = loop.time()
+        doc, text = snapshot(daemon, now), "".join(encoded(daemon, now).pieces)
+        for inst in daemon.instances:
+            await inst.stop(1.0)
+        return doc, text
 
     return asyncio.run(main())
 
@@ -89,6 +98,14 @@ def test_schema_v1_document() -> None:
     (conflict,) = inst["conflicts"]
     assert conflict["kind"] == "vip_mismatch" and conflict["source"] == "192.0.2.21"
     assert set(conflict) == {"kind", "source", "detail", "first_seen", "last_seen", "adverts"}
+
+
+def test_the_encoded_answer_is_the_snapshot_as_compact_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vrrpd.ops.status.time.time", lambda: 1_800_000_000.25)  # both read it once
+    for count in (1, 3):
+        doc, text = documents(count)
+        assert text == json.dumps(doc, separators=(",", ":"))
+        assert [i["name"] for i in doc["instances"]] == [f"VI_{n + 1}" for n in range(count)]
 
 
 def test_human_rendering() -> None:

@@ -1122,7 +1122,7 @@ class Daemon:
     async def _control_command(self, request: dict[str, Any]) -> Any:
         command = request["command"]
         if command == "status":
-            return status.snapshot(self, asyncio.get_running_loop().time())
+            return status.encoded(self, asyncio.get_running_loop().time())
         if command == "reload":
             return {"changes": await self.reloader.reload()}
         raise CommandError(f"unknown command {command!r} (known: reload, status)")
