@@ -289,3 +289,22 @@ def test_a_large_family_goes_out_in_pieces_that_add_up_to_prometheus_clients_tex
     pieces = list(iter_latest(registry))
     assert len(pieces) > 3  # 1,000 lines: never one ~50 kB string
     assert b"".join(pieces) == generate_latest(registry) == exposition.generate_latest(registry)
+
+
+def test_an_address_literal_is_resolved_without_the_resolver_thread_a_name_with_it() -> None:
+    from vrrpd.ops.metrics import _numeric_addresses
+
+    for host in ("127.0.0.1", "::1", "0.0.0.0"):
+        want = socket.getaddrinfo(host, 9650, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        assert _numeric_addresses(host, 9650) == want
+    assert _numeric_addresses("localhost", 9650) is None  # a name: the loop's getaddrinfo, as before
+
+    async def main() -> int:
+        server = HttpServer("localhost", 0, {})
+        await server.start()
+        try:
+            return len(server._sockets)
+        finally:
+            await server.close()
+
+    assert asyncio.run(main()) >= 1

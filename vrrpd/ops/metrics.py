@@ -23,6 +23,7 @@ import errno
 import itertools
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -360,6 +361,22 @@ Body = bytes | Iterator[bytes]
 Route = Callable[[], tuple[int, str, Body]]
 
 
+def _numeric_addresses(host: str, port: int) -> Sequence[tuple[Any, ...]] | None:
+    """`getaddrinfo` of an IP literal (the usual ``metrics_listen``), None for a name.
+
+    A literal needs no lookup (AI_NUMERICHOST: nothing can block), so it is resolved here rather than by
+    the loop's resolver thread (a thread, its malloc arena and concurrent.futures: ~0.2 MiB resident), and
+    passed as bytes: `socket.getaddrinfo` runs a str host through the idna codec, which loads unicodedata
+    (~0.45 MiB) even for "127.0.0.1". A name goes to the loop's `getaddrinfo` as before."""
+    if not host.isascii():
+        return None
+    flags = socket.AI_PASSIVE | socket.AI_NUMERICHOST
+    try:
+        return socket.getaddrinfo(host.encode(), port, type=socket.SOCK_STREAM, flags=flags)
+    except socket.gaierror:
+        return None
+
+
 class HttpServer:
     """A minimal asyncio HTTP/1.1 server: GET/HEAD on a fixed set of paths, one request per connection.
 
@@ -399,7 +416,9 @@ class HttpServer:
     async def start(self) -> None:
         """Listen; raises OSError (address in use, not local...)."""
         loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos: Sequence[tuple[Any, ...]] = _numeric_addresses(self.host, self.port) or await loop.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
         port = self.port
         try:
             for family, kind, proto, _name, addr in dict.fromkeys(
