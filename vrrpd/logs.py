@@ -17,6 +17,7 @@ structlog's human console renderer when it is. Records from the standard `loggin
 
 from __future__ import annotations
 
+import datetime
 import errno
 import logging
 import os
@@ -238,6 +239,16 @@ class _GuardFilter(logging.Filter):
         return True
 
 
+def _given_time(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """An event logged after it happened carries its own time (``_at``, `time.time()`) as its timestamp, in
+    TimeStamper's format: a state change `runtime.prestart` made before logging was set up (issue 17)."""
+    at = event_dict.pop("_at", None)
+    if at is not None:
+        stamp = datetime.datetime.fromtimestamp(at, tz=datetime.UTC).isoformat()
+        event_dict["timestamp"] = stamp.replace("+00:00", "Z")
+    return event_dict
+
+
 def configure(log_format: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog (and the stdlib root logger) to write to ``stream``.
 
@@ -261,6 +272,7 @@ def configure(log_format: str = "auto", level: str = "info", stream: TextIO | No
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _given_time,
     ]
     renderer: list[Processor]
     if as_json:

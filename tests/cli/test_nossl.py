@@ -13,17 +13,19 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from vrrpd.cli import nossl
 
-# `vrrpd run` up to the point where the daemon would start: the real CLI path, with `_run` replaced by
+# `vrrpd run` up to the point where the daemon would start: the real CLI path, with `_daemon` replaced by
 # the daemon's imports. Prints what is loaded then, and after the later steps.
 _PROBE = textwrap.dedent(
     """
     import json, sys
     from vrrpd.cli import main as cli  # imports no asyncio: main() prepares that first
+    import vrrpd.runtime.prestart as prestart  # nor does this
 
     def loaded():
         maps = open("/proc/self/maps").read()
@@ -36,7 +38,7 @@ _PROBE = textwrap.dedent(
 
     seen = {}
 
-    def fake_run(path):
+    def fake_run(config, prestarted=None):
         import asyncio
         import vrrpd.runtime.daemon  # noqa: F401 - everything the daemon imports
         seen["daemon"] = loaded()
@@ -75,7 +77,8 @@ _PROBE = textwrap.dedent(
         seen["after_ssl"] = loaded()
         return 0
 
-    cli._run = fake_run
+    cli._daemon = fake_run
+    prestart.prestart = lambda config: None  # the imports are checked here, not the host's network
     status = cli.main()  # argv from sys.argv, as the `vrrpd` program calls it
     print(json.dumps({"status": status, **seen}))
     """
@@ -90,8 +93,16 @@ def _probe(*argv: str) -> dict[str, object]:
     return result
 
 
-def test_run_loads_no_openssl_until_something_uses_ssl() -> None:
-    seen = _probe("run", "--config", "/dev/null")
+CONFIG = (
+    '[[vrrp_instance]]\nname = "VI_1"\ninterface = "lo"\nvirtual_router_id = 51\npriority = 100\n'
+    'virtual_ipaddress = ["192.0.2.10/32"]\n'
+)
+
+
+def test_run_loads_no_openssl_until_something_uses_ssl(tmp_path: Path) -> None:
+    conf = tmp_path / "vrrpd.toml"
+    conf.write_text(CONFIG)
+    seen = _probe("run", "--config", str(conf))
     assert seen["status"] == 0
     nothing = {"_ssl": False, "_hashlib": False, "libssl": False, "libcrypto": False}
     assert seen["daemon"] == nothing

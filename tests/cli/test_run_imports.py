@@ -12,13 +12,15 @@ from pathlib import Path
 _PROBE = """
 import json, sys
 from vrrpd.cli import main as cli
+import vrrpd.runtime.prestart as prestart
 
-def fake_run(path):
+def fake_run(config, prestarted=None):
     import vrrpd.runtime.daemon  # noqa: F401 - everything the daemon imports
     print(json.dumps(sorted(sys.modules)))
     return 0
 
-cli._run = fake_run
+cli._daemon = fake_run
+prestart.prestart = lambda config: None  # the imports are checked here, not the host's network
 sys.exit(cli.main())
 """
 
@@ -34,9 +36,17 @@ NOT_ON_RUN_PATH = (
 )
 
 
-def test_run_does_not_import_what_it_does_not_need() -> None:
+CONFIG = (
+    '[[vrrp_instance]]\nname = "VI_1"\ninterface = "lo"\nvirtual_router_id = 51\npriority = 100\n'
+    'virtual_ipaddress = ["192.0.2.10/32"]\n'
+)
+
+
+def test_run_does_not_import_what_it_does_not_need(tmp_path: Path) -> None:
+    conf = tmp_path / "vrrpd.toml"
+    conf.write_text(CONFIG)
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE, "run", "--config", "/dev/null"],
+        [sys.executable, "-c", _PROBE, "run", "--config", str(conf)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -51,6 +61,7 @@ _GC_PROBE = """
 import gc, sys
 import vrrpd.config as config
 import vrrpd.runtime.daemon as daemon
+import vrrpd.runtime.prestart as prestart
 from vrrpd.cli import main as cli
 
 real_load = config.load_config
@@ -65,6 +76,7 @@ def run(config):
 
 config.load_config = load
 daemon.run = run
+prestart.prestart = lambda config: None  # the host's lo is not started on (the lab tests start daemons)
 print(int(gc.isenabled()))
 status = cli.main()
 print(int(gc.isenabled()), status)
@@ -73,10 +85,7 @@ print(int(gc.isenabled()), status)
 
 def test_run_holds_the_collector_off_only_while_importing(tmp_path: Path) -> None:
     conf = tmp_path / "vrrpd.toml"
-    conf.write_text(
-        '[[vrrp_instance]]\nname = "VI_1"\ninterface = "lo"\nvirtual_router_id = 51\npriority = 100\n'
-        'virtual_ipaddress = ["192.0.2.10/32"]\n'
-    )
+    conf.write_text(CONFIG)
     out = subprocess.run(
         [sys.executable, "-c", _GC_PROBE, "run", "--config", str(conf)],
         capture_output=True,
@@ -86,3 +95,37 @@ def test_run_holds_the_collector_off_only_while_importing(tmp_path: Path) -> Non
     )
     # On before main(), off while `vrrpd run` imports and reads its configuration, on when the daemon runs.
     assert out.stdout.split() == ["1", "0", "1", "1", "0"]
+
+
+_ORDER_PROBE = """
+import sys
+from vrrpd.cli import main as cli
+import vrrpd.runtime.prestart as prestart
+
+def early(config):  # where `vrrpd run` carries out the Startup event (RFC 3768 §6.4.1)
+    print("prestart", [m for m in ("asyncio", "structlog", "vrrpd.runtime.daemon") if m in sys.modules])
+    return None  # the host's network is not started on; the lab tests start real daemons
+
+def daemon(config, prestarted=None):
+    print("daemon", [m for m in ("asyncio", "structlog") if m in sys.modules])
+    return 0
+
+prestart.prestart = early
+cli._daemon = daemon
+sys.exit(cli.main())
+"""
+
+
+def test_run_starts_before_importing_the_steady_state(tmp_path: Path) -> None:
+    # Issue 17: the owner's first advert (or BACKUP) comes before asyncio, structlog and the daemon's
+    # modules are imported, which takes most of the start-up; they are imported after it.
+    conf = tmp_path / "vrrpd.toml"
+    conf.write_text(CONFIG)
+    out = subprocess.run(
+        [sys.executable, "-c", _ORDER_PROBE, "run", "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.splitlines() == ["prestart []", "daemon ['asyncio', 'structlog']"]

@@ -8,7 +8,7 @@ from tests.config.test_config import SOURCE, error_of, parse, toml
 from vrrpd.config.describe import describe
 from vrrpd.config.diff import restart_reason
 from vrrpd.protocol.packet import AUTH_AH, AUTH_PASS
-from vrrpd.runtime.instance import router_config
+from vrrpd.runtime.routerconfig import router_config
 
 PRIMARY = IPv4Address("192.0.2.11")
 

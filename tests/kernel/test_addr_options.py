@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
-from vrrpd.kernel.netlink import RTM_DELADDR, RTM_NEWADDR, AddrOptions, encode_addr_request
+from vrrpd.kernel.rtnl import RTM_DELADDR, RTM_NEWADDR, AddrOptions, encode_addr_request
 
 
 def parse(data: bytes) -> Any:

@@ -22,7 +22,7 @@ from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6, in6_chks
 from scapy.layers.l2 import Ether
 
 from vrrpd.kernel.ndisc import ALL_NODES_MAC, NA_FLAG_OVERRIDE, NaSender, forwarding, na_frame
-from vrrpd.kernel.netlink import (
+from vrrpd.kernel.rtnl import (
     IFA_F_NODAD,
     NLM_F_ACK,
     NLM_F_CREATE,

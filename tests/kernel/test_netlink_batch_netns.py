@@ -22,19 +22,21 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 
 from tests.support.fakes import FakeTransport, run
 from vrrpd.kernel.netlink import (
-    NLM_F_ACK,
-    NLM_F_CREATE,
-    NLM_F_EXCL,
     NLM_F_REQUEST,
-    NLMSG_ERROR,
     RTM_DELADDR,
     RTM_NEWADDR,
     Address,
     Netlink,
+)
+from vrrpd.kernel.rtnl import (
+    NLM_F_ACK,
+    NLM_F_CREATE,
+    NLM_F_EXCL,
+    NLMSG_ERROR,
+    NetlinkError,
     decode_acks,
     encode_addr_request,
 )
-from vrrpd.kernel.rtnl import NetlinkError
 from vrrpd.protocol import fsm
 from vrrpd.runtime.instance import Instance
 from vrrpd.testing.plugin import LabFactory

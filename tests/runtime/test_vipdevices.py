@@ -13,7 +13,8 @@ from typing import Any, cast
 import msgspec
 
 from vrrpd.config import Config, InstanceConfig, parse_config
-from vrrpd.kernel.netlink import AddrOptions, InterfaceNotFound, LinkInfo, Netlink
+from vrrpd.kernel.netlink import InterfaceNotFound, LinkInfo, Netlink
+from vrrpd.kernel.rtnl import AddrOptions
 from vrrpd.runtime.daemon import Daemon
 from vrrpd.runtime.vipdevices import VipDevices, VipTransport
 

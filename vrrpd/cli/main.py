@@ -4,9 +4,11 @@ import-keepalived``; ``check-config`` and ``run`` take ``--openshift`` (the ipfa
 Owns argument parsing and the user-error contract: a bad flag or a bad configuration ends with one
 line on stderr and exit status 2, never a traceback. The daemon and the lab demo live in their own
 modules and are imported only when their subcommand runs, so ``check-config`` stays light. Nothing else
-is imported before `main` has seen the subcommand: ``run`` first keeps OpenSSL and unused optional
-packages out (`vrrpd.cli.nossl`), and its parser has only the ``run`` subcommand, so that no other
-subcommand's modules are imported before the daemon's first advert (`tests/cli/test_run_imports.py`).
+is imported before `main` has seen the subcommand. ``run``'s parser has only the ``run`` subcommand, so
+that no other subcommand's modules are imported before the daemon's first advert; it reads the
+configuration and carries out the Startup event (`vrrpd.runtime.prestart`: the owner's first advert, a
+backup's BACKUP) before it imports the daemon, which only then loads asyncio, structlog and the rest,
+keeping OpenSSL and unused optional packages out (`vrrpd.cli.nossl`) (`tests/cli/test_run_imports.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import argparse
 import gc
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrrpd import __version__
 from vrrpd.cli import nossl
+
+if TYPE_CHECKING:
+    from vrrpd.config import Config
+    from vrrpd.runtime.prestart import Prestart
 
 EXIT_USAGE = 2  # argparse's status for bad flags; configuration errors share it
 
@@ -158,16 +164,41 @@ def _check_config(path: str, interface_check: bool, file_check: bool) -> int:
     return 0
 
 
-def _run(path: str) -> int:
+def _without_openssl() -> None:
+    """The program's `vrrpd run` imports asyncio, hashlib and hmac without OpenSSL, and structlog and
+    prometheus_client without their optional extras (`vrrpd.cli.nossl`); a no-op once they are imported."""
+    nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
+    nossl.structlog_without_extras()  # nor rich, which structlog imports when it is installed
+    nossl.defer_package_init("prometheus_client")  # nor its HTTP servers and clients (metrics_listen)
+
+
+def _run(path: str, program: bool = False) -> int:
     from vrrpd.config import check_interfaces, check_programs, load_config  # noqa: PLC0415 - see main()
 
     config = load_config(path)
     check_interfaces(config)
     check_programs(config)  # its warnings are logged by the daemon
+    if not program:
+        return _daemon(config)
+    # RFC 3768 §6.4.1 Startup now, for the instances that need nothing more (issue 17): the first advert or
+    # BACKUP without waiting ~80 ms for the daemon's imports, which only the steady state needs. The program
+    # only: a caller of main() (a test) has no network of its own to start in.
+    from vrrpd.runtime.prestart import prestart  # noqa: PLC0415 - light: no asyncio, no structlog
+
+    prestarted = prestart(config)
+    try:
+        _without_openssl()
+        return _daemon(config, prestarted)
+    finally:
+        if prestarted is not None:
+            prestarted.close()  # whatever the daemon did not adopt (nothing, once it ran)
+
+
+def _daemon(config: Config, prestarted: Prestart | None = None) -> int:
     from vrrpd.runtime.daemon import run  # noqa: PLC0415 - the daemon's imports are heavy; load on demand
 
     gc.enable()  # the imports are done (main() held the collector off for them)
-    return run(config)
+    return run(config, prestarted) if prestarted is not None else run(config)
 
 
 def _lab(nodes: int) -> int:
@@ -180,14 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit status."""
     if argv is None:  # the `vrrpd` program itself (not a caller passing arguments, such as a test)
         argv = sys.argv[1:]
-        if argv[:1] == ["run"]:
+        program = argv[:1] == ["run"]
+        if program:
             # Importing makes ~100,000 objects and almost no garbage: the collector's passes over them were
             # ~5 % of the start-up. On again once the daemon's modules are in (_run, run --openshift).
             gc.disable()
-            nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
-            nossl.structlog_without_extras()  # nor rich, which structlog imports when it is installed
-            nossl.defer_package_init("prometheus_client")  # nor its HTTP servers and clients (metrics_listen)
-    # Imported only now, after defer_openssl(): they import asyncio, hashlib and hmac.
+    else:
+        program = False
+    # Neither imports asyncio, hashlib or hmac: `vrrpd run` reads its configuration and carries out the
+    # Startup event (`vrrpd.runtime.prestart`) before `_without_openssl()` imports those.
     from vrrpd.cli import openshift  # noqa: PLC0415
     from vrrpd.config import ConfigError  # noqa: PLC0415
 
@@ -206,11 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(args.config, not args.no_interface_check, not args.no_file_check)
         if args.command == "run":
             if args.openshift:
+                if program:
+                    _without_openssl()
                 from vrrpd.compat.openshift.run import run_daemon  # noqa: PLC0415 - load on demand
 
                 gc.enable()  # see above
                 return run_daemon(os.environ)
-            return _run(args.config)
+            return _run(args.config, program)
         if args.command == "manifest":
             from vrrpd.compat.openshift import manifest  # noqa: PLC0415 - load on demand
 

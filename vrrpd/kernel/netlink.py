@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import errno
 import socket
-import struct
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
@@ -28,7 +27,19 @@ from typing import Any, Final, Literal, TypeVar
 
 from vrrpd import logs
 from vrrpd.config import RouteConfig, RuleConfig
-from vrrpd.kernel.rtnl import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, LazyIPRoute, NetlinkError
+from vrrpd.kernel.rtnl import (
+    IFA_F_NODAD,
+    NO_OPTIONS,
+    RTMGRP_IPV4_IFADDR,
+    RTMGRP_IPV6_IFADDR,
+    RTMGRP_LINK,
+    SCOPES,
+    AddrOptions,
+    LazyIPRoute,
+    NetlinkError,
+    decode_acks,
+    encode_addr_request,
+)
 
 log = logs.get_logger("vrrpd.kernel.netlink")
 
@@ -40,32 +51,13 @@ RTM_DELADDR: Final = 21
 IFF_UP: Final = 0x1
 IFF_RUNNING: Final = 0x40
 IFA_F_SECONDARY: Final = 0x01
-# IPv6 VIPs skip duplicate address detection, as keepalived adds them: usable at once (a tentative address
-# cannot be a source), and a VIP that moves between nodes must not end "dadfailed" after a brief overlap.
-IFA_F_NODAD: Final = 0x02
 IFA_F_DADFAILED: Final = 0x08
 IFA_F_TENTATIVE: Final = 0x40
 # <linux/netlink.h>, <linux/if_addr.h>
-NLMSG_ERROR: Final = 2
 NLM_F_REQUEST: Final = 0x1
-NLM_F_ACK: Final = 0x4
-NLM_F_EXCL: Final = 0x200
-NLM_F_CREATE: Final = 0x400
-IFA_ADDRESS: Final = 1
-IFA_LOCAL: Final = 2
-IFA_LABEL: Final = 3
-IFA_BROADCAST: Final = 4
-IFA_FLAGS: Final = 8
 SOL_NETLINK: Final = 270
 NETLINK_CAP_ACK: Final = 10
 
-_NLMSGHDR: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
-_IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
-_RTA_IN_ADDR: Final = struct.Struct("=HH4s")  # rta_len, rta_type, an IPv4 address
-_RTA_IN6_ADDR: Final = struct.Struct("=HH16s")  # rta_len, rta_type, an IPv6 address
-_RTA_U32: Final = struct.Struct("=HHI")  # rta_len, rta_type, a 32-bit value
-_RTA_HEADER: Final = struct.Struct("=HH")  # rta_len, rta_type (a variable-length payload follows)
-_ERRNO: Final = struct.Struct("=i")
 # Requests per datagram: the kernel handles a datagram's messages in order and queues one ACK each
 # before sendmsg returns, so a batch's ACKs (~100 kB of socket memory for 128) must fit the receive buffer.
 BATCH_SIZE: Final = 128
@@ -85,24 +77,10 @@ Address = IPv4Interface | IPv6Interface
 # that `ip route show proto keepalived` and existing tooling keep finding them after a migration.
 RTPROT_VRRP: Final = 18
 _ROUTE_TYPES: Final = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8}
-_SCOPES: Final = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 _RULE_ACTIONS: Final = {"table": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8}  # FR_ACT_*
 
 
 _MACVLAN_MODE_PRIVATE: Final = 1  # <linux/if_link.h> MACVLAN_MODE_PRIVATE
-
-
-@dataclass(frozen=True, slots=True)
-class AddrOptions:
-    """keepalived's per-VIP options that go into RTM_NEWADDR: the label (IFA_LABEL, IPv4), the scope
-    (ifa_scope, a name of `_SCOPES`) and the broadcast address (IFA_BROADCAST, IPv4)."""
-
-    label: str | None = None
-    scope: str | None = None
-    brd: IPv4Address | None = None
-
-
-NO_OPTIONS: Final = AddrOptions()
 
 
 class InterfaceNotFound(LookupError):
@@ -181,62 +159,6 @@ def _flags(msg: Any) -> int:
 
 def _is_secondary(msg: Any) -> bool:
     return bool(_flags(msg) & IFA_F_SECONDARY)
-
-
-def encode_addr_request(
-    kind: int, seq: int, ifindex: int, addr: Address, options: AddrOptions = NO_OPTIONS
-) -> bytes:
-    """One RTM_NEWADDR / RTM_DELADDR request, as `ip addr add|del ADDR/LEN dev IF` sends it.
-
-    IPv4: IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no
-    IFA_BROADCAST unless asked with `brd`, so neither do we). IPv6: IFA_LOCAL only (as keepalived), and a
-    new address carries IFA_F_NODAD, in IFA_FLAGS and in ifa_flags. NEWADDR is CREATE|EXCL: an existing
-    address is EEXIST. A new address carries its `options` as keepalived's netlink_ipaddress does:
-    ifa_scope, IFA_BROADCAST and IFA_LABEL (NUL-terminated); a removal needs none of them (the kernel
-    finds the address by IFA_LOCAL and prefix).
-    """
-    flags = NLM_F_REQUEST | NLM_F_ACK
-    if kind == RTM_NEWADDR:
-        flags |= NLM_F_CREATE | NLM_F_EXCL
-    ip = addr.ip.packed
-    prefixlen = addr.network.prefixlen
-    if isinstance(addr, IPv6Interface):
-        nodad = IFA_F_NODAD if kind == RTM_NEWADDR else 0
-        body = _IFADDRMSG.pack(socket.AF_INET6, prefixlen, nodad, 0, ifindex) + _RTA_IN6_ADDR.pack(
-            _RTA_IN6_ADDR.size, IFA_LOCAL, ip
-        )
-        if nodad:
-            body += _RTA_U32.pack(_RTA_U32.size, IFA_FLAGS, nodad)
-    else:
-        new = kind == RTM_NEWADDR
-        scope = _SCOPES[options.scope] if new and options.scope is not None else 0
-        body = (
-            _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, scope, ifindex)
-            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
-            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
-        )
-        if new and options.brd is not None:
-            body += _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_BROADCAST, options.brd.packed)
-        if new and options.label is not None:
-            label = options.label.encode() + b"\0"
-            size = _RTA_HEADER.size + len(label)
-            body += _RTA_HEADER.pack(size, IFA_LABEL) + label + b"\0" * (-size % 4)
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
-
-
-def decode_acks(data: bytes) -> list[tuple[int, int]]:
-    """(sequence number, errno) of every NLMSG_ERROR message in a datagram; errno 0 is an ACK."""
-    acks: list[tuple[int, int]] = []
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size or offset + length > len(data):
-            break  # truncated or garbage: nothing after it can be trusted
-        if kind == NLMSG_ERROR and length >= _NLMSGHDR.size + _ERRNO.size:
-            (error,) = _ERRNO.unpack_from(data, offset + _NLMSGHDR.size)
-            acks.append((seq, -error))
-        offset += (length + 3) & ~3
-    return acks
 
 
 class Netlink:
@@ -432,7 +354,7 @@ class Netlink:
             if label is not None:
                 kwargs["label"] = label
             if options.scope is not None:
-                kwargs["scope"] = _SCOPES[options.scope]
+                kwargs["scope"] = SCOPES[options.scope]
             if options.brd is not None:
                 kwargs["broadcast"] = str(options.brd)
         try:
@@ -475,7 +397,7 @@ class Netlink:
         if route.metric is not None:
             kwargs["priority"] = route.metric
         if route.scope is not None:
-            kwargs["scope"] = _SCOPES[route.scope]
+            kwargs["scope"] = SCOPES[route.scope]
         try:
             if route.dev is not None:
                 kwargs["oif"] = await self._ifindex(route.dev)

@@ -15,14 +15,18 @@ Must not: keep state beyond its sockets, decide what a message means (that is `k
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
 import socket
 import struct
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Final
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv6Interface
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:  # imported where used: `vrrpd.runtime.prestart` talks to the kernel before asyncio is
+    import asyncio  # imported (issue 17), with `request`
 
 # <linux/rtnetlink.h> multicast groups (the legacy bit masks bind() takes)
 RTMGRP_LINK: Final = 0x1
@@ -43,12 +47,29 @@ RTM_DELADDR: Final = 21
 RTM_GETADDR: Final = 22
 SOL_NETLINK: Final = 270
 NETLINK_GET_STRICT_CHK: Final = 12  # the kernel filters a dump by the header's fields (Linux 4.20)
+NETLINK_CAP_ACK: Final = 10
+NLM_F_ACK: Final = 0x4
+NLM_F_EXCL: Final = 0x200
+NLM_F_CREATE: Final = 0x400
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+IFA_LABEL: Final = 3
+IFA_BROADCAST: Final = 4
+IFA_FLAGS: Final = 8
+# IPv6 VIPs skip duplicate address detection, as keepalived adds them: usable at once (a tentative address
+# cannot be a source), and a VIP that moves between nodes must not end "dadfailed" after a brief overlap.
+IFA_F_NODAD: Final = 0x02
+SCOPES: Final = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}  # ifa_scope, rtm_scope
 
 _NLMSGHDR: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFINFOMSG: Final = struct.Struct("=BxHiII")  # family, type, index, flags, change
 _IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 _NLATTR: Final = struct.Struct("=HH")  # len, type
 _ERRNO: Final = struct.Struct("=i")
+_RTA_IN_ADDR: Final = struct.Struct("=HH4s")  # rta_len, rta_type, an IPv4 address
+_RTA_IN6_ADDR: Final = struct.Struct("=HH16s")  # rta_len, rta_type, an IPv6 address
+_RTA_U32: Final = struct.Struct("=HHI")  # rta_len, rta_type, a 32-bit value
+_RTA_HEADER: Final = struct.Struct("=HH")  # rta_len, rta_type (a variable-length payload follows)
 _U32: Final = struct.Struct("=I")
 # NLA types decoded, by pyroute2's names (<linux/if_link.h>, <linux/if_addr.h>); others are skipped.
 _IFLA: Final = {1: "IFLA_ADDRESS", 3: "IFLA_IFNAME"}
@@ -163,6 +184,93 @@ def encode_dump_addr(seq: int, family: int, index: int = 0) -> bytes:
     return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), RTM_GETADDR, flags, seq, 0) + body
 
 
+@dataclass(frozen=True, slots=True)
+class AddrOptions:
+    """keepalived's per-VIP options that go into RTM_NEWADDR: the label (IFA_LABEL, IPv4), the scope
+    (ifa_scope, a name of `SCOPES`) and the broadcast address (IFA_BROADCAST, IPv4)."""
+
+    label: str | None = None
+    scope: str | None = None
+    brd: IPv4Address | None = None
+
+
+NO_OPTIONS: Final = AddrOptions()
+
+
+def encode_addr_request(
+    kind: int, seq: int, ifindex: int, addr: IPv4Interface | IPv6Interface, options: AddrOptions = NO_OPTIONS
+) -> bytes:
+    """One RTM_NEWADDR / RTM_DELADDR request, as `ip addr add|del ADDR/LEN dev IF` sends it.
+
+    IPv4: IFA_LOCAL and IFA_ADDRESS both carry the address (what iproute2 and pyroute2 send; no
+    IFA_BROADCAST unless asked with `brd`, so neither do we). IPv6: IFA_LOCAL only (as keepalived), and a
+    new address carries IFA_F_NODAD, in IFA_FLAGS and in ifa_flags. NEWADDR is CREATE|EXCL: an existing
+    address is EEXIST. A new address carries its `options` as keepalived's netlink_ipaddress does:
+    ifa_scope, IFA_BROADCAST and IFA_LABEL (NUL-terminated); a removal needs none of them (the kernel
+    finds the address by IFA_LOCAL and prefix).
+    """
+    flags = NLM_F_REQUEST | NLM_F_ACK
+    if kind == RTM_NEWADDR:
+        flags |= NLM_F_CREATE | NLM_F_EXCL
+    ip = addr.ip.packed
+    prefixlen = addr.network.prefixlen
+    if isinstance(addr, IPv6Interface):
+        nodad = IFA_F_NODAD if kind == RTM_NEWADDR else 0
+        body = _IFADDRMSG.pack(socket.AF_INET6, prefixlen, nodad, 0, ifindex) + _RTA_IN6_ADDR.pack(
+            _RTA_IN6_ADDR.size, IFA_LOCAL, ip
+        )
+        if nodad:
+            body += _RTA_U32.pack(_RTA_U32.size, IFA_FLAGS, nodad)
+    else:
+        new = kind == RTM_NEWADDR
+        scope = SCOPES[options.scope] if new and options.scope is not None else 0
+        body = (
+            _IFADDRMSG.pack(socket.AF_INET, prefixlen, 0, scope, ifindex)
+            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_LOCAL, ip)
+            + _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_ADDRESS, ip)
+        )
+        if new and options.brd is not None:
+            body += _RTA_IN_ADDR.pack(_RTA_IN_ADDR.size, IFA_BROADCAST, options.brd.packed)
+        if new and options.label is not None:
+            label = options.label.encode() + b"\0"
+            size = _RTA_HEADER.size + len(label)
+            body += _RTA_HEADER.pack(size, IFA_LABEL) + label + b"\0" * (-size % 4)
+    return _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, flags, seq, 0) + body
+
+
+def decode_acks(data: bytes) -> list[tuple[int, int]]:
+    """(sequence number, errno) of every NLMSG_ERROR message in a datagram; errno 0 is an ACK."""
+    acks: list[tuple[int, int]] = []
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, kind, _flags, seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size or offset + length > len(data):
+            break  # truncated or garbage: nothing after it can be trusted
+        if kind == NLMSG_ERROR and length >= _NLMSGHDR.size + _ERRNO.size:
+            (error,) = _ERRNO.unpack_from(data, offset + _NLMSGHDR.size)
+            acks.append((seq, -error))
+        offset += (length + 3) & ~3
+    return acks
+
+
+def request(sock: socket.socket, data: bytes, seqs: int = 1, timeout: float = 1.0) -> list[dict[str, Any]]:
+    """Send `data` (`seqs` requests) on a blocking netlink socket and read until each is answered: the
+    replies, as `decode` gives them. For `vrrpd.runtime.prestart`, which runs before any event loop exists.
+    Raises OSError (TimeoutError after `timeout` without a reply)."""
+    sock.settimeout(timeout)
+    sock.sendall(data)
+    out: list[dict[str, Any]] = []
+    while seqs:
+        for msg in decode(sock.recv(RECV_SIZE)):
+            out.append(msg)
+            header = msg["header"]
+            # A dump's parts are NLM_F_MULTI up to its NLMSG_DONE; an ACK or error is NLMSG_ERROR; any
+            # other single message (RTM_GETLINK's RTM_NEWLINK) is the whole reply.
+            if header["type"] in (NLMSG_DONE, NLMSG_ERROR) or not header["flags"] & NLM_F_MULTI:
+                seqs -= 1
+    return out
+
+
 class _Socket:
     """A non-blocking NETLINK_ROUTE socket read through the event loop; `close()` ends a pending read."""
 
@@ -196,6 +304,8 @@ class _Socket:
                 return self.socket.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 pass
+            import asyncio  # noqa: PLC0415 - see the top
+
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
             fd = self.socket.fileno()
@@ -213,6 +323,8 @@ class _Socket:
             return
         waiter = self._waiter
         if waiter is not None:
+            import asyncio  # noqa: PLC0415 - see the top
+
             with contextlib.suppress(RuntimeError):  # no loop any more: nothing is waiting
                 asyncio.get_running_loop().remove_reader(self.socket.fileno())
             _wake(waiter)
@@ -235,6 +347,8 @@ class LazyIPRoute:
     pyroute2 `AsyncIPRoute` made on first use (the import is then paid once, by the first such call)."""
 
     def __init__(self) -> None:
+        import asyncio  # noqa: PLC0415 - see the top
+
         self._sock: _Socket | None = None
         self._lock = asyncio.Lock()  # one request in flight on the socket: replies are read in order
         self._seq = 0

@@ -21,7 +21,6 @@ joined to the group.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import functools
 import socket
@@ -29,9 +28,12 @@ import struct
 import time
 from collections.abc import Callable
 from ipaddress import IPv4Address
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from vrrpd.protocol.packet import VRRP_MULTICAST, VRRP_PROTOCOL, VRRP_TTL
+
+if TYPE_CHECKING:  # asyncio is imported where it is used: `vrrpd.runtime.prestart` opens these sockets
+    import asyncio  # before the daemon's imports (issue 17)
 
 VRRP_TOS: Final = 0xC0  # DSCP CS6 (network control), as keepalived sets IP_TOS
 _RECV_SIZE: Final = 65535
@@ -492,6 +494,8 @@ class VrrpSocket(DatagramReader):
         One awaited datagram at a time (a future and a selector registration each): for tools and
         tests. The daemon reads with `start_reading`.
         """
+        import asyncio  # noqa: PLC0415 - see the top
+
         loop = asyncio.get_running_loop()
         data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
         return data, IPv4Address(addr[0])
@@ -510,6 +514,8 @@ class VrrpSocket(DatagramReader):
         Any failure (ENETDOWN, ENOBUFS, EPERM from a firewall, EBADF after close...) is raised as
         OSError for the caller to count; nothing here retries.
         """
+        import asyncio  # noqa: PLC0415 - see the top
+
         loop = asyncio.get_running_loop()
         await loop.sock_sendto(self._tx, payload, (str(dst), 0))
 

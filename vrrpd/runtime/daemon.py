@@ -67,10 +67,11 @@ from vrrpd.runtime.healthcheck import (
     tcp_probe,
     tcp_target,
 )
-from vrrpd.runtime.instance import Instance, tracked_file, tracked_interface, tracked_process
+from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import FifoScript, Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
+from vrrpd.runtime.routerconfig import tracked_file, tracked_interface, tracked_process
 from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
 from vrrpd.runtime.syncgroup import GroupLink
 from vrrpd.runtime.tracked import FileWatch, ProcessWatch, init_file
@@ -79,6 +80,7 @@ from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
     from vrrpd.ops import metrics
+    from vrrpd.runtime.prestart import Prestart
 
 log = logs.get_logger("vrrpd.runtime.daemon")
 
@@ -96,8 +98,11 @@ UNSERVED_FAULTS = frozenset({fsm.Fault.VIPS, fsm.Fault.NO_ADDRESS})
 class Daemon:
     """The running daemon; `run()` returns the process exit code."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, prestarted: Prestart | None = None) -> None:
         self.config = config
+        # What `runtime.prestart` started before the daemon's imports: adopted by `add_instance`, the rest
+        # shut down when `run` ends.
+        self._prestarted = prestarted
         self.interfaces: dict[str, Interface] = {}
         self.instances: list[Instance] = []
         self.started_at = time.time()
@@ -240,6 +245,9 @@ class Daemon:
                     await sd.stopping()
                 await self._shutdown()
         finally:
+            if self._prestarted is not None:  # not adopted (a start-up error): shut down as a daemon does
+                self._prestarted.close()
+                self._prestarted = None
             await self._close_listeners()
         return 0
 
@@ -249,11 +257,29 @@ class Daemon:
                 log.warning("insecure_program", detail=warning)
         except ConfigError as exc:  # checked before start (vrrpd run); the host may have changed since
             raise StartupError(str(exc)) from None
+        if self._prestarted is not None:
+            await self._check_prestarted(netlink)
         for inst_cfg in self.config.vrrp_instance:
             await self.add_instance(inst_cfg)
         self.sync_scripts()
         self.sync_trackers(reload=False)
         self._tasks.append(loop.create_task(self._watch_netlink(netlink), name="netlink-events"))
+
+    async def _check_prestarted(self, netlink: Netlink) -> None:
+        """Adopt what `runtime.prestart` started only where its interface is still the one it saw (same
+        ifindex, same primary address); otherwise shut it all down and start as if it had not run."""
+        early = self._prestarted
+        assert early is not None
+        for name, opened in early.interfaces.items():
+            try:
+                link = await netlink.link(name)
+            except InterfaceNotFound:
+                link = None
+            if link is None or link.ifindex != opened.ifindex or link.primary != opened.src:
+                log.warning("prestart_discarded", interface=name, reason="the interface changed meanwhile")
+                early.close()
+                self._prestarted = None
+                return
 
     async def _open_interface(
         self, inst_cfg: InstanceConfig, link: LinkInfo | None = None, src: IPv4Address | None = None
@@ -272,6 +298,11 @@ class Daemon:
         fresh = iface is None
         if iface is None:
             iface = Interface(link or await self._netlink.link(name), self._netlink)
+            opened = (
+                None if self._prestarted is None else self._prestarted.take_interface(name, iface.ifindex)
+            )
+            if opened is not None:
+                iface.adopt_ipv4(opened.sock, opened.garp, opened.src)
         try:
             if inst_cfg.family == 6:
                 src6 = inst_cfg.mcast_src_ip if isinstance(inst_cfg.mcast_src_ip, IPv6Address) else None
@@ -312,8 +343,12 @@ class Daemon:
         key = key_of(inst_cfg)
         # Before anything is touched: a second daemon on this (interface, VRID) must not remove the first
         # one's live VIPs as stale below.
+        started = None if self._prestarted is None else self._prestarted.take(key)
         try:
-            lock = VridLock.acquire(inst_cfg.interface, inst_cfg.virtual_router_id, inst_cfg.family)
+            if started is not None:
+                lock = started.lock  # taken by `runtime.prestart`, before it touched anything
+            else:
+                lock = VridLock.acquire(inst_cfg.interface, inst_cfg.virtual_router_id, inst_cfg.family)
         except VridLocked as exc:
             raise StartupError(str(exc)) from None
         try:
@@ -324,13 +359,22 @@ class Daemon:
             else:
                 iface, primary = await self._open_interface(inst_cfg)
                 base = iface
-            await self._remove_stale_vips(self._netlink, base, inst_cfg)
+            if started is None:
+                await self._remove_stale_vips(self._netlink, base, inst_cfg)
+            else:  # `runtime.prestart` removed them before the start, as `_remove_stale_vips` does
+                for vip in started.stale:
+                    log.warning(
+                        "stale_vip_removed", instance=inst_cfg.name, interface=iface.name, vip=str(vip)
+                    )
+                _warn_without_vips(inst_cfg)
             transport: Interface | XmitBaseTransport | VipTransport = base
             if not all(v.plain for v in inst_cfg.vip_entries):
                 # keepalived's per-VIP dev, label, scope, brd, no_track (`runtime.vipdevices`).
                 first = inst_cfg  # until the instance exists (then: its configuration, as reloads change it)
                 transport = VipTransport(base, self._netlink, lambda: first, self._vip_devs)
         except BaseException:
+            if started is not None and self._prestarted is not None:
+                self._prestarted.instances[key] = started  # shut down with the rest when `run` ends
             lock.release()
             raise
         self._locks[key] = lock
@@ -361,6 +405,7 @@ class Daemon:
         self._join_group(inst)
         iface.routers[inst_cfg.family][inst_cfg.virtual_router_id] = inst
         inst.reader = iface  # drained before the instance acts on its timer; told of its state changes
+        inst.prestarted = started
         self.instances.append(inst)
         if not iface.link.up and not inst_cfg.dont_track_primary:
             inst.link_changed(False)  # recorded before start: start() then goes to FAULT
@@ -657,15 +702,7 @@ class Daemon:
         for route in cfg.virtual_routes:
             if await netlink.route("del", route) == 0:
                 log.warning("stale_route_removed", instance=cfg.name, route=str(route))
-        if not cfg.vips:
-            # keepalived warns too ("No VIP specified; at least one is sensible"): legitimate for cloud
-            # failover, where the notify program moves the address, and a mistake otherwise.
-            log.warning(
-                "instance_without_vips",
-                instance=cfg.name,
-                notify=str(cfg.notify) if cfg.notify else None,
-                detail="adverts carry no address; nothing is installed on becoming master",
-            )
+        _warn_without_vips(cfg)
 
     @staticmethod
     async def _remove_stale_vip(
@@ -1257,21 +1294,36 @@ def set_timer_slack(ns: int = TIMER_SLACK_NS, path: str = "/proc/self/timerslack
     return True
 
 
-def run(config: Config) -> int:
-    """Run the daemon until SIGTERM/SIGINT; return the exit code."""
+def run(config: Config, prestarted: Prestart | None = None) -> int:
+    """Run the daemon until SIGTERM/SIGINT; return the exit code. `prestarted`: what `runtime.prestart`
+    started before the daemon's imports (adopted, or shut down if the daemon does not start)."""
     refused = preflight.refusal()
     if refused is not None:
+        if prestarted is not None:
+            prestarted.close()
         print(f"vrrpd: {refused}", file=sys.stderr)
         return EXIT_REFUSED
     logs.configure(config.global_.log_format)
     set_timer_slack()
     try:
-        return asyncio.run(Daemon(config).run())
+        return asyncio.run(Daemon(config, prestarted).run())
     except StartupError as exc:
         print(f"vrrpd: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # only before the signal handlers are installed
         return 130
+
+
+def _warn_without_vips(cfg: InstanceConfig) -> None:
+    if not cfg.vips:
+        # keepalived warns too ("No VIP specified; at least one is sensible"): legitimate for cloud
+        # failover, where the notify program moves the address, and a mistake otherwise.
+        log.warning(
+            "instance_without_vips",
+            instance=cfg.name,
+            notify=str(cfg.notify) if cfg.notify else None,
+            detail="adverts carry no address; nothing is installed on becoming master",
+        )
 
 
 def _concerns(inst: Instance, ifindex: int, addr: IPv4Interface | IPv6Interface, *, removed: bool) -> bool:

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from vrrpd import logs
 from vrrpd.config import InstanceConfig, RouteConfig, RuleConfig, VrrpScriptConfig
@@ -28,8 +28,12 @@ from vrrpd.ops.view import Counters, LastTransition
 from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.protocol.packet import Advertisement, DropReason, IPAddress, Received, encode, multicast_group
-from vrrpd.protocol.tracking import MAX_WEIGHT, Status, Tracked
+from vrrpd.protocol.tracking import Status
 from vrrpd.runtime.healthcheck import HealthChecker
+from vrrpd.runtime.routerconfig import router_config
+
+if TYPE_CHECKING:
+    from vrrpd.runtime.prestart import Started
 
 log = logs.get_logger("vrrpd.runtime.instance")
 
@@ -97,72 +101,6 @@ class Routing(Protocol):
     async def rule(self, command: Literal["add", "del"], rule: RuleConfig) -> int: ...
 
 
-def tracked_interface(name: str) -> str:
-    """The tracked-object name under which the router follows a track_interface entry's link state."""
-    return f"interface {name}"
-
-
-def tracked_file(name: str) -> str:
-    """The tracked-object name under which the router follows a track_file entry's value."""
-    return f"file {name}"
-
-
-def tracked_process(name: str) -> str:
-    """The tracked-object name under which the router follows a track_process entry's quorum."""
-    return f"process {name}"
-
-
-def router_config(
-    config: InstanceConfig,
-    primary: IPAddress,
-    scripts: Mapping[str, VrrpScriptConfig] | None = None,
-    sync_group: bool = False,
-) -> fsm.RouterConfig:
-    """The state machine's view of an instance's configuration; ``scripts`` are the [[vrrp_script]]
-    tables by name, whose weights a track_script entry takes unless it gives its own."""
-    tracked = []
-    for track in config.track_script:
-        script = (scripts or {}).get(track.name)
-        weight = track.weight if track.weight is not None else script.weight if script else 0
-        reverse = track.reverse if track.reverse is not None else script.weight_reverse if script else False
-        tracked.append((track.name, Tracked(weight, reverse)))
-    for track_if in config.tracked_interfaces:  # track_interface and the VIPs' other devices
-        tracked.append((tracked_interface(track_if.name), Tracked(track_if.weight, track_if.reverse)))
-    # The config resolved each entry's weight and reverse flag (`Config._resolve_tracked_weights`).
-    for track_file in config.track_file:
-        weight, reverse = track_file.weight or 0, bool(track_file.reverse)
-        tracked.append((tracked_file(track_file.name), Tracked(weight, reverse, file=True)))
-    for process in config.track_process:
-        # ±254 moves a priority of 1..254 exactly as ±253 does once clamped to 1..254.
-        weight = max(-MAX_WEIGHT, min(MAX_WEIGHT, process.weight or 0))
-        tracked.append((tracked_process(process.name), Tracked(weight, bool(process.reverse))))
-    return fsm.RouterConfig(
-        vrid=config.virtual_router_id,
-        priority=config.priority,
-        primary_address=primary,
-        vips=config.advertised_vips,
-        excluded=config.excluded_vips,
-        advert_int=config.advert_int,
-        preempt=config.preempt,
-        preempt_delay=config.preempt_delay,
-        auth_pass=config.auth_pass,
-        auth_ah=config.auth_type == "AH",
-        unicast_peers=tuple(config.unicast_peer),
-        garp_master_repeat=config.garp_master_repeat,
-        garp_master_delay=config.garp_master_delay,
-        garp_master_refresh=config.garp_master_refresh,
-        health_weight=config.check.weight if config.check is not None else None,
-        garp_master_refresh_repeat=config.garp_master_refresh_repeat,
-        skip_check_adv_addr=config.skip_check_adv_addr,
-        garp_lower_prio_repeat=config.garp_lower_prio_repeat,
-        garp_lower_prio_delay=config.garp_lower_prio_delay,
-        tracked=tuple(tracked),
-        sync_group=sync_group,
-        version=config.version,
-        accept=config.accept,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _PendingAdvert:
     """The rest of an advert `_feed` began sending at once: the destinations a full buffer refused."""
@@ -226,6 +164,9 @@ class Instance:
         self._encoded_for: dict[IPAddress, tuple[Advertisement, bytes]] = {}  # see `_encoded`
         self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
         self._awaiting_check = False  # the router starts at the health check's first verdict (`start`)
+        # Set by the daemon: this instance's Startup was carried out before the daemon's imports (`start`).
+        self.prestarted: Started | None = None
+        self._transition_at: float | None = None  # time.time() of the transition `_state_changed` logs
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -274,11 +215,46 @@ class Instance:
         nobody has seen working. The first probe runs at once, so the wait is one probe (or `rise`).
         """
         self._worker = self._loop.create_task(self._work(), name=f"instance-{self.name}")
+        started, self.prestarted = self.prestarted, None
+        if started is not None:
+            self._adopt(started)
+            return
         if self.config.check is not None and self.router.health is None:
             self._awaiting_check = True
             log.info("waiting_for_check", instance=self.name, vrid=self.router.config.vrid)
             return
         self._feed(self.router.start(self._loop.time()))
+
+    def _adopt(self, started: Started) -> None:
+        """Take over the router `runtime.prestart` started (§6.4.1 carried out: advert, VIPs and GARPs of
+        an address owner sent; a backup's Master_Down_Timer running) and do what is left: the state
+        change's bookkeeping (its log line carries the transition's time), the router's next timer."""
+        if started.router.config != self.router.config:
+            raise RuntimeError(f"{self.name}: the prestarted router was made from another configuration")
+        faults = set(self.router.faults)  # recorded before start (`link_changed`: the link went down since)
+        self.router = started.router
+        self._held.update(started.held)
+        self.counters.adverts_sent += started.adverts_sent
+        self.counters.garps_sent += started.garps_sent
+        self.counters.send_errors += len(started.send_errors)
+        for error in started.send_errors:
+            log.warning("prestart_send_failed", instance=self.name, error=error)
+        self._transition_at = started.at
+        actions = list(started.pending)
+        now = self._loop.time()
+        if started.failed:
+            self.counters.netlink_errors += len(started.failed)
+            for vip, code in started.failed.items():
+                error = f"[Errno {code}] {os.strerror(code)}"
+                log.error("vip_update_failed", instance=self.name, vip=str(vip), error=error)
+            actions += self.router.vips_refused(now, set(started.failed))
+            if self.router.state is fsm.State.MASTER:  # retried once per interval, as `_execute` does
+                self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
+        elif self.router.state is fsm.State.MASTER and all(v in self._held for v in self.config.vips):
+            actions += self.router.vips_installed(now)
+        for fault in faults:
+            actions += self.router.set_fault(now, fault, True)
+        self._feed(actions)
 
     async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - a bound on the handover, not a cancel
         """Shutdown event: priority-0 advert and VIPs removed (when MASTER), then the worker ends."""
@@ -826,11 +802,11 @@ class Instance:
 
     def _state_changed(self, change: fsm.StateChanged) -> None:
         self.counters.transitions += 1
-        self.last_transition = LastTransition(
-            change.old.value, change.new.value, change.reason.value, time.time()
-        )
+        at, self._transition_at = self._transition_at or time.time(), None
+        self.last_transition = LastTransition(change.old.value, change.new.value, change.reason.value, at)
         log.info(
             "state_change",
+            _at=at,  # the transition's time: `_adopt`'s happened before logging was set up
             instance=self.name,
             vrid=self.router.config.vrid,
             old=change.old.value,

@@ -207,6 +207,12 @@ class Interface:
             self._schedule_mode()
         return src
 
+    def adopt_ipv4(self, sock: VrrpSocket, garp: GarpSender, src: IPv4Address) -> None:
+        """Take the IPv4 sockets `runtime.prestart` opened on this interface from its primary address `src`
+        (as `open_ipv4()` opens them), before the receive loop starts."""
+        self.sock, self.garp, self.src, self.fixed_src, self.any_source = sock, garp, src, False, False
+        self._open_bell(4, self.link.name, self.link.ifindex)
+
     @property
     def src6(self) -> IPv6Address | None:
         """The IPv6 source (the link-local address) once the IPv6 socket is open."""

@@ -25,7 +25,8 @@ from vrrpd import logs
 from vrrpd.config import InstanceConfig, VipConfig
 from vrrpd.kernel.garp import GarpSender
 from vrrpd.kernel.ndisc import NaSender
-from vrrpd.kernel.netlink import AddrOptions, InterfaceNotFound, LinkInfo, Netlink
+from vrrpd.kernel.netlink import InterfaceNotFound, LinkInfo, Netlink
+from vrrpd.kernel.rtnl import AddrOptions
 
 log = logs.get_logger("vrrpd.runtime.vipdevices")
 
