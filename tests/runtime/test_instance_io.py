@@ -357,13 +357,13 @@ def test_a_takeover_sends_and_installs_before_logging_notifying_and_counting(mon
         deadline = inst.router.deadline
         assert deadline is not None
         counted: list[int] = []
-        original = inst._state_changed
+        original = Instance._state_changed
 
-        def state_changed(change: fsm.StateChanged) -> None:
+        def state_changed(self: Instance, change: fsm.StateChanged) -> None:
             counted.append(len(seen))  # where in the sequence status and metrics learn of it
-            original(change)
+            original(self, change)
 
-        monkeypatch.setattr(inst, "_state_changed", state_changed)
+        monkeypatch.setattr(Instance, "_state_changed", state_changed)
         real_time = loop.time
         loop.time = lambda: deadline  # type: ignore[method-assign]
         try:
