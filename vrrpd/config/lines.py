@@ -103,6 +103,18 @@ def key_lines(text: str) -> dict[str, int]:
     return found
 
 
+def pack(lines: Mapping[str, int]) -> str:
+    """`key_lines`' result as one string ("path\tline" lines), the form a `Config` keeps it in for its
+    error messages: as a dict or tuples it is three objects a key, ~1.7 KiB a configured instance that
+    a running daemon holds for nothing (0.3 MiB at 200 instances); one string is a quarter of that."""
+    return "".join(f"{key}\t{number}\n" for key, number in lines.items())
+
+
+def unpack(packed: str) -> dict[str, int]:
+    """The mapping `pack` was given."""
+    return {key: int(number) for key, _, number in (line.partition("\t") for line in packed.splitlines())}
+
+
 def line_of(lines: Mapping[str, int], key: str) -> int | None:
     """The line of ``key`` (a key path), else of the nearest enclosing key or table found in ``lines``."""
     for _ in range(64):  # bounded: a key path has at most MAX_NESTING steps and a few names

@@ -261,9 +261,7 @@ def _validate(
     lines: Mapping[str, int] | None = None,
 ) -> _S:
     problems: list[_Problem] = []
-    extra: dict[str, Any] = (
-        {"_source": source, "_lines": tuple((lines or {}).items())} if cls is Config else {}
-    )
+    extra: dict[str, Any] = {"_source": source, "_lines": lines_.pack(lines or {})} if cls is Config else {}
     table = _with_default_version(dict(data)) if cls is Config else dict(data)
     result = _table(cls, table, (), problems, **extra)
     if result is None:

@@ -23,7 +23,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from vrrpd.config.errors import InvalidValue, RuleBroken
-from vrrpd.config.lines import line_of
+from vrrpd.config.lines import line_of, unpack
 from vrrpd.config.programs import SEARCH_PATH, CommandError, resolve, split_command
 
 # Excluded VIPs are not in adverts, so §5.3.5's 255 does not bound them; this bound keeps one instance's
@@ -1161,8 +1161,8 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     ] = ()
     # Not a configuration key (a leading "_" keeps a field out of the TOML schema): see ``source``.
     _source: str = "<config>"
-    # Not a key either: each key path's line in the file (vrrpd.config.lines), for error messages.
-    _lines: tuple[tuple[str, int], ...] = ()
+    # Not a key either: each key path's line in the file, for error messages (`vrrpd.config.lines.pack`).
+    _lines: str = ""
 
     @property
     def source(self) -> str:
@@ -1172,7 +1172,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     def where(self, key: str) -> str:
         """``source:line`` of a key path (``vrrp_instance[0].interface``), or its enclosing key's or
         table's line; just ``source`` when the file does not say (a key from the environment)."""
-        line = line_of(dict(self._lines), key)
+        line = line_of(unpack(self._lines), key)
         return self._source if line is None else f"{self._source}:{line}"
 
     def sync_group_of(self, instance: str) -> SyncGroupConfig | None:
