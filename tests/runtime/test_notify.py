@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 import structlog
 
@@ -390,3 +391,25 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def test_a_notifier_without_programs_looks_up_no_script_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No getpwnam("keepalived_script") per instance when nothing would run: it loads the host's NSS
+    # modules (0.3 MiB) into the daemon. With a notify program the user is looked up as before.
+    from tests.support.fakes import STATUS_CONFIG
+    from vrrpd.config import parse_config
+    from vrrpd.runtime.daemon import Daemon
+
+    looked_up: list[str] = []
+
+    def getpwnam(name: str) -> object:
+        looked_up.append(name)
+        raise KeyError(name)
+
+    monkeypatch.setattr("vrrpd.config.programs.pwd.getpwnam", getpwnam)
+    daemon = Daemon(parse_config(STATUS_CONFIG, "vrrpd.toml", env={}))
+    (cfg,) = daemon.config.vrrp_instance
+    assert daemon._notifier(cfg).credentials is None and looked_up == []
+    with_program = msgspec.structs.replace(cfg, notify=("/bin/true",))
+    assert daemon._notifier(with_program).credentials is None  # no such user here: ourselves
+    assert looked_up == ["keepalived_script"]
