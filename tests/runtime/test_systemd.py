@@ -36,10 +36,11 @@ def test_unit_contract() -> None:
     # Reload exists (SIGHUP / control socket); `vrrpd reload` reports a refused file as a failed reload.
     assert service["ExecReload"] == "/usr/local/bin/vrrpd reload --config /etc/vrrpd/vrrpd.toml"
     assert service["WatchdogSec"] == "10s"
-    caps = {"CAP_NET_ADMIN", "CAP_NET_RAW"}
+    caps = {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_BPF"}  # CAP_BPF: the eBPF receive filter (optional)
     assert set(service["AmbientCapabilities"].split()) == caps
     assert set(service["CapabilityBoundingSet"].split()) == caps
-    assert service["DynamicUser"] == "yes"  # not root: the two capabilities are all it has
+    assert "bpf" in service["SystemCallFilter"].split()  # not in @system-service: EPERM without it
+    assert service["DynamicUser"] == "yes"  # not root: these capabilities are all it has
     assert service["KillMode"] == "mixed" and service["RestartPreventExitStatus"] == "2"
     # Not systemd's default 1024: descriptor exhaustion made the TCP health check fail (FAULT).
     assert service["LimitNOFILE"] == "65536"
