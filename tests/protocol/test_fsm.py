@@ -327,6 +327,19 @@ def test_adver_timer_rearms_by_the_period() -> None:
         assert r.deadline == k + 1.0
 
 
+def test_a_master_hands_back_the_same_advert_until_what_it_carries_changes() -> None:
+    """The adapter recognises an advert it has already encoded by identity (`Router.advertisement`)."""
+    r = master(150, garp_master_delay=0)
+    first = r.on_timer(due(r))[0]
+    assert isinstance(first, SendAdvert) and first == my_advert(150)
+    assert r.on_timer(due(r))[0] is first and r.advertisement() is first.advert
+    r.set_priority(due(r) - 0.5, 120)
+    lowered = r.on_timer(due(r))
+    assert lowered == [my_advert(120)] and lowered[0] is not first
+    r.reconfigure(due(r) - 0.5, config(150, advert_int=2, garp_master_delay=0))
+    assert r.on_timer(due(r)) == [my_advert(120, advert_int=2)]
+
+
 def test_adver_timer_does_not_drift_on_late_wakeups() -> None:
     r = router(255)
     r.start(0.0)

@@ -85,6 +85,32 @@ def test_v3_unicast_peers_each_get_their_own_checksum() -> None:
     assert decode_vrrp3(first, source=PRIMARY, destination=PEERS[1]) is DropReason.BAD_CHECKSUM
 
 
+def test_v3_adverts_after_a_source_change_checksum_over_the_new_source() -> None:
+    """The primary address changed (§5.2.1): the next adverts are encoded again, not taken from the cache."""
+    wire, moved = Wire(), IPv4Address("192.0.2.21")
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        inst = Instance(instance_config(version=3, advert_int=0.1), PRIMARY, wire, lambda *a: None, loop)
+        inst.start()
+        inst.source_changed(moved)
+        deadline = inst.router.deadline
+        assert deadline is not None
+        real_time = loop.time
+        loop.time = lambda: deadline  # type: ignore[method-assign]
+        try:
+            inst._on_timer()  # the next period's advert
+        finally:
+            loop.time = real_time  # type: ignore[method-assign]
+        await inst.drain(1.0)
+        await inst.stop(1.0)
+
+    run(body())
+    (first_dst, first), (dst, steady), *_ = wire.sent
+    assert isinstance(decode_vrrp3(first, source=PRIMARY, destination=first_dst), Advertisement)
+    assert isinstance(decode_vrrp3(steady, source=moved, destination=dst), Advertisement)
+
+
 def test_v3_ipv6_advert_goes_to_ff02_12_from_the_link_local_address() -> None:
     sent = owner(Wire(), LINK_LOCAL, virtual_ipaddress=["2001:db8::100/64"])
     assert {dst for dst, _ in sent} == {VRRP_MULTICAST_V6}

@@ -437,6 +437,8 @@ class VrrpSocket(DatagramReader):
         # A partial of the C method: the per-datagram cost is what it was before the reader was shared.
         super().__init__(rx, functools.partial(rx.recv, _RECV_SIZE), functools.partial(recv_stamped, rx))
         self._tx = tx
+        self._to: IPv4Address | None = None  # the last destination of `send_now`, and its sockaddr
+        self._to_addr: tuple[str, int] = ("", 0)
         self.ifname = ifname
         self.ifindex = ifindex
         self.src = src
@@ -506,7 +508,10 @@ class VrrpSocket(DatagramReader):
         Raises BlockingIOError when the socket buffer is full (the caller may then `await send`), and
         OSError for any other failure, as `send` does.
         """
-        self._tx.sendto(payload, (str(dst), 0))
+        if dst is not self._to:
+            # A master sends to the same address object every period: its sockaddr is built once.
+            self._to, self._to_addr = dst, (str(dst), 0)
+        self._tx.sendto(payload, self._to_addr)
 
     async def send(self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST) -> None:
         """Send one VRRP payload; the kernel prepends the header (TTL 255, TOS 0xc0, proto 112).

@@ -156,7 +156,11 @@ class Vrrp6Socket(DatagramReader):
 
     def send_now(self, payload: bytes, dst: IPv6Address = VRRP_MULTICAST_V6) -> None:
         """Send one VRRP payload at once with a non-blocking `sendto` (BlockingIOError when full)."""
-        addr = self._group if dst == VRRP_MULTICAST_V6 else (str(dst), 0, 0, _scope(dst, self.ifindex))
+        # `is` first: the group is the same object every period (an address compares in Python).
+        if dst is VRRP_MULTICAST_V6 or dst == VRRP_MULTICAST_V6:
+            addr = self._group
+        else:
+            addr = (str(dst), 0, 0, _scope(dst, self.ifindex))
         self._tx.sendto(payload, addr)
 
     async def send(self, payload: bytes, dst: IPv6Address = VRRP_MULTICAST_V6) -> None:

@@ -423,6 +423,9 @@ class Router:
         # The last advert that passed §7.1, the configuration it passed under and what it showed of its
         # sender's configuration (see `receive`).
         self._accepted: tuple[Received, RouterConfig, Misconfigured | None] | None = None
+        # The last advert built and the configuration it was built under (see `advertisement`), and the
+        # `SendAdvert` that carried it: a master sends the same advert every period.
+        self._built: tuple[RouterConfig, Advertisement, SendAdvert] | None = None
 
     # -- what the caller asks ------------------------------------------------------------------------
 
@@ -443,16 +446,27 @@ class Router:
         """The ADVERTISEMENT this router sends at `priority` (None: its effective priority), as a master
         does (§5). A query, changing nothing: a backup's adapter encodes the advert a takeover will send
         ahead of its Master_Down_Timer, so the takeover's first packet costs one send."""
-        cfg = self.config
-        return Advertisement(
+        return self._build(self.priority if priority is None else priority)[0]
+
+    def _build(self, priority: int) -> tuple[Advertisement, SendAdvert]:
+        # The same objects while the configuration object and the priority are unchanged: a master builds
+        # its advert once, not every period, and the adapter can recognise an advert it has encoded by
+        # identity.
+        cfg, built = self.config, self._built
+        if built is not None and built[0] is cfg and built[1].priority == priority:
+            return built[1], built[2]
+        advert = Advertisement(
             vrid=cfg.vrid,
-            priority=self.priority if priority is None else priority,
+            priority=priority,
             addresses=cfg.vip_addresses,
             advert_int=cfg.advert_int_field,
             auth_type=cfg.auth_type,
             auth_data=cfg.auth_data,
             version=cfg.version,
         )
+        action = SendAdvert(advert)
+        self._built = (cfg, advert, action)
+        return advert, action
 
     @property
     def skew_time(self) -> float:
@@ -991,7 +1005,7 @@ class Router:
 
     def _advert(self, now: float, priority: int) -> SendAdvert:
         self._last_advert_at = now
-        return SendAdvert(self.advertisement(priority))
+        return self._build(priority)[1]
 
     def _learn_interval(self, adv: Advertisement) -> None:
         # RFC 5798 §6.4.2 / §6.4.3: "Set Master_Adver_Interval to Adver Interval contained in the

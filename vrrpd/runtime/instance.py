@@ -168,6 +168,7 @@ class Instance:
         "_timer",
         "_transition_at",
         "_vip_retry",
+        "_wire",
         "_worker",
         "checker",
         "config",
@@ -232,6 +233,9 @@ class Instance:
         self._vip_retry: asyncio.TimerHandle | None = None  # re-adding VIPs the kernel refused
         self._seen_state = fsm.State.INIT
         self._encoded_for: dict[IPAddress, tuple[Advertisement, bytes]] = {}  # see `_encoded`
+        # The last advert `_send_now` sent and its (payload, destination) pairs; the advert object itself
+        # is the key (the router rebuilds it when anything it carries changes).
+        self._wire: tuple[Advertisement, tuple[tuple[bytes, IPAddress], ...]] | None = None
         self._adverts_queued = 0  # adverts waiting for the worker: none may be overtaken (see `_feed`)
         self._awaiting_check = False  # the router starts at the health check's first verdict (`start`)
         # Set by the daemon: this instance's Startup was carried out before the daemon's imports (`start`).
@@ -423,6 +427,7 @@ class Instance:
         if self.reader is not None:
             self.reader.release(self)  # the repeats swallowed so far, under the old configuration
         self.config, self.name = config, config.name
+        self._wire = None  # the unicast peers may have changed
         if scripts is not None:
             self.scripts = scripts
         wanted = router_config(config, self.primary, self.scripts, self._sync_group)
@@ -460,6 +465,9 @@ class Instance:
         if primary.version != self.router.config.family:
             return  # the IPv4 source of an interface says nothing about an IPv6 router's link-local one
         self.primary = primary
+        # A VRRPv3 checksum covers the source address (RFC 5798 §5.2.8): encode again from the new one.
+        self._encoded_for.clear()
+        self._wire = None
         self._feed(self.router.set_primary_address(self._loop.time(), primary))
 
     def address_changed(self, present: bool, family: int = 4) -> None:
@@ -513,7 +521,14 @@ class Instance:
         self._feed(actions, group=False)
 
     def _feed(self, actions: list[fsm.Action], rearm: bool = True, group: bool = True) -> None:
-        if actions:
+        if len(actions) == 1 and type(actions[0]) is fsm.SendAdvert and not self._adverts_queued:
+            # A master's period (§6.4.3): its advert alone, sent at once as below, nothing for the worker
+            # unless a full buffer refused it.
+            pending = self._send_now(actions[0].advert)
+            if pending:
+                self._adverts_queued += 1
+                self._queue.put_nowait((pending, None))
+        elif actions:
             # What goes on the wire or into the kernel first (the advert, VIPs, GARPs), then the state
             # change's bookkeeping (log, notify programs, counters and status): a takeover's advert and
             # addresses must not wait for a log line or a fork. keepalived logs first; nothing needs it.
@@ -632,12 +647,17 @@ class Instance:
 
     def _send_now(self, advert: Advertisement) -> list[_Step]:
         """Send `advert` with non-blocking sends; what a full socket buffer refused, for the worker."""
-        peers = self._destinations()
-        for n, dst in enumerate(peers):
+        wire = self._wire
+        if wire is None or wire[0] is not advert:
+            # The router hands back the same advert object every period (`Router.advertisement`): its
+            # payloads per destination are looked up once, not hashed per send.
+            wire = self._wire = (advert, tuple((self._encoded(advert, d), d) for d in self._destinations()))
+        send = self.transport.send_vrrp_now
+        for n, (payload, dst) in enumerate(wire[1]):
             try:
-                self.transport.send_vrrp_now(self._encoded(advert, dst), dst)
+                send(payload, dst)
             except BlockingIOError:
-                return [_PendingAdvert(advert, peers[n:])]
+                return [_PendingAdvert(advert, tuple(d for _, d in wire[1][n:]))]
             except OSError as exc:
                 self._send_failed(dst, exc)
             else:
