@@ -119,7 +119,7 @@ def test_a_backup_keeps_its_timer_until_an_advert_comes_close_to_it() -> None:
         assert inst.router.state is fsm.State.BACKUP
         master = Received(_advert(150), PEERS[0], VRRP_MULTICAST, 255)
         timer = inst._timer
-        assert timer is not None
+        assert isinstance(timer, asyncio.TimerHandle)  # a backup's own timer (`Ticker` is for masters)
         inst.receive(master)
         assert inst._timer is timer  # the deadline moved on; the earlier timer is kept
         # An advert that arrives within one interval of the armed timer re-arms it for the real deadline.
