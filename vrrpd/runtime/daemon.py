@@ -50,7 +50,6 @@ from vrrpd.kernel.netlink import (
     LinkInfo,
     Netlink,
 )
-from vrrpd.kernel.vmac import Vmacs
 from vrrpd.ops import status
 from vrrpd.ops.control import CommandError, ControlError, ControlServer
 from vrrpd.ops.view import ReloadStats
@@ -72,15 +71,18 @@ from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import FifoScript, Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.routerconfig import tracked_file, tracked_interface, tracked_process
-from vrrpd.runtime.sdnotify import SdNotifier, watchdog_interval
-from vrrpd.runtime.syncgroup import GroupLink
-from vrrpd.runtime.tracked import FileWatch, ProcessWatch, init_file
 from vrrpd.runtime.vipdevices import VipDevice, VipDevices, VipTransport
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
+    # Imported where the feature is configured (use_vmac, systemd's NOTIFY_SOCKET, sync groups, tracked
+    # files and processes): their code is memory every other daemon would hold (issue 17).
+    from vrrpd.kernel.vmac import Vmacs
     from vrrpd.ops import metrics
     from vrrpd.runtime.prestart import Prestart
+    from vrrpd.runtime.sdnotify import SdNotifier
+    from vrrpd.runtime.syncgroup import GroupLink
+    from vrrpd.runtime.tracked import FileWatch, ProcessWatch
 
 log = logs.get_logger("vrrpd.runtime.daemon")
 
@@ -135,6 +137,8 @@ class Daemon:
     def _vmacs(self) -> Vmacs:
         if self._vmacs_ is None:
             assert self._netlink is not None  # set in run() before any instance is added
+            from vrrpd.kernel.vmac import Vmacs  # noqa: PLC0415 - use_vmac only (see TYPE_CHECKING)
+
             self._vmacs_ = Vmacs(self._netlink)
         return self._vmacs_
 
@@ -218,7 +222,7 @@ class Daemon:
                 self._open_fifo(g.notify_fifo)
                 await self._start_fifo_script()
                 await self._setup(netlink, loop)
-                sd = self._sd = await SdNotifier.from_env()
+                sd = self._sd = await _sd_notifier()
                 self._running = True
                 for inst in self.instances:
                     inst.start()
@@ -236,7 +240,7 @@ class Daemon:
                 )
                 if sd is not None:
                     await sd.ready(self.summary())
-                supervisor = self._supervise(sd, watchdog_interval() if sd is not None else None)
+                supervisor = self._supervise(sd, _watchdog_interval() if sd is not None else None)
                 self._tasks.append(loop.create_task(supervisor, name="supervisor"))
                 await self._stop.wait()
                 log.info("stopping", reason="signal")
@@ -545,6 +549,9 @@ class Daemon:
         if (file_specs, process_specs) != self._tracker_defs:
             self._close_trackers()
             self._tracker_defs = (file_specs, process_specs)
+            if file_specs or process_specs:
+                from vrrpd.runtime.tracked import FileWatch, ProcessWatch, init_file  # noqa: PLC0415
+
             for spec in file_specs:
                 error = init_file(spec, reload=reload)
                 if error is not None:
@@ -613,6 +620,8 @@ class Daemon:
                 if self.fifo is not None:
                     self.fifo.write(name, state, 0, kind="GROUP")
 
+            from vrrpd.runtime.syncgroup import GroupLink  # noqa: PLC0415 - sync groups only
+
             link = self._groups[group.name] = GroupLink(
                 group.name, notifier, fifo, asyncio.get_running_loop()
             )
@@ -621,6 +630,10 @@ class Daemon:
     async def _leave_group(self, inst: Instance) -> None:
         """A stopped member leaves its group; the last one takes the group's notifier with it."""
         link = inst.sync
+        if link is None:
+            return
+        from vrrpd.runtime.syncgroup import GroupLink  # noqa: PLC0415 - imported already: a member has a link
+
         if not isinstance(link, GroupLink):
             return
         link.remove(inst)
@@ -1353,6 +1366,22 @@ def _credentials(user: str | None, group: str | None) -> Credentials | None:
     if (uid, gid) == (os.geteuid(), os.getegid()):
         return None
     return Credentials(uid, gid)
+
+
+async def _sd_notifier() -> SdNotifier | None:
+    """systemd's notify socket (`SdNotifier.from_env`), its module and asyncio_dgram imported only when
+    systemd gave us one (NOTIFY_SOCKET)."""
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return None
+    from vrrpd.runtime.sdnotify import SdNotifier  # noqa: PLC0415 - see TYPE_CHECKING
+
+    return await SdNotifier.from_env()
+
+
+def _watchdog_interval() -> float | None:
+    from vrrpd.runtime.sdnotify import watchdog_interval  # noqa: PLC0415 - imported by _sd_notifier
+
+    return watchdog_interval()
 
 
 def _program_credentials(g: GlobalConfig, programs: bool) -> Credentials | None:
