@@ -143,3 +143,18 @@ def test_too_late_is_a_no_op() -> None:
     before = sys.modules.get("ssl")
     assert nossl.defer_openssl() is False
     assert sys.modules.get("ssl") is before
+
+
+def test_run_imports_msgspec_without_typing_extensions() -> None:
+    # msgspec uses typing_extensions when installed (a development environment has it): `vrrpd run` hides
+    # it, as an install without it would be, and the schema resolves the same (tests/config pass so).
+    code = (
+        "import sys\n"
+        "from vrrpd.cli import main as cli\n"
+        "seen = lambda: sorted({'msgspec', 'typing_extensions'} & set(sys.modules))\n"
+        "cli._run = lambda path, program=False: print(seen()) or 0\n"
+        "sys.argv[1:] = ['run', '--config', '/nonexistent']\n"
+        "sys.exit(cli.main())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["['msgspec']"]

@@ -218,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             gc.disable()
     else:
         program = False
+    if program:
+        nossl.msgspec_without_extras()  # vrrpd.config's msgspec without typing_extensions (~0.5 MiB)
     # Neither imports asyncio, hashlib or hmac: `vrrpd run` reads its configuration and carries out the
     # Startup event (`vrrpd.runtime.prestart`) before `_without_openssl()` imports those.
     from vrrpd.cli import openshift  # noqa: PLC0415
