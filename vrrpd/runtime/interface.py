@@ -95,13 +95,14 @@ def _reading_mode(mode: str, **fields: object) -> None:
 
 @dataclasses.dataclass(slots=True)
 class _Armed:
-    """One armed VRID of a swallower: the backup, the advert its repeats are taken as, the kernel's count of
-    them already taken."""
+    """One armed VRID of a swallower: the backup, the advert its repeats are taken as, the kernel's count
+    when they were last taken (`seen`) and last added to the backup's counters (`counted`; also `tally`)."""
 
     instance: Instance
     received: Received
     steady: Steady
     seen: int
+    counted: int
 
 
 class StartupError(Exception):
@@ -414,13 +415,25 @@ class Interface:
             self._collect(family, vrid, entry)
             self._disarm(family, vrid)
 
+    def tally(self) -> None:
+        """Add what the kernel swallowed since to the backups' `adverts_received` (status asks first), without
+        taking the repeats (their timers do)."""
+        for family, armed in self._armed.items():
+            swallower = self.swallowers.get(family)
+            if swallower is None:
+                continue
+            for vrid, entry in armed.items():
+                count = swallower.read(vrid)[0]
+                entry.instance.counters.adverts_received += count - entry.counted  # only grows
+                entry.counted = count
+
     def _collect(self, family: int, vrid: int, entry: _Armed) -> None:
         count, last_ns = self.swallowers[family].read(vrid)
         if count == entry.seen:
             return
         inst = entry.instance
-        inst.counters.adverts_received += count - entry.seen  # the kernel's count only grows
-        entry.seen = count
+        inst.counters.adverts_received += count - entry.counted  # the kernel's count only grows
+        entry.seen = entry.counted = count
         # CLOCK_MONOTONIC, the loop's clock: the last repeat moves the Master_Down_Timer as the earlier ones
         # would have (each reset it to its own arrival + Master_Down_Interval).
         at = min(last_ns * 1e-9, time.monotonic())
@@ -431,7 +444,10 @@ class Interface:
         """A backup took this advert without any action: the kernel may swallow its repeats. Never a
         priority-0 advert (§6.4.2: each one sets Skew_Time; `Router.repeat` refuses them too)."""
         swallower = self.swallowers.get(family)
-        if swallower is None or received.advert.priority == 0:
+        if swallower is None:
+            return
+        if received.advert.priority == 0:
+            self._disarm(family, vrid)  # the master is leaving: whatever it sends next is read at once
             return
         try:
             steady = Steady.of(datagram)
@@ -444,7 +460,8 @@ class Interface:
         if entry is not None:
             self._disarm(family, vrid)
         swallower.arm(vrid, steady)
-        self._armed[family][vrid] = _Armed(instance, received, steady, swallower.read(vrid)[0])
+        count = swallower.read(vrid)[0]
+        self._armed[family][vrid] = _Armed(instance, received, steady, count, count)
 
     def _disarm(self, family: int, vrid: int) -> None:
         """Swallow nothing more of `vrid`; what was swallowed since the last collection is counted only (the
@@ -456,7 +473,7 @@ class Interface:
         swallower.disarm(vrid)
         if entry is not None:
             count = swallower.read(vrid)[0]
-            entry.instance.counters.adverts_received += count - entry.seen
+            entry.instance.counters.adverts_received += count - entry.counted
 
     # -- lazy reading ---------------------------------------------------------------------------------
 
