@@ -56,7 +56,6 @@ from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
 from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
-from vrrpd.runtime.ah import AhLink, ah_link, unwrap
 from vrrpd.runtime.healthcheck import (
     Credentials,
     HealthChecker,
@@ -75,10 +74,11 @@ from vrrpd.runtime.vipdevices import VipDevice, VipDevices, VipTransport
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
-    # Imported where the feature is configured (use_vmac, systemd's NOTIFY_SOCKET, sync groups, tracked
-    # files and processes): their code is memory every other daemon would hold (issue 17).
+    # Imported where the feature is configured (use_vmac, auth_type AH, systemd's NOTIFY_SOCKET, sync
+    # groups, tracked files and processes): their code is memory every other daemon would hold (issue 17).
     from vrrpd.kernel.vmac import Vmacs
     from vrrpd.ops import metrics
+    from vrrpd.runtime.ah import AhLink
     from vrrpd.runtime.prestart import Prestart
     from vrrpd.runtime.sdnotify import SdNotifier
     from vrrpd.runtime.syncgroup import GroupLink
@@ -389,7 +389,11 @@ class Daemon:
         self._notifiers[key] = notifier
         loop = asyncio.get_running_loop()
         # keepalived auth_type AH: the adverts go inside an IPsec AH (protocol 51), through its own socket.
-        link = ah_link(iface, transport, inst_cfg) if inst_cfg.auth_type == "AH" else None
+        link: AhLink | None = None
+        if inst_cfg.auth_type == "AH":
+            from vrrpd.runtime.ah import ah_link  # noqa: PLC0415 - AH instances only (see TYPE_CHECKING)
+
+            link = ah_link(iface, transport, inst_cfg)
         inst = Instance(
             inst_cfg,
             primary,
@@ -445,7 +449,7 @@ class Daemon:
             if routers.get(inst.config.virtual_router_id) is inst:
                 del routers[inst.config.virtual_router_id]
         self.instances.remove(inst)
-        if isinstance(inst.transport, AhLink):
+        if (ah := _ah_module()) is not None and isinstance(inst.transport, ah.AhLink):
             inst.transport.detach()
         await self._close_vmac(inst)
         await self._leave_group(inst)
@@ -1384,6 +1388,17 @@ def _watchdog_interval() -> float | None:
     from vrrpd.runtime.sdnotify import watchdog_interval  # noqa: PLC0415 - imported by _sd_notifier
 
     return watchdog_interval()
+
+
+def _ah_module() -> Any:
+    """`vrrpd.runtime.ah` if an AH instance loaded it: without it no transport is an `AhLink`."""
+    return sys.modules.get("vrrpd.runtime.ah")
+
+
+def unwrap(transport: object) -> object:
+    """The transport an `AhLink` wraps (`vrrpd.runtime.ah.unwrap`), or `transport` itself."""
+    ah = _ah_module()
+    return transport if ah is None else ah.unwrap(transport)
 
 
 def _program_credentials(g: GlobalConfig, programs: bool) -> Credentials | None:
