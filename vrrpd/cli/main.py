@@ -165,8 +165,9 @@ def _check_config(path: str, interface_check: bool, file_check: bool) -> int:
 
 
 def _without_openssl() -> None:
-    """The program's `vrrpd run` imports asyncio, hashlib and hmac without OpenSSL, and structlog and
-    prometheus_client without their optional extras (`vrrpd.cli.nossl`); a no-op once they are imported."""
+    """The program's `vrrpd run` imports asyncio without OpenSSL (and hashlib and hmac on first use), and
+    structlog and prometheus_client without their optional extras (`vrrpd.cli.nossl`); a no-op once they
+    are imported."""
     nossl.defer_openssl()  # no TLS, no OpenSSL hashes: keep OpenSSL out of the daemon's memory
     nossl.structlog_without_extras()  # nor rich, which structlog imports when it is installed
     nossl.defer_package_init("prometheus_client")  # nor its HTTP servers and clients (metrics_listen)

@@ -8,14 +8,16 @@ vrrpd uses neither TLS nor OpenSSL's hashes, yet its imports load both of OpenSS
 * `_hashlib` (libcrypto, ≈ 3.5 MiB) is imported by `hashlib` (vrrpd.compat.openshift.spread's blake2b) and
 `hmac`.
 
-`defer_openssl()` imports asyncio, hashlib and hmac while ``sys.modules`` maps `ssl` and `_hashlib` to
-None: their imports of them fail and they take their documented fallbacks, as on a Python built without
-OpenSSL — asyncio without TLS (a TLS call such as ``loop.create_connection(ssl=...)`` raises; vrrpd makes
-none), hashlib and hmac with CPython's built-in md5, sha1, sha2, sha3 and blake2 (OpenSSL-only algorithms
-such as ripemd160 are missing; vrrpd uses blake2b). Then `_hashlib` is importable again, and every later
-``import ssl`` gets a deferred module: the real `ssl` code runs in it the first time one of its attributes
-is used, so an importer that never uses TLS costs nothing and one that does still works (prometheus_client
-does at import: with ``metrics_listen`` set, ssl is loaded after all).
+`defer_openssl()` imports asyncio while ``sys.modules`` maps `ssl` and `_hashlib` to None: its imports of
+them fail and it takes its documented fallback, as on a Python built without OpenSSL — asyncio without TLS
+(a TLS call such as ``loop.create_connection(ssl=...)`` raises; vrrpd makes none). Then `_hashlib` is
+importable again, and every later ``import ssl`` gets a deferred module: the real `ssl` code runs in it the
+first time one of its attributes is used, so an importer that never uses TLS costs nothing and one that does
+still works (prometheus_client does at import: with ``metrics_listen`` set, ssl is loaded after all).
+hashlib and hmac are deferred modules too, whose code runs while `_hashlib` is hidden: on first use they
+take their fallback, CPython's built-in md5, sha1, sha2, sha3 and blake2 (OpenSSL-only algorithms such as
+ripemd160 are missing; vrrpd uses blake2b). Only AH instances (hmac-md5) and ``run --openshift`` (blake2b)
+use them; a daemon without either does not load hashlib's six built-in hash modules (≈ 0.25 MiB).
 
 `importlib.util.LazyLoader` is not used because in Python 3.11 the import statement itself reads the
 module's ``__spec__`` (import.c, `import_ensure_initialized`), which makes LazyLoader load it at once.
@@ -53,7 +55,8 @@ import types
 __all__ = ["defer_openssl", "defer_package_init", "msgspec_without_extras", "structlog_without_extras"]
 
 _HIDDEN = ("ssl", "_hashlib")  # OpenSSL's two entry points in the standard library
-_IMPORTED_WITHOUT = ("asyncio", "hashlib", "hmac")  # their importers that have a fallback
+_IMPORTED_WITHOUT = ("asyncio",)  # imported now, without both: it has a fallback
+_DEFERRED_WITHOUT = ("hashlib", "hmac")  # imported on first use (AH, --openshift), without `_hashlib`
 _STRUCTLOG_EXTRAS = ("rich", "better_exceptions", "colorama")  # optional for structlog, unused by vrrpd
 _MSGSPEC_EXTRAS = ("typing_extensions",)  # optional for msgspec, unused by vrrpd's schema
 
@@ -67,33 +70,49 @@ class _DeferredModule(types.ModuleType):
     """
 
     _lock = threading.RLock()
+    _hide: tuple[str, ...] = ()  # modules its code must not find (see _DeferredWithoutHashlib)
 
     def __getattr__(self, name: str) -> object:
         with _DeferredModule._lock:
-            if type(self) is _DeferredModule:  # not loaded yet (another thread may have done it)
+            cls = type(self)
+            if issubclass(cls, _DeferredModule):  # not loaded yet (another thread may have done it)
                 spec = self.__spec__
                 assert spec is not None and spec.loader is not None  # set by defer_openssl()
+                hidden = [hide for hide in cls._hide if hide not in sys.modules]
                 # A plain module from now on, while its code runs too: a package's own "from . import x"
                 # reads its attributes, as importing any module sees it partly initialised.
                 self.__class__ = types.ModuleType  # type: ignore[assignment]
+                for hide in hidden:
+                    sys.modules[hide] = None  # type: ignore[assignment]  # "import hide" raises ImportError
                 try:
                     spec.loader.exec_module(self)
                 except BaseException:
-                    self.__class__ = _DeferredModule
+                    self.__class__ = cls
                     raise
+                finally:
+                    for hide in hidden:
+                        del sys.modules[hide]
         return object.__getattribute__(self, name)
 
 
+class _DeferredWithoutHashlib(_DeferredModule):
+    """hashlib or hmac: its code runs without OpenSSL's `_hashlib`, so it takes CPython's own hashes."""
+
+    _hide = ("_hashlib",)
+
+
 def defer_openssl() -> bool:
-    """Import asyncio, hashlib and hmac without OpenSSL and defer `ssl`; False (no change) if too late.
+    """Import asyncio without OpenSSL, defer `ssl`, and defer hashlib and hmac to run without OpenSSL;
+    False (no change) if too late.
 
     Too late means one of those modules, or OpenSSL's, is already imported (e.g. under pytest).
     """
-    if any(name in sys.modules for name in (*_HIDDEN, *_IMPORTED_WITHOUT)):
+    if any(name in sys.modules for name in (*_HIDDEN, *_IMPORTED_WITHOUT, *_DEFERRED_WITHOUT)):
         return False
     spec = importlib.util.find_spec("ssl")
     if spec is None or spec.loader is None:  # a Python without ssl: the importers cope on their own
         return False
+    specs = [importlib.util.find_spec(name) for name in _DEFERRED_WITHOUT]  # before any change
     for name in _HIDDEN:
         sys.modules[name] = None  # type: ignore[assignment]  # "import name" raises ImportError
     try:
@@ -105,6 +124,11 @@ def defer_openssl() -> bool:
     module = importlib.util.module_from_spec(spec)
     module.__class__ = _DeferredModule
     sys.modules["ssl"] = module
+    for name, found in zip(_DEFERRED_WITHOUT, specs, strict=True):
+        if found is not None and found.loader is not None:
+            deferred = importlib.util.module_from_spec(found)
+            deferred.__class__ = _DeferredWithoutHashlib
+            sys.modules[name] = deferred
     return True
 
 
