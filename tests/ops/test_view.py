@@ -72,6 +72,9 @@ class FakeInterface:
     src6: IPv6Address | None = None
     drops: Mapping[str, int] = field(default_factory=lambda: {"unknown_vrid": 3})
 
+    def tally(self) -> None:
+        pass
+
 
 @dataclass
 class FakeDaemon:

@@ -63,6 +63,8 @@ class DaemonCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         d = self._daemon
+        for iface in d.interfaces.values():
+            iface.tally()  # adverts the kernel counted (the eBPF filter) into the instances' counters
         yield _gauge("vrrpd_build_info", "vrrpd version (always 1)", ["version"], [([__version__], 1)])
         yield _gauge("vrrpd_ready", "1 once every instance has left INIT (as /readyz)", [], [([], d.ready)])
         reload_ok = [(["success"], d.reloads.succeeded), (["failure"], d.reloads.failed)]

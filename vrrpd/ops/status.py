@@ -43,6 +43,8 @@ def iso(wall: float | None) -> str | None:
 
 def snapshot(daemon: DaemonView, loop_now: float) -> dict[str, Any]:
     """The status document; `loop_now` is the event loop's clock, to turn loop times into wall times."""
+    for iface in daemon.interfaces.values():
+        iface.tally()
     wall_now = time.time()
     wall = _wall_of(wall_now, loop_now)
     return {
@@ -56,6 +58,8 @@ def encoded(daemon: DaemonView, loop_now: float) -> Encoded:
     """`snapshot` as compact JSON text, byte for byte ``json.dumps(snapshot(...), separators=(",", ":"))``,
     built one instance at a time: the document of hundreds of instances as Python objects is several
     times its text (about 4 KiB an instance against 0.7), and the daemon's peak memory is what counts."""
+    for iface in daemon.interfaces.values():
+        iface.tally()
     wall_now = time.time()
     wall = _wall_of(wall_now, loop_now)
     pieces = [_dumps(_head(daemon, wall_now))[:-1], ',"instances":[']

@@ -170,6 +170,11 @@ class InterfaceView(Protocol):
         """Packets dropped before reaching an instance, by reason."""
         ...
 
+    def tally(self) -> None:
+        """Bring its instances' received-advert counters up to date with what the kernel counted for them
+        (the eBPF filter drops a followed master's repeats and counts them); status and metrics call it
+        first."""
+
 
 class FifoView(Protocol):
     """The notify FIFO."""

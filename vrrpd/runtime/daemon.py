@@ -1178,8 +1178,6 @@ class Daemon:
     async def _control_command(self, request: dict[str, Any]) -> Any:
         command = request["command"]
         if command == "status":
-            for iface in self.interfaces.values():
-                iface.tally()  # adverts the kernel counted for followed masters (the eBPF swallower)
             return status.encoded(self, asyncio.get_running_loop().time())
         if command == "reload":
             return {"changes": await self.reloader.reload()}
