@@ -29,6 +29,8 @@ NOT_ON_RUN_PATH = (
     "pyroute2",  # only for macvlans, routes, rules and labelled VIPs (vrrpd.kernel.rtnl), loaded on first use
     "shutil",  # argparse's help formatter imports it (and bz2, lzma, zlib) for the terminal width
     "difflib",  # "did you mean" in configuration errors only
+    "vrrpd.runtime.healthcheck",  # a check or a tracked script only (daemon._make_checker, sync_scripts)
+    "vrrpd.runtime.programs",  # a check, a script or a notify program only
     "_md5",  # hashlib's built-in hashes: hashlib and hmac are deferred until AH or --openshift uses them
     "_blake2",
     "_sha256",

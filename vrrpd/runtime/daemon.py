@@ -56,15 +56,6 @@ from vrrpd.ops.view import ReloadStats
 from vrrpd.protocol import fsm
 from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
-from vrrpd.runtime.healthcheck import (
-    Credentials,
-    HealthChecker,
-    ProbeResult,
-    ScriptRunner,
-    script_probe,
-    tcp_probe,
-    tcp_target,
-)
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import FifoScript, Notifier, NotifyFifo
@@ -74,12 +65,15 @@ from vrrpd.runtime.vipdevices import VipDevice, VipDevices, VipTransport
 from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 if TYPE_CHECKING:
-    # Imported where the feature is configured (use_vmac, auth_type AH, systemd's NOTIFY_SOCKET, sync
-    # groups, tracked files and processes): their code is memory every other daemon would hold (issue 17).
+    # Imported where the feature is configured (use_vmac, auth_type AH, checks, scripts and programs' users,
+    # systemd's NOTIFY_SOCKET, sync groups, tracked files and processes): their code is memory every other
+    # daemon would hold (issue 17).
     from vrrpd.kernel.vmac import Vmacs
     from vrrpd.ops import metrics
     from vrrpd.runtime.ah import AhLink
+    from vrrpd.runtime.healthcheck import HealthChecker, ProbeResult, ScriptRunner
     from vrrpd.runtime.prestart import Prestart
+    from vrrpd.runtime.programs import Credentials
     from vrrpd.runtime.sdnotify import SdNotifier
     from vrrpd.runtime.syncgroup import GroupLink
     from vrrpd.runtime.tracked import FileWatch, ProcessWatch
@@ -517,6 +511,8 @@ class Daemon:
                     self._script_changed(name, kept.status)
                 continue
             script = config.scripts[name]
+            from vrrpd.runtime.healthcheck import ScriptRunner  # noqa: PLC0415 - see TYPE_CHECKING
+
             runner = ScriptRunner(
                 name,
                 script.script,
@@ -751,6 +747,13 @@ class Daemon:
             await check.stop()
 
     def _make_checker(self, inst: Instance, cfg: InstanceConfig, initial_up: bool | None) -> HealthChecker:
+        from vrrpd.runtime.healthcheck import (  # noqa: PLC0415 - see TYPE_CHECKING
+            HealthChecker,
+            script_probe,
+            tcp_probe,
+            tcp_target,
+        )
+
         check = cfg.check
         assert check is not None  # the caller checked; narrows the type
         if check.script is not None:
@@ -1369,6 +1372,8 @@ def _credentials(user: str | None, group: str | None) -> Credentials | None:
         return None
     if (uid, gid) == (os.geteuid(), os.getegid()):
         return None
+    from vrrpd.runtime.programs import Credentials  # noqa: PLC0415 - see TYPE_CHECKING
+
     return Credentials(uid, gid)
 
 

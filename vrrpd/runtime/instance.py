@@ -31,10 +31,10 @@ from vrrpd.protocol import fsm
 from vrrpd.protocol.conflicts import ConflictDetector, ConflictEvent
 from vrrpd.protocol.packet import Advertisement, DropReason, IPAddress, Received, encode, multicast_group
 from vrrpd.protocol.tracking import Status
-from vrrpd.runtime.healthcheck import HealthChecker
 from vrrpd.runtime.routerconfig import router_config
 
 if TYPE_CHECKING:
+    from vrrpd.runtime.healthcheck import HealthChecker  # imported by the daemon for a configured check
     from vrrpd.runtime.prestart import Started
 
 log = logs.get_logger("vrrpd.runtime.instance")

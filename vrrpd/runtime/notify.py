@@ -26,9 +26,14 @@ import os
 import signal
 import stat
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from vrrpd.logs import get_logger
-from vrrpd.runtime.healthcheck import MINIMAL_ENV, Credentials, RunOutcome, run_program
+
+if TYPE_CHECKING:
+    # vrrpd.runtime.programs is imported where a program runs: a daemon without notify programs or
+    # checks does not hold it (issue 17).
+    from vrrpd.runtime.programs import Credentials, RunOutcome
 
 __all__ = ["FIFO_SCRIPT_GRACE", "SUPERSEDE_AFTER", "FifoScript", "Notifier", "NotifyFifo"]
 
@@ -196,6 +201,8 @@ class Notifier:
 
     async def _run(self, instance: str, state: str, priority: int, abort: asyncio.Event) -> RunOutcome:
         """The state's own program (notify_master...), then ``notify``: the first failure is the outcome."""
+        from vrrpd.runtime.programs import RunOutcome, run_program  # noqa: PLC0415 - see the imports
+
         programs = []
         if state in self.states:
             programs.append(self.states[state])
@@ -330,6 +337,8 @@ class FifoScript:
 
     async def start(self) -> None:
         """Start the program; a failure to start is logged (``notify_fifo_script_failed``), not raised."""
+        from vrrpd.runtime.programs import MINIMAL_ENV  # noqa: PLC0415 - see the imports
+
         switch: dict[str, object] = {}
         if self.credentials is not None and os.geteuid() == 0:
             switch = {"user": self.credentials.uid, "group": self.credentials.gid, "extra_groups": []}
