@@ -31,6 +31,8 @@ NOT_ON_RUN_PATH = (
     "difflib",  # "did you mean" in configuration errors only
     "vrrpd.runtime.healthcheck",  # a check or a tracked script only (daemon._make_checker, sync_scripts)
     "vrrpd.runtime.programs",  # a check, a script or a notify program only
+    "vrrpd.runtime.sdnotify",  # with systemd's NOTIFY_SOCKET only, once the daemon runs (daemon._sd_notifier)
+    "asyncio_dgram",
     "_md5",  # hashlib's built-in hashes: hashlib and hmac are deferred until AH or --openshift uses them
     "_blake2",
     "_sha256",

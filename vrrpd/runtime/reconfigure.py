@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vrrpd import logs
 from vrrpd.config import (
@@ -31,7 +31,10 @@ from vrrpd.ops.control import CommandError
 from vrrpd.ops.view import ReloadStats
 from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import StartupError
-from vrrpd.runtime.sdnotify import SdNotifier
+
+if TYPE_CHECKING:
+    # Only a type here: the daemon imports sdnotify (and asyncio_dgram) when systemd gave it a NOTIFY_SOCKET.
+    from vrrpd.runtime.sdnotify import SdNotifier
 
 log = logs.get_logger("vrrpd.runtime.reconfigure")
 
