@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from vrrpd.cli import main as cli
+from vrrpd.cli import parser
+
 _PROBE = """
 import json, sys
 from vrrpd.cli import main as cli
@@ -33,6 +38,8 @@ NOT_ON_RUN_PATH = (
     "vrrpd.runtime.programs",  # a check, a script or a notify program only
     "vrrpd.runtime.sdnotify",  # with systemd's NOTIFY_SOCKET only, once the daemon runs (daemon._sd_notifier)
     "asyncio_dgram",
+    "argparse",  # `run --config FILE` is read without the parser (vrrpd.cli.main._plain_run)
+    "vrrpd.cli.parser",
     "_md5",  # hashlib's built-in hashes: hashlib and hmac are deferred until AH or --openshift uses them
     "_blake2",
     "_sha256",
@@ -136,3 +143,32 @@ def test_run_starts_before_importing_the_steady_state(tmp_path: Path) -> None:
         check=True,
     )
     assert out.stdout.splitlines() == ["prestart []", "daemon ['asyncio', 'structlog']"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["run"], ["run", "--config", "/etc/x.toml"], ["run", "--config=/etc/x.toml"], ["run", "--config="]],
+)
+def test_plain_run_reads_what_the_parser_reads(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VRRPD_CONFIG", "/etc/from-env.toml")
+    plain = cli._plain_run(argv)
+    assert plain is not None
+    assert vars(plain) == vars(parser.build(only_run=True).parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--openshift"],
+        ["run", "--config"],  # the parser's error
+        ["run", "--config", "-x"],  # an option to the parser, not a file
+        ["run", "--conf", "x"],  # the parser's abbreviation
+        ["run", "--config", "x", "--config", "y"],
+        ["run", "-h"],
+        ["status"],
+        ["--version"],
+        [],
+    ],
+)
+def test_anything_else_goes_to_the_parser(argv: list[str]) -> None:
+    assert cli._plain_run(argv) is None

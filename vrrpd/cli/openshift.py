@@ -7,9 +7,11 @@ by the functions that use them: registering the flags must stay free for `vrrpd 
 
 from __future__ import annotations
 
-import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse  # annotations only: `vrrpd run` does not import argparse (issue 17)
 
 __all__ = ["OPENSHIFT_HELP", "add_check_arguments", "add_cleanup_parser", "check_main", "cleanup_main"]
 

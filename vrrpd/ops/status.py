@@ -8,7 +8,6 @@ running daemon at request time, `render` for humans, and the CLI front of ``vrrp
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -19,12 +18,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vrrpd import __version__
 from vrrpd.config import ConfigError, load_config
 from vrrpd.ops.control import DEFAULT_TIMEOUT, CommandError, ControlError, Encoded, request
 from vrrpd.ops.view import DaemonView, InstanceView
+
+if TYPE_CHECKING:
+    import argparse  # annotations only: `vrrpd run` does not import argparse (issue 17)
 
 SCHEMA_VERSION = 1
 DEFAULT_SOCKET = "/run/vrrpd/vrrpd.sock"
