@@ -15,7 +15,7 @@ from tests.support.hostile import vrrp_frame
 from vrrpd.kernel.bpf import Steady
 from vrrpd.kernel.netlink import LinkInfo
 from vrrpd.protocol import fsm
-from vrrpd.runtime.instance import Instance
+from vrrpd.runtime.instance import PREWAKE, Instance
 from vrrpd.runtime.interface import Interface
 
 ME = IPv4Address("192.0.2.11")
@@ -92,6 +92,54 @@ def test_swallowed_repeats_are_counted_taken_before_the_deadline_and_disarmed_on
         swallower.swallow(51, 2, loop.time())
         await inst.stop(1.0)
         assert swallower.armed == {} and inst.counters.adverts_received == 9
+        iface.close()
+
+    run(body())
+
+
+def test_one_backups_prewake_catches_them_all_up_and_moves_their_timers_past_it() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        iface = Interface(LinkInfo(2, "eth0", "02:00:00:00:00:01", True, ME), None)  # type: ignore[arg-type]
+        swallower = FakeSwallower()
+        iface.swallowers = {4: swallower}  # type: ignore[dict-item]
+        insts = {}
+        for vrid in (51, 52, 53):
+            inst = Instance(
+                instance_config(priority=100, virtual_router_id=vrid),
+                ME,
+                FakeTransport(),
+                lambda *a: None,
+                loop,
+            )
+            inst.reader = iface
+            iface.routers[4][vrid] = inst
+            inst.start()
+            iface.datagram(vrrp_frame(str(MASTER), priority=150, vrid=vrid)[14:], loop.time())
+            insts[vrid] = inst
+        assert set(swallower.armed) == {51, 52, 53}
+        timers: dict[int, asyncio.TimerHandle] = {}
+        for vrid, inst in insts.items():
+            assert isinstance(inst._timer, asyncio.TimerHandle)  # a backup's own timer
+            timers[vrid] = inst._timer
+
+        await asyncio.sleep(0.05)
+        now = loop.time()
+        swallower.swallow(51, 2, now)
+        swallower.swallow(52, 2, now)  # 53's master went silent: nothing swallowed for it
+        insts[51]._prewake()  # 51's pre-wake (the earliest): a sweep of the interface
+        for vrid in (51, 52):
+            inst = insts[vrid]
+            assert inst.counters.adverts_received == 3
+            deadline = inst.router.deadline
+            assert deadline is not None and deadline >= now + inst.router.master_down_interval - 1e-6
+            timer = inst._timer
+            assert timer is not None and timer.when() == deadline - PREWAKE  # moved on, not kept early
+        assert timers[52].cancelled()
+        assert insts[53]._timer is timers[53] and not timers[53].cancelled()  # keeps its own: a takeover
+        assert insts[53].counters.adverts_received == 1
+        for inst in insts.values():
+            await inst.stop(1.0)
         iface.close()
 
     run(body())

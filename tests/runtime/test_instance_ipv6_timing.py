@@ -163,6 +163,9 @@ class _Reader:
     def catch_up(self, instance: object) -> None:
         pass
 
+    def sweep(self, instance: object) -> None:
+        pass
+
     def release(self, instance: object) -> None:
         pass
 

@@ -95,6 +95,9 @@ class Reader:
     def catch_up(self, instance: object) -> None:
         pass
 
+    def sweep(self, instance: object) -> None:
+        pass
+
     def release(self, instance: object) -> None:
         pass
 

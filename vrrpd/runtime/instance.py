@@ -93,6 +93,9 @@ class Reader(Protocol):
     def catch_up(self, instance: Instance) -> None:
         """Take the routine repeats the kernel swallowed for `instance` (eBPF) as received."""
 
+    def sweep(self, instance: Instance) -> None:
+        """`catch_up` for every backup on the interface in `instance`'s family, moving their timers on."""
+
     def release(self, instance: Instance) -> None:
         """As `catch_up`, and swallow no more of its repeats until it accepts an advert again."""
 
@@ -688,7 +691,19 @@ class Instance:
         # pre-wake again when it is still far off).
         self._timer = self._armed_for = None
         if self.reader is not None and self.router.state is fsm.State.BACKUP:
-            self.reader.catch_up(self)  # repeats the kernel swallowed move the Master_Down_Timer on
+            # Repeats the kernel swallowed move the Master_Down_Timer on: this backup's and, in the same
+            # wake-up, the other backups' on the interface (`Interface.sweep`).
+            self.reader.sweep(self)
+        self._rearm()
+
+    def realign(self) -> None:
+        """Re-arm for the current deadline now, even where `_rearm` would keep an earlier timer: a sweep
+        moved this backup's Master_Down_Timer on, and its timer joins the sweeping one's schedule instead of
+        waking the loop on its own (`Interface.sweep`)."""
+        timer, deadline = self._timer, self.router.deadline
+        if timer is None or deadline is None or timer.when() >= deadline - PREWAKE:
+            return
+        self._cancel_timer()
         self._rearm()
 
     def _finish(self) -> None:

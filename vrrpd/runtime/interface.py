@@ -406,6 +406,22 @@ class Interface:
         if entry is not None and entry.instance is instance:
             self._collect(family, instance.router.config.vrid, entry)
 
+    def sweep(self, instance: Instance) -> None:
+        """Reader: `catch_up` for every armed backup of `instance`'s family on this interface, each one whose
+        master was heard since re-armed for its new deadline (`Instance.realign`).
+
+        A backup's pre-wake (its Master_Down_Timer, less PREWAKE) is the only periodic work the eBPF path
+        leaves: one per backup every Master_Down_Interval less an interval or so, each a loop wake-up run on
+        cold caches. Taken all at once, the backups' timers move together: the earliest one's pre-wake
+        catches them all up, the others' timers are moved past it, and an interface of backups wakes about
+        once per Master_Down_Interval instead of once per backup. Only real arrivals move a deadline: a
+        backup whose master went silent keeps its timer and takes over on it (§6.4.2)."""
+        family = instance.router.config.family
+        armed = self._armed[family]
+        for vrid, entry in list(armed.items()):
+            if armed.get(vrid) is entry and self._collect(family, vrid, entry):
+                entry.instance.realign()
+
     def release(self, instance: Instance) -> None:
         """Reader: as `catch_up`, then swallow nothing more for `instance` until it accepts an advert again
         (a reload changes what its router accepts)."""
@@ -427,10 +443,11 @@ class Interface:
                 entry.instance.counters.adverts_received += count - entry.counted  # only grows
                 entry.counted = count
 
-    def _collect(self, family: int, vrid: int, entry: _Armed) -> None:
+    def _collect(self, family: int, vrid: int, entry: _Armed) -> bool:
+        """Whether the instance took swallowed repeats as routine (its Master_Down_Timer moved on)."""
         count, last_ns = self.swallowers[family].read(vrid)
         if count == entry.seen:
-            return
+            return False
         inst = entry.instance
         inst.counters.adverts_received += count - entry.counted  # the kernel's count only grows
         entry.seen = entry.counted = count
@@ -439,6 +456,8 @@ class Interface:
         at = min(last_ns * 1e-9, time.monotonic())
         if not inst.repeated(entry.received, at):
             self._disarm(family, vrid)  # no longer routine: its adverts take the full path again
+            return False
+        return True
 
     def _arm(self, family: int, vrid: int, instance: Instance, received: Received, datagram: bytes) -> None:
         """A backup took this advert without any action: the kernel may swallow its repeats. Never a
