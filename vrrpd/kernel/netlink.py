@@ -37,8 +37,13 @@ from vrrpd.kernel.rtnl import (
     AddrOptions,
     LazyIPRoute,
     NetlinkError,
+    address6_of,
+    address_flags,
+    address_of,
     decode_acks,
     encode_addr_request,
+    is_secondary,
+    link_usable,
 )
 
 log = logs.get_logger("vrrpd.kernel.netlink")
@@ -48,9 +53,6 @@ RTM_NEWLINK: Final = 16
 RTM_DELLINK: Final = 17
 RTM_NEWADDR: Final = 20
 RTM_DELADDR: Final = 21
-IFF_UP: Final = 0x1
-IFF_RUNNING: Final = 0x40
-IFA_F_SECONDARY: Final = 0x01
 IFA_F_DADFAILED: Final = 0x08
 IFA_F_TENTATIVE: Final = 0x40
 # <linux/netlink.h>, <linux/if_addr.h>
@@ -132,35 +134,6 @@ class EventsLost:
 NetEvent = LinkChanged | AddressAdded | AddressRemoved | EventsLost
 
 
-def _link_usable(msg: Any) -> bool:
-    # IFF_RUNNING mirrors operstate UP (or UNKNOWN for drivers without carrier, e.g. dummy), so a
-    # veth whose peer went down, or an unplugged NIC, is not usable. keepalived: IF_ISUP().
-    flags = int(msg["flags"])
-    return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
-
-
-def _address(msg: Any) -> IPv4Interface:
-    # IFA_LOCAL is the interface's own address; IFA_ADDRESS differs from it only on point-to-point links.
-    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-    return IPv4Interface(f"{local}/{msg['prefixlen']}")
-
-
-def _address6(msg: Any) -> IPv6Interface:
-    # IPv6: IFA_ADDRESS is the address; IFA_LOCAL appears only with a point-to-point peer.
-    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-    return IPv6Interface(f"{local}/{msg['prefixlen']}")
-
-
-def _flags(msg: Any) -> int:
-    # IFA_FLAGS (32 bits) supersedes ifa_flags (8 bits) when the kernel sends it.
-    flags = msg.get("IFA_FLAGS")
-    return int(flags if flags is not None else msg["flags"])
-
-
-def _is_secondary(msg: Any) -> bool:
-    return bool(_flags(msg) & IFA_F_SECONDARY)
-
-
 class Netlink:
     """Async context manager; one instance per daemon.
 
@@ -234,15 +207,15 @@ class Netlink:
         ifindex = int(msg["index"])
         primary: IPv4Address | None = None
         async for amsg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex):
-            if not _is_secondary(amsg):
-                primary = _address(amsg).ip
+            if not is_secondary(amsg):
+                primary = address_of(amsg).ip
                 break
         link_local: IPv6Address | None = None
         async for amsg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex):
-            address = _address6(amsg).ip
-            if address.is_link_local and not _flags(amsg) & IFA_F_DADFAILED and link_local is None:
+            address = address6_of(amsg).ip
+            if address.is_link_local and not address_flags(amsg) & IFA_F_DADFAILED and link_local is None:
                 link_local = address
-        up = _link_usable(msg)
+        up = link_usable(msg)
         self._link_up[ifindex] = up
         return LinkInfo(
             ifindex=ifindex,
@@ -316,9 +289,9 @@ class Netlink:
         ipr = self._requests()
         try:
             return [
-                _address(msg)
+                address_of(msg)
                 async for msg in await ipr.addr("dump", family=socket.AF_INET, index=ifindex)
-                if not (primary_only and _is_secondary(msg))
+                if not (primary_only and is_secondary(msg))
             ]
         except NetlinkError as e:
             raise OSError(e.code, str(e)) from e
@@ -326,7 +299,9 @@ class Netlink:
     async def addresses6(self, ifindex: int) -> list[IPv6Interface]:
         """Every IPv6 address on the interface (link-local included), as the kernel lists them."""
         ipr = self._requests()
-        return [_address6(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex)]
+        return [
+            address6_of(msg) async for msg in await ipr.addr("dump", family=socket.AF_INET6, index=ifindex)
+        ]
 
     async def add_address(
         self, ifindex: int, addr: Address, label: str | None = None, options: AddrOptions = NO_OPTIONS
@@ -566,7 +541,7 @@ class Netlink:
         if kind in (RTM_NEWLINK, RTM_DELLINK):
             ifindex = int(msg["index"])
             removed = kind == RTM_DELLINK
-            up = not removed and _link_usable(msg)
+            up = not removed and link_usable(msg)
             if removed:
                 self._link_up.pop(ifindex, None)
             elif self._link_up.get(ifindex) == up:
@@ -576,6 +551,6 @@ class Netlink:
             return LinkChanged(ifindex, str(msg.get("IFLA_IFNAME")), up, removed)
         if kind in (RTM_NEWADDR, RTM_DELADDR) and msg["family"] in (socket.AF_INET, socket.AF_INET6):
             cls = AddressAdded if kind == RTM_NEWADDR else AddressRemoved
-            addr: Address = _address(msg) if msg["family"] == socket.AF_INET else _address6(msg)
+            addr: Address = address_of(msg) if msg["family"] == socket.AF_INET else address6_of(msg)
             return cls(int(msg["index"]), addr)
         return None

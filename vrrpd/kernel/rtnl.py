@@ -59,6 +59,9 @@ IFA_FLAGS: Final = 8
 # IPv6 VIPs skip duplicate address detection, as keepalived adds them: usable at once (a tentative address
 # cannot be a source), and a VIP that moves between nodes must not end "dadfailed" after a brief overlap.
 IFA_F_NODAD: Final = 0x02
+IFA_F_SECONDARY: Final = 0x01
+IFF_UP: Final = 0x1
+IFF_RUNNING: Final = 0x40
 SCOPES: Final = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}  # ifa_scope, rtm_scope
 
 _NLMSGHDR: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
@@ -165,6 +168,43 @@ def decode(data: bytes) -> list[dict[str, Any]]:
         out.append(msg)
         offset += (length + 3) & ~3
     return out
+
+
+# Reading decoded messages (`decode`'s and pyroute2's shapes alike): shared by `vrrpd.kernel.netlink` and the
+# blocking start of `vrrpd.runtime.prestart`, so both judge a link and an address the same way.
+
+
+def link_usable(msg: Any) -> bool:
+    """An RTM_NEWLINK message's link is usable: administratively up and running. IFF_RUNNING mirrors
+    operstate UP (or UNKNOWN for drivers without carrier, e.g. dummy), so a veth whose peer went down, or
+    an unplugged NIC, is not usable. keepalived: IF_ISUP()."""
+    flags = int(msg["flags"])
+    return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
+
+
+def address_of(msg: Any) -> IPv4Interface:
+    """An IPv4 RTM_NEWADDR message's address: IFA_LOCAL is the interface's own address; IFA_ADDRESS differs
+    from it only on point-to-point links."""
+    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    return IPv4Interface(f"{local}/{msg['prefixlen']}")
+
+
+def address6_of(msg: Any) -> IPv6Interface:
+    """An IPv6 RTM_NEWADDR message's address: IFA_ADDRESS; IFA_LOCAL appears only with a point-to-point
+    peer."""
+    local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    return IPv6Interface(f"{local}/{msg['prefixlen']}")
+
+
+def address_flags(msg: Any) -> int:
+    """An RTM_NEWADDR message's flags: IFA_FLAGS (32 bits) supersedes ifa_flags (8 bits) when sent."""
+    flags = msg.get("IFA_FLAGS")
+    return int(flags if flags is not None else msg["flags"])
+
+
+def is_secondary(msg: Any) -> bool:
+    """The address is secondary: a later one in a subnet the interface already has an address in."""
+    return bool(address_flags(msg) & IFA_F_SECONDARY)
 
 
 def encode_get_link(seq: int, *, ifname: str | None = None, index: int = 0) -> bytes:

@@ -47,9 +47,6 @@ from vrrpd.runtime.vrid_lock import VridLock, VridLocked
 
 __all__ = ["Opened", "Prestart", "Started", "eligible", "prestart"]
 
-_IFF_UP = 0x1
-_IFF_RUNNING = 0x40  # usable as `kernel.netlink` judges a link: IFF_UP and IFF_RUNNING
-_IFA_F_SECONDARY = 0x01
 _ADD_OK = frozenset({0, errno.EEXIST})  # as `runtime.instance`: the VIP is where it should be
 
 Key = tuple[str, int, int]  # (interface, VRID, family), as `config.diff.key_of`
@@ -255,7 +252,7 @@ def _link(nl: socket.socket, name: str) -> tuple[int, str, IPv4Address] | None:
     when it is missing, down or has no IPv4 address."""
     replies = rtnl.request(nl, rtnl.encode_get_link(1, ifname=name))
     link = next((m for m in replies if "index" in m), None)
-    if link is None or not (link["flags"] & _IFF_UP and link["flags"] & _IFF_RUNNING):
+    if link is None or not rtnl.link_usable(link):
         return None
     ifindex = int(link["index"])
     # The first address that is not secondary: §5.2.1's primary, as `kernel.netlink.Netlink.link`.
@@ -270,9 +267,7 @@ def _dump(nl: socket.socket, ifindex: int) -> list[tuple[IPv4Interface, bool]]:
     for msg in rtnl.request(nl, rtnl.encode_dump_addr(2, socket.AF_INET, ifindex)):
         if msg.get("index") != ifindex or "prefixlen" not in msg:
             continue
-        local = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-        flags = msg.get("IFA_FLAGS", msg["flags"])
-        out.append((IPv4Interface(f"{local}/{msg['prefixlen']}"), bool(flags & _IFA_F_SECONDARY)))
+        out.append((rtnl.address_of(msg), rtnl.is_secondary(msg)))
     return out
 
 
