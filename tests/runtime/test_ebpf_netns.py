@@ -14,13 +14,13 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.daemons import (
     VIP,
     adverts,
+    became_master,
     config_text,
     handover_gap,
     log_events,
@@ -80,10 +80,6 @@ def _more(count: int, priority: int) -> str:
     return "\n" + "\n\n".join(blocks) + "\n"
 
 
-def _became_master(proc: Process) -> list[dict[str, Any]]:
-    return [e for e in log_events(proc) if e.get("event") == "state_change" and e.get("new") == "MASTER"]
-
-
 def test_routine_repeats_are_swallowed_and_failover_stays_within_the_bound(vrrp_lab: LabFactory) -> None:
     lab: Lab = vrrp_lab(nodes=2)
     procs = [
@@ -106,7 +102,7 @@ def test_routine_repeats_are_swallowed_and_failover_stays_within_the_bound(vrrp_
         # … without a wake-up per advert (6 s bring 120): each backup's timer takes its master's repeats about
         # once per Master_Down_Interval - interval, and the loop serves the clustered pre-wakes together.
         assert wakes < 40, wakes
-        assert not _became_master(procs[1])
+        assert not became_master(procs[1])
 
         # Graceful: n1's own priority-0 advert (a repeat in every field but the priority) → Skew_Time.
         time.sleep(2.5)

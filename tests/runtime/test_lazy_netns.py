@@ -32,6 +32,7 @@ from tests.support.daemons import (
     VIP,
     WITHOUT_BPF,
     adverts,
+    became_master,
     config_text,
     handover_gap,
     log_events,
@@ -94,11 +95,6 @@ def _drops(lab: Lab, node: str) -> dict[str, int]:
         for reason, count in (iface.get("drops") or {}).items():
             total[reason] = total.get(reason, 0) + int(count)
     return total
-
-
-def became_master(proc: Process) -> list[dict[str, Any]]:
-    """The daemon's transitions to MASTER so far (from its log: one too brief for a holder probe shows)."""
-    return [e for e in log_events(proc) if e.get("event") == "state_change" and e.get("new") == "MASTER"]
 
 
 def _pair(lab: Lab, **keys: Any) -> list[Process]:

@@ -139,6 +139,11 @@ def log_events(proc: Process) -> list[dict[str, Any]]:
     return out
 
 
+def became_master(proc: Process) -> list[dict[str, Any]]:
+    """The daemon's transitions to MASTER so far (from its log: one too brief for a holder probe shows)."""
+    return [e for e in log_events(proc) if e.get("event") == "state_change" and e.get("new") == "MASTER"]
+
+
 def stop_all(procs: Sequence[Process], timeout: float = 5.0) -> None:
     """SIGTERM every daemon and wait (bounded)."""
     for p in procs:
