@@ -394,6 +394,7 @@ def _interface(pair: Pair, vrids: tuple[int, ...] = (51,)) -> tuple[Interface, d
     iface._program_soon = iface._program_later = iface._mode_soon = None
     iface._eager_until = 0.0
     iface.swallowers, iface._armed = {}, {4: {}, 6: {}}  # no eBPF swallower (it needs a raw socket)
+    iface._sweeps = {}
     iface.lazy = {4: None, 6: None}
     return iface, fakes
 

@@ -11,7 +11,7 @@ from ipaddress import IPv4Address
 
 from tests.support.aio import run
 from tests.support.fakes import FakeTransport, instance_config
-from tests.support.hostile import vrrp_frame
+from tests.support.hostile import vrrp3_frame, vrrp_frame
 from vrrpd.kernel.bpf import Steady
 from vrrpd.kernel.netlink import LinkInfo
 from vrrpd.protocol import fsm
@@ -97,47 +97,70 @@ def test_swallowed_repeats_are_counted_taken_before_the_deadline_and_disarmed_on
     run(body())
 
 
-def test_one_backups_prewake_catches_them_all_up_and_moves_their_timers_past_it() -> None:
+def test_one_timer_covers_the_swallowed_backups_and_a_silent_masters_backup_takes_over_on_time() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         iface = Interface(LinkInfo(2, "eth0", "02:00:00:00:00:01", True, ME), None)  # type: ignore[arg-type]
         swallower = FakeSwallower()
         iface.swallowers = {4: swallower}  # type: ignore[dict-item]
+        reading = loop.create_task(iface.receive_loop())  # no sockets: only the reader's timers
+        await asyncio.sleep(0)
         insts = {}
         for vrid in (51, 52, 53):
-            inst = Instance(
-                instance_config(priority=100, virtual_router_id=vrid),
-                ME,
-                FakeTransport(),
-                lambda *a: None,
-                loop,
-            )
+            # VRRPv3 at 0.1 s: a Master_Down_Interval of 0.361 s, so the test takes a fraction of a second.
+            config = instance_config(priority=100, virtual_router_id=vrid, version=3, advert_int=0.1)
+            inst = Instance(config, ME, FakeTransport(), lambda *a: None, loop)
             inst.reader = iface
             iface.routers[4][vrid] = inst
             inst.start()
-            iface.datagram(vrrp_frame(str(MASTER), priority=150, vrid=vrid)[14:], loop.time())
+            advert = vrrp3_frame(str(MASTER), priority=150, vrid=vrid, centiseconds=10)[14:]
+            iface.datagram(advert, loop.time())
             insts[vrid] = inst
         assert set(swallower.armed) == {51, 52, 53}
-        timers: dict[int, asyncio.TimerHandle] = {}
-        for vrid, inst in insts.items():
-            assert isinstance(inst._timer, asyncio.TimerHandle)  # a backup's own timer
-            timers[vrid] = inst._timer
+        deadlines = {vrid: inst.router.deadline for vrid, inst in insts.items()}
+        assert all(inst._timer is None for inst in insts.values())  # no backup's own timer: the interface's
+        assert iface._sweeps[4].when() == min(d for d in deadlines.values() if d is not None) - PREWAKE
+        down = deadlines[53]
+        assert down is not None
 
-        await asyncio.sleep(0.05)
-        now = loop.time()
-        swallower.swallow(51, 2, now)
-        swallower.swallow(52, 2, now)  # 53's master went silent: nothing swallowed for it
-        insts[51]._prewake()  # 51's pre-wake (the earliest): a sweep of the interface
+        # 51's and 52's masters go on (the kernel swallows their adverts); 53's went silent.
+        sweeps = 0
+        wrapped = iface._sweep
+
+        def counting(family: int) -> None:
+            nonlocal sweeps
+            sweeps += 1
+            wrapped(family)
+
+        iface._sweep = counting  # type: ignore[method-assign]
+        iface._sweeps[4].cancel()
+        iface._sweeps[4] = loop.call_at(iface._sweeps[4].when(), counting, 4)
+        took_over = None
+        for _ in range(400):  # bounded: 0.8 s at most
+            await asyncio.sleep(0.002)
+            now = loop.time()
+            if now - swallower.last_ns.get(51, 0) * 1e-9 >= 0.1:
+                swallower.swallow(51, 1, now)
+                swallower.swallow(52, 1, now)
+            if took_over is None and insts[53].state is fsm.State.MASTER:
+                took_over = now
+            if now > down + 0.4:
+                break
+        assert took_over is not None and down <= took_over < down + 0.05  # §6.4.2, at its deadline
         for vrid in (51, 52):
             inst = insts[vrid]
-            assert inst.counters.adverts_received == 3
+            assert inst.state is fsm.State.BACKUP and inst._timer is None
+            # Their routers were not woken per repeat: the deadline moves only when the repeats are taken.
+            assert inst.router.deadline == deadlines[vrid]
+            iface.catch_up(inst)
             deadline = inst.router.deadline
-            assert deadline is not None and deadline >= now + inst.router.master_down_interval - 1e-6
-            timer = inst._timer
-            assert timer is not None and timer.when() == deadline - PREWAKE  # moved on, not kept early
-        assert timers[52].cancelled()
-        assert insts[53]._timer is timers[53] and not timers[53].cancelled()  # keeps its own: a takeover
-        assert insts[53].counters.adverts_received == 1
+            assert deadline is not None and deadline > loop.time() + 0.2
+        assert 2 <= sweeps <= 6  # about one per Master_Down_Interval less an interval, not one per backup
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        for vrid in (51, 52):  # the receive loop ended: each backup has its own timer again
+            timer = insts[vrid]._timer
+            assert isinstance(timer, asyncio.TimerHandle) and not timer.cancelled()
         for inst in insts.values():
             await inst.stop(1.0)
         iface.close()

@@ -163,8 +163,8 @@ class _Reader:
     def catch_up(self, instance: object) -> None:
         pass
 
-    def sweep(self, instance: object) -> None:
-        pass
+    def defer(self, instance: object, deadline: float) -> bool:
+        return False
 
     def release(self, instance: object) -> None:
         pass

@@ -86,6 +86,7 @@ def _interface(vrids: tuple[int, ...] = (52,)) -> tuple[Interface, dict[int, Fak
     iface._decoder = DecodeCache()
     iface._routine = {}
     iface.swallowers, iface._armed = {}, {4: {}, 6: {}}  # no eBPF swallower (it needs a raw socket)
+    iface._sweeps = {}
     return iface, fakes
 
 

@@ -127,14 +127,19 @@ def vrrp_frame(
 
 
 def vrrp3_frame(
-    src: str, *, vrid: int = 51, priority: int = 254, addresses: Sequence[str] = ("192.0.2.100",)
+    src: str,
+    *,
+    vrid: int = 51,
+    priority: int = 254,
+    addresses: Sequence[str] = ("192.0.2.100",),
+    centiseconds: int = 100,
 ) -> bytes:
     """A well-formed VRRPv3 (RFC 5798) advert: what a v3 router on the segment sends a v2-only router."""
     from scapy.layers.inet import IP
     from scapy.layers.l2 import Ether
     from scapy.layers.vrrp import VRRPv3
 
-    v3 = VRRPv3(vrid=vrid, priority=priority, adv=100, addrlist=list(addresses))
+    v3 = VRRPv3(vrid=vrid, priority=priority, adv=centiseconds, addrlist=list(addresses))
     ip = IP(src=src, dst="224.0.0.18", ttl=255, proto=112, tos=0xC0)
     return bytes(Ether(src=CLIENT_MAC, dst=VRRP_GROUP_MAC, type=0x0800) / ip / v3)
 

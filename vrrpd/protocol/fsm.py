@@ -759,6 +759,15 @@ class Router:
         (another state, a new configuration object, a v3 address-list notice, priority 0, a lower
         priority we would preempt) returns None.
         """
+        if not self.takes_repeat(received):
+            return None
+        # §6.4.2 "Reset the Master_Down_Timer to Master_Down_Interval" — the same branch as `receive`.
+        return self._backup_receive(now, received)
+
+    def takes_repeat(self, received: Received) -> bool:
+        """Whether `repeat(now, received)` would take it, whatever `now`: then a repeat arriving at `t` only
+        sets the Master_Down_Timer to `t + master_down_interval` (§6.4.2), and a caller may keep that
+        deadline itself until it hands the last repeat over (`vrrpd.runtime.interface`, eBPF)."""
         accepted = self._accepted
         if (
             accepted is None
@@ -767,12 +776,9 @@ class Router:
             or accepted[2] is not None
             or self.state is not State.BACKUP
         ):
-            return None
+            return False
         priority = received.advert.priority
-        if priority == PRIORITY_STOP or (priority < self.priority and self.config.preempt):
-            return None
-        # §6.4.2 "Reset the Master_Down_Timer to Master_Down_Interval" — the same branch as `receive`.
-        return self._backup_receive(now, received)
+        return not (priority == PRIORITY_STOP or (priority < self.priority and self.config.preempt))
 
     def adverts_lost(self, now: float) -> list[Action]:
         """Our own receive queue overflowed before `now`: the kernel dropped datagrams, saying how many

@@ -93,8 +93,10 @@ class Reader(Protocol):
     def catch_up(self, instance: Instance) -> None:
         """Take the routine repeats the kernel swallowed for `instance` (eBPF) as received."""
 
-    def sweep(self, instance: Instance) -> None:
-        """`catch_up` for every backup on the interface in `instance`'s family, moving their timers on."""
+    def defer(self, instance: Instance, deadline: float) -> bool:
+        """Whether the interface's own timer stands in for this backup's until `deadline` (eBPF: its
+        master's repeats are swallowed and only their arrival moves the deadline on); then `resume` is
+        called once the instance must arm its own timer again."""
 
     def release(self, instance: Instance) -> None:
         """As `catch_up`, and swallow no more of its repeats until it accepts an advert again."""
@@ -676,6 +678,9 @@ class Instance:
         # not drift the period (`fsm._next_period`), and a pre-wake would double its wake-ups.
         backup = self.router.state is not fsm.State.MASTER
         if backup and left > 2 * PREWAKE:
+            reader = self.reader
+            if reader is not None and self.sync is None and reader.defer(self, deadline):
+                return  # a swallowed backup: the interface wakes for it (`Interface.defer`)
             self._timer = self._loop.call_at(deadline - PREWAKE, self._prewake)
         elif backup and left > FINE:
             self._timer = self._loop.call_at(deadline - FINE, self._finish)
@@ -691,19 +696,14 @@ class Instance:
         # pre-wake again when it is still far off).
         self._timer = self._armed_for = None
         if self.reader is not None and self.router.state is fsm.State.BACKUP:
-            # Repeats the kernel swallowed move the Master_Down_Timer on: this backup's and, in the same
-            # wake-up, the other backups' on the interface (`Interface.sweep`).
-            self.reader.sweep(self)
+            self.reader.catch_up(self)  # repeats the kernel swallowed move the Master_Down_Timer on
         self._rearm()
 
-    def realign(self) -> None:
-        """Re-arm for the current deadline now, even where `_rearm` would keep an earlier timer: a sweep
-        moved this backup's Master_Down_Timer on, and its timer joins the sweeping one's schedule instead of
-        waking the loop on its own (`Interface.sweep`)."""
-        timer, deadline = self._timer, self.router.deadline
-        if timer is None or deadline is None or timer.when() >= deadline - PREWAKE:
-            return
+    def resume(self) -> None:
+        """Arm this instance's own timer again: the interface no longer stands in for it (`Reader.defer`:
+        its deadline is near, its VRID no longer swallowed, or the receive loop ended)."""
         self._cancel_timer()
+        self._armed_for = None
         self._rearm()
 
     def _finish(self) -> None:

@@ -44,7 +44,7 @@ from vrrpd.kernel.vrrp_socket6 import Vrrp6Socket
 from vrrpd.protocol.admission import SenderAdmission
 from vrrpd.protocol.fsm import State
 from vrrpd.protocol.packet import DecodeCache, DropReason, Received, decode_key
-from vrrpd.runtime.instance import Instance
+from vrrpd.runtime.instance import PREWAKE, Instance
 
 if TYPE_CHECKING:
     from vrrpd.runtime.ah import AhReceiver
@@ -103,6 +103,10 @@ class _Armed:
     steady: Steady
     seen: int
     counted: int
+    # While the interface's sweep stands in for the backup's own timer (`Interface.defer`): the deadline
+    # its router had then, and the Master_Down_Interval a swallowed repeat's arrival is moved on by.
+    deferred: float | None = None
+    interval: float = 0.0
 
 
 class StartupError(Exception):
@@ -158,6 +162,7 @@ class Interface:
         # The eBPF swallower of each family's socket (then no doorbell), and its armed VRIDs.
         self.swallowers: dict[int, ebpf.Swallower] = {}
         self._armed: dict[int, dict[int, _Armed]] = {4: {}, 6: {}}
+        self._sweeps: dict[int, asyncio.TimerHandle] = {}  # each family's wake-up for its deferred backups
 
     @property
     def up(self) -> bool:
@@ -352,6 +357,7 @@ class Interface:
             await loop.create_future()  # never resolved: ends by cancellation
         finally:
             self._reader_loop = None
+            self._hand_back()
             for handle in (self._program_soon, self._program_later, self._mode_soon):
                 if handle is not None:
                     handle.cancel()
@@ -406,21 +412,85 @@ class Interface:
         if entry is not None and entry.instance is instance:
             self._collect(family, instance.router.config.vrid, entry)
 
-    def sweep(self, instance: Instance) -> None:
-        """Reader: `catch_up` for every armed backup of `instance`'s family on this interface, each one whose
-        master was heard since re-armed for its new deadline (`Instance.realign`).
+    def defer(self, instance: Instance, deadline: float) -> bool:
+        """Reader: stand in for an armed backup's own timer (True), whose Master_Down_Timer then runs out at
+        `deadline` or, once the kernel swallowed repeats of its master, at the last one's arrival +
+        Master_Down_Interval — what taking it (`catch_up`) would set (`Router.takes_repeat`).
 
-        A backup's pre-wake (its Master_Down_Timer, less PREWAKE) is the only periodic work the eBPF path
-        leaves: one per backup every Master_Down_Interval less an interval or so, each a loop wake-up run on
-        cold caches. Taken all at once, the backups' timers move together: the earliest one's pre-wake
-        catches them all up, the others' timers are moved past it, and an interface of backups wakes about
-        once per Master_Down_Interval instead of once per backup. Only real arrivals move a deadline: a
-        backup whose master went silent keeps its timer and takes over on it (§6.4.2)."""
+        With the eBPF swallower, a backup's only periodic work is to check that its master was heard
+        before the timer runs out. Done per backup, that is a loop wake-up and the router, timer and
+        conflict-detector path per backup every ~2.6 intervals, on cold caches (most of a backup's CPU).
+        Here one timer per family covers every deferred backup: it wakes at the earliest of their
+        deadlines less PREWAKE, reads each one's arrival stamp from the map, and hands only the backups
+        whose deadline is that near back to their own timers (`Instance.resume`), which take the repeats
+        and act on the deadline to the microsecond as before (§6.4.2). The others' routers are left as
+        they are: status counts their adverts (`tally`), and anything else they are asked first takes the
+        repeats (`catch_up`).
+        """
         family = instance.router.config.family
-        armed = self._armed[family]
-        for vrid, entry in list(armed.items()):
-            if armed.get(vrid) is entry and self._collect(family, vrid, entry):
-                entry.instance.realign()
+        entry = self._armed[family].get(instance.router.config.vrid)
+        loop = self._reader_loop
+        if entry is None or entry.instance is not instance or loop is None:
+            return False
+        router = instance.router
+        if not router.takes_repeat(entry.received):
+            entry.deferred = None
+            return False
+        entry.deferred, entry.interval = deadline, router.master_down_interval
+        wake = deadline - PREWAKE
+        handle = self._sweeps.get(family)
+        if handle is None or handle.when() > wake:
+            if handle is not None:
+                handle.cancel()
+            self._sweeps[family] = loop.call_at(wake, self._sweep, family)
+        return True
+
+    def _sweep(self, family: int) -> None:
+        """The deferred backups' wake-up: hand back those whose Master_Down_Timer is within PREWAKE, re-arm
+        for the earliest of the others'."""
+        self._sweeps.pop(family, None)
+        loop, swallower = self._reader_loop, self.swallowers.get(family)
+        if loop is None or swallower is None:
+            return
+        armed, read = self._armed[family], swallower.read
+        horizon = loop.time() + PREWAKE
+        earliest = math.inf
+        due: list[tuple[int, _Armed]] = []
+        for vrid, entry in armed.items():
+            at = entry.deferred
+            if at is None:
+                continue
+            count, last_ns = read(vrid)
+            if count != entry.seen:
+                at = last_ns * 1e-9 + entry.interval  # as `_collect` would set it (`Router.takes_repeat`)
+            if at <= horizon:
+                due.append((vrid, entry))
+            elif at < earliest:
+                earliest = at
+        for vrid, entry in due:
+            if armed.get(vrid) is entry and entry.deferred is not None:
+                entry.deferred = None
+                self._collect(family, vrid, entry)
+                entry.instance.resume()
+        if earliest < math.inf:
+            wake = earliest - PREWAKE
+            handle = self._sweeps.get(family)
+            if handle is None or handle.when() > wake:
+                if handle is not None:
+                    handle.cancel()
+                self._sweeps[family] = loop.call_at(wake, self._sweep, family)
+
+    def _hand_back(self) -> None:
+        """Every deferred backup arms its own timer again (the receive loop ended)."""
+        for handle in self._sweeps.values():
+            handle.cancel()
+        self._sweeps = {}
+        for family, armed in self._armed.items():
+            for vrid, entry in list(armed.items()):
+                if entry.deferred is not None and armed.get(vrid) is entry:
+                    entry.deferred = None
+                    self._collect(family, vrid, entry)
+                    entry.instance.resume()
 
     def release(self, instance: Instance) -> None:
         """Reader: as `catch_up`, then swallow nothing more for `instance` until it accepts an advert again
@@ -481,6 +551,7 @@ class Interface:
         swallower.arm(vrid, steady)
         count = swallower.read(vrid)[0]
         self._armed[family][vrid] = _Armed(instance, received, steady, count, count)
+        instance.resume()  # its timer handed to the interface's (`defer`)
 
     def _disarm(self, family: int, vrid: int) -> None:
         """Swallow nothing more of `vrid`; what was swallowed since the last collection is counted only (the
@@ -493,6 +564,9 @@ class Interface:
         if entry is not None:
             count = swallower.read(vrid)[0]
             entry.instance.counters.adverts_received += count - entry.counted
+            if entry.deferred is not None:
+                entry.deferred = None
+                entry.instance.resume()  # its own timer again, for the deadline its router has
 
     # -- lazy reading ---------------------------------------------------------------------------------
 
