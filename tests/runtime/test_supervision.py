@@ -74,6 +74,44 @@ def test_a_dead_task_fails_healthz_and_stops_the_watchdog_pings() -> None:
     assert event["log_level"] == "critical"
 
 
+def test_without_a_watchdog_the_supervisor_sleeps_until_a_task_ends_and_reports_it_at_once() -> None:
+    async def main() -> tuple[int, float]:
+        loop = asyncio.get_running_loop()
+        daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
+        unwatch = daemon._watch_tasks(loop)
+        passes: list[float] = []
+        dead_tasks = daemon.dead_tasks
+
+        def counting() -> list[str]:
+            passes.append(loop.time())
+            return dead_tasks()
+
+        daemon.dead_tasks = counting  # type: ignore[method-assign]
+        daemon._tasks.append(loop.create_task(_forever(), name="recv-eth0"))
+        crash = loop.time() + 0.3
+        daemon._tasks.append(loop.create_task(_crash_later(0.3), name="netlink-events"))
+        supervisor = loop.create_task(daemon._supervise(None, watchdog=None))
+        await asyncio.sleep(0.25)
+        idle = len(passes)  # no periodic wake-up: the first pass only
+        for _ in range(100):  # bounded: 0.5 s
+            if len(passes) > idle:
+                break
+            await asyncio.sleep(0.005)
+        supervisor.cancel()
+        for task in daemon._tasks:
+            task.cancel()
+        await asyncio.gather(supervisor, *daemon._tasks, return_exceptions=True)
+        unwatch()
+        return idle, passes[idle] - crash if len(passes) > idle else 1.0
+
+    with structlog.testing.capture_logs() as logs:
+        idle, late = run(main())
+    assert idle == 1
+    assert late < 0.1  # the task's end woke it (a second's polling would be up to 1 s)
+    [event] = [e for e in logs if e["event"] == "task_died"]
+    assert event["task"] == "netlink-events"
+
+
 def test_checks_and_notifiers_count_as_long_running_tasks() -> None:
     async def main() -> list[list[str]]:
         daemon = Daemon(parse_config(CONFIG, "test.toml", env={}))
