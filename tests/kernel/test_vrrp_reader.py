@@ -497,12 +497,27 @@ class Drains:
         self.calls.append((now, lost))
 
 
+def _stamping_on_arrival(pair: Pair) -> None:
+    """Timestamps on, and wait until the kernel stamps datagrams when they arrive. The first socket that
+    asks turns stamping on for the whole host through deferred work (net_enable_timestamp): until that
+    ran, a datagram is stamped when it is read, which is what these tests tell apart (the daemon is only
+    conservative then: a later arrival)."""
+    vrrp_socket.enable_timestamps(pair.rx)
+    for _ in range(100):  # bounded: ~2 s
+        pair.send(b"probe")
+        time.sleep(0.02)
+        _, stamp = vrrp_socket.recv_stamped(pair.rx)
+        if stamp is not None and time.time() - stamp >= 0.015:
+            return
+    raise AssertionError("the kernel does not stamp datagrams on arrival")
+
+
 def test_lazy_reading_delivers_each_datagram_at_its_arrival_time(pair: Pair) -> None:
     """No wake-up per datagram; one drain per period, each datagram stamped by the kernel, not the drain."""
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        vrrp_socket.enable_timestamps(pair.rx)
+        _stamping_on_arrival(pair)
         sink, drains = Sink(), Drains()
         assert pair.sock.set_lazy(0.3, 10, drains)
         pair.sock.start_reading(loop, sink.deliver, sink.errors.append)
@@ -532,7 +547,7 @@ def test_an_eager_read_stamps_its_first_datagram_with_the_arrival_time(pair: Pai
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        vrrp_socket.enable_timestamps(pair.rx)
+        _stamping_on_arrival(pair)
         sink = Sink()
         pair.sock._last_wake = loop.time()
         sent = loop.time()
