@@ -166,3 +166,48 @@ def test_one_timer_covers_the_swallowed_backups_and_a_silent_masters_backup_take
         iface.close()
 
     run(body())
+
+
+def test_an_input_that_makes_the_backup_preempt_first_takes_the_swallowed_repeats() -> None:
+    """A tracked script lifts the backup above its master: from then on the master's adverts no longer move
+    the Master_Down_Timer (§6.4.2, preempt). The repeats swallowed before the change did, so the router takes
+    them first: the takeover comes Master_Down_Interval after the last one, not at the deadline its router had
+    when the interface's timer took over."""
+
+    async def body() -> None:
+        from msgspec import convert
+
+        from vrrpd.config.schema import VrrpScriptConfig
+
+        loop = asyncio.get_running_loop()
+        iface = Interface(LinkInfo(2, "eth0", "02:00:00:00:00:01", True, ME), None)  # type: ignore[arg-type]
+        swallower = FakeSwallower()
+        iface.swallowers = {4: swallower}  # type: ignore[dict-item]
+        reading = loop.create_task(iface.receive_loop())
+        await asyncio.sleep(0)
+        config = instance_config(priority=100, version=3, advert_int=0.1, track_script=["chk"])
+        scripts = {"chk": convert({"name": "chk", "script": ["/bin/true"], "weight": 100}, VrrpScriptConfig)}
+        inst = Instance(config, ME, FakeTransport(), lambda *a: None, loop, scripts=scripts)
+        inst.reader = iface
+        iface.routers[4][51] = inst
+        inst.start()
+        iface.datagram(vrrp3_frame(str(MASTER), priority=150, centiseconds=10)[14:], loop.time())
+        stale = inst.router.deadline
+        assert stale is not None and inst._timer is None  # deferred to the interface
+        last = 0.0
+        for _ in range(4):  # the master goes on for 0.4 s, its repeats swallowed
+            await asyncio.sleep(0.1)
+            last = loop.time()
+            swallower.swallow(51, 1, last)
+        before = inst.router.master_down_interval
+        inst.tracked_changed("chk", True)  # 100 + 100 > 150: we would now preempt
+        assert inst.router.priority == 200 and inst.state is fsm.State.BACKUP
+        deadline = inst.router.deadline
+        assert deadline is not None and deadline > stale + 0.3
+        assert abs(deadline - (last + before)) < 1e-3
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+        await inst.stop(1.0)
+        iface.close()
+
+    run(body())

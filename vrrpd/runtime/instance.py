@@ -492,12 +492,12 @@ class Instance:
 
     def link_changed(self, up: bool) -> None:
         """Interface tracking: carrier lost → FAULT; back → BACKUP and a normal election."""
-        self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.INTERFACE, not up))
+        self._feed(self.router.set_fault(self._input_time(), fsm.Fault.INTERFACE, not up))
 
     def health_changed(self, up: bool, detail: str) -> None:
         """The health check's verdict: the router decides its effect (FAULT or a lower priority)."""
         log.info("check_changed", instance=self.name, vrid=self.router.config.vrid, up=up, detail=detail)
-        now = self._loop.time()
+        now = self._input_time()
         self._feed(self.router.set_health(now, up))
         if self._awaiting_check:  # the first verdict, recorded: §6.4.1 Startup goes where it says
             self._awaiting_check = False
@@ -507,7 +507,7 @@ class Instance:
         """A tracked [[vrrp_script]] changed status: the router applies keepalived's weights."""
         vrid = self.router.config.vrid
         log.info("tracked_script_changed", instance=self.name, vrid=vrid, script=name, ok=status)
-        self._feed(self.router.set_tracked(self._loop.time(), name, status))
+        self._feed(self.router.set_tracked(self._input_time(), name, status))
 
     # -- reload --------------------------------------------------------------------------------------------
 
@@ -527,19 +527,19 @@ class Instance:
         if scripts is not None:
             self.scripts = scripts
         wanted = router_config(config, self.primary, self.scripts, self._sync_group)
-        actions = self.router.reconfigure(self._loop.time(), wanted)
+        actions = self.router.reconfigure(self._input_time(), wanted)
         new = self.router.config
         self.conflicts.reconfigure(new.advert_int, config.is_owner, new.vip_addresses)
         self._feed(actions)
         if self._awaiting_check and config.check is None:  # the awaited check was reloaded away
             self._awaiting_check = False
-            self._feed(self.router.start(self._loop.time()))
+            self._feed(self.router.start(self._input_time()))
 
     def install_vips(self) -> None:
         """Report the configured VIPs not installed (after a reload, or a refusal): a master adds them."""
         missing = [v for v in self.config.vips if v not in self._held]
         if missing:
-            self._feed(self.router.vips_missing(self._loop.time(), missing))
+            self._feed(self.router.vips_missing(self._input_time(), missing))
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounded wait for the worker
         """Wait until every action queued so far has been carried out (at most `timeout` seconds)."""
@@ -564,7 +564,7 @@ class Instance:
         # A VRRPv3 checksum covers the source address (RFC 5798 §5.2.8): encode again from the new one.
         self._encoded_for.clear()
         self._wire = None
-        self._feed(self.router.set_primary_address(self._loop.time(), primary))
+        self._feed(self.router.set_primary_address(self._input_time(), primary))
 
     def address_changed(self, present: bool, family: int = 4) -> None:
         """The interface lost its own address of `family` (FAULT: no source for adverts), or has one again.
@@ -573,11 +573,11 @@ class Instance:
         (§5.2.1), an IPv6 router from the link-local one (RFC 5798 §5.1.2.1)."""
         if family != self.router.config.family:
             return
-        self._feed(self.router.set_fault(self._loop.time(), fsm.Fault.NO_ADDRESS, not present))
+        self._feed(self.router.set_fault(self._input_time(), fsm.Fault.NO_ADDRESS, not present))
 
     def vip_removed(self, vip: fsm.IPInterface) -> None:
         """Someone deleted an address on our interface: if it is one of a master's VIPs, it goes back."""
-        actions = self.router.vip_deleted(self._loop.time(), vip)
+        actions = self.router.vip_deleted(self._input_time(), vip)
         if actions:
             self.counters.vips_restored += 1
             log.warning("vip_restored", instance=self.name, vrid=self.router.config.vrid, vip=str(vip))
@@ -592,7 +592,7 @@ class Instance:
         """
         if vip in self._held:
             return
-        actions = self.router.vip_added(self._loop.time(), vip)
+        actions = self.router.vip_added(self._input_time(), vip)
         if not actions:
             return
         self.counters.vips_unexpected_removed += 1
@@ -615,6 +615,15 @@ class Instance:
     def feed_from_group(self, actions: list[fsm.Action]) -> None:
         """Carry out what this instance's sync group decided for it (not told back to the group)."""
         self._feed(actions, group=False)
+
+    def _input_time(self) -> float:
+        """The time for an input to the router, after the repeats the kernel swallowed were taken
+        (`Reader.catch_up`): a swallowed backup's router is otherwise as of its last one taken, and an
+        input that changes what it accepts (a priority we would now preempt with) must not be judged on a
+        Master_Down_Timer that those repeats had moved on."""
+        if self.reader is not None:
+            self.reader.catch_up(self)
+        return self._loop.time()
 
     def _feed(self, actions: list[fsm.Action], rearm: bool = True, group: bool = True) -> None:
         if len(actions) == 1 and type(actions[0]) is fsm.SendAdvert and not self._adverts_queued:
@@ -860,11 +869,11 @@ class Instance:
                 if failed:
                     # The router counts the refusals (FAULT after a few, so a backup takes over); while
                     # it is still MASTER, retry once per advertisement interval.
-                    self._feed(self.router.vips_refused(self._loop.time(), failed))
+                    self._feed(self.router.vips_refused(self._input_time(), failed))
                     if self._vip_retry is None and self.router.state is fsm.State.MASTER:
                         self._vip_retry = self._loop.call_later(self.config.advert_int, self._retry_vips)
                 elif all(v in self._held for v in self.config.vips):
-                    self._feed(self.router.vips_installed(self._loop.time()))
+                    self._feed(self.router.vips_installed(self._input_time()))
             case fsm.RemoveVips(vips=vips, routes=routes):
                 if routes:
                     await self._routes(False)  # before the addresses they may depend on
