@@ -1,12 +1,14 @@
 """`vrrpd.runtime.instance.Ticker`: masters' timers sharing wake-ups, with explicit times.
 
-A fake loop records `call_at` and the tests fire the wake-ups themselves; the last test runs two real
-`Instance`s whose deadlines are 1 ms apart and holds their periods exact (RFC 3768 §6.4.3).
+A fake loop records `call_at` and the tests fire the wake-ups themselves; the last tests run two real
+`Instance`s whose deadlines are 1 ms apart: their periods held exact (RFC 3768 §6.4.3), and the steady
+period's path (its Python calls counted, its full-buffer fallback).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from ipaddress import IPv4Address
 from typing import Any, cast
@@ -168,3 +170,89 @@ def test_two_masters_a_millisecond_apart_send_in_one_wake_up_with_exact_periods(
             await inst.stop(1.0)
 
     run(body())
+
+
+def _steady_pair(
+    loop: asyncio.AbstractEventLoop, clock: list[float]
+) -> tuple[list[Instance], list[FakeTransport]]:
+    """Two owners started 1 ms apart, MASTER and sharing one wake-up (as in the test above)."""
+    transports = [FakeTransport(), FakeTransport()]
+    insts = []
+    for n, t in enumerate(transports):
+        cfg = instance_config(name=f"VI_{n}", virtual_router_id=51 + n)
+        inst = Instance(cfg, IPv4Address("192.0.2.11"), t, lambda *a: None, loop)
+        inst.start()
+        insts.append(inst)
+        clock[0] += 0.001
+    assert isinstance(insts[0]._timer, _Slot) and insts[0]._timer is insts[1]._timer
+    return insts, transports
+
+
+def test_a_steady_master_s_period_stays_within_its_call_budget() -> None:
+    """The per-advert path of a master that joins a wake-up: the router's `on_timer`, the send and the next
+    period's wake-up, and nothing else (at 1,000 instances every call here is paid 1,000 times a second)."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        clock = [loop.time() + 100.0]
+        real_time = loop.time
+        loop.time = lambda: clock[0]  # type: ignore[method-assign]
+        try:
+            insts, transports = _steady_pair(loop, clock)
+            slot = insts[0]._timer
+            assert isinstance(slot, _Slot)
+            clock[0] = slot.when()
+            calls: list[str] = []
+            inside = [False]
+
+            def profile(frame: Any, event: str, arg: Any) -> None:
+                if frame.f_code is Instance._tick.__code__ and event in ("call", "return"):
+                    inside[0] = event == "call" and frame.f_locals.get("self") is insts[1]
+                elif inside[0] and event in ("call", "c_call"):
+                    calls.append(frame.f_code.co_name if event == "call" else getattr(arg, "__name__", "?"))
+
+            sys.setprofile(profile)
+            try:
+                Ticker.of(loop)._fire(slot)
+            finally:
+                sys.setprofile(None)
+            assert [t.adverts for t in transports] == [2, 2]
+            assert insts[1]._timer is insts[0]._timer  # joined the first one's next wake-up again
+            assert len(calls) <= 12, calls
+        finally:
+            loop.time = real_time  # type: ignore[method-assign]
+        for inst in insts:
+            await inst.stop(1.0)
+
+    run(body())
+
+
+def test_a_steady_master_whose_advert_a_full_buffer_refused_hands_it_to_the_worker() -> None:
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        clock = [loop.time() + 100.0]
+        real_time = loop.time
+        loop.time = lambda: clock[0]  # type: ignore[method-assign]
+        try:
+            insts, transports = _steady_pair(loop, clock)
+            refused = transports[1]
+            refused.send_vrrp_now = _refuse  # type: ignore[method-assign]
+            slot = insts[0]._timer
+            assert isinstance(slot, _Slot)
+            clock[0] = slot.when()
+            Ticker.of(loop)._fire(slot)
+            assert insts[1]._adverts_queued == 1 and refused.adverts == 1  # not sent yet: queued
+            assert insts[1]._timer is insts[0]._timer  # the next period is armed all the same
+        finally:
+            loop.time = real_time  # type: ignore[method-assign]
+        await insts[1].drain(1.0)
+        assert refused.adverts == 2 and insts[1]._adverts_queued == 0  # the worker's awaited send
+        assert insts[1].counters.adverts_sent == 2
+        for inst in insts:
+            await inst.stop(1.0)
+
+    run(body())
+
+
+def _refuse(payload: bytes, dst: object) -> None:
+    raise BlockingIOError

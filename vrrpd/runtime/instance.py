@@ -61,6 +61,10 @@ POLL = 150e-6
 COALESCE = 0.010
 COALESCE_SHARE = 0.01
 
+# `fsm.State.MASTER` for the master's per-period path: on Python 3.11 an enum member read through its class
+# goes through `EnumType.__getattr__` (about ten times a plain global's cost), once or twice per advert.
+_MASTER = fsm.State.MASTER
+
 # Route and rule results (errno) that leave them where they should be: already there / already gone.
 _ROUTE_ADD_OK = frozenset({0, errno.EEXIST})
 _ROUTE_DEL_OK = frozenset({0, errno.ESRCH, errno.ENOENT})
@@ -765,15 +769,37 @@ class Instance:
 
     def _tick(self, early: float) -> None:
         """A master's wake-up (`Ticker`): `on_timer` as of its deadline when that is at most `early` away."""
-        if self.router.state is not fsm.State.MASTER:  # left MASTER without re-arming: the plain path
+        router = self.router
+        if router.state is not _MASTER:  # left MASTER without re-arming: the plain path
             self._on_timer()
             return
+        deadline = self._armed_for  # the router's deadline this wake-up was armed for (`_rearm`)
         self._timer = self._armed_for = None
         now = self._loop.time()
-        deadline = self.router.deadline
         if deadline is not None and now < deadline <= now + early:
             now = deadline
-        self._feed(self.router.on_timer(now))
+        actions = router.on_timer(now)
+        if (
+            len(actions) == 1
+            and type(actions[0]) is fsm.SendAdvert
+            and not self._adverts_queued
+            and self.sync is None
+            and router.state is _MASTER
+        ):
+            # The steady state (§6.4.3): the period's advert alone, and still MASTER. `_feed` without what
+            # it cannot change: no state change to tell, nothing for the worker unless the buffer refused
+            # it, and the next period's wake-up armed at once.
+            pending = self._send_now(actions[0].advert)
+            if pending:
+                self._adverts_queued += 1
+                self._queue.put_nowait((pending, None))
+            deadline = router.deadline
+            self._armed_for = deadline
+            if deadline is not None:
+                share = COALESCE_SHARE * router.config.advert_int
+                self._timer = self._ticker.arm(self, deadline, share if share < COALESCE else COALESCE)
+            return
+        self._feed(actions)
 
     def _send_now(self, advert: Advertisement) -> list[_Step]:
         """Send `advert` with non-blocking sends; what a full socket buffer refused, for the worker."""
