@@ -349,6 +349,26 @@ def test_adver_timer_does_not_drift_on_late_wakeups() -> None:
     assert r.deadline == 3.0
 
 
+def test_adver_timer_runs_early_within_the_callers_tolerance_and_keeps_its_grid() -> None:
+    """A master sharing a wake-up with others (`runtime.instance.Ticker`): its advert leaves up to `early`
+    before the expiry, and the next expiry stays where the period puts it (§6.4.3, no drift)."""
+    r = router(255, garp_master_delay=0)
+    r.start(0.0)
+    assert r.on_timer(0.9375, early=0.03125) == []  # 62.5 ms before: beyond the tolerance
+    assert r.on_timer(0.96875, early=0.03125) == [my_advert(255)]  # 31.25 ms before: sent now
+    assert r.deadline == 2.0
+    assert r.on_timer(2.0, early=0.03125) == [my_advert(255)]  # on time
+    assert r.deadline == 3.0
+
+
+def test_an_early_advert_counts_as_sent_when_it_left_for_the_answer_gap() -> None:
+    """The lower-priority answer's rate limit (ANSWER_MIN_GAP) runs from when the advert left, not from the
+    expiry it was sent ahead of."""
+    r = master(200, garp_master_delay=0)  # became master at 3.21875; Adver_Timer at 4.21875
+    assert r.on_timer(4.1875, early=0.03125) == [my_advert(200)]  # left at 4.1875, 31.25 ms early
+    assert r.receive(4.3125, rx(100)) == [my_advert(200)]  # 125 ms after it left: answered
+
+
 def test_adver_timer_does_not_burst_after_a_long_stall() -> None:
     r = router(255, garp_master_delay=0)
     r.start(0.0)

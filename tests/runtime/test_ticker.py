@@ -18,7 +18,7 @@ import pytest
 from tests.support.aio import run
 from tests.support.fakes import FakeTransport, instance_config
 from vrrpd.protocol import fsm
-from vrrpd.runtime.instance import COALESCE, Instance, Ticker, _Slot
+from vrrpd.runtime.instance import COALESCE, COALESCE_SHARE, Instance, Ticker, _Slot
 
 
 class Loop:
@@ -67,12 +67,25 @@ def test_a_lone_master_wakes_at_its_deadline() -> None:
 
 def test_a_deadline_within_the_tolerance_after_a_wake_up_joins_it() -> None:
     loop, ticker = _ticker()
-    a, b, c = Member(ticker, 10.0), Member(ticker, 10.0 + COALESCE), Member(ticker, 10.0 + COALESCE + 1e-4)
+    t = 4.0  # where (t + COALESCE) - t == COALESCE in floating point (not so at 10.0)
+    a, b, c = Member(ticker, t), Member(ticker, t + COALESCE), Member(ticker, t + COALESCE + 1e-4)
     for m in (a, b, c):
         m.arm()
     assert a.slot is b.slot  # COALESCE after: sent with a, COALESCE early
     assert c.slot is not a.slot  # beyond COALESCE: a wake-up of its own
-    assert [when for when, _, _ in loop.armed] == [10.0, 10.0 + COALESCE + 1e-4]
+    assert [when for when, _, _ in loop.armed] == [t, t + COALESCE + 1e-4]
+
+
+def test_masters_started_over_fifty_ms_share_one_wake_up_at_a_one_second_interval() -> None:
+    """A daemon starts its instances over tens of ms (1,000 of them: their elections end that far apart),
+    so their advert deadlines spread as far: one wake-up a second for all of them, not one per 10 ms."""
+    loop, ticker = _ticker()
+    early = min(COALESCE, COALESCE_SHARE * 1.0)  # as `Instance` computes it for advert_int 1 s
+    members = [Member(ticker, 4.0 + k * 0.000_5) for k in range(100)]  # 100 deadlines over 49.5 ms
+    for m in members:
+        m.arm(early)
+    assert len(loop.armed) == 1
+    assert all(m.slot is members[0].slot for m in members)
 
 
 def test_a_deadline_before_an_armed_wake_up_never_waits_for_it() -> None:

@@ -882,8 +882,13 @@ class Router:
 
     # -- timers ----------------------------------------------------------------------------------------
 
-    def on_timer(self, now: float) -> list[Action]:
-        """Run every timer due at `now`. Calling it early is harmless (it does nothing)."""
+    def on_timer(self, now: float, early: float = 0.0) -> list[Action]:
+        """Run every timer due at `now`. Calling it early is harmless (it does nothing).
+
+        `early`: the Adver_Timer also runs when it expires at most this long after `now` (a master whose
+        advert shares a wake-up with other masters'): the advert leaves now, and the next period still
+        runs from the expiry, so the period does not drift.
+        """
         actions: list[Action] = []
         cfg = self.config
         if self._master_down_at is not None and now >= self._master_down_at:
@@ -900,7 +905,7 @@ class Router:
                 # Logged apart: a handover the master announced (priority 0) from a master gone silent.
                 reason = Reason.MASTER_PRIORITY_ZERO if self._master_left else Reason.MASTER_DOWN
                 actions += self._become_master(now, reason)
-        if self._adver_at is not None and now >= self._adver_at:
+        if self._adver_at is not None and now + early >= self._adver_at:
             # §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT; Reset the Adver_Timer to
             # Advertisement_Interval". Rescheduled from the previous expiry (not from `now`) so a late
             # wake-up does not drift the period; after a long stall it restarts from now, never bursts.

@@ -53,13 +53,16 @@ FINE = 0.002
 # over therefore sleeps only until POLL before its deadline and reads the clock until the deadline: at most
 # POLL of spinning, once per takeover (issue 16: the takeover excess over Master_Down_Interval).
 POLL = 150e-6
-# A master's timer may run this much early to share a wake-up with other masters' (`Ticker`): at most
-# COALESCE, and at most COALESCE_SHARE of its own advertisement interval (a v3 router at 0.1 s: 1 ms). Each
-# wake-up saved is an epoll return, a context switch and the loop's bookkeeping: with 200 masters whose
-# deadlines spread over a few ms, 10 ms took their wake-ups from ~6 to ~2 a second and a master's CPU per
-# advert by a further ~13 % against 2 ms (docs/benchmarks.md, "A master's CPU").
-COALESCE = 0.010
-COALESCE_SHARE = 0.01
+# A master's advert may leave this much early to share a wake-up with other masters' (`Ticker`): at most
+# COALESCE, and at most COALESCE_SHARE of its own advertisement interval (a v3 router at 0.1 s: 5 ms). Each
+# wake-up saved is an epoll return, a context switch and the loop's refill of cold caches, paid per group
+# instead of per advert; the window must cover how far apart a daemon's instances start (hence their
+# deadlines), or a start spread over a few hundred ms leaves a wake-up per 10 ms of it. Early adverts are
+# harmless: the period still runs from the expiry (`fsm.Router.on_timer`), so every backup still hears one
+# advert per interval and its Master_Down_Timer (three intervals and more) never comes near. Measured in
+# docs/benchmarks.md, "A master's CPU".
+COALESCE = 0.050
+COALESCE_SHARE = 0.05
 
 # `fsm.State.MASTER` for the master's per-period path: on Python 3.11 an enum member read through its class
 # goes through `EnumType.__getattr__` (about ten times a plain global's cost), once or twice per advert.
@@ -190,9 +193,9 @@ class Ticker:
     A master of many instances sends one advert per instance per interval (RFC 3768 §6.4.3); each on its
     own timer costs a loop wake-up (epoll, a context switch, the loop's bookkeeping) and a `TimerHandle`
     per advert. A master whose deadline falls at most its tolerance after an armed wake-up joins that one
-    and runs with it, its `Router.on_timer` told its own deadline: its advert leaves up to COALESCE early.
-    The Adver_Timer restarts from the previous expiry, not from the wake-up (`fsm._next_period`), so the
-    period stays exact: the group wakes together every interval, and a lone master runs at its deadline
+    and runs with it, its `Router.on_timer` told how early it may run: its advert leaves up to COALESCE
+    early. The Adver_Timer restarts from the previous expiry, not from the wake-up (`fsm._next_period`), so
+    the period stays exact: the group wakes together every interval, and a lone master runs at its deadline
     as before. A backup's Master_Down_Timer never comes here (it is met to the microsecond, `_finish`).
     """
 
@@ -768,17 +771,13 @@ class Instance:
         self._feed(self.router.on_timer(self._loop.time()))
 
     def _tick(self, early: float) -> None:
-        """A master's wake-up (`Ticker`): `on_timer` as of its deadline when that is at most `early` away."""
+        """A master's wake-up (`Ticker`): its Adver_Timer runs if it expires at most `early` from now."""
         router = self.router
         if router.state is not _MASTER:  # left MASTER without re-arming: the plain path
             self._on_timer()
             return
-        deadline = self._armed_for  # the router's deadline this wake-up was armed for (`_rearm`)
         self._timer = self._armed_for = None
-        now = self._loop.time()
-        if deadline is not None and now < deadline <= now + early:
-            now = deadline
-        actions = router.on_timer(now)
+        actions = router.on_timer(self._loop.time(), early)
         if (
             len(actions) == 1
             and type(actions[0]) is fsm.SendAdvert
