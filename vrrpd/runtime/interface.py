@@ -437,13 +437,16 @@ class Interface:
             entry.deferred = None
             return False
         entry.deferred, entry.interval = deadline, router.master_down_interval
-        wake = deadline - PREWAKE
+        self._sweep_by(loop, family, deadline - PREWAKE)
+        return True
+
+    def _sweep_by(self, loop: asyncio.AbstractEventLoop, family: int, wake: float) -> None:
+        """Have the family's sweep run at `wake` at the latest."""
         handle = self._sweeps.get(family)
         if handle is None or handle.when() > wake:
             if handle is not None:
                 handle.cancel()
             self._sweeps[family] = loop.call_at(wake, self._sweep, family)
-        return True
 
     def _sweep(self, family: int) -> None:
         """The deferred backups' wake-up: hand back those whose Master_Down_Timer is within PREWAKE, re-arm
@@ -473,12 +476,7 @@ class Interface:
                 self._collect(family, vrid, entry)
                 entry.instance.resume()
         if earliest < math.inf:
-            wake = earliest - PREWAKE
-            handle = self._sweeps.get(family)
-            if handle is None or handle.when() > wake:
-                if handle is not None:
-                    handle.cancel()
-                self._sweeps[family] = loop.call_at(wake, self._sweep, family)
+            self._sweep_by(loop, family, earliest - PREWAKE)
 
     def _hand_back(self) -> None:
         """Every deferred backup arms its own timer again (the receive loop ended)."""
