@@ -89,8 +89,8 @@ def test_adverts_go_out_wrapped_and_open_on_the_other_node() -> None:
         (recv1, sock1), (recv2, _) = receiver(iface1), receiver(iface2)
         inst1, link1 = node(loop, recv1, N1, priority=255)
         inst2, link2 = node(loop, recv2, N2, priority=100)
-        link1.send_vrrp_now(advert(255), VRRP_MULTICAST)
-        await link1.send_vrrp(advert(255), VRRP_MULTICAST)
+        link1.send_vrrp_now(advert(255), VRRP_MULTICAST, N1)
+        await link1.send_vrrp(advert(255), VRRP_MULTICAST, N1)
         (first, dst), (second, _) = sock1.sent
         assert dst == VRRP_MULTICAST and first[9] == ah.AH_PROTOCOL and first[12:16] == N1.packed
         assert first[4:6] != second[4:6]  # a fresh Identification each time
@@ -119,7 +119,7 @@ def test_a_master_hearing_lower_priority_continues_past_its_number() -> None:
         assert inst1.router.state is State.MASTER
         _, link2 = node(loop, recv2, N2, priority=100)
         link2.counter.seq = 41
-        link2.send_vrrp_now(advert(100), VRRP_MULTICAST)
+        link2.send_vrrp_now(advert(100), VRRP_MULTICAST, N2)
         recv1.datagram(sock2.sent[0][0], 1.0)
         assert link1.counter.seq == 43  # 42 heard, + 1 (keepalived "Syncing seq_num")
         await inst1.stop(1.0)
@@ -132,7 +132,7 @@ def test_the_receive_path_counts_what_it_refuses() -> None:
         iface1, iface2 = FakeInterface(), FakeInterface()
         (recv1, sock1), (recv2, _) = receiver(iface1), receiver(iface2)
         _, link1 = node(loop, recv1, N1, priority=100)
-        link1.send_vrrp_now(advert(100), VRRP_MULTICAST)
+        link1.send_vrrp_now(advert(100), VRRP_MULTICAST, N1)
         datagram = sock1.sent[0][0]
         # No instance with VRID 51 on the receiving interface: counted per interface.
         recv2.datagram(datagram, 1.0)
@@ -167,8 +167,8 @@ def test_unicast_peers_get_one_advert_under_one_sequence_number() -> None:
         link.bind(Instance(cfg, N1, link, lambda *a: None, loop))
         p2, p3 = map(IPv4Address, peers)
         for dst in (p2, p3, p2, p3):  # two rounds of the same advert, as the instance sends them
-            link.send_vrrp_now(advert(100), dst)
-        link.send_vrrp_now(advert(90), p3)  # another message: a new advert even to a peer not yet served
+            link.send_vrrp_now(advert(100), dst, N1)
+        link.send_vrrp_now(advert(90), p3, N1)  # another message: a new advert even to a peer not yet served
         numbers = [(ah.open_ah(d, link.key, unicast=True), d[4:6], dst) for d, dst in sock.sent]
         seqs = [o.seq for o, _, _ in numbers if isinstance(o, ah.Opened)]
         assert seqs == [1, 1, 2, 2, 3]

@@ -33,10 +33,14 @@ class Transport:
         self.sent: list[tuple[str, IPv4Address | IPv6Address]] = []  # ("now" | "queued", destination)
         self.now_errors: list[OSError] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.sent.append(("queued", dst))
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         if self.now_errors:
             raise self.now_errors.pop(0)
         self.sent.append(("now", dst))
@@ -319,7 +323,9 @@ class _OrderedTransport(Transport):
         super().__init__()
         self.seen = seen
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.seen.append("advert")
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:

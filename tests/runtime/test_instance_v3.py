@@ -29,10 +29,14 @@ class Wire:
     def __init__(self) -> None:
         self.sent: list[tuple[IPv4Address | IPv6Address, bytes]] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.sent.append((dst, payload))
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.sent.append((dst, payload))
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:

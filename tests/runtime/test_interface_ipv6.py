@@ -23,6 +23,7 @@ from vrrpd.runtime.instance import Instance
 from vrrpd.runtime.interface import Interface
 
 PEER = IPv6Address("fe80::ff:fe00:2")
+SRC4 = IPv4Address("192.0.2.11")
 OTHER = IPv6Address("fe80::ff:fe00:3")
 VIP = IPv6Address("2001:db8::100")
 
@@ -53,11 +54,11 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
 
-    def send_now(self, payload: bytes, dst: Any) -> None:
-        self.calls.append(("send_now", payload, dst))
+    def send_now(self, payload: bytes, dst: Any, *src: Any) -> None:
+        self.calls.append(("send_now", payload, dst, *src))
 
-    async def send(self, payload: bytes, dst: Any) -> None:
-        self.calls.append(("send", payload, dst))
+    async def send(self, payload: bytes, dst: Any, *src: Any) -> None:
+        self.calls.append(("send", payload, dst, *src))
 
     def close(self) -> None:
         self.calls.append(("close",))
@@ -151,15 +152,15 @@ def test_transport_picks_the_family_by_address() -> None:
     iface.nd = cast(NaSender, nd)
 
     async def body() -> None:
-        await iface.send_vrrp(b"6", VRRP_MULTICAST_V6)
-        await iface.send_vrrp(b"4", IPv4Address("224.0.0.18"))
+        await iface.send_vrrp(b"6", VRRP_MULTICAST_V6, PEER)
+        await iface.send_vrrp(b"4", IPv4Address("224.0.0.18"), SRC4)
 
     asyncio.run(body())
-    iface.send_vrrp_now(b"6now", VRRP_MULTICAST_V6)
+    iface.send_vrrp_now(b"6now", VRRP_MULTICAST_V6, PEER)
     iface.send_garp(VIP, 3)
     iface.send_garp(IPv4Address("192.0.2.100"), 2)
     assert v6.calls == [("send", b"6", VRRP_MULTICAST_V6), ("send_now", b"6now", VRRP_MULTICAST_V6)]
-    assert v4.calls == [("send", b"4", IPv4Address("224.0.0.18"))]
+    assert v4.calls == [("send", b"4", IPv4Address("224.0.0.18"), SRC4)]  # from the instance's source
     assert nd.calls == [("na", VIP, 3)]
     assert garp.calls == [("garp", IPv4Address("192.0.2.100"), 2)]
 
@@ -168,18 +169,18 @@ def test_ipv6_send_without_the_ipv6_socket_is_an_oserror() -> None:
     """Counted by the instance as a send error, never an AttributeError that kills it."""
     iface, _ = _interface()
     with pytest.raises(OSError, match="IPv6 is not open"):
-        iface.send_vrrp_now(b"x", VRRP_MULTICAST_V6)
+        iface.send_vrrp_now(b"x", VRRP_MULTICAST_V6, PEER)
     with pytest.raises(OSError, match="IPv6 is not open"):
         iface.send_garp(VIP, 1)
     with pytest.raises(OSError, match="IPv6 is not open"):
-        asyncio.run(iface.send_vrrp(b"x", VRRP_MULTICAST_V6))
+        asyncio.run(iface.send_vrrp(b"x", VRRP_MULTICAST_V6, PEER))
 
 
 def test_ipv4_send_on_an_ipv6_only_interface_is_an_oserror() -> None:
     """An interface with only IPv6 instances has no IPv4 socket: a stray IPv4 send is counted, not raised."""
     iface, _ = _interface()
     with pytest.raises(OSError, match="IPv4 is not open"):
-        iface.send_vrrp_now(b"x", IPv4Address("224.0.0.18"))
+        iface.send_vrrp_now(b"x", IPv4Address("224.0.0.18"), SRC4)
     with pytest.raises(OSError, match="IPv4 is not open"):
         iface.send_garp(IPv4Address("192.0.2.100"), 1)
 

@@ -267,5 +267,5 @@ def test_a_steady_master_whose_advert_a_full_buffer_refused_hands_it_to_the_work
     run(body())
 
 
-def _refuse(payload: bytes, dst: object) -> None:
+def _refuse(payload: bytes, dst: object, src: object) -> None:
     raise BlockingIOError

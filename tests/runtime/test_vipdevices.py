@@ -70,10 +70,14 @@ class FakeBase:
         self.ifindex = 2
         self.garps: list[IPv4Address | IPv6Address] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         raise AssertionError("not sent here")
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         raise AssertionError("not sent here")
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:

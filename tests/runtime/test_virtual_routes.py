@@ -37,10 +37,14 @@ class Recorder:
         self.log: list[str] = []
         self.route_error = route_error
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         pass
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         pass
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:

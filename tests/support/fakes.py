@@ -37,10 +37,14 @@ class FakeTransport:
         self.addresses: set[IPv4Interface | IPv6Interface] = set()
         self.garps: list[tuple[IPv4Address | IPv6Address, int]] = []
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.adverts += 1
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         self.adverts += 1
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:

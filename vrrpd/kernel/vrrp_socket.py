@@ -12,6 +12,11 @@ Must not: parse or build VRRP payloads, validate TTL/checksums, or decide anythi
 protocol (that is `vrrpd.protocol.packet` / `vrrpd.protocol.fsm`). It deals in bytes and addresses only,
 and it lets the kernel build the IPv4 header (no IP_HDRINCL).
 
+One socket pair serves every IPv4 instance of the interface, yet each instance advertises from its own
+source (keepalived writes each one's into its own IP header): a send whose source is not the one the
+socket is bound to carries it in an IP_PKTINFO control message (`ipi_spec_dst`, which the kernel's
+raw_sendmsg takes as the datagram's source address, checked as local unless the socket is transparent).
+
 Two sockets, like keepalived (`open_vrrp_send_socket` / `open_vrrp_read_socket`): a raw socket bound
 to an address only receives datagrams whose *destination* is that address, so the socket bound to
 the primary address (the RFC 3768 §5.2.1 source) cannot also receive 224.0.0.18. The send socket is
@@ -69,6 +74,8 @@ _SO_ATTACH_FILTER: Final = 26
 _SO_TIMESTAMPNS: Final = 35  # SO_TIMESTAMPNS_OLD: a struct timespec of CLOCK_REALTIME per datagram
 _SO_MEMINFO: Final = 55  # u32[SK_MEMINFO_VARS]; SK_MEMINFO_DROPS is the last
 _SO_RCVBUFFORCE: Final = 33
+_IP_PKTINFO: Final = 8  # not exported by the `socket` module on 3.11
+_IN_PKTINFO: Final = struct.Struct("=I4s4s")  # struct in_pktinfo: ipi_ifindex, ipi_spec_dst, ipi_addr
 _MEMINFO: Final = struct.Struct("=9I")
 _TIMESPEC: Final = struct.Struct("@qq")
 _CMSG_SPACE: Final = socket.CMSG_SPACE(_TIMESPEC.size)
@@ -91,6 +98,20 @@ def attach_drop_all(sock: socket.socket) -> None:
 
 def _ignore(*_: object) -> None:
     pass
+
+
+def pktinfo(src: IPv4Address) -> list[tuple[int, int, bytes]]:
+    """The control message that makes one send leave from `src` (IP_PKTINFO's ipi_spec_dst); the
+    interface stays the socket's (ipi_ifindex 0)."""
+    return [(socket.IPPROTO_IP, _IP_PKTINFO, _IN_PKTINFO.pack(0, src.packed, bytes(4)))]
+
+
+def _transparent(tx: socket.socket) -> None:
+    """Let `tx` send from an address the host does not hold (keepalived's mcast_src_ip, written into its
+    own IP header whether or not local): FREEBIND lets the bind through, TRANSPARENT the route lookup of
+    every send (FLOWI_FLAG_ANYSRC), bound or IP_PKTINFO source alike, now and after the address goes."""
+    tx.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+    tx.setsockopt(socket.IPPROTO_IP, _IP_TRANSPARENT, 1)
 
 
 def enable_timestamps(sock: socket.socket) -> None:
@@ -439,9 +460,12 @@ class VrrpSocket(DatagramReader):
         self._tx = tx
         self._to: IPv4Address | None = None  # the last destination of `send_now`, and its sockaddr
         self._to_addr: tuple[str, int] = ("", 0)
+        self._from: IPv4Address | None = None  # the last other source of `send_now`, and its IP_PKTINFO
+        self._from_cmsg: list[tuple[int, int, bytes]] = []
         self.ifname = ifname
         self.ifindex = ifindex
         self.src = src
+        self.any_source = False  # `allow_any_source` was applied to the send socket
 
     @classmethod
     def open(
@@ -466,11 +490,7 @@ class VrrpSocket(DatagramReader):
 
             attach_drop_all(tx)
             if any_source:
-                # keepalived writes mcast_src_ip into its own IP header (IP_HDRINCL): the kernel neither
-                # checks nor needs the address to be local. FREEBIND lets the bind through, TRANSPARENT
-                # the route lookup of every send (FLOWI_FLAG_ANYSRC), now and after the address goes.
-                tx.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
-                tx.setsockopt(socket.IPPROTO_IP, _IP_TRANSPARENT, 1)
+                _transparent(tx)
             tx.bind((str(src), 0))  # RFC 3768 §5.2.1: source is the interface's primary address
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
             tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
@@ -488,7 +508,16 @@ class VrrpSocket(DatagramReader):
             rx.close()
             tx.close()
             raise
-        return cls(rx, tx, ifname, ifindex, src)
+        opened = cls(rx, tx, ifname, ifindex, src)
+        opened.any_source = any_source
+        return opened
+
+    def allow_any_source(self) -> None:
+        """From now on, send from any source whether or not the host holds it (an instance with an
+        mcast_src_ip joined the interface after the socket was opened). Raises OSError."""
+        if not self.any_source:
+            _transparent(self._tx)
+            self.any_source = True
 
     async def recv(self) -> tuple[bytes, IPv4Address]:
         """Next datagram for protocol 112 on this interface, IPv4 header included, and its source.
@@ -502,19 +531,31 @@ class VrrpSocket(DatagramReader):
         data, addr = await loop.sock_recvfrom(self._rx, _RECV_SIZE)
         return data, IPv4Address(addr[0])
 
-    def send_now(self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST) -> None:
-        """Send one VRRP payload at once with a non-blocking `sendto`.
+    def send_now(
+        self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST, src: IPv4Address | None = None
+    ) -> None:
+        """Send one VRRP payload at once, non-blocking, from `src` (None: the socket's own source).
 
-        Raises BlockingIOError when the socket buffer is full (the caller may then `await send`), and
-        OSError for any other failure, as `send` does.
+        The socket's own source (the same object as `self.src`) is a plain `sendto`; another one is a
+        `sendmsg` carrying it in IP_PKTINFO. Raises BlockingIOError when the socket buffer is full (the
+        caller may then `await send`), and OSError for any other failure, as `send` does (ENETUNREACH:
+        `src` is not local and the socket does not `allow_any_source`).
         """
         if dst is not self._to:
             # A master sends to the same address object every period: its sockaddr is built once.
             self._to, self._to_addr = dst, (str(dst), 0)
-        self._tx.sendto(payload, self._to_addr)
+        if src is None or src is self.src:
+            self._tx.sendto(payload, self._to_addr)
+            return
+        if src is not self._from:
+            self._from, self._from_cmsg = src, pktinfo(src)
+        self._tx.sendmsg((payload,), self._from_cmsg, 0, self._to_addr)
 
-    async def send(self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST) -> None:
-        """Send one VRRP payload; the kernel prepends the header (TTL 255, TOS 0xc0, proto 112).
+    async def send(
+        self, payload: bytes, dst: IPv4Address = VRRP_MULTICAST, src: IPv4Address | None = None
+    ) -> None:
+        """Send one VRRP payload from `src` (None: the socket's own source); the kernel prepends the
+        header (TTL 255, TOS 0xc0, proto 112).
 
         Any failure (ENETDOWN, ENOBUFS, EPERM from a firewall, EBADF after close...) is raised as
         OSError for the caller to count; nothing here retries.
@@ -522,7 +563,21 @@ class VrrpSocket(DatagramReader):
         import asyncio  # noqa: PLC0415 - see the top
 
         loop = asyncio.get_running_loop()
-        await loop.sock_sendto(self._tx, payload, (str(dst), 0))
+        if src is None or src is self.src or src == self.src:
+            await loop.sock_sendto(self._tx, payload, (str(dst), 0))
+            return
+        cmsg, addr = pktinfo(src), (str(dst), 0)
+        while True:  # the loop has no sock_sendmsg: wait for room as sock_sendto does
+            try:
+                self._tx.sendmsg((payload,), cmsg, 0, addr)
+                return
+            except BlockingIOError:
+                room = loop.create_future()
+                loop.add_writer(self._tx.fileno(), room.set_result, None)
+                try:
+                    await room
+                finally:
+                    loop.remove_writer(self._tx.fileno())
 
     def close(self) -> None:
         """Stop reading and close both sockets."""

@@ -115,11 +115,15 @@ class AhLink:
         )
         return datagram, dst
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
-        """Transport: send one VRRP message inside an AH."""
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
+        """Transport: send one VRRP message inside an AH (its own IP header names the router's source)."""
         await self.receiver.sock.send(*self._wrap(payload, dst))
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         """Transport: send one VRRP message inside an AH without waiting (BlockingIOError: buffer full).
 
         A refused send has used its sequence number: harmless, receivers only need numbers to grow.

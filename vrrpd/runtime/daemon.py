@@ -57,7 +57,7 @@ from vrrpd.protocol import fsm
 from vrrpd.protocol.tracking import ScriptCounter
 from vrrpd.runtime import preflight
 from vrrpd.runtime.instance import Instance
-from vrrpd.runtime.interface import Interface, StartupError, XmitBaseTransport
+from vrrpd.runtime.interface import Interface, Source, StartupError, XmitBaseTransport
 from vrrpd.runtime.notify import FifoScript, Notifier, NotifyFifo
 from vrrpd.runtime.reconfigure import Reloader
 from vrrpd.runtime.routerconfig import tracked_file, tracked_interface, tracked_process
@@ -304,7 +304,8 @@ class Daemon:
         """The interface the instance advertises on (or `link`), with the sockets of the instance's address
         family open; the source address its adverts leave from.
 
-        IPv4 sends from `src`, else unicast_src_ip or mcast_src_ip, else the interface's primary address;
+        IPv4 sends from `src`, else unicast_src_ip or mcast_src_ip, else the interface's primary address —
+        each instance from its own, through the interface's one socket (`Interface.open_ipv4`);
         IPv6 from mcast_src_ip, else the link-local address (RFC 5798 §5.1.2.1). Each family's sockets
         open with its first instance: an interface with only IPv6 instances needs no IPv4 address.
         Raises StartupError.
@@ -326,7 +327,9 @@ class Daemon:
                 primary: IPv4Address | IPv6Address = iface.open_ipv6(src6)
             else:
                 src4 = inst_cfg.src_ip if isinstance(inst_cfg.src_ip, IPv4Address) else None
-                primary = iface.open_ipv4(src or src4, any_source=inst_cfg.mcast_src_ip is not None)
+                primary = iface.open_ipv4(
+                    src or src4, any_source=inst_cfg.mcast_src_ip is not None, vrid=inst_cfg.virtual_router_id
+                )
         except BaseException:
             if fresh:
                 iface.close()
@@ -437,6 +440,14 @@ class Daemon:
             await self._follow_link_local(self._netlink, iface)
             if known_missing and not iface.has_address6:
                 inst.address_changed(False, 6)
+        source = iface.source_of(inst_cfg.virtual_router_id) if inst_cfg.family == 4 else None
+        if source is not None and source.configured and not source.anywhere and source.address != iface.src:
+            # A unicast_src_ip beside the socket's own (which the bind checked) must be on the interface
+            # too: FAULT until it is, recorded before start as for the link.
+            known_missing = not source.present  # then _follow_source tells nobody again
+            await self._follow_source(self._netlink, iface)
+            if known_missing and not source.present:
+                inst.address_changed(False)
         await self._track_interfaces(inst)
         if inst_cfg.check is not None:
             # Undecided until its first verdict (the first probe runs at once): the router waits in INIT for
@@ -855,7 +866,8 @@ class Daemon:
                 # still has an address of its own. When the primary goes, the kernel deletes (or promotes)
                 # its secondaries first, our VIPs among them: restoring one then would make it the
                 # interface's only, primary, address.
-                if event.addr.ip == target.src or any(i.restores(event.addr) for i in instances):
+                sources = {s.address for s in target.sources.values()}
+                if event.addr.ip in sources or any(i.restores(event.addr) for i in instances):
                     await self._follow_source(netlink, target)
                 for inst in instances:
                     if _concerns(inst, event.ifindex, event.addr, removed=True):
@@ -875,7 +887,8 @@ class Daemon:
                     else:
                         inst.vip_added(event.addr)
             elif isinstance(event, AddressAdded) and isinstance(event.addr, IPv4Interface):
-                if not target.has_address and event.addr.ip not in self._floating_vips():
+                missing = any(not s.present for s in target.sources.values())
+                if missing and event.addr.ip not in self._floating_vips():
                     await self._follow_source(netlink, target)
                 for inst in target.instances:
                     if _concerns(inst, event.ifindex, event.addr, removed=False):
@@ -904,69 +917,89 @@ class Daemon:
         return {vip for iface in self.interfaces.values() for vip in iface.foreign_vips()}
 
     async def _follow_source(self, netlink: Netlink, iface: Interface) -> None:
-        """Keep advertising from the interface's own primary address (§5.2.1), whatever happens to it.
+        """Keep each IPv4 instance advertising from its own source (§5.2.1), whatever happens to it.
 
-        Gone with no other address of its own (a VIP never counts, whichever instance holds it there):
-        every instance on the interface goes FAULT (its VIPs are removed, so none is left as the
-        interface's only address). Replaced by another address of its own (the primary first): the
-        sockets are reopened with it as the source. Back: the instances leave FAULT.
+        Per source (`Interface.sources`), for the instances that send from it:
+        * the interface's own primary address: gone with no other address of its own (a VIP never
+          counts, whichever instance holds it there), its instances go FAULT (their VIPs are removed, so
+          none is left as the interface's only address); replaced by another address of its own (the
+          primary first), they advertise from that one; back, they leave FAULT;
+        * a configured address (unicast_src_ip): only that one will do — FAULT while the interface lacks
+          it, only for the instances that send from it (keepalived, without track_src_ip, goes on sending
+          from an address it no longer holds and can no longer receive on);
+        * mcast_src_ip: keepalived sends from it whether the interface holds it or not (its own IP
+          header), and so do we: never followed.
+        The socket is reopened when the address it is bound to changes or comes back.
         Only the IPv4 instances are concerned (`_follow_link_local` is the IPv6 side).
         """
-        if iface.sock is None or iface.any_source:
-            # No IPv4 instance on it: its IPv4 addresses are nobody's source. mcast_src_ip: keepalived
-            # sends from it whether the interface holds it or not (its own IP header), and so do we.
+        kept = [s for s in iface.sources.values() if not s.anywhere]
+        if iface.sock is None or not kept:
             return
         try:
             # A virtual MAC interface has no address of its own: its adverts leave with the address of
             # the interface below (§5.2.1), so that is the one to follow.
             lower = self._vmacs.lower_of(iface.name)
             holder = iface.ifindex if lower is None else (await netlink.link(lower)).ifindex
-            present = await netlink.addresses(holder)
-            if iface.src in {a.ip for a in present}:
-                src: IPv4Address | None = iface.src
-            elif iface.fixed_src:
-                src = None  # unicast_src_ip: no other address will do
-            else:
-                vips = self._floating_vips()
-                primaries = await netlink.addresses(holder, primary_only=True)
-                # Its primary, else a secondary of its own: one added while a VIP (put back when the
-                # primary went) was the subnet's first address is the kernel's secondary, yet ours.
-                own = [a.ip for a in (*primaries, *present) if a.ip not in vips]
-                src = own[0] if own else None
+            present = [a.ip for a in await netlink.addresses(holder)]
+            wanted: dict[int, IPv4Address | None] = {}
+            for source in kept:
+                if source.address in present:
+                    wanted[id(source)] = source.address
+                elif source.configured:
+                    wanted[id(source)] = None  # unicast_src_ip: no other address will do
+                else:
+                    vips = self._floating_vips()
+                    primaries = await netlink.addresses(holder, primary_only=True)
+                    # Its primary, else a secondary of its own: one added while a VIP (put back when the
+                    # primary went) was the subnet's first address is the kernel's secondary, yet ours.
+                    own = [ip for ip in (*(a.ip for a in primaries), *present) if ip not in vips]
+                    wanted[id(source)] = own[0] if own else None
         except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
             log.info("interface_address_unknown", interface=iface.name, error=str(exc))
             return
+        for source in kept:
+            await self._keep_source(iface, source, wanted[id(source)])
+
+    async def _keep_source(self, iface: Interface, source: Source, src: IPv4Address | None) -> None:
+        """`source` is now `src` (None: the interface lacks it): its instances follow (`_follow_source`)."""
+        instances = [i for v in sorted(source.vrids) if (i := iface.routers[4].get(v)) is not None]
         if src is None:
-            if iface.has_address:
-                iface.has_address = False
+            if source.present:
+                source.present = False
                 log.warning(
                     "interface_address_lost",
                     interface=iface.name,
-                    address=str(iface.src),
+                    address=str(source.address),
+                    instances=[i.name for i in instances],
                     detail="no IPv4 address of its own to advertise from: FAULT until one is back",
                 )
-                for inst in iface.routers[4].values():
+                for inst in instances:
                     inst.address_changed(False)
             return
-        if src == iface.src and iface.has_address:
+        if src == source.address and source.present:
             return
-        old = iface.src
-        await self._pause_receiving(iface)
-        try:
-            iface.rebind(src)
-        except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
-            log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
-        else:
-            if src != old:
-                log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
-                for inst in iface.routers[4].values():
-                    inst.source_changed(src)
-            if not iface.has_address:
-                iface.has_address = True
-                log.warning("interface_address_back", interface=iface.name, address=str(src))
-                for inst in iface.routers[4].values():
-                    inst.address_changed(True)
-        self._resume_receiving(iface)
+        old = source.address
+        if old == iface.src:  # the socket is bound to it: bound again (a plain `sendto` sends from it)
+            await self._pause_receiving(iface)
+            try:
+                iface.rebind(src)
+            except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
+                log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
+                self._resume_receiving(iface)
+                return
+            self._resume_receiving(iface)
+            assert iface.src is not None
+            src = iface.src  # the socket's own object
+        source.address = src
+        if src != old:
+            log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
+            for inst in instances:
+                inst.source_changed(src)
+        if not source.present:
+            source.present = True
+            log.warning("interface_address_back", interface=iface.name, address=str(src))
+            for inst in instances:
+                inst.address_changed(True)
 
     async def _follow_link_local(self, netlink: Netlink, iface: Interface) -> None:
         """Keep advertising IPv6 from the interface's link-local address (RFC 5798 §5.1.2.1), whatever

@@ -81,8 +81,10 @@ class Transport(Protocol):
 
     ifindex: int
 
-    async def send_vrrp(self, payload: bytes, dst: IPAddress) -> None: ...
-    def send_vrrp_now(self, payload: bytes, dst: IPAddress) -> None: ...
+    # `src`: the instance's own source (`Instance.primary`, what a VRRPv3 checksum covers); instances of
+    # one interface may have different ones (RFC 3768 §5.2.1 primary address, unicast_src_ip, mcast_src_ip).
+    async def send_vrrp(self, payload: bytes, dst: IPAddress, src: IPAddress) -> None: ...
+    def send_vrrp_now(self, payload: bytes, dst: IPAddress, src: IPAddress) -> None: ...
     def send_garp(self, vip: IPAddress, count: int) -> None: ...
     async def add_vips(self, vips: Sequence[fsm.IPInterface]) -> dict[fsm.IPInterface, int]: ...
     async def remove_vips(self, vips: Sequence[fsm.IPInterface]) -> dict[fsm.IPInterface, int]: ...
@@ -807,10 +809,10 @@ class Instance:
             # The router hands back the same advert object every period (`Router.advertisement`): its
             # payloads per destination are looked up once, not hashed per send.
             wire = self._wire = (advert, tuple((self._encoded(advert, d), d) for d in self._destinations()))
-        send = self.transport.send_vrrp_now
+        send, src = self.transport.send_vrrp_now, self.primary
         for n, (payload, dst) in enumerate(wire[1]):
             try:
-                send(payload, dst)
+                send(payload, dst, src)
             except BlockingIOError:
                 return [_PendingAdvert(advert, tuple(d for _, d in wire[1][n:]))]
             except OSError as exc:
@@ -959,7 +961,7 @@ class Instance:
     async def _send_advert(self, advert: Advertisement, peers: Iterable[IPAddress]) -> None:
         for dst in peers:
             try:
-                await self.transport.send_vrrp(self._encoded(advert, dst), dst)
+                await self.transport.send_vrrp(self._encoded(advert, dst), dst, self.primary)
                 self.counters.adverts_sent += 1
             except OSError as exc:
                 self._send_failed(dst, exc)

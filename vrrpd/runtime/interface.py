@@ -14,6 +14,11 @@ VRIDs are one space per address family (RFC 5798 §1: an IPv4 and an IPv6 virtua
 same VRID are separate routers): a datagram goes to the instance of its own family with its VRID. Each
 family's sockets are opened with its first instance, so an IPv6-only interface needs no IPv4 address.
 
+IPv4 instances of one interface may advertise from different sources (unicast_src_ip, mcast_src_ip, or
+the interface's own primary address): each family has one socket, bound to the first instance's source,
+and every send names the instance's own (`Source`; the socket puts another one in IP_PKTINFO), as
+keepalived writes each instance's source into its own IP header.
+
 It also lends its sockets and the netlink handle to its instances (the `Transport` they send and
 install VIPs through). It makes no protocol decision and knows nothing of the daemon's lifecycle: the
 daemon opens, closes and re-opens it.
@@ -109,6 +114,23 @@ class _Armed:
     interval: float = 0.0
 
 
+SourceKey = tuple[IPv4Address | None, bool]  # (configured address, None: the interface's own; mcast_src_ip)
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Source:
+    """One IPv4 advert source of the interface's instances (RFC 3768 §5.2.1) and how it is kept: the
+    interface's own primary address, followed when it changes (not `configured`); a configured address
+    (unicast_src_ip, a virtual MAC's lower address), FAULT while the interface lacks it; or an
+    mcast_src_ip (`anywhere`), sent from whether or not the interface holds it, as keepalived does."""
+
+    address: IPv4Address
+    configured: bool
+    anywhere: bool
+    vrids: set[int] = dataclasses.field(default_factory=set)  # the IPv4 instances sending from it
+    present: bool = True  # False: its instances are in FAULT (no_address) until it is back
+
+
 class StartupError(Exception):
     """The daemon cannot start on this host as configured; str() is one line for the operator."""
 
@@ -121,7 +143,8 @@ class Interface:
     instances no link-local address.
     """
 
-    # The IPv4 pieces, opened by `open_ipv4` with the first IPv4 instance (class defaults: none).
+    # The IPv4 pieces, opened by `open_ipv4` with the first IPv4 instance (class defaults: none); `src`
+    # is the address the socket is bound to (the first instance's source), a plain `sendto`'s source.
     sock: VrrpSocket | None = None
     garp: GarpSender | None = None
     src: IPv4Address | None = None
@@ -134,10 +157,9 @@ class Interface:
         self.link = link
         self.ifindex = link.ifindex
         self.name = link.name
-        self.fixed_src = False  # unicast_src_ip: only that address will do as the IPv4 source
-        self.any_source = False  # mcast_src_ip: sent from whether or not the interface holds it
+        # The IPv4 instances' sources, by (configured address or None, mcast_src_ip).
+        self.sources: dict[SourceKey, Source] = {}
         self.fixed_src6 = False  # an IPv6 mcast_src_ip: that link-local address and no other
-        self.has_address = True  # `src` is on the interface (False: its IPv4 instances are in FAULT)
         self.has_address6 = True  # `src6` is on the interface (False: its IPv6 instances are in FAULT)
         self._netlink = netlink
         # RFC 5798 §1: the IPv4 and the IPv6 virtual routers are "a domain unto themselves".
@@ -178,46 +200,65 @@ class Interface:
         """The instance of that address family and VRID, if one runs here."""
         return self.routers[family].get(vrid)
 
-    def open_ipv4(self, src: IPv4Address | None = None, any_source: bool = False) -> IPv4Address:
-        """Open the IPv4 VRRP and GARP sockets (idempotent), sending from `src` (else the link's primary
-        address) — with `any_source` (mcast_src_ip) whether or not it is a local address; the source they
-        use.
+    def open_ipv4(
+        self, src: IPv4Address | None = None, any_source: bool = False, vrid: int | None = None
+    ) -> IPv4Address:
+        """Open the IPv4 VRRP and GARP sockets (idempotent) for the instance `vrid`, which sends from `src`
+        (else the interface's primary address) — with `any_source` (mcast_src_ip) whether or not it is a
+        local address; the source it uses (`Source`), to pass with each of its sends.
 
+        The sockets open with the first IPv4 instance, bound to its source; a later instance with
+        another source shares them (its sends carry its own).
         Raises StartupError: no source address, or the raw sockets cannot be opened (not root, no
         CAP_NET_RAW).
         """
-        if self.sock is not None and self.src is not None:
-            return self.src
         link = self.link
-        fixed = src is not None
-        src = src or link.primary
-        if src is None:
-            raise StartupError(
-                f"interface {link.name} has no IPv4 address: VRRP adverts need one as their source"
-                " (add an address, or set unicast_src_ip)"
-            )
-        try:
-            sock = VrrpSocket.open(link.name, link.ifindex, src, any_source=fixed and any_source)
+        key = (src, src is not None and any_source)
+        source = self.sources.get(key)
+        if source is None:
+            own = self.sources.get((None, False))
+            address = src or (own.address if own is not None else link.primary)
+            if address is None:
+                raise StartupError(
+                    f"interface {link.name} has no IPv4 address: VRRP adverts need one as their source"
+                    " (add an address, or set unicast_src_ip)"
+                )
             try:
-                garp = GarpSender.open(link.name, link.ifindex, link.mac)
-            except BaseException:
-                sock.close()
-                raise
-        except OSError as exc:
-            raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
-        self.sock, self.garp, self.src, self.fixed_src = sock, garp, src, fixed
-        self.any_source = fixed and any_source
-        self._open_bell(4, link.name, link.ifindex)
-        if self._reader_loop is not None:  # the receive loop is running: read the new socket too
-            sock.start_reading(self._reader_loop, self.datagram, self._recv_error)
-            self._schedule_mode()
-        return src
+                if self.sock is None:
+                    sock = VrrpSocket.open(link.name, link.ifindex, address, any_source=key[1])
+                    try:
+                        garp = GarpSender.open(link.name, link.ifindex, link.mac)
+                    except BaseException:
+                        sock.close()
+                        raise
+                    self.sock, self.garp, self.src = sock, garp, address
+                    self._open_bell(4, link.name, link.ifindex)
+                    if self._reader_loop is not None:  # the receive loop is running: read it too
+                        sock.start_reading(self._reader_loop, self.datagram, self._recv_error)
+                        self._schedule_mode()
+                elif key[1]:
+                    self.sock.allow_any_source()
+            except OSError as exc:
+                raise StartupError(f"interface {link.name}: cannot open raw sockets: {exc}") from exc
+            if address == self.src:
+                address = self.src  # the socket's own object: its sends are a plain `sendto`
+            source = self.sources[key] = Source(address, configured=src is not None, anywhere=key[1])
+        if vrid is not None:
+            for other in self.sources.values():
+                other.vrids.discard(vrid)  # a reload may have moved the VRID to another source
+            source.vrids.add(vrid)
+        return source.address
 
     def adopt_ipv4(self, sock: VrrpSocket, garp: GarpSender, src: IPv4Address) -> None:
         """Take the IPv4 sockets `runtime.prestart` opened on this interface from its primary address `src`
         (as `open_ipv4()` opens them), before the receive loop starts."""
-        self.sock, self.garp, self.src, self.fixed_src, self.any_source = sock, garp, src, False, False
+        self.sock, self.garp, self.src = sock, garp, src
+        self.sources[(None, False)] = Source(src, configured=False, anywhere=False)
         self._open_bell(4, self.link.name, self.link.ifindex)
+
+    def source_of(self, vrid: int) -> Source | None:
+        """The source the IPv4 instance `vrid` sends from."""
+        return next((s for s in self.sources.values() if vrid in s.vrids), None)
 
     @property
     def src6(self) -> IPv6Address | None:
@@ -293,19 +334,24 @@ class Interface:
         self._admission.rate = max(self._admission.rate, adverts_per_second)
         self._admission.burst = max(self._admission.burst, 2 * adverts_per_second)
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
-        """Transport: send one VRRP message."""
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
+        """Transport: send one VRRP message from the instance's source `src` (IPv6: the interface's one)."""
         if isinstance(dst, IPv6Address):
             await self._ipv6().send(payload, dst)
         else:
-            await self._ipv4().send(payload, dst)
+            await self._ipv4().send(payload, dst, src if isinstance(src, IPv4Address) else None)
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
-        """Transport: send one VRRP message without waiting (BlockingIOError if the buffer is full)."""
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
+        """Transport: send one VRRP message from the instance's source `src` without waiting
+        (BlockingIOError if the buffer is full)."""
         if isinstance(dst, IPv6Address):
             self._ipv6().send_now(payload, dst)
         else:
-            self._ipv4().send_now(payload, dst)
+            self._ipv4().send_now(payload, dst, src if isinstance(src, IPv4Address) else None)
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         """Transport: announce `vip` — gratuitous ARPs for IPv4, unsolicited NAs for IPv6."""
@@ -791,7 +837,7 @@ class Interface:
         try:
             sock, garp, sock6, nd = None, None, None, None
             if self.sock is not None and self.src is not None:  # IPv4 was open: it must be again
-                sock = VrrpSocket.open(link.name, link.ifindex, self.src, any_source=self.any_source)
+                sock = VrrpSocket.open(link.name, link.ifindex, self.src, any_source=self.sock.any_source)
                 opened.append(sock)
                 garp = GarpSender.open(link.name, link.ifindex, link.mac)
                 opened.append(garp)
@@ -825,7 +871,8 @@ class Interface:
 
         The caller has stopped the receive task. Raises OSError; then nothing has changed.
         """
-        sock = VrrpSocket.open(self.name, self.ifindex, src, any_source=self.any_source)
+        any_source = self.sock is not None and self.sock.any_source
+        sock = VrrpSocket.open(self.name, self.ifindex, src, any_source=any_source)
         if self.sock is not None:
             self.sock.close()
         self.sock, self.src = sock, src
@@ -868,13 +915,17 @@ class XmitBaseTransport:
             self.garp.close()
             raise
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
-        """Transport: send one VRRP message from the interface below."""
-        await self.adverts.send_vrrp(payload, dst)
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
+        """Transport: send one VRRP message from the interface below, from the instance's source."""
+        await self.adverts.send_vrrp(payload, dst, src)
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
-        """Transport: send one VRRP message now from the interface below."""
-        self.adverts.send_vrrp_now(payload, dst)
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
+        """Transport: send one VRRP message now from the interface below, from the instance's source."""
+        self.adverts.send_vrrp_now(payload, dst, src)
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         """Transport: gratuitous ARPs, or unsolicited NAs for IPv6, from the virtual MAC."""

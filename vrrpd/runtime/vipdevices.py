@@ -38,8 +38,12 @@ class _Base(Protocol):
 
     ifindex: int
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None: ...
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None: ...
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None: ...
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None: ...
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None: ...
 
 
@@ -214,13 +218,17 @@ class VipTransport:
         entry = self._entry(vip)
         return entry is None or not entry.no_track
 
-    async def send_vrrp(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    async def send_vrrp(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         """Transport: adverts go out as without options."""
-        await self.base.send_vrrp(payload, dst)
+        await self.base.send_vrrp(payload, dst, src)
 
-    def send_vrrp_now(self, payload: bytes, dst: IPv4Address | IPv6Address) -> None:
+    def send_vrrp_now(
+        self, payload: bytes, dst: IPv4Address | IPv6Address, src: IPv4Address | IPv6Address
+    ) -> None:
         """Transport: adverts go out as without options."""
-        self.base.send_vrrp_now(payload, dst)
+        self.base.send_vrrp_now(payload, dst, src)
 
     def send_garp(self, vip: IPv4Address | IPv6Address, count: int) -> None:
         """Transport: announce `vip` on the device it lives on."""
