@@ -441,8 +441,9 @@ CROSS: list[tuple[str, list[str]]] = [
     (toml({"mcast_src_ip": '"224.0.0.1"'}), ["mcast_src_ip", "unicast address"]),
     (toml({"mcast_src_ip": '"2001:db8::1"'}), ["mcast_src_ip", "one address family per instance"]),
     (
-        toml({"mcast_src_ip": '"192.0.2.11"'})
-        + SECOND.format(name="VI_2", interface="eth0", vrid=52, vip="192.0.2.200"),
+        toml({"mcast_src_ip": '"fe80::1"', "virtual_ipaddress": '["2001:db8::100/64"]', "version": "3"})
+        + SECOND.format(name="VI_2", interface="eth0", vrid=52, vip="2001:db8::200/64")
+        + "version = 3\n",
         ["vrrp_instance[1].mcast_src_ip", "VI_1", "one address"],
     ),
 ]
@@ -455,6 +456,20 @@ def test_mcast_src_ip_is_the_configured_source_of_every_instance_on_the_interfac
     assert [i.src_ip for i in config.vrrp_instance] == [IPv4Address("198.51.100.7")] * 2
     # Another interface has its own socket, and its own source.
     assert parse(toml({"mcast_src_ip": '"198.51.100.7"'}) + two(interface="eth1").removeprefix(toml()))
+
+
+def test_ipv4_instances_of_one_interface_may_each_have_their_own_source() -> None:
+    """Each IPv4 instance advertises from its own source, as in keepalived (one with mcast_src_ip, one
+    with the interface's own address; two different unicast_src_ip): nothing is refused."""
+    mixed = parse(toml({"mcast_src_ip": '"198.51.100.7"'}) + two().removeprefix(toml()))
+    assert [i.src_ip for i in mixed.vrrp_instance] == [IPv4Address("198.51.100.7"), None]
+    peers = {"unicast_peer": '["192.0.2.21"]'}
+    unicast = parse(
+        toml({**peers, "unicast_src_ip": '"192.0.2.11"'})
+        + two().removeprefix(toml())
+        + 'unicast_peer = ["192.0.2.22"]\nunicast_src_ip = "192.0.2.12"\n'
+    )
+    assert [i.src_ip for i in unicast.vrrp_instance] == [IPv4Address("192.0.2.11"), IPv4Address("192.0.2.12")]
 
 
 @pytest.mark.parametrize(("text", "expected"), CROSS)

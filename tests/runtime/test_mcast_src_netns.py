@@ -161,3 +161,39 @@ def test_an_ipv6_mcast_src_ip_not_on_the_interface_is_a_fault_until_it_is(vrrp_l
         proc.stop(10.0)
     sources = {e.src_ip for e in events if isinstance(e, VrrpEvent) and e.vrid == 51 and e.priority > 0}
     assert sources == {src}, sources
+
+
+def test_an_mcast_src_ip_the_interface_lacks_beside_an_instance_on_the_own_address(
+    vrrp_lab: LabFactory,
+) -> None:
+    """Only the second instance sends from anywhere (mcast_src_ip, not an address of the host): the
+    socket, bound to the first one's (the primary), is made transparent for it; each keeps its source."""
+    lab = vrrp_lab(nodes=1)
+    anywhere = "198.51.100.7"
+    text = "\n".join(
+        [
+            "[global]",
+            'router_id = "n1"',
+            f'control_socket = "{lab.log_dir}/n1-mixed.sock"',
+            *(
+                f'\n[[vrrp_instance]]\nname = "{name}"\ninterface = "eth0"\nvirtual_router_id = {vrid}\n'
+                f'priority = 200\ngarp_master_delay = 0\nvirtual_ipaddress = ["{vip}/24"]\n{extra}'
+                for name, vrid, vip, extra in (
+                    ("VI_A", 63, "192.0.2.101", ""),
+                    ("VI_B", 64, "192.0.2.102", f'mcast_src_ip = "{anywhere}"\n'),
+                )
+            ),
+        ]
+    )
+    proc = start_vrrpd(lab, "n1", text)
+    try:
+        assert wait_for(lambda: lab.holders("192.0.2.101") == lab.holders("192.0.2.102") == ["n1"], 10.0), (
+            proc.log_text()[-2000:]
+        )
+        cap = lab.capture()
+        time.sleep(2.2)
+        events = cap.stop()
+    finally:
+        proc.stop(10.0)
+    sources = {(e.vrid, e.src_ip) for e in events if isinstance(e, VrrpEvent) and e.priority > 0}
+    assert sources == {(63, lab.ip("n1")), (64, anywhere)}, sources

@@ -1341,15 +1341,18 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
         return {script.name: script for script in self.vrrp_script}
 
     def _one_source(self, sources: dict[tuple[str, int], int], index: int) -> None:
-        """The instances of one family on one interface share its socket, so one advert source: with an
+        """The IPv6 instances of one interface share its socket, so one advert source: with an
         mcast_src_ip, all of them must name the same (keepalived writes each instance's own into its IP
-        header; vrrpd binds the interface's socket to it)."""
+        header; vrrpd binds the interface's IPv6 socket to it). IPv4 instances each send from their own
+        (the socket is told each send's source: `vrrpd.kernel.vrrp_socket`)."""
         inst = self.vrrp_instance[index]
+        if inst.family == 4:
+            return
         where = (inst.vmac_name if inst.use_vmac and not inst.vmac_xmit_base else None) or inst.interface
         first = sources.setdefault((where, inst.family), index)
         other = self.vrrp_instance[first]
         if first == index or (inst.mcast_src_ip is None and other.mcast_src_ip is None):
-            return  # unicast_src_ip alone: the first instance's, as before
+            return
         if inst.src_ip != other.src_ip:
             theirs = other.src_ip or "the interface's own address"
             raise RuleBroken(
