@@ -25,6 +25,7 @@ INSTANCE_KEYS = {
     "interface",
     "vrid",
     "family",
+    "source",
     "state",
     "priority",
     "master",

@@ -160,6 +160,7 @@ def _instance(inst: InstanceView, wall: Callable[[float | None], str | None]) ->
         "interface": cfg.interface,
         "vrid": cfg.virtual_router_id,
         "family": cfg.family,
+        "source": str(inst.primary),
         "state": inst.state.value,
         "priority": {"base": cfg.priority, "effective": inst.priority},
         "master": str(inst.master) if inst.master else None,
