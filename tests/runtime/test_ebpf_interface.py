@@ -211,3 +211,30 @@ def test_an_input_that_makes_the_backup_preempt_first_takes_the_swallowed_repeat
         iface.close()
 
     run(body())
+
+
+def test_adverts_a_backup_would_preempt_are_never_swallowed() -> None:
+    """preempt_delay: a higher-priority backup accepts a lower-priority master's adverts for a while, then
+    discards them. Taking only the last of several swallowed repeats would lose the ones inside the hold, so
+    only adverts the router takes as a plain reset (`Router.takes_repeat`) arm the swallower."""
+
+    async def body() -> None:
+        loop = asyncio.get_running_loop()
+        iface = Interface(LinkInfo(2, "eth0", "02:00:00:00:00:01", True, ME), None)  # type: ignore[arg-type]
+        swallower = FakeSwallower()
+        iface.swallowers = {4: swallower}  # type: ignore[dict-item]
+        inst = Instance(
+            instance_config(priority=200, preempt_delay=3), ME, FakeTransport(), lambda *a: None, loop
+        )
+        inst.reader = iface
+        iface.routers[4][51] = inst
+        inst.start()
+        iface.datagram(_datagram(priority=150), loop.time())  # held: accepted without action
+        assert inst.state is fsm.State.BACKUP and inst.counters.adverts_received == 1
+        assert swallower.armed == {}
+        iface.datagram(_datagram(priority=250), loop.time())  # a higher-priority master: a plain reset
+        assert 51 in swallower.armed
+        await inst.stop(1.0)
+        iface.close()
+
+    run(body())

@@ -574,13 +574,15 @@ class Interface:
         return True
 
     def _arm(self, family: int, vrid: int, instance: Instance, received: Received, datagram: bytes) -> None:
-        """A backup took this advert without any action: the kernel may swallow its repeats. Never a
-        priority-0 advert (§6.4.2: each one sets Skew_Time; `Router.repeat` refuses them too)."""
+        """A backup took this advert without any action: the kernel may swallow its repeats when each one
+        would only reset the Master_Down_Timer (`Router.takes_repeat`), so that taking the last one stands
+        for all. Never a priority-0 advert (§6.4.2: each one sets Skew_Time), nor one a backup discards or
+        accepts only for a while (preempt, preempt_delay: the hold may end between two repeats)."""
         swallower = self.swallowers.get(family)
         if swallower is None:
             return
-        if received.advert.priority == 0:
-            self._disarm(family, vrid)  # the master is leaving: whatever it sends next is read at once
+        if not instance.router.takes_repeat(received):
+            self._disarm(family, vrid)  # e.g. the master is leaving: whatever it sends next is read at once
             return
         try:
             steady = Steady.of(datagram)
