@@ -54,15 +54,15 @@ FINE = 0.002
 # POLL of spinning, once per takeover (issue 16: the takeover excess over Master_Down_Interval).
 POLL = 150e-6
 # A master's advert may leave this much early to share a wake-up with other masters' (`Ticker`): at most
-# COALESCE, and at most COALESCE_SHARE of its own advertisement interval (a v3 router at 0.1 s: 5 ms). Each
+# COALESCE, and at most COALESCE_SHARE of its own advertisement interval (a v3 router at 0.1 s: 25 ms). Each
 # wake-up saved is an epoll return, a context switch and the loop's refill of cold caches, paid per group
 # instead of per advert; the window must cover how far apart a daemon's instances start (hence their
-# deadlines), or a start spread over a few hundred ms leaves a wake-up per 10 ms of it. Early adverts are
-# harmless: the period still runs from the expiry (`fsm.Router.on_timer`), so every backup still hears one
-# advert per interval and its Master_Down_Timer (three intervals and more) never comes near. Measured in
-# docs/benchmarks.md, "A master's CPU".
-COALESCE = 0.050
-COALESCE_SHARE = 0.05
+# deadlines): 1,000 instances' elections end a few hundred ms apart. Early adverts are harmless: the period
+# still runs from the expiry (`fsm.Router.on_timer`), so every backup still hears one advert per interval
+# (only the first period after a takeover may be shorter) and its Master_Down_Timer, three intervals and
+# more, never comes near. Measured in docs/benchmarks.md, "A master's CPU".
+COALESCE = 0.250
+COALESCE_SHARE = 0.25
 
 # `fsm.State.MASTER` for the master's per-period path: on Python 3.11 an enum member read through its class
 # goes through `EnumType.__getattr__` (about ten times a plain global's cost), once or twice per advert.
