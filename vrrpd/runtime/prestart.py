@@ -145,8 +145,10 @@ def eligible(config: Config, cfg: InstanceConfig) -> bool:
 
 def prestart(config: Config) -> Prestart | None:
     """Start every eligible instance (see the module); None when none was (the daemon starts them all)."""
-    # An interface one of whose IPv4 instances advertises from an address of its own choosing opens its
-    # sockets with that address (the daemon's first instance on it decides): left to the daemon.
+    # An interface one of whose IPv4 instances advertises from an address of its own choosing is left to
+    # the daemon: its socket is bound to the first instance's source, the others' sources go with each send
+    # (`Interface.open_ipv4`), and a non-local mcast_src_ip needs IP_TRANSPARENT; the early start knows
+    # only the primary address.
     chosen = {
         c.interface for c in config.vrrp_instance if c.family == 4 and (c.unicast_src_ip or c.mcast_src_ip)
     }
