@@ -8,8 +8,9 @@ period's path (its Python calls counted, its full-buffer fallback).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from ipaddress import IPv4Address
 from typing import Any, cast
 
@@ -149,12 +150,9 @@ def test_two_masters_a_millisecond_apart_send_in_one_wake_up_with_exact_periods(
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        clock = [loop.time() + 100.0]
-        real_time = loop.time
-        loop.time = lambda: clock[0]  # type: ignore[method-assign]
         transports = [FakeTransport(), FakeTransport()]
         insts, starts = [], []
-        try:
+        with _virtual_clock(loop) as clock:
             for n, t in enumerate(transports):
                 starts.append(clock[0])
                 cfg = instance_config(name=f"VI_{n}", virtual_router_id=51 + n)
@@ -177,12 +175,22 @@ def test_two_masters_a_millisecond_apart_send_in_one_wake_up_with_exact_periods(
                 assert a.router.deadline == pytest.approx(start + period + 1.0, abs=1e-9)
                 assert b.router.deadline == pytest.approx(starts[1] + period + 1.0, abs=1e-9)
                 assert a._timer is b._timer
-        finally:
-            loop.time = real_time  # type: ignore[method-assign]
         for inst in insts:
             await inst.stop(1.0)
 
     run(body())
+
+
+@contextlib.contextmanager
+def _virtual_clock(loop: asyncio.AbstractEventLoop) -> Iterator[list[float]]:
+    """The loop's clock as the test sets it (`clock[0]`), from 100 s ahead so that nothing real is due."""
+    clock = [loop.time() + 100.0]
+    real_time = loop.time
+    loop.time = lambda: clock[0]  # type: ignore[method-assign]
+    try:
+        yield clock
+    finally:
+        loop.time = real_time  # type: ignore[method-assign]
 
 
 def _steady_pair(
@@ -207,10 +215,7 @@ def test_a_steady_master_s_period_stays_within_its_call_budget() -> None:
 
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        clock = [loop.time() + 100.0]
-        real_time = loop.time
-        loop.time = lambda: clock[0]  # type: ignore[method-assign]
-        try:
+        with _virtual_clock(loop) as clock:
             insts, transports = _steady_pair(loop, clock)
             slot = insts[0]._timer
             assert isinstance(slot, _Slot)
@@ -232,8 +237,6 @@ def test_a_steady_master_s_period_stays_within_its_call_budget() -> None:
             assert [t.adverts for t in transports] == [2, 2]
             assert insts[1]._timer is insts[0]._timer  # joined the first one's next wake-up again
             assert len(calls) <= 12, calls
-        finally:
-            loop.time = real_time  # type: ignore[method-assign]
         for inst in insts:
             await inst.stop(1.0)
 
@@ -243,10 +246,7 @@ def test_a_steady_master_s_period_stays_within_its_call_budget() -> None:
 def test_a_steady_master_whose_advert_a_full_buffer_refused_hands_it_to_the_worker() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
-        clock = [loop.time() + 100.0]
-        real_time = loop.time
-        loop.time = lambda: clock[0]  # type: ignore[method-assign]
-        try:
+        with _virtual_clock(loop) as clock:
             insts, transports = _steady_pair(loop, clock)
             refused = transports[1]
             refused.send_vrrp_now = _refuse  # type: ignore[method-assign]
@@ -256,8 +256,6 @@ def test_a_steady_master_whose_advert_a_full_buffer_refused_hands_it_to_the_work
             Ticker.of(loop)._fire(slot)
             assert insts[1]._adverts_queued == 1 and refused.adverts == 1  # not sent yet: queued
             assert insts[1]._timer is insts[0]._timer  # the next period is armed all the same
-        finally:
-            loop.time = real_time  # type: ignore[method-assign]
         await insts[1].drain(1.0)
         assert refused.adverts == 2 and insts[1]._adverts_queued == 0  # the worker's awaited send
         assert insts[1].counters.adverts_sent == 2

@@ -980,14 +980,8 @@ class Daemon:
             return
         old = source.address
         if old == iface.src:  # the socket is bound to it: bound again (a plain `sendto` sends from it)
-            await self._pause_receiving(iface)
-            try:
-                iface.rebind(src)
-            except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
-                log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
-                self._resume_receiving(iface)
+            if not await self._rebind(iface, iface.rebind, src):
                 return
-            self._resume_receiving(iface)
             assert iface.src is not None
             src = iface.src  # the socket's own object
         source.address = src
@@ -1039,14 +1033,8 @@ class Daemon:
             return
         old = iface.src6
         if src != old:
-            await self._pause_receiving(iface)
-            try:
-                iface.rebind6(src)
-            except OSError as exc:  # e.g. the address went again meanwhile: the next event retries
-                log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
-                self._resume_receiving(iface)
+            if not await self._rebind(iface, iface.rebind6, src):
                 return
-            self._resume_receiving(iface)
             log.warning("interface_source_changed", interface=iface.name, old=str(old), new=str(src))
             for inst in iface.routers[6].values():
                 inst.source_changed(src)
@@ -1055,6 +1043,21 @@ class Daemon:
             log.warning("interface_address_back", interface=iface.name, address=str(src))
             for inst in iface.routers[6].values():
                 inst.address_changed(True, 6)
+
+    async def _rebind(
+        self, iface: Interface, rebind: Callable[[Any], None], src: IPv4Address | IPv6Address
+    ) -> bool:
+        """Open the interface's sockets again from `src` with its receive loop paused; False (logged) when the
+        kernel refused (e.g. the address went again meanwhile: the next address event retries)."""
+        await self._pause_receiving(iface)
+        try:
+            rebind(src)
+        except OSError as exc:
+            log.warning("interface_rebind_failed", interface=iface.name, address=str(src), error=str(exc))
+            return False
+        finally:
+            self._resume_receiving(iface)
+        return True
 
     async def _pause_receiving(self, iface: Interface) -> None:
         """Stop the interface's receive task (before its sockets are closed or replaced)."""
