@@ -230,10 +230,12 @@ def test_split_brain_heals_through_sequence_resynchronisation(cluster: Cluster) 
     assert backup["state"] == "BACKUP", backup
 
 
-def test_wrong_password_is_rejected_by_both(cluster: Cluster) -> None:
+def test_wrong_password_is_rejected_by_both(cluster: Cluster, tmp_path: Path) -> None:
     """Different passwords, vrrpd higher (A) and keepalived higher (B): the two sides drop each other's
     adverts (the ICV does not match) and both become master. vrrpd counts and logs ah_bad_icv; keepalived
     logs its "invalid IPSEC HMAC-MD5 value"."""
+    path = tmp_path / "wrong.pcap"
+    capture = pcap_capture(cluster, path, protocol=51)
     v1 = cluster.vrrpd("n1", replace(A, priority=150, auth_pass="alpha"))
     k2 = cluster.keepalived("n2", replace(A, auth_pass="bravo"))
     k3 = cluster.keepalived("n3", replace(B, priority=150, auth_pass="alpha"))
@@ -252,8 +254,20 @@ def test_wrong_password_is_rejected_by_both(cluster: Cluster) -> None:
     def refused_twice() -> bool:
         return all(drops(cluster, p).get("ah_bad_icv", 0) >= 2 for p in (v1, v4))
 
-    # Every advert of the other side is refused, not just the first (the log line is rate-limited).
-    assert wait_for(refused_twice, 5), (drops(cluster, v1), drops(cluster, v4))
+    # Every advert of the other side is refused, not just the first (the log line is rate-limited). The
+    # measure is what the keepalived master actually sent: in some runs it sends only a few (2 in 8 s on the
+    # wire, its advert timer apparently put off by each of our refused adverts it reads), so the count of
+    # its adverts in the capture, all sent after our daemon started, is what each vrrpd must have refused.
+    wait_for(refused_twice, 5)
+    stop([capture])
+    time.sleep(0.1)  # the last captured advert handled
+    sent = {
+        node: sum(1 for _, d in pcap_datagrams(path) if d[12:16] == IPv4Address(IP[node]).packed)
+        for node in ("n2", "n3")
+    }
+    refused = {node: drops(cluster, p).get("ah_bad_icv", 0) for node, p in (("n1", v1), ("n4", v4))}
+    assert sent["n2"] >= 1 and sent["n3"] >= 1, sent
+    assert refused["n1"] >= sent["n2"] and refused["n4"] >= sent["n3"], (refused, sent)
     for proc in (v1, v4):
         assert logged(proc, "ah_bad_icv"), proc.log_text()[-2000:]
     for proc in (k2, k3):
