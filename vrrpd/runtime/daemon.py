@@ -941,24 +941,24 @@ class Daemon:
             lower = self._vmacs.lower_of(iface.name)
             holder = iface.ifindex if lower is None else (await netlink.link(lower)).ifindex
             present = [a.ip for a in await netlink.addresses(holder)]
-            wanted: dict[int, IPv4Address | None] = {}
+            wanted: dict[Source, IPv4Address | None] = {}  # `Source` hashes by identity (eq=False)
             for source in kept:
                 if source.address in present:
-                    wanted[id(source)] = source.address
+                    wanted[source] = source.address
                 elif source.configured:
-                    wanted[id(source)] = None  # unicast_src_ip: no other address will do
+                    wanted[source] = None  # unicast_src_ip: no other address will do
                 else:
                     vips = self._floating_vips()
                     primaries = await netlink.addresses(holder, primary_only=True)
                     # Its primary, else a secondary of its own: one added while a VIP (put back when the
                     # primary went) was the subnet's first address is the kernel's secondary, yet ours.
                     own = [ip for ip in (*(a.ip for a in primaries), *present) if ip not in vips]
-                    wanted[id(source)] = own[0] if own else None
+                    wanted[source] = own[0] if own else None
         except (InterfaceNotFound, OSError) as exc:  # gone: the link events handle that
             log.info("interface_address_unknown", interface=iface.name, error=str(exc))
             return
         for source in kept:
-            await self._keep_source(iface, source, wanted[id(source)])
+            await self._keep_source(iface, source, wanted[source])
 
     async def _keep_source(self, iface: Interface, source: Source, src: IPv4Address | None) -> None:
         """`source` is now `src` (None: the interface lacks it): its instances follow (`_follow_source`)."""

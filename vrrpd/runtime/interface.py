@@ -517,10 +517,7 @@ class Interface:
             elif at < earliest:
                 earliest = at
         for vrid, entry in due:
-            if armed.get(vrid) is entry and entry.deferred is not None:
-                entry.deferred = None
-                self._collect(family, vrid, entry)
-                entry.instance.resume()
+            self._take_back(family, vrid, entry)
         if earliest < math.inf:
             self._sweep_by(loop, family, earliest - PREWAKE)
 
@@ -531,10 +528,15 @@ class Interface:
         self._sweeps = {}
         for family, armed in self._armed.items():
             for vrid, entry in list(armed.items()):
-                if entry.deferred is not None and armed.get(vrid) is entry:
-                    entry.deferred = None
-                    self._collect(family, vrid, entry)
-                    entry.instance.resume()
+                self._take_back(family, vrid, entry)
+
+    def _take_back(self, family: int, vrid: int, entry: _Armed) -> None:
+        """A deferred backup (still armed, not taken back meanwhile) takes its repeats and arms its own
+        timer again."""
+        if entry.deferred is not None and self._armed[family].get(vrid) is entry:
+            entry.deferred = None
+            self._collect(family, vrid, entry)
+            entry.instance.resume()
 
     def release(self, instance: Instance) -> None:
         """Reader: as `catch_up`, then swallow nothing more for `instance` until it accepts an advert again
